@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` and `make test`. Each sets up what it needs first:
+# Debian packages (when missing), a virtualenv in .venv, and this package with pinned deps.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := mosquitto mosquitto-clients socat mbpoll
+DEMO_ARGS ?= --duration 60
+
+.PHONY: demo test lint bench setup system-packages clean
+
+demo: setup
+	$(BIN)/ugs-gateway demo $(DEMO_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/ugs-gateway bench
+
+setup: system-packages $(STAMP)
+
+# Installs only what is missing; uses sudo when not already root.
+system-packages:
+	@missing=""; \
+	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "installing Debian packages:$$missing"; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

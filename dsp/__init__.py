@@ -1,0 +1,1 @@
+"""Streaming, Numba-compiled detection and classification. Knows nothing of I/O."""

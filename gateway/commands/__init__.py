@@ -1,0 +1,1 @@
+"""One module per ``ugs-gateway`` command; discovered by ``gateway.cli``."""

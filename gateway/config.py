@@ -1,0 +1,115 @@
+"""Load and validate the gateway's TOML configuration.
+
+Each module declares the schema of its own section; this module assembles them and turns
+pydantic's errors into one line per problem naming the field path (``sensors[1].device_id``),
+which is what ``ugs-gateway check-config`` prints.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drivers.config import SensorConfig, check_buses
+from gateway.config_types import ConfigPath, TopicSafeName
+from gateway.errors import ConfigError
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    alt_m: float | None = None
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: TopicSafeName = Field(description="node id, e.g. ugs-0007; part of every report id")
+    site: TopicSafeName = Field(description="site or sector name, e.g. sector-12")
+    location: Location | None = None
+    state_dir: ConfigPath = Field(
+        default=Path("/var/lib/ugs-gateway"),
+        description="boot counter, outbox and other state that survives restarts",
+    )
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: NodeConfig
+    sensors: list[SensorConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_buses(self) -> GatewayConfig:
+        problems = check_buses(self.sensors)
+        if problems:
+            # Raised as ValueError so it is reported with the other problems; the lines
+            # already carry their field paths.
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+_NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$", re.DOTALL)
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per problem: ``field.path: message``.
+
+    Model-level checks name their field by starting the message with ``field: ``; checks
+    across sections (buses shared by sensors) already give full paths, one per line.
+    """
+    lines = []
+    for err in exc.errors():
+        path = _field_path(tuple(err["loc"]))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (misspelt?)"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        if not path:
+            lines.extend(message.splitlines())
+            continue
+        named = _NAMED_FIELD.match(message)
+        if named and err["type"] == "value_error":
+            path, message = f"{path}.{named.group(1)}", named.group(2)
+        lines.append(f"{path}: {message}")
+    return lines
+
+
+def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> GatewayConfig:
+    try:
+        return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected TOML)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, base_dir=path.resolve().parent)

@@ -1,0 +1,1 @@
+"""Hardware in the loop: device emulators, waveform synthesis and replay, fault injection."""

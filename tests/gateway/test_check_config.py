@@ -1,0 +1,125 @@
+"""`ugs-gateway check-config`: good configs pass, bad ones name the field that is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+GOOD = """
+[node]
+id = "ugs-0007"
+site = "sector-12"
+location = { lat = 49.0, lon = -122.7 }
+state_dir = "state"
+
+[[sensors]]
+name = "geo1"
+kind = "seismic"
+transport = "serial"
+port = "/dev/serial/by-id/usb-FTDI_digitizer-if00-port0"
+baudrate = 115200
+sample_rate = 500
+channels = 3
+
+[[sensors]]
+name = "pir1"
+kind = "pir"
+transport = "modbus-rtu"
+port = "/dev/serial/by-id/usb-rs485-if00-port0"
+baudrate = 115200
+device_id = 2
+poll_hz = 50
+
+[[sensors]]
+name = "mag1"
+kind = "magnetometer"
+transport = "modbus-tcp"
+port = "192.168.10.20:502"
+device_id = 1
+poll_hz = 50
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return path
+
+
+def check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["check-config", str(write(tmp_path, text))])
+    return code, capsys.readouterr().err
+
+
+def test_good_config_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = check(tmp_path, GOOD, capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (("device_id = 2", "device_id = 248"), "sensors[1].device_id"),
+        (("device_id = 2", "device_id = 0"), "sensors[1].device_id"),
+        (('kind = "pir"', 'kind = "radar"'), "sensors[1].kind"),
+        (("baudrate = 115200\nsample_rate", "baudrate = 100000\nsample_rate"), "sensors[0]"),
+        (
+            (
+                'poll_hz = 50\n\n[[sensors]]\nname = "mag1"',
+                'poll_hz = 500\n\n[[sensors]]\nname = "mag1"',
+            ),
+            "sensors[1]",
+        ),
+        (('site = "sector-12"', 'site = "sector/12"'), "node.site"),
+        (('site = "sector-12"', 'sitte = "sector-12"'), "node.sitte"),
+        (("lat = 49.0", "lat = 149.0"), "node.location.lat"),
+        (('port = "192.168.10.20:502"', 'port = "192.168.10.20"'), "sensors[2]"),
+        (('name = "pir1"', 'name = "geo1"'), "sensors[1].name"),
+    ],
+)
+def test_bad_config_names_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], field: str
+) -> None:
+    old, new = change
+    assert old in GOOD
+    code, err = check(tmp_path, GOOD.replace(old, new, 1), capsys)
+    assert code == 2
+    assert field in err
+    assert "Traceback" not in err
+
+
+def test_rtu_bus_that_cannot_carry_the_poll_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.replace(
+        "baudrate = 115200\ndevice_id = 2\npoll_hz = 50",
+        "baudrate = 9600\ndevice_id = 2\npoll_hz = 100",
+    )
+    code, err = check(tmp_path, text, capsys)
+    assert code == 2
+    assert "sensors[1].poll_hz" in err and "9600 baud" in err
+
+
+def test_not_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = check(tmp_path, "[node\nid=", capsys)
+    assert code == 2 and "not valid TOML" in err
+    code = main(["check-config", str(tmp_path / "absent.toml")])
+    assert code == 2 and "cannot read config" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("device_id = 2", "device_id = 300"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "sensors[1].device_id" in proc.stderr
+    assert "Traceback" not in proc.stderr
