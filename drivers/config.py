@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from drivers.modbus_registers import MAPS, max_samples_per_poll, poll_window
+
 SensorKind = Literal["seismic", "pir", "magnetometer"]
 Transport = Literal["serial", "modbus-rtu", "modbus-tcp"]
 
@@ -28,9 +30,6 @@ KIND_TRANSPORTS: dict[str, tuple[str, ...]] = {
 SEISMIC_RATE_RANGE = (250.0, 4000.0)
 POLL_RANGE = {"pir": (10.0, 100.0), "magnetometer": (10.0, 200.0)}
 
-# Holding registers read per poll (see docs/registers.md): PIR level + flags,
-# magnetometer three 32-bit axes.
-REGISTERS_PER_POLL = {"pir": 2, "magnetometer": 6}
 
 # A bus loaded beyond this share of its capacity misses polls as soon as one reply is late.
 MAX_BUS_LOAD = 0.8
@@ -61,7 +60,9 @@ class SensorConfig(BaseModel):
     stopbits: Literal[1, 2] = 1
     device_id: int = Field(default=1, ge=1, le=247, description="Modbus unit id, 1-247")
     sample_rate: float | None = Field(
-        default=None, description="seismic: digitizer sample rate in Hz (250-4000)"
+        default=None,
+        description="seismic: digitizer sample rate in Hz (250-4000); Modbus devices: the "
+        "device's own sample rate in whole Hz (default: poll_hz)",
     )
     channels: int = Field(default=1, ge=1, le=3, description="seismic components")
     sample_bits: Literal[24, 32] = 24
@@ -108,12 +109,31 @@ class SensorConfig(BaseModel):
                 raise ValueError(
                     f"poll_hz: {self.poll_hz:g} is outside {lo:g}-{hi:g} for a {self.kind}"
                 )
+            self._check_device_rate()
         return self
+
+    def _check_device_rate(self) -> None:
+        regmap = MAPS[self.kind]
+        rate = self.rate
+        lo, hi = regmap.rate_range
+        if rate != int(rate) or not lo <= rate <= hi:
+            raise ValueError(
+                f"sample_rate: a {self.kind} samples at a whole number of Hz in {lo}-{hi}, "
+                f"not {rate:g}"
+            )
+        per_poll = rate / (self.poll_hz or rate)
+        if per_poll > max_samples_per_poll(regmap):
+            need = rate / max_samples_per_poll(regmap)
+            raise ValueError(
+                f"poll_hz: {self.poll_hz:g} polls/s cannot keep up with {rate:g} samples/s: "
+                f"the {self.kind}'s FIFO holds {regmap.fifo_depth} samples, poll at least "
+                f"{need:g} Hz"
+            )
 
     @property
     def rate(self) -> float:
         """Samples per second this sensor delivers."""
-        rate = self.sample_rate if self.kind == "seismic" else self.poll_hz
+        rate = self.sample_rate if self.kind == "seismic" else (self.sample_rate or self.poll_hz)
         assert rate is not None  # guaranteed by validation
         return rate
 
@@ -140,6 +160,13 @@ def bits_per_byte(sensor: SensorConfig) -> int:
     return 1 + 8 + (0 if sensor.parity == "N" else 1) + sensor.stopbits
 
 
+def registers_per_poll(sensor: SensorConfig) -> int:
+    """Input registers one poll reads (docs/registers.md): counter, status and a window of the
+    newest FIFO entries sized for the sample rate and poll rate."""
+    regmap = MAPS[sensor.kind]
+    return regmap.block_count(poll_window(regmap, sensor.rate, sensor.poll_hz or sensor.rate))
+
+
 def bus_load(sensor: SensorConfig) -> float:
     """Share of the wire's capacity this sensor uses (0..1+) at its rate and baud."""
     if sensor.transport == "modbus-tcp":
@@ -150,10 +177,10 @@ def bus_load(sensor: SensorConfig) -> float:
         frames_per_s = 50.0
         sample_bytes = sensor.rate * sensor.channels * sensor.sample_bits // 8
         return (sample_bytes + frames_per_s * 16) * byte_time
-    registers = REGISTERS_PER_POLL[sensor.kind]
-    request, reply = 8, 5 + 2 * registers
+    assert sensor.poll_hz is not None  # guaranteed by validation
+    request, reply = 8, 5 + 2 * registers_per_poll(sensor)
     silent_gaps = 2 * 3.5  # RTU frames are separated by 3.5 character times
-    return sensor.rate * (request + reply + silent_gaps) * byte_time
+    return sensor.poll_hz * (request + reply + silent_gaps) * byte_time
 
 
 def check_buses(sensors: Sequence[SensorConfig]) -> list[str]:
