@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from drivers.config import SensorConfig, check_buses
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
+from gateway.outbox_config import OutboxConfig
 from gateway.uplink_config import UplinkList
 
 
@@ -45,6 +46,7 @@ class GatewayConfig(BaseModel):
 
     node: NodeConfig
     sensors: list[SensorConfig] = Field(default_factory=list)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     uplinks: UplinkList = Field(default_factory=list)
 
     @model_validator(mode="after")

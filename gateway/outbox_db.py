@@ -1,0 +1,366 @@
+"""The outbox's SQLite file: schema, opening with damage recovery, and statistics.
+
+Kept apart from :mod:`gateway.outbox` so that ``ugs-gateway outbox stats`` can read a running
+service's database read-only without taking part in its delivery logic.
+
+Tables:
+
+- ``reports(row_id, boot, seq, stored_at, size, body)``: one row per stored report, ``body``
+  its JSON v1 text. ``row_id`` is AUTOINCREMENT: never reused, so an acknowledgement that
+  arrives late can never hit a newer report.
+- ``deliveries(uplink, row_id)``: the pending set, one row per (uplink, report) still to be
+  acknowledged by that uplink's broker. A report goes when its last delivery row goes.
+- ``uplinks(name, ...)``: per-uplink counters (delivered, dropped, released), persisted so
+  that they survive restarts.
+- ``meta(key, value)``: drop counters by reason, the last boot/seq stored, recovery notes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import StorageError
+from gateway.report import CLOCK_FLOOR_S, format_time
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE reports (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    stored_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE deliveries (
+    uplink TEXT NOT NULL,
+    row_id INTEGER NOT NULL,
+    PRIMARY KEY (uplink, row_id)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_by_row ON deliveries (row_id);
+CREATE TABLE uplinks (
+    name TEXT PRIMARY KEY,
+    added_at REAL NOT NULL,
+    removed_at REAL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    released INTEGER NOT NULL DEFAULT 0,
+    last_ack_at REAL
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"""
+
+DROP_REASONS = ("max_bytes", "max_age", "disk_full", "refused")
+KEEP_CORRUPT = 3  # damaged files kept for inspection; older ones are deleted
+BUSY_TIMEOUT_MS = 5000
+
+# SQLite primary result codes (extended codes carry them in the low byte).
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_NOTADB = 26
+
+
+def error_code(exc: BaseException) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def is_damage(exc: BaseException) -> bool:
+    """The file is not a database or its pages are inconsistent."""
+    return error_code(exc) in (SQLITE_CORRUPT, SQLITE_NOTADB)
+
+
+def is_full(exc: BaseException) -> bool:
+    """The disk (or a file size limit) refused a write."""
+    return error_code(exc) in (SQLITE_FULL, SQLITE_IOERR)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _check(conn: sqlite3.Connection) -> str | None:
+    """None if the file is a usable outbox, else what is wrong with it."""
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    if rows != [("ok",)]:
+        return "; ".join(str(r[0]) for r in rows[:3])
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 and not tables:
+        return None  # a new, empty file
+    if version != SCHEMA_VERSION:
+        return f"schema version {version}, this gateway uses {SCHEMA_VERSION}"
+    if not {"reports", "deliveries", "uplinks", "meta"} <= tables:
+        return "not an outbox database (tables missing)"
+    return None
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    """Rename a damaged database (and its WAL) out of the way; return the new name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}.{n}")
+    try:
+        os.replace(path, target)
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            # "<moved>-wal" lets the moved file be opened with its log for inspection.
+            os.replace(wal, target.with_name(target.name + "-wal"))
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + "-shm").unlink()
+    except OSError as exc:
+        raise StorageError(
+            f"outbox {path} is damaged ({reason}) and cannot be moved aside: "
+            f"{exc.strerror or exc}; check the permissions of {path.parent}"
+        ) from None
+    log.error(
+        "outbox %s is damaged (%s): moved it to %s and started a new one; reports still "
+        "waiting in it are not sent",
+        path,
+        reason,
+        target.name,
+    )
+    _prune_corrupt(path)
+    return target
+
+
+def _prune_corrupt(path: Path) -> None:
+    # Repeated damage must not fill the disk with copies.
+    old = sorted(
+        (p for p in path.parent.glob(f"{path.name}.corrupt-*") if not p.name.endswith("-wal")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for stale in old[:-KEEP_CORRUPT]:
+        for victim in (stale, stale.with_name(stale.name + "-wal")):
+            with contextlib.suppress(OSError):
+                victim.unlink()
+
+
+def open_outbox_db(path: Path, *, first_row_id: int = 0) -> sqlite3.Connection:
+    """Open (creating if needed) the outbox at ``path`` in WAL mode with synchronous=FULL.
+
+    A file that is not a usable outbox is moved aside and a new one created. ``first_row_id``
+    makes a new file continue the row ids of one that was lost, so late acknowledgements for
+    the old rows cannot match new ones.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the outbox directory {path.parent}: {exc.strerror or exc}"
+        ) from None
+    if path.exists() and not path.is_file():
+        raise StorageError(f"outbox path {path} is not a file (check outbox.path)")
+    for attempt in range(2):
+        try:
+            conn = _connect(path)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the outbox {path}: {exc}") from None
+        try:
+            problem = _check(conn)
+            if problem is None:
+                _prepare(conn, first_row_id)
+                return conn
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                conn.close()
+                raise StorageError(
+                    f"cannot use the outbox {path}: {exc} (check the disk and permissions)"
+                ) from None
+            problem = str(exc)
+        except StorageError:
+            conn.close()
+            raise
+        conn.close()
+        if attempt == 0:
+            move_aside(path, problem)
+    raise StorageError(f"outbox {path} is still unusable after starting a new file")
+
+
+def _prepare(conn: sqlite3.Connection, first_row_id: int) -> None:
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise StorageError(f"the outbox filesystem does not support WAL (journal mode {mode})")
+    conn.execute("PRAGMA synchronous=FULL")
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+    if first_row_id > 0:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM sqlite_sequence WHERE name='reports'")
+        conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES('reports', ?)", (first_row_id,))
+        conn.execute("COMMIT")
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes of the database's pages that hold data (free pages are reused before growing)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
+def file_bytes(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += path.with_name(path.name + suffix).stat().st_size
+    return total
+
+
+def free_disk(directory: Path) -> int:
+    st = os.statvfs(directory)
+    return int(st.f_bavail * st.f_frsize)
+
+
+def meta_get(conn: sqlite3.Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return default if row is None else row[0]
+
+
+def meta_add(conn: sqlite3.Connection, key: str, n: int) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES(?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+        (key, n),
+    )
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None or epoch < 0 else format_time(epoch)
+
+
+def collect_stats(
+    conn: sqlite3.Connection, path: Path, limits: dict[str, Any], configured: set[str] | None
+) -> dict[str, Any]:
+    """The figures of ``ugs-gateway outbox stats``; a read transaction of its own."""
+    now = time.time()
+    conn.execute("BEGIN")
+    try:
+        depth, payload = conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM reports"
+        ).fetchone()
+        oldest = conn.execute(
+            "SELECT row_id, stored_at, boot, seq FROM reports ORDER BY row_id LIMIT 1"
+        ).fetchone()
+        newest = conn.execute("SELECT max(row_id) FROM reports").fetchone()[0]
+        pending = {
+            name: (count, first)
+            for name, count, first in conn.execute(
+                "SELECT uplink, count(*), min(row_id) FROM deliveries GROUP BY uplink"
+            )
+        }
+        uplinks: dict[str, Any] = {}
+        for name, added, removed, delivered, dropped, released, last_ack in conn.execute(
+            "SELECT name, added_at, removed_at, delivered, dropped, released, last_ack_at "
+            "FROM uplinks ORDER BY name"
+        ):
+            count, first = pending.get(name, (0, None))
+            uplinks[name] = {
+                "pending": count,
+                "cursor": first,
+                "delivered": delivered,
+                "dropped": dropped,
+                "released": released,
+                "last_ack": _iso(last_ack),
+                "added": _iso(added),
+                "configured": removed is None if configured is None else name in configured,
+            }
+        drops = {reason: int(meta_get(conn, f"dropped_{reason}", 0)) for reason in DROP_REASONS}
+        unclaimed = conn.execute(
+            "SELECT count(*) FROM reports r WHERE NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.row_id = r.row_id)"
+        ).fetchone()[0]
+        used = used_bytes(conn)
+        last = conn.execute("SELECT boot, seq FROM reports ORDER BY row_id DESC LIMIT 1").fetchone()
+        remembered = (meta_get(conn, "last_boot"), meta_get(conn, "last_seq"))
+        if remembered[0] is not None and (last is None or tuple(remembered) > tuple(last)):
+            last = remembered
+        recovered = meta_get(conn, "recovered_from")
+    finally:
+        conn.execute("COMMIT")
+    oldest_age = None
+    if oldest is not None and oldest[1] >= CLOCK_FLOOR_S:
+        oldest_age = round(max(0.0, now - oldest[1]), 3)
+    return {
+        "path": str(path),
+        "depth": depth,
+        "bytes": used,
+        "payload_bytes": payload,
+        "file_bytes": file_bytes(path),
+        "free_disk_bytes": free_disk(path.parent),
+        "oldest_age_s": oldest_age,
+        "oldest_row_id": None if oldest is None else oldest[0],
+        "newest_row_id": newest,
+        "unclaimed": unclaimed,
+        "drops": {"total": sum(drops.values()), **drops},
+        "last_stored": None if last is None else {"boot": last[0], "seq": last[1]},
+        "recovered_from": recovered,
+        "limits": limits,
+        "uplinks": uplinks,
+    }
+
+
+def empty_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:
+    """Stats of an outbox that does not exist yet."""
+    directory = path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    return {
+        "path": str(path),
+        "exists": False,
+        "depth": 0,
+        "bytes": 0,
+        "payload_bytes": 0,
+        "file_bytes": 0,
+        "free_disk_bytes": free_disk(directory),
+        "oldest_age_s": None,
+        "oldest_row_id": None,
+        "newest_row_id": None,
+        "unclaimed": 0,
+        "drops": {"total": 0, **dict.fromkeys(DROP_REASONS, 0)},
+        "last_stored": None,
+        "recovered_from": None,
+        "limits": limits,
+        "uplinks": {},
+    }
+
+
+def read_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:
+    """Stats of the outbox at ``path`` read from another process, without writing to it.
+
+    Opens the file read-only (``mode=ro``): a running service is never blocked, and a
+    missing outbox is not created. Raises :class:`StorageError` when it cannot be read.
+    """
+    if not path.exists():
+        return empty_stats(path, limits)
+    uri = f"file:{path}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=2.0)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the outbox {path}: {exc}") from None
+    try:
+        conn.execute("PRAGMA busy_timeout=2000")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            raise StorageError(f"{path} is not an outbox of this gateway version")
+        stats = collect_stats(conn, path, limits, None)
+        stats["exists"] = True
+        return stats
+    except sqlite3.Error as exc:
+        raise StorageError(
+            f"cannot read the outbox {path}: {exc} (is it damaged, or not readable by this user?)"
+        ) from None
+    finally:
+        conn.close()
