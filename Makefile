@@ -4,7 +4,8 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := mosquitto mosquitto-clients socat mbpoll
+# systemd (systemd-analyze), procps (/bin/kill in the unit) and shellcheck: tests/systemd.
+APT_PKGS := mosquitto mosquitto-clients socat mbpoll systemd procps shellcheck
 DEMO_ARGS ?= --duration 60
 
 .PHONY: demo test lint bench setup system-packages clean
