@@ -37,7 +37,9 @@ HEADER_WORDS = 3  # counter (2) + status, in front of the FIFO
 
 # Holding registers (functions 03, 06, 16).
 HR_SAMPLE_RATE = 0
-HR_MOTION_THRESHOLD = 1  # PIR only
+HR_CONTROL = 1  # write CONTROL_CLEAR_RESTARTED to acknowledge a restart; reads 0
+HR_MOTION_THRESHOLD = 2  # PIR only
+CONTROL_CLEAR_RESTARTED = 1
 
 # STATUS bits.
 STATUS_ACQUIRING = 1 << 0
@@ -46,7 +48,10 @@ STATUS_SENSOR_FAULT = 1 << 1
 """The sensor front end reports a fault (PIR element open, magnetometer bridge failure)."""
 STATUS_OVERRANGE = 1 << 2
 """The newest sample sits at the end of the converter's range."""
-STATUS_KNOWN_BITS = STATUS_ACQUIRING | STATUS_SENSOR_FAULT | STATUS_OVERRANGE
+STATUS_RESTARTED = 1 << 3
+"""Set at power-up, cleared when the host writes CONTROL: the host re-applies its settings
+and knows the counter began again at zero."""
+STATUS_KNOWN_BITS = STATUS_ACQUIRING | STATUS_SENSOR_FAULT | STATUS_OVERRANGE | STATUS_RESTARTED
 
 PIR_FLAG_MOTION = 1 << 0
 
@@ -106,7 +111,7 @@ PIR_MAP = RegisterMap(
     sample_words=2,
     channels=2,
     rate_range=(10, 100),
-    holding_count=2,
+    holding_count=3,
 )
 MAGNETOMETER_MAP = RegisterMap(
     kind="magnetometer",
@@ -115,7 +120,7 @@ MAGNETOMETER_MAP = RegisterMap(
     sample_words=6,
     channels=3,
     rate_range=(10, 200),
-    holding_count=1,
+    holding_count=2,
 )
 MAPS = {m.kind: m for m in (PIR_MAP, MAGNETOMETER_MAP)}
 DEVICE_TYPES = {m.device_type: m.kind for m in MAPS.values()}

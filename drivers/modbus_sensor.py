@@ -1,0 +1,456 @@
+"""What the PIR and magnetometer drivers share: polling a FIFO device and keeping its health.
+
+A driver is one device on a :class:`~drivers.modbus_bus.ModbusBus`. On (re)connection it
+checks the device type, sets the device's sample rate and clears its RESTARTED flag; then
+every poll reads the counter, status and newest FIFO entries in one request, delivers the
+samples that are new as a :class:`~drivers.block.SampleBlock` stamped by a
+:class:`~drivers.timebase.SampleClock`, and counts what went wrong for ``status()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.backoff import Backoff
+from drivers.block import BlockSink, SampleBlock
+from drivers.config import SensorConfig, bits_per_byte
+from drivers.errors import ConfigError, DeviceError
+from drivers.modbus_bus import ModbusBus
+from drivers.modbus_registers import (
+    CONTROL_CLEAR_RESTARTED,
+    COUNTER_MODULUS,
+    DEVICE_TYPES,
+    HR_CONTROL,
+    HR_SAMPLE_RATE,
+    IDENTITY_COUNT,
+    IR_COUNTER,
+    IR_DEVICE_TYPE,
+    IR_FIFO,
+    IR_STATUS,
+    MAP_VERSION,
+    STATUS_ACQUIRING,
+    STATUS_RESTARTED,
+    STATUS_SENSOR_FAULT,
+    FifoBlock,
+    RegisterMap,
+    counter_advance,
+    decode_fifo_block,
+    poll_window,
+)
+from drivers.modbus_transport import (
+    BadReplyError,
+    LinkDownError,
+    ModbusExceptionError,
+    ModbusLink,
+    NoReplyError,
+    link_for,
+)
+from drivers.timebase import SampleClock
+
+log = logging.getLogger(__name__)
+
+DOWN_AFTER_TIMEOUTS = 3
+"""Consecutive unanswered requests after which a device is down and only probed."""
+MIN_TIMEOUT_S = 0.02
+"""Least time a device is given to start answering, on top of the reply's time on the wire."""
+
+
+class WrongDeviceError(DeviceError):
+    """Something answers at the configured address, but not the configured kind of device."""
+
+
+class ModbusSensor:
+    """Base of the Modbus FIFO-device drivers; subclasses set ``REGMAP``."""
+
+    REGMAP: ClassVar[RegisterMap]
+
+    def __init__(
+        self,
+        config: SensorConfig,
+        sink: BlockSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        bus: ModbusBus | None = None,
+    ) -> None:
+        if config.kind != self.REGMAP.kind:
+            raise ConfigError(
+                f"{config.name}: a {config.kind} sensor cannot use the {self.REGMAP.kind} driver"
+            )
+        assert config.poll_hz is not None  # guaranteed by validation
+        self.config = config
+        self.name = config.name
+        self._sink = sink
+        self._clock = clock
+        self.bus = bus if bus is not None else ModbusBus(link_for(config))
+        self.poll_interval = 1.0 / config.poll_hz
+        self._rng = random.Random()
+        self._probe = Backoff(initial=0.5, maximum=10.0, rng=self._rng)
+        self._lock = threading.Lock()  # status() readers vs the bus thread
+
+        self._rate = float(config.rate)
+        self._base_window = poll_window(self.REGMAP, self._rate, config.poll_hz)
+        self._window = self._base_window
+        self._sample_clock = SampleClock(self._rate)
+        self._due = time.monotonic()
+        self._handshake_needed = True
+        self._handshakes = 0
+        self._failures = 0  # consecutive requests without a usable answer
+        self._counter: int | None = None  # device counter after the last delivered sample
+        self._next_index = 0  # stream index of the next sample
+        self._last_new: float | None = None  # monotonic time the counter last advanced
+        self._stalled = False
+        self._timeout_s = config.timeout_s
+        self._state = "stopped"
+        self._error: str | None = None
+        self._device_status = 0
+        self._last_sample_t: float | None = None
+        self._counts: dict[str, int] = dict.fromkeys(
+            (
+                "polls_ok",
+                "timeouts",
+                "exceptions",
+                "crc_errors",
+                "bad_replies",
+                "gaps",
+                "samples_lost",
+                "reconnects",
+                "samples",
+                "stalls",
+                "stale_replies",
+                "restarts",
+                "sink_errors",
+            ),
+            0,
+        )
+
+    # -- lifecycle (the same shape as every driver) ---------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            self._state = "starting"
+            self._error = None
+            self._due = time.monotonic()
+        self.bus.attach(self)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.bus.detach(self, timeout)
+        with self._lock:
+            self._state = "stopped"
+
+    def status(self) -> dict[str, Any]:
+        """Health for the status report: plain JSON types."""
+        now = self._clock()
+        with self._lock:
+            age = None if self._last_sample_t is None else round(now - self._last_sample_t, 3)
+            return {
+                "kind": self.config.kind,
+                "transport": self.config.transport,
+                "port": self.config.port,
+                "device_id": self.config.device_id,
+                "state": self._state,
+                "error": self._error,
+                **self._counts,
+                "last_sample_age_s": age,
+                "rate_hz": self._rate,
+                "poll_hz": self.config.poll_hz,
+                "timeout_s": round(self._timeout_s, 4),
+                "device_status": self._device_status,
+                "reanchors": self._sample_clock.reanchors,
+                "clock_ppm": _rounded(self._sample_clock.drift_ppm(now)),
+            }
+
+    # -- what subclasses describe ---------------------------------------------------------
+
+    def describe_status_bits(self, status: int) -> str | None:
+        """A technician's reading of a standing device status, or None when it is fine."""
+        if status & STATUS_SENSOR_FAULT:
+            return f"device reports a sensor fault (status 0x{status:04x}): check the sensor head"
+        if not status & STATUS_ACQUIRING:
+            return f"device reports it is not sampling (status 0x{status:04x})"
+        return None
+
+    def configure_device(self, link: ModbusLink, timeout: float) -> None:
+        """Extra settings written at each (re)connection; the base class sets the rate."""
+
+    # -- the bus side ---------------------------------------------------------------------
+
+    def due_at(self) -> float:
+        return self._due
+
+    def slack_s(self) -> float:
+        if self._state in ("down", "stopped") or self._handshake_needed:
+            return math.inf
+        return self.REGMAP.fifo_depth / self._rate - self.poll_interval
+
+    def link_down(self, reason: str) -> None:
+        with self._lock:
+            self._handshake_needed = True
+            self._set_state("down", reason)
+
+    def service(self, link: ModbusLink, budget_s: float) -> bool:
+        try:
+            return self._service(link, budget_s)
+        except Exception as exc:
+            # Anything unexpected is reported like a failed poll; the thread carries on.
+            log.exception("%s: poll failed", self.name)
+            with self._lock:
+                self._fail(f"internal error: {exc}")
+            return False
+
+    def _service(self, link: ModbusLink, budget_s: float) -> bool:
+        now = time.monotonic()
+        try:
+            if self._handshake_needed:
+                self._handshake(link, self._timeout(budget_s, 8))
+            self._poll(link, budget_s)
+        except NoReplyError as exc:
+            with self._lock:
+                self._counts["timeouts"] += 1
+                self._fail(str(exc))
+            return False
+        except ModbusExceptionError as exc:
+            with self._lock:
+                self._counts["exceptions"] += 1
+                self._answered_with_problem(str(exc), now)
+            return True
+        except BadReplyError as exc:
+            with self._lock:
+                self._counts["crc_errors" if exc.crc else "bad_replies"] += 1
+                self._answered_with_problem(str(exc), now)
+            return True
+        except WrongDeviceError as exc:
+            with self._lock:
+                self._answered_with_problem(str(exc), now, back_off=True)
+            return True
+        except LinkDownError as exc:
+            self.link_down(str(exc))
+            return False
+        self._schedule(now)
+        return True
+
+    # -- connection handshake -------------------------------------------------------------
+
+    def _handshake(self, link: ModbusLink, timeout: float) -> None:
+        cfg = self.config
+        regmap = self.REGMAP
+        head = link.read_input_registers(cfg.device_id, IR_DEVICE_TYPE, IR_FIFO, timeout)
+        device_type, version, depth, words = head[:IDENTITY_COUNT]
+        status = head[IR_STATUS]
+        if device_type != regmap.device_type:
+            other = DEVICE_TYPES.get(device_type, f"unknown device type 0x{device_type:04x}")
+            raise WrongDeviceError(
+                f"device {cfg.device_id} on {cfg.port} is a {other}, not a {regmap.kind}: "
+                "check device_id and wiring"
+            )
+        if (version, depth, words) != (MAP_VERSION, regmap.fifo_depth, regmap.sample_words):
+            raise WrongDeviceError(
+                f"device {cfg.device_id} on {cfg.port} has register map {version} "
+                f"(FIFO {depth}x{words}); this driver speaks map {MAP_VERSION}"
+            )
+        wanted = round(cfg.rate)
+        (rate,) = link.read_holding_registers(cfg.device_id, HR_SAMPLE_RATE, 1, timeout)
+        if rate != wanted:
+            link.write_register(cfg.device_id, HR_SAMPLE_RATE, wanted, timeout)
+            (rate,) = link.read_holding_registers(cfg.device_id, HR_SAMPLE_RATE, 1, timeout)
+            if rate != wanted:
+                raise BadReplyError(
+                    f"device {cfg.device_id} kept sample rate {rate} Hz, not {wanted}"
+                )
+        self.configure_device(link, timeout)
+        if status & STATUS_RESTARTED:
+            link.write_register(cfg.device_id, HR_CONTROL, CONTROL_CLEAR_RESTARTED, timeout)
+        with self._lock:
+            if status & STATUS_RESTARTED and self._counter is not None:
+                # Restarted while we were away (or before we noticed): its counter began at 0.
+                self._counts["restarts"] += 1
+                self._counter = 0
+            if self._handshakes:
+                self._counts["reconnects"] += 1
+            self._handshakes += 1
+            self._handshake_needed = False
+            self._probe.reset()
+            self._window = self._base_window
+
+    # -- one poll -------------------------------------------------------------------------
+
+    def _poll(self, link: ModbusLink, budget_s: float) -> None:
+        regmap = self.REGMAP
+        # The first read takes the whole FIFO: what it holds is the start of the stream.
+        window = regmap.fifo_depth if self._counter is None else self._window
+        block, sent, received = self._read_block(link, window, budget_s)
+        if block.status & STATUS_RESTARTED:
+            self._restarted()
+            return
+        advance = 0 if self._counter is None else counter_advance(self._counter, block.counter)
+        if advance >= COUNTER_MODULUS // 2:
+            # The counter went back without a restart: a late answer to an earlier request.
+            with self._lock:
+                self._counts["stale_replies"] += 1
+                self._poll_ok(block.status)
+            return
+        if self._counter is not None and window < advance and window < regmap.fifo_depth:
+            # More samples than the window: read the whole FIFO at once and widen the window.
+            self._window = min(regmap.fifo_depth, advance + 2)
+            block, sent, received = self._read_block(link, regmap.fifo_depth, budget_s)
+            advance = counter_advance(self._counter, block.counter)
+        elif advance < self._window // 2 and self._window > self._base_window:
+            self._window -= 1
+        self._deliver(block, advance, sent, received)
+
+    def _read_block(
+        self, link: ModbusLink, window: int, budget_s: float
+    ) -> tuple[FifoBlock, float, float]:
+        count = self.REGMAP.block_count(window)
+        timeout = self._timeout(budget_s, count)
+        sent = self._clock()
+        registers = link.read_input_registers(self.config.device_id, IR_COUNTER, count, timeout)
+        received = self._clock()
+        return decode_fifo_block(self.REGMAP, registers), sent, received
+
+    def _deliver(self, block: FifoBlock, advance: int, sent: float, received: float) -> None:
+        first = self._counter is None
+        if first:
+            # First poll: everything the FIFO still holds counts as the start of the stream.
+            fresh = min(block.newest_first.shape[0], block.counter)
+            data = block.newest_first[:fresh][::-1]
+            lost = 0
+            taken = fresh
+        else:
+            fresh = min(advance, block.newest_first.shape[0])
+            data = block.newest_first[:fresh][::-1]
+            lost = advance - fresh
+            taken = self._next_index + advance
+        # Only polls that bring samples move the clock: while a device is stalled its next
+        # sample is "late" by an amount nobody knows until sampling resumes.
+        skip = self._sample_clock.observe(sent, received, taken) if fresh else 0
+        start = self._next_index + skip + lost
+        self._next_index += skip + (fresh if first else advance)
+        self._counter = block.counter
+        now = time.monotonic()
+        with self._lock:
+            self._poll_ok(block.status)
+            if fresh or first:
+                self._last_new = now
+                self._stalled = False
+            elif self._last_new is not None and now - self._last_new > self._stall_after():
+                if not self._stalled:
+                    self._counts["stalls"] += 1
+                    self._stalled = True
+                self._set_state(
+                    "degraded",
+                    f"no new samples for {now - self._last_new:.1f} s: the device stopped "
+                    f"sampling (counter stuck at {block.counter})",
+                )
+            gap = skip + lost
+            if gap:
+                self._counts["gaps"] += 1
+                self._counts["samples_lost"] += gap
+            self._counts["samples"] += fresh
+        if fresh:
+            self._emit(start, np.ascontiguousarray(data, dtype=np.int32), gap)
+
+    def _emit(self, index: int, data: npt.NDArray[np.int32], gap: int) -> None:
+        cal = self.config.calibration
+        sample_block = SampleBlock(
+            sensor=self.name,
+            kind=self.config.kind,
+            rate=self._rate,
+            t0=self._sample_clock.time_of(index),
+            index=index,
+            data=data,
+            gap=gap,
+            scale=cal.scale,
+            offset=cal.offset,
+        )
+        with self._lock:
+            self._last_sample_t = self._sample_clock.time_of(index + len(sample_block) - 1)
+        try:
+            self._sink(sample_block)
+        except Exception:
+            log.exception("%s: the block sink failed", self.name)
+            with self._lock:
+                self._counts["sink_errors"] += 1
+
+    def _restarted(self) -> None:
+        # The handshake re-applies the settings, counts the restart and restarts the counter.
+        log.warning("%s: device %d restarted", self.name, self.config.device_id)
+        with self._lock:
+            self._handshake_needed = True
+            self._poll_ok(STATUS_ACQUIRING)
+
+    # -- health bookkeeping (called with self._lock held) ---------------------------------
+
+    def _poll_ok(self, status: int) -> None:
+        self._counts["polls_ok"] += 1
+        self._failures = 0
+        self._device_status = status
+        problem = self.describe_status_bits(status)
+        if problem:
+            self._set_state("degraded", problem)
+        elif not self._stalled:
+            self._set_state("ok", None)
+
+    def _fail(self, message: str) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures >= DOWN_AFTER_TIMEOUTS:
+            self._set_state("down", message)
+            self._handshake_needed = True
+            self._due = now + self._probe.next_delay()
+        else:
+            self._set_state("degraded", message)
+            self._schedule(now)
+
+    def _answered_with_problem(self, message: str, now: float, back_off: bool = False) -> None:
+        self._failures = 0
+        self._set_state("degraded", message)
+        if back_off:
+            self._due = now + self._probe.next_delay()
+        else:
+            self._schedule(now)
+
+    def _set_state(self, state: str, error: str | None) -> None:
+        if self._state == "stopped" and state != "starting":
+            return
+        if state != self._state or error != self._error:
+            if state in ("down", "degraded") and error and error != self._error:
+                log.warning("%s: %s", self.name, error)
+            elif state == "ok" and self._state in ("down", "degraded"):
+                log.info("%s: ok again", self.name)
+        self._state = state
+        self._error = error
+
+    # -- timing ---------------------------------------------------------------------------
+
+    def _schedule(self, now: float) -> None:
+        # Dithered by +-20 %: polls that fall at varying phases of the sample grid pin the
+        # timestamps down (drivers/timebase.py); a late poll does not try to catch up.
+        due = self._due + self.poll_interval * self._rng.uniform(0.8, 1.2)
+        self._due = due if due > now - self.poll_interval else now
+
+    def _timeout(self, budget_s: float, registers: int) -> float:
+        """Reply timeout: the configured one, capped by what the other devices on the bus
+        can wait, but never less than the reply's time on the wire plus a margin."""
+        wire = 0.0
+        if self.config.transport == "modbus-rtu":
+            frame_bytes = 8 + 5 + 2 * registers
+            wire = frame_bytes * bits_per_byte(self.config) / self.config.baudrate
+        timeout = max(MIN_TIMEOUT_S + wire, min(self.config.timeout_s, budget_s))
+        self._timeout_s = timeout
+        return timeout
+
+    def _stall_after(self) -> float:
+        return max(0.5, 5 * self.poll_interval, 5 / self._rate)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
