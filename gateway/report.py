@@ -52,6 +52,7 @@ _CLASS = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _FEATURE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
 _MAX_COUNTER = 2**63 - 1
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 4-digit year
 
 
 def clock_synced(now: float | None = None) -> bool:
@@ -67,8 +68,8 @@ def clock_synced(now: float | None = None) -> bool:
 def format_time(epoch_s: float) -> str:
     """ISO-8601 UTC with milliseconds: ``2026-11-27T18:02:11.250Z``."""
     ms = round(epoch_s * 1000)
-    if ms < 0:
-        raise ValueError("times before 1970 cannot be reported")
+    if not 0 <= ms <= MAX_TIME_MS:
+        raise ValueError(f"time {epoch_s} s is outside 1970..9999 and cannot be reported")
     whole, frac = divmod(ms, 1000)
     stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{frac:03d}Z"
