@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.modbus_registers import MAPS, max_samples_per_poll, poll_window
+from drivers.seismic_codec import SAMPLE_RATES
 
 SensorKind = Literal["seismic", "pir", "magnetometer"]
 Transport = Literal["serial", "modbus-rtu", "modbus-tcp"]
@@ -101,6 +102,11 @@ class SensorConfig(BaseModel):
             lo, hi = SEISMIC_RATE_RANGE
             if not lo <= self.sample_rate <= hi:
                 raise ValueError(f"sample_rate: {self.sample_rate:g} Hz is outside {lo:g}-{hi:g}")
+            if self.sample_rate not in SAMPLE_RATES:
+                raise ValueError(
+                    f"sample_rate: the digitizer protocol has no {self.sample_rate:g} Hz (one of "
+                    f"{', '.join(map(str, SAMPLE_RATES))}; see docs/seismic-protocol.md)"
+                )
         else:
             if self.poll_hz is None:
                 raise ValueError(f"poll_hz: a {self.kind} sensor needs poll_hz")
