@@ -1,0 +1,226 @@
+"""The named scenarios: what background each has and which events happen in it.
+
+docs/scenarios.md describes them for people; this module is the source of truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Hardware trouble on the seismic channel (and dropouts on every channel)."""
+
+    clip_factor: float | None = None
+    """Amplifier saturates at this multiple of the site-noise RMS (gain set too high)."""
+    spikes_per_h: float = 0.0
+    stuck_per_h: float = 0.0
+    flatline_per_h: float = 0.0
+    dropouts_per_h: float = 0.0
+
+
+@dataclass(frozen=True)
+class Background:
+    site_rms: tuple[float, float] = (3e-8, 1e-7)
+    """Seismic site-noise RMS (m/s), drawn log-uniformly per recording."""
+    site_variation: float = 0.2
+    """Log-amplitude wander of the site noise over minutes."""
+    wind_mps: tuple[float, float] = (0.0, 0.0)
+    gustiness: float = 0.3
+    rain_mm_h: tuple[float, float] = (0.0, 0.0)
+    traffic_per_h: float = 0.0
+    road_m: tuple[float, float] = (600.0, 1000.0)
+    hum_ratio: tuple[float, float] = (0.1, 0.4)
+    """Mains hum RMS relative to the site noise."""
+    sun_per_h: float = 2.0
+    """Clouds passing the sun (PIR clutter)."""
+    mag_drift_nt_per_h: float = 3.0
+    faults: Faults = field(default_factory=Faults)
+
+
+PEOPLE_RANGE = (2.0, 50.0)
+VEHICLE_RANGE = (10.0, 300.0)
+ANIMAL_RANGE = (2.0, 40.0)
+
+PATROL_MIX = {
+    "walker": 0.30,
+    "runner": 0.08,
+    "group": 0.12,
+    "car": 0.16,
+    "truck": 0.07,
+    "tracked": 0.06,
+    "quadruped": 0.21,
+}
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    description: str
+    background: Background
+    mix: dict[str, float] = field(default_factory=dict)
+    """Relative frequency of each event kind (empty: noise only)."""
+    mean_gap_s: float = 6.0
+    """Mean quiet time between one event's detectable span and the next (plus 2 s)."""
+    people_range: tuple[float, float] = PEOPLE_RANGE
+    vehicle_range: tuple[float, float] = VEHICLE_RANGE
+    animal_range: tuple[float, float] = ANIMAL_RANGE
+    group_size: tuple[int, int] = (2, 6)
+    ferrous_am2: float = 0.05
+    """Median magnetic moment people carry."""
+    overlap_prob: float = 0.0
+    """Chance that an event starts while the previous one is still detectable."""
+    sweep: bool = False
+    """Range sweep: events at a fixed ladder of ranges instead of random ones."""
+
+    @property
+    def noise_only(self) -> bool:
+        return not self.mix and not self.sweep
+
+
+SPECS: dict[str, ScenarioSpec] = {
+    "patrol": ScenarioSpec(
+        "Mixed activity on a border track over a quiet-to-moderate background: walkers, "
+        "runners, small groups, cars, trucks, tracked vehicles and animals, about one event "
+        "every 35 s; occasional light wind, weak mains hum, a few overlapping events.",
+        Background(
+            site_rms=(3e-8, 1.2e-7),
+            site_variation=0.35,
+            wind_mps=(0.0, 4.0),
+            hum_ratio=(0.1, 0.5),
+            sun_per_h=3.0,
+        ),
+        PATROL_MIX,
+        mean_gap_s=5.0,
+        overlap_prob=0.03,
+    ),
+    "quiet-night": ScenarioSpec(
+        "A still night on quiet ground: low site noise, no wind; sparse walkers, groups, "
+        "animals and the odd vehicle. People are audible out to ~50 m.",
+        Background(
+            site_rms=(1.5e-8, 4e-8), hum_ratio=(0.05, 0.2), sun_per_h=0.0, mag_drift_nt_per_h=1.0
+        ),
+        {
+            "walker": 0.35,
+            "runner": 0.05,
+            "group": 0.2,
+            "car": 0.1,
+            "truck": 0.05,
+            "tracked": 0.05,
+            "quadruped": 0.2,
+        },
+        mean_gap_s=15.0,
+    ),
+    "windy": ScenarioSpec(
+        "Strong gusty wind (7-11 m/s mean): low-frequency rocking, broadband bursts in gusts, "
+        "branch knocks, PIR clutter from moving vegetation; the patrol mix of events.",
+        Background(site_rms=(5e-8, 1.2e-7), wind_mps=(7.0, 11.0), gustiness=0.45, sun_per_h=6.0),
+        PATROL_MIX,
+        mean_gap_s=6.0,
+    ),
+    "rainy": ScenarioSpec(
+        "Showers of 2-12 mm/h (thousands of tiny drop impacts per second ringing at "
+        "70-140 Hz) with light wind; the patrol mix of events.",
+        Background(
+            site_rms=(5e-8, 1e-7), wind_mps=(1.0, 4.0), rain_mm_h=(2.0, 12.0), sun_per_h=0.0
+        ),
+        PATROL_MIX,
+        mean_gap_s=6.0,
+    ),
+    "busy-road": ScenarioSpec(
+        "A road 500-900 m away with a vehicle every ~15 s (low-frequency rumble and drifting "
+        "harmonic lines below detection range) while vehicles and people pass close by.",
+        Background(site_rms=(5e-8, 1.2e-7), traffic_per_h=240.0, road_m=(500.0, 900.0)),
+        {
+            "walker": 0.25,
+            "runner": 0.05,
+            "group": 0.05,
+            "car": 0.3,
+            "truck": 0.15,
+            "tracked": 0.05,
+            "quadruped": 0.15,
+        },
+        mean_gap_s=6.0,
+    ),
+    "border-crossing": ScenarioSpec(
+        "Parties of 2-10 people on foot, single walkers and runners within 30 m, some "
+        "crossing at the same time, carrying tools (more iron); a few animals and cars.",
+        Background(site_rms=(3e-8, 8e-8), wind_mps=(0.0, 3.0)),
+        {"group": 0.5, "walker": 0.25, "runner": 0.1, "quadruped": 0.1, "car": 0.05},
+        mean_gap_s=6.0,
+        people_range=(2.0, 30.0),
+        group_size=(2, 10),
+        ferrous_am2=0.3,
+        overlap_prob=0.1,
+    ),
+    "range-sweep": ScenarioSpec(
+        "Single walkers at 2, 5, 10, 15, 20, 30, 40, 50 m and cars and tracked vehicles at "
+        "10, 25, 50, 100, 150, 200, 250, 300 m, in shuffled rounds over a steady moderate "
+        "background: for range fall-off curves.",
+        Background(site_rms=(6e-8, 6e-8), site_variation=0.05, hum_ratio=(0.2, 0.2), sun_per_h=0.0),
+        mean_gap_s=8.0,
+        sweep=True,
+    ),
+    "animals": ScenarioSpec(
+        "Dogs, deer and cattle wandering past (to be reported as 'unknown'), mixed with "
+        "walkers and groups: for telling gaits apart.",
+        Background(site_rms=(3e-8, 1e-7)),
+        {"quadruped": 0.6, "walker": 0.25, "group": 0.15},
+        mean_gap_s=6.0,
+        animal_range=(2.0, 30.0),
+    ),
+    "noise-quiet": ScenarioSpec(
+        "No events: quiet-to-moderate site noise and a weak hum. False-alarm baseline.",
+        Background(site_rms=(3e-8, 1e-7), site_variation=0.35, sun_per_h=3.0),
+    ),
+    "noise-wind": ScenarioSpec(
+        "No events: strong gusty wind (8-14 m/s mean) with branch knocks and PIR clutter "
+        "from vegetation and clouds.",
+        Background(site_rms=(5e-8, 1e-7), wind_mps=(8.0, 14.0), gustiness=0.5, sun_per_h=8.0),
+    ),
+    "noise-rain": ScenarioSpec(
+        "No events: showers of 3-20 mm/h with light wind.",
+        Background(
+            site_rms=(5e-8, 1e-7), wind_mps=(1.0, 4.0), rain_mm_h=(3.0, 20.0), sun_per_h=0.0
+        ),
+    ),
+    "noise-traffic": ScenarioSpec(
+        "No events: a road 400-800 m away with a vehicle every ~12 s.",
+        Background(site_rms=(5e-8, 1e-7), traffic_per_h=300.0, road_m=(400.0, 800.0)),
+    ),
+    "noise-hum": ScenarioSpec(
+        "No events: strong mains pickup (hum 5-20 x the site noise, 50 or 60 Hz and harmonics).",
+        Background(site_rms=(3e-8, 8e-8), hum_ratio=(5.0, 20.0)),
+    ),
+    "noise-faults": ScenarioSpec(
+        "No events: failing hardware over a windy background: amplifier gain so high that "
+        "gusts clip, electrical spikes, the amplifier stuck at a rail, flat-lined stretches "
+        "and dropouts on every sensor.",
+        Background(
+            site_rms=(5e-8, 1e-7),
+            wind_mps=(3.0, 7.0),
+            faults=Faults(
+                clip_factor=12.0,
+                spikes_per_h=30.0,
+                stuck_per_h=6.0,
+                flatline_per_h=4.0,
+                dropouts_per_h=10.0,
+            ),
+        ),
+    ),
+    "noise-mixed": ScenarioSpec(
+        "No events: wind, rain, distant traffic, mains hum and a few dropouts at once.",
+        Background(
+            site_rms=(5e-8, 1e-7),
+            wind_mps=(4.0, 8.0),
+            rain_mm_h=(1.0, 5.0),
+            traffic_per_h=120.0,
+            hum_ratio=(0.5, 2.0),
+            sun_per_h=4.0,
+            faults=Faults(dropouts_per_h=3.0),
+        ),
+    ),
+}
+
+SWEEP_PEOPLE_M = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0)
+SWEEP_VEHICLE_M = (10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0)

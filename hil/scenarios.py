@@ -1,0 +1,663 @@
+"""Synthetic multi-sensor recordings with ground truth, deterministic per seed.
+
+``generate("patrol", 3600, seed=1)`` returns a :class:`~hil.recording.Recording` with a
+geophone (``geo1``, m/s), a PIR (``pir1``, V) and a magnetometer (``mag1``, nT) channel, all
+driven by the same events, and the truth list a detector is scored against.
+
+How the truth spans are defined (docs/scenarios.md): each event is rendered on its own,
+noise-free; ``t0``/``t1`` are the first and last moments at which at least one sensor's
+expected signal stands out of that sensor's background by the factor in ``DETECTABLE``.
+Events are placed one after the other so that these spans are separated by a quiet gap,
+except where a scenario asks for overlaps (then ``extra["overlaps"]`` lists the others).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from hil import synth_background as bg
+from hil import synth_mag, synth_pir
+from hil.recording import DEFAULT_BITS, DEFAULT_SCALE, Channel, Recording, TruthEvent
+from hil.scenario_specs import SPECS, SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
+from hil.synth_ground import (
+    FloatArray,
+    band,
+    block_rms,
+    moving_peak,
+    random_ground,
+    shape_spectrum,
+)
+from hil.synth_people import group, person, quadruped
+from hil.synth_scene import Body, Contribution, Scene, add_window
+from hil.synth_vehicles import distant_traffic, vehicle
+
+GENERATOR_VERSION = "ugs-scenarios/1"
+DEFAULT_START = datetime(2026, 11, 27, 18, 0, 0, tzinfo=UTC).timestamp()
+
+SCENARIOS: dict[str, str] = {name: spec.description for name, spec in SPECS.items()}
+"""Scenario name -> what it contains."""
+
+LABELS = {
+    "walker": "footstep",
+    "runner": "footstep",
+    "group": "footstep",
+    "car": "vehicle",
+    "truck": "vehicle",
+    "tracked": "vehicle",
+    "quadruped": "unknown",
+}
+SOURCES = {
+    "walker": "walker",
+    "runner": "runner",
+    "group": "group",
+    "car": "wheeled",
+    "truck": "wheeled",
+    "tracked": "tracked",
+    "quadruped": "quadruped",
+}
+
+# Seismic band in which each class is judged detectable, and how.
+PEOPLE_BAND = (6.0, 45.0)
+VEHICLE_BAND = (2.0, 30.0)
+DETECTABLE = {
+    "seismic_impulsive": 5.0,  # 0.25-s peak / band RMS of the background (people, animals)
+    "seismic_continuous": 1.0,  # 2-s RMS / band RMS of the background (vehicles)
+    "pir": synth_pir.DETECTABLE_FACTOR,  # peak / noise RMS
+    "magnetometer": synth_mag.DETECTABLE_FACTOR,  # |dB| / per-axis noise RMS
+}
+MAINS_HZ = (50.0, 60.0)
+GEOPHONE_HZ = 4.5
+
+
+class UnknownScenarioError(KeyError):
+    """Raised by :func:`generate` for a name not in :data:`SCENARIOS`."""
+
+
+@dataclass
+class _Rendered:
+    kind: str
+    range_m: float
+    contribution: Contribution
+    pir: FloatArray
+    pir_i0: int
+    direction: str | None
+    mag: FloatArray
+    mag_i0: int
+    shift_s: float = 0.0
+
+
+@dataclass
+class _Levels:
+    """Background levels a detectable span is judged against."""
+
+    people: FloatArray
+    vehicle: FloatArray
+    block_s: float
+    pir: float
+    mag: float
+
+    def at(self, series: FloatArray, t: float) -> float:
+        i = int(np.clip(t / self.block_s, 0, series.size - 1))
+        return float(series[i])
+
+
+def generate(
+    name: str,
+    duration_s: float,
+    seed: int,
+    *,
+    seismic_rate: float = 500.0,
+    pir_rate: float = 50.0,
+    mag_rate: float = 50.0,
+    seismic_components: int = 1,
+    start_time: float | None = None,
+) -> Recording:
+    """Simulate ``duration_s`` seconds of scenario ``name``; the same seed gives the same
+    recording (for a given generator version)."""
+    if name not in SPECS:
+        raise UnknownScenarioError(name)
+    if duration_s <= 0:
+        raise ValueError("duration must be positive")
+    if seismic_components not in (1, 3):
+        raise ValueError("seismic_components must be 1 or 3")
+    spec = SPECS[name]
+    rng = np.random.default_rng([seed, 0])
+    scene = Scene(
+        duration_s=float(duration_s),
+        seismic_rate=float(seismic_rate),
+        pir_rate=float(pir_rate),
+        mag_rate=float(mag_rate),
+        ground=random_ground(rng),
+        seismic_components=seismic_components,
+        pir_axis=float(rng.uniform(0.0, 2.0 * math.pi)),
+        earth_field_nt=_earth_field(rng),
+    )
+    meta: dict[str, Any] = {
+        "scenario": name,
+        "seed": seed,
+        "generator": GENERATOR_VERSION,
+        "duration_s": float(duration_s),
+        "noise_only": spec.noise_only,
+        "description": spec.description,
+    }
+    seis_bg, pir_bg, mag_bg, bg_meta = _background(np.random.default_rng([seed, 1]), scene, spec)
+    meta["background"] = bg_meta
+    levels = _levels(scene, seis_bg)
+    events = _schedule(spec, scene, seed, levels)
+    truth = [_truth_event(ev, span) for ev, span in events]
+    _mark_overlaps(truth)
+
+    seis = seis_bg
+    pir = pir_bg
+    mag = mag_bg
+    for ev, _ in events:
+        add_window(seis, ev.contribution.seismic, ev.contribution.seismic_i0)
+        add_window(pir, ev.pir, ev.pir_i0)
+        add_window(mag, ev.mag, ev.mag_i0)
+    seis = bg.geophone(seis, scene.seismic_rate, GEOPHONE_HZ)
+    pir = synth_pir.saturate(pir)
+
+    channels, faults = _channels(
+        np.random.default_rng([seed, 2]), scene, spec, seis, pir, mag, bg_meta["site_rms"]
+    )
+    meta["faults"] = faults
+    meta["scene"] = {
+        "seismic_components": seismic_components,
+        "geophone_natural_hz": GEOPHONE_HZ,
+        "ground": {
+            "q": scene.ground.q,
+            "c_mps": scene.ground.c,
+            "spreading": scene.ground.spreading,
+            "modes_hz": list(scene.ground.modes_hz),
+        },
+        "pir_axis_deg": math.degrees(scene.pir_axis) % 360.0,
+        "earth_field_nt": list(scene.earth_field_nt),
+    }
+    meta["detectable"] = dict(DETECTABLE)
+    meta["counts"] = {
+        label: sum(1 for ev in truth if ev.label == label)
+        for label in ("footstep", "vehicle", "unknown")
+    }
+    return Recording(
+        channels=channels,
+        truth=truth,
+        start_time=DEFAULT_START if start_time is None else float(start_time),
+        meta=meta,
+    )
+
+
+def _earth_field(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A mid-latitude field (north, east, down), nT, with the sensor's heading unknown."""
+    horizontal = rng.uniform(17000.0, 24000.0)
+    down = rng.uniform(38000.0, 48000.0)
+    heading = rng.uniform(0.0, 2.0 * math.pi)
+    return (
+        float(horizontal * math.cos(heading)),
+        float(horizontal * math.sin(heading)),
+        float(down),
+    )
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    if hi <= lo:
+        return lo
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _background(
+    rng: np.random.Generator, scene: Scene, spec: ScenarioSpec
+) -> tuple[FloatArray, FloatArray, FloatArray, dict[str, Any]]:
+    b = spec.background
+    site_rms = _loguniform(rng, *b.site_rms)
+    seis = bg.site_noise(rng, scene, site_rms, b.site_variation)
+    wind_mean = float(rng.uniform(*b.wind_mps)) if b.wind_mps[1] > 0 else 0.0
+    wind, wind_rate = bg.wind_speed(rng, scene.duration_s, wind_mean, b.gustiness)
+    n_seis = scene.n(scene.seismic_rate)
+    wind_seis = bg.resample_to(wind, wind_rate, n_seis, scene.seismic_rate)
+    wind_part, knocks = bg.wind_noise(rng, scene, wind_seis)
+    seis += wind_part
+    rain_mm = float(rng.uniform(*b.rain_mm_h)) if b.rain_mm_h[1] > 0 else 0.0
+    rain_part, drops = bg.rain_noise(rng, scene, rain_mm)
+    seis += rain_part
+    mains = float(rng.choice(MAINS_HZ))
+    hum_rms = site_rms * float(rng.uniform(*b.hum_ratio))
+    seis += bg.mains_hum(rng, scene, hum_rms, mains)
+    traffic = 0
+    road = 0.0
+    if b.traffic_per_h > 0:
+        road = float(rng.uniform(*b.road_m))
+        traffic = distant_traffic(rng, scene, seis, b.traffic_per_h, road)
+    wind_pir = bg.resample_to(wind, wind_rate, scene.n(scene.pir_rate), scene.pir_rate)
+    pir, sun = synth_pir.background(rng, scene, wind_pir, b.sun_per_h)
+    wind_mag = bg.resample_to(wind, wind_rate, scene.n(scene.mag_rate), scene.mag_rate)
+    mag = synth_mag.background(rng, scene, wind_mag, b.mag_drift_nt_per_h)
+    meta = {
+        "site_rms": site_rms,
+        "wind_mean_mps": wind_mean,
+        "wind_max_mps": float(np.max(wind)) if wind.size else 0.0,
+        "branch_knocks": knocks,
+        "rain_mm_h": rain_mm,
+        "rain_drops_per_s": drops,
+        "mains_hz": mains,
+        "hum_rms": hum_rms,
+        "traffic_vehicles": traffic,
+        "road_m": road,
+        "pir_sun_events": len(sun),
+    }
+    return seis, pir, mag, meta
+
+
+def _band_response(lo: float, hi: float) -> Callable[[FloatArray], npt.NDArray[np.complex128]]:
+    def response(f: FloatArray) -> npt.NDArray[np.complex128]:
+        return band(f, lo, hi).astype(np.complex128)
+
+    return response
+
+
+def _levels(scene: Scene, seis_bg: FloatArray) -> _Levels:
+    rate = scene.seismic_rate
+    z = seis_bg[:, :1]
+    out = []
+    for lo, hi in (PEOPLE_BAND, VEHICLE_BAND):
+        filtered = shape_spectrum(z, rate, _band_response(lo, hi))
+        rms, block_s = block_rms(filtered, rate, 5.0)
+        # A local median over ~35 s ignores single loud blocks (a gust, a knock).
+        k = 3
+        padded = np.pad(rms, k, mode="edge")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1)
+        out.append(np.median(windows, axis=1))
+    return _Levels(out[0], out[1], block_s, synth_pir.NOISE_RMS, synth_mag.NOISE_RMS)
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+def _render(
+    kind: str,
+    range_m: float,
+    seed: list[int],
+    scene: Scene,
+    t_cpa: float,
+    spec: ScenarioSpec,
+    bearing: float | None,
+) -> _Rendered:
+    rng = np.random.default_rng(seed)
+    if kind in ("walker", "runner"):
+        contrib = person(
+            rng,
+            scene,
+            t_cpa,
+            range_m,
+            running=kind == "runner",
+            bearing=bearing,
+            ferrous=spec.ferrous_am2,
+        )
+    elif kind == "group":
+        size = int(rng.integers(spec.group_size[0], spec.group_size[1] + 1))
+        contrib = group(rng, scene, t_cpa, range_m, size, bearing=bearing, ferrous=spec.ferrous_am2)
+    elif kind == "quadruped":
+        contrib = quadruped(rng, scene, t_cpa, range_m, bearing=bearing)
+    else:
+        contrib = vehicle(rng, scene, t_cpa, range_m, kind, bearing=bearing)
+    pir, pir_i0, direction = _sum_bodies(scene, contrib, "pir")
+    mag, mag_i0, _ = _sum_bodies(scene, contrib, "mag")
+    return _Rendered(kind, range_m, contrib, pir, pir_i0, direction, mag, mag_i0)
+
+
+def _sum_bodies(
+    scene: Scene, contrib: Contribution, sensor: str
+) -> tuple[FloatArray, int, str | None]:
+    parts = []
+    direction = None
+    for body in contrib.bodies:
+        if sensor == "pir":
+            sig, i0, d = synth_pir.body_signal(scene, body)
+            direction = direction or d
+        else:
+            sig, i0 = synth_mag.body_signal(scene, body)
+        parts.append((sig, i0))
+    cols = 3 if sensor == "mag" else 0
+    if not parts:
+        return np.zeros((0, cols) if cols else 0), 0, None
+    a = min(i0 for _, i0 in parts)
+    b = max(i0 + sig.shape[0] for sig, i0 in parts)
+    total = np.zeros((b - a, cols) if cols else b - a)
+    for sig, i0 in parts:
+        total[i0 - a : i0 - a + sig.shape[0]] += sig
+    return total, a, direction
+
+
+def _span(mask: np.ndarray, step_s: float, t_first: float) -> tuple[float, float] | None:
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return None
+    return t_first + idx[0] * step_s, t_first + (idx[-1] + 1) * step_s
+
+
+def _detectable(
+    ev: _Rendered, scene: Scene, levels: _Levels
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per-sensor detectable spans (absolute seconds) and peak SNR in dB."""
+    spans: dict[str, list[float]] = {}
+    snr: dict[str, float] = {}
+    c = ev.contribution
+    rate = scene.seismic_rate
+    t_first = c.seismic_i0 / rate
+    is_vehicle = LABELS[ev.kind] == "vehicle"
+    lo, hi = VEHICLE_BAND if is_vehicle else PEOPLE_BAND
+    z = shape_spectrum(c.seismic[:, :1], rate, _band_response(lo, hi))
+    mid = t_first + 0.5 * z.shape[0] / rate
+    level = max(levels.at(levels.vehicle if is_vehicle else levels.people, mid), 1e-15)
+    if is_vehicle:
+        env, step = block_rms(z, rate, 2.0)
+        ratio = env / level
+        factor = DETECTABLE["seismic_continuous"]
+    else:
+        env, step = moving_peak(z, rate, 0.25)
+        ratio = env / level
+        factor = DETECTABLE["seismic_impulsive"]
+    _put_snr(snr, "seismic", ratio)
+    s = _span(ratio >= factor, step, t_first)
+    if s:
+        spans["seismic"] = list(s)
+    if ev.pir.size:
+        env, step = moving_peak(ev.pir, scene.pir_rate, 0.5)
+        ratio = env / levels.pir
+        _put_snr(snr, "pir", ratio)
+        s = _span(ratio >= DETECTABLE["pir"], step, ev.pir_i0 / scene.pir_rate)
+        if s:
+            spans["pir"] = list(s)
+    if ev.mag.size:
+        env, step = moving_peak(ev.mag, scene.mag_rate, 0.5)
+        ratio = env / levels.mag
+        _put_snr(snr, "magnetometer", ratio)
+        s = _span(ratio >= DETECTABLE["magnetometer"], step, ev.mag_i0 / scene.mag_rate)
+        if s:
+            spans["magnetometer"] = list(s)
+    return spans, snr
+
+
+def _put_snr(snr: dict[str, float], sensor: str, ratio: FloatArray) -> None:
+    """Peak SNR in dB; sensors that see nothing at all are left out."""
+    peak = float(np.max(ratio, initial=0.0))
+    if peak > 1e-3:
+        snr[sensor] = round(20.0 * math.log10(peak), 1)
+
+
+def _hull(spans: dict[str, list[float]], t_cpa: float) -> tuple[float, float, bool]:
+    if not spans:
+        return t_cpa - 3.0, t_cpa + 3.0, False
+    return (min(s[0] for s in spans.values()), max(s[1] for s in spans.values()), True)
+
+
+def _draw(
+    spec: ScenarioSpec,
+    rng: np.random.Generator,
+    scene: Scene,
+    index: int,
+    sweep: list[tuple[str, float]],
+) -> tuple[str, float, float | None]:
+    """Kind, range and (for people) the bearing of the next event."""
+    if spec.sweep:
+        if index % len(sweep) == 0:
+            rng.shuffle(sweep)
+        kind, range_m = sweep[index % len(sweep)]
+        return kind, range_m, scene.pir_axis if LABELS[kind] != "vehicle" else None
+    kinds = list(spec.mix)
+    weights = np.asarray([spec.mix[k] for k in kinds])
+    kind = str(rng.choice(kinds, p=weights / weights.sum()))
+    label = LABELS[kind]
+    lo, hi = (
+        spec.vehicle_range
+        if label == "vehicle"
+        else spec.animal_range
+        if label == "unknown"
+        else spec.people_range
+    )
+    range_m = _loguniform(rng, lo, hi)
+    bearing = None
+    if label != "vehicle" and rng.random() < 0.75:
+        # Trails cross in front of the PIR more often than not.
+        bearing = scene.pir_axis + float(rng.normal(0.0, 0.5))
+    return kind, range_m, bearing
+
+
+def _schedule(
+    spec: ScenarioSpec, scene: Scene, seed: int, levels: _Levels
+) -> list[tuple[_Rendered, dict[str, Any]]]:
+    if spec.noise_only:
+        return []
+    rng = np.random.default_rng([seed, 3])
+    sweep = [("walker", r) for r in SWEEP_PEOPLE_M] + [
+        (k, r) for k in ("car", "tracked") for r in SWEEP_VEHICLE_M
+    ]
+    placed: list[tuple[_Rendered, dict[str, Any]]] = []
+    cursor = 0.0
+    index = 0
+    while True:
+        kind, range_m, bearing = _draw(spec, rng, scene, index, sweep)
+        ev_seed = [seed, 4, index]
+        gap = 2.0 + float(rng.exponential(spec.mean_gap_s))
+        overlap = bool(placed) and rng.random() < spec.overlap_prob
+        # Render once to learn how long before its closest approach the event becomes
+        # detectable, then again at the time that leaves the intended gap.
+        trial_t = min(cursor + 40.0, scene.duration_s)
+        trial = _render(kind, range_m, ev_seed, scene, trial_t, spec, bearing)
+        spans, _ = _detectable(trial, scene, levels)
+        t0, _, _ = _hull(spans, trial_t)
+        lead = trial_t - t0
+        if overlap:
+            prev = placed[-1][1]
+            start = float(rng.uniform(prev["t0"], prev["t1"]))
+        else:
+            start = cursor + gap
+        t_cpa = start + lead
+        ev = _moved(trial, t_cpa - trial_t, scene)
+        if ev is None:
+            ev = _render(kind, range_m, ev_seed, scene, t_cpa, spec, bearing)
+        else:
+            t_cpa = trial_t + ev.shift_s
+        spans, snr = _detectable(ev, scene, levels)
+        t0, t1, detectable = _hull(spans, t_cpa)
+        if t1 > scene.duration_s - 0.5 or t0 < 0.0:
+            if t0 < 0.0 and t1 <= scene.duration_s - 0.5:
+                cursor = max(cursor, 1.0)
+                continue
+            break
+        placed.append(
+            (
+                ev,
+                {
+                    "t0": t0,
+                    "t1": t1,
+                    "t_cpa": t_cpa,
+                    "spans": spans,
+                    "snr": snr,
+                    "detectable": detectable,
+                },
+            )
+        )
+        cursor = max(cursor, t1)
+        index += 1
+    return placed
+
+
+def _moved(ev: _Rendered, dt: float, scene: Scene) -> _Rendered | None:
+    """The same event ``dt`` seconds later (rounded to a whole number of samples at every
+    rate), or None when the rates share no convenient period."""
+    rates = (scene.seismic_rate, scene.pir_rate, scene.mag_rate)
+    if not all(r == int(r) for r in rates):
+        return None
+    period = 1.0 / math.gcd(*(int(r) for r in rates))
+    if period > 1.0:
+        return None
+    steps = round(dt / period)
+    dt = steps * period
+    c = ev.contribution
+    info = dict(c.info)
+    if "present" in info:
+        present = cast(list[float], info["present"])
+        info["present"] = [present[0] + dt, present[1] + dt]
+    bodies = [
+        Body(
+            replace(
+                b.track,
+                t_cpa=b.track.t_cpa + dt,
+                t_start=b.track.t_start + dt,
+                t_end=b.track.t_end + dt,
+            ),
+            b.thermal,
+            b.moment,
+        )
+        for b in c.bodies
+    ]
+    moved = Contribution(c.seismic, c.seismic_i0 + round(dt * scene.seismic_rate), bodies, info)
+    return _Rendered(
+        ev.kind,
+        ev.range_m,
+        moved,
+        ev.pir,
+        ev.pir_i0 + round(dt * scene.pir_rate),
+        ev.direction,
+        ev.mag,
+        ev.mag_i0 + round(dt * scene.mag_rate),
+        ev.shift_s + dt,
+    )
+
+
+def _truth_event(ev: _Rendered, span: dict[str, Any]) -> TruthEvent:
+    extra: dict[str, Any] = {k: v for k, v in ev.contribution.info.items()}
+    extra["detectable"] = span["detectable"]
+    extra["spans"] = span["spans"]
+    extra["peak_snr_db"] = span["snr"]
+    extra["sensors"] = sorted(span["spans"])
+    if ev.direction is not None:
+        extra["pir_direction"] = ev.direction
+    bodies = ev.contribution.bodies
+    if bodies:
+        extra["bearing_deg"] = round(
+            math.degrees(
+                math.atan2(math.cos(bodies[0].track.bearing), math.sin(bodies[0].track.bearing))
+            )
+            % 360.0,
+            1,
+        )
+    return TruthEvent(
+        label=LABELS[ev.kind],
+        source=SOURCES[ev.kind],
+        t0=round(span["t0"], 3),
+        t1=round(span["t1"], 3),
+        t_cpa=round(span["t_cpa"], 3),
+        range_m=round(ev.range_m, 2),
+        extra={"kind": ev.kind, **extra},
+    )
+
+
+def _mark_overlaps(truth: list[TruthEvent]) -> None:
+    for i, ev in enumerate(truth):
+        others = [j for j, other in enumerate(truth) if j != i and ev.overlaps(other)]
+        if others:
+            ev.extra["overlaps"] = others
+
+
+# --- channels ----------------------------------------------------------------------------
+
+
+def _channels(
+    rng: np.random.Generator,
+    scene: Scene,
+    spec: ScenarioSpec,
+    seis: FloatArray,
+    pir: FloatArray,
+    mag: FloatArray,
+    site_rms: float,
+) -> tuple[dict[str, Channel], list[dict[str, Any]]]:
+    f = spec.background.faults
+    faults: list[dict[str, Any]] = []
+    seis_scale = DEFAULT_SCALE["seismic"]
+    clip_level = None
+    if f.clip_factor is not None:
+        # Gain set too high: the converter's full scale is only clip_factor x the noise.
+        clip_level = f.clip_factor * site_rms
+        seis_scale = clip_level / (2 ** (DEFAULT_BITS["seismic"] - 1) - 1)
+    valid_seis = np.ones(seis.shape[0], dtype=bool)
+    faults += bg.apply_faults(
+        rng,
+        seis,
+        valid_seis,
+        scene.seismic_rate,
+        "geo1",
+        clip_level=clip_level,
+        spikes_per_h=f.spikes_per_h,
+        stuck_per_h=f.stuck_per_h,
+        flatline_per_h=f.flatline_per_h,
+        dropouts_per_h=f.dropouts_per_h,
+    )
+    pir2 = pir[:, None]
+    valid_pir = np.ones(pir2.shape[0], dtype=bool)
+    faults += bg.apply_faults(
+        rng,
+        pir2,
+        valid_pir,
+        scene.pir_rate,
+        "pir1",
+        clip_level=None,
+        spikes_per_h=0.0,
+        stuck_per_h=0.0,
+        flatline_per_h=0.0,
+        dropouts_per_h=f.dropouts_per_h,
+    )
+    valid_mag = np.ones(mag.shape[0], dtype=bool)
+    faults += bg.apply_faults(
+        rng,
+        mag,
+        valid_mag,
+        scene.mag_rate,
+        "mag1",
+        clip_level=None,
+        spikes_per_h=0.0,
+        stuck_per_h=0.0,
+        flatline_per_h=0.0,
+        dropouts_per_h=f.dropouts_per_h,
+    )
+    comps = ("Z",) if scene.seismic_components == 1 else ("Z", "N", "E")
+    channels = {
+        "geo1": Channel(
+            "geo1",
+            "seismic",
+            scene.seismic_rate,
+            seis,
+            seis_scale,
+            None if valid_seis.all() else valid_seis,
+            comps,
+            info={"units": "m/s", "clip_level": clip_level},
+        ),
+        "pir1": Channel(
+            "pir1",
+            "pir",
+            scene.pir_rate,
+            pir2,
+            DEFAULT_SCALE["pir"],
+            None if valid_pir.all() else valid_pir,
+            ("1",),
+            info={"units": "V"},
+        ),
+        "mag1": Channel(
+            "mag1",
+            "magnetometer",
+            scene.mag_rate,
+            mag,
+            DEFAULT_SCALE["magnetometer"],
+            None if valid_mag.all() else valid_mag,
+            ("N", "E", "Z"),
+            info={"units": "nT"},
+        ),
+    }
+    return channels, faults
