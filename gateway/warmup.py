@@ -113,6 +113,11 @@ def run(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         entries, kernels = discover(packages)
+    except ImportError as exc:
+        raise UgsError(
+            f"cannot import the signal-processing code ({exc}); the installed package is "
+            "incomplete or broken: reinstall it"
+        ) from exc
     except RuntimeError as exc:
         # Numba's "cannot cache function ...: no locator available" when nothing is writable.
         raise UgsError(f"cannot load the signal-processing kernels: {exc}") from None

@@ -149,3 +149,14 @@ def test_the_service_kernels_warm_up(tmp_path: Path) -> None:
     assert report["kernels"] >= 1
     assert all(name.startswith("dsp.") for name in report["compiled"] + report["cold"])
     assert report["kernels"] == len(report["compiled"]) + len(report["cold"])
+
+
+def test_a_module_that_does_not_import_is_reported_as_a_broken_install(tmp_path: Path) -> None:
+    make_package(tmp_path / "src", "warmpkg_d")
+    (tmp_path / "src" / "warmpkg_d" / "half.py").write_text(
+        "from warmpkg_d.kernels import renamed_kernel\n"
+    )
+    proc = run_warmup(tmp_path / "src", tmp_path / "cache", "warmpkg_d")
+    assert proc.returncode != 0
+    assert "cannot import the signal-processing code" in proc.stderr
+    assert "renamed_kernel" in proc.stderr
