@@ -344,20 +344,26 @@ class MqttConnection:
             self._close_socket()
             raise self.failure from None
 
-    def wait_connected(self, wake: socket.socket | None = None) -> None:
-        """Pump until CONNACK; raises :class:`LinkError` on refusal or silence."""
+    def wait_connected(
+        self, wake: socket.socket | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> None:
+        """Pump until CONNACK; raises :class:`LinkError` on refusal, silence or cancel.
+
+        ``wake`` (drained here) lets another thread interrupt the wait to ask ``cancelled``.
+        """
         deadline = time.monotonic() + self.settings.connect_timeout
         while self.state == CONNECTING and self.failure is None:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if cancelled is not None and cancelled():
+                self.failure = LinkError(STOPPED, "stopped while connecting")
+            elif left <= 0:
                 self.failure = LinkError(
                     STALLED,
                     f"{self.settings.where} accepted the connection but sent no CONNACK within "
                     f"{self.settings.connect_timeout:g} s (broker hung or overloaded?)",
                 )
-                self._close_socket()
-                break
-            self.pump(min(left, 0.5), wake)
+            elif self.pump(min(left, 0.5), wake) and wake is not None:
+                drain(wake)
         if self.failure is not None:
             self._close_socket()
             raise self.failure
@@ -371,7 +377,7 @@ class MqttConnection:
         sock = self._client.socket()
         if sock is None or not self.alive:
             if wake is not None:
-                return _wait_readable(wake, timeout)
+                return wait_readable(wake, timeout)
             time.sleep(timeout)
             return False
         pending = getattr(sock, "pending", None)
@@ -435,10 +441,17 @@ class MqttConnection:
                 sock.close()
 
 
-def _wait_readable(sock: socket.socket, timeout: float) -> bool:
+def wait_readable(sock: socket.socket, timeout: float) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(max(0.0, timeout) * 1000))
+
+
+def drain(sock: socket.socket) -> None:
+    """Empty a non-blocking wake-up socket."""
+    with contextlib.suppress(OSError):
+        while sock.recv(4096):
+            pass
 
 
 def connect(
@@ -446,12 +459,17 @@ def connect(
     *,
     on_message: MessageHandler | None = None,
     wake: socket.socket | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> MqttConnection:
-    """Open a connection and wait for the broker to accept it; raises :class:`LinkError`."""
+    """Open a connection and wait for the broker to accept it; raises :class:`LinkError`.
+
+    The TCP connect and TLS handshake block up to ``connect_timeout``; the wait for CONNACK
+    can be cut short through ``wake`` + ``cancelled`` (state ``stopped``).
+    """
     try:
         conn = MqttConnection(settings, on_message=on_message)
     except ValueError as exc:  # paho rejects bad arguments (e.g. an over-long client id)
         raise LinkError(REFUSED, f"cannot set up the connection: {exc}") from None
     conn.open()
-    conn.wait_connected(wake)
+    conn.wait_connected(wake, cancelled)
     return conn
