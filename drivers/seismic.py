@@ -113,6 +113,7 @@ class SeismicDriver:
         return {
             "name": self.name,
             "kind": self.kind,
+            "transport": self.config.transport,
             "port": self.config.port,
             "state": self._current_state(),
             "error": self._error,
@@ -126,7 +127,7 @@ class SeismicDriver:
             "reconnects": self._transport.reconnects,
             "last_sample_age_s": None if self._last_t1 is None else round(now - self._last_t1, 3),
             "clock_offset_s": None if offset is None else round(offset, 4),
-            "rate": self.rate,
+            "rate_hz": self.rate,
             "channels": self.config.channels,
             "reader_cpu_s": round(self._cpu_s, 4),
         }

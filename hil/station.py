@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 KINDS = ("seismic", "pir", "magnetometer")
 NAMES = {"seismic": "geo1", "pir": "pir1", "magnetometer": "mag1"}
-# Default device rates (Hz) and how often the gateway polls the Modbus ones.
+# Default device rates (Hz) and how often the gateway polls the Modbus ones (at speed 1;
+# faster playback needs faster polling to drain the devices' FIFOs, up to what they allow).
 RATES = {"seismic": 1000, "pir": 100, "magnetometer": 100}
 POLL_HZ = {"pir": 25, "magnetometer": 25}
+MAX_POLL_HZ = {"pir": 100, "magnetometer": 200}
 SEISMIC_BAUD = 460800  # 1000 Hz x 3 x 24-bit needs more than 115200 (docs/seismic-protocol.md)
 MODBUS_BAUD = 115200
 
@@ -130,6 +132,9 @@ class EmulatedStation:
 
     # -- one emulator per kind -----------------------------------------------------------
 
+    def _poll_hz(self, kind: str) -> int:
+        return min(MAX_POLL_HZ[kind], round(POLL_HZ[kind] * self.speed))
+
     def _link(self, name: str) -> Path:
         return self.runtime_dir / "serial" / "by-id" / name
 
@@ -173,7 +178,7 @@ class EmulatedStation:
             {
                 "name": NAMES["pir"], "kind": "pir", "transport": "modbus-rtu", "port": path,
                 "baudrate": MODBUS_BAUD, "device_id": 1, "sample_rate": rate,
-                "poll_hz": POLL_HZ["pir"],
+                "poll_hz": self._poll_hz("pir"),
             },
         )  # fmt: skip
 
@@ -193,7 +198,7 @@ class EmulatedStation:
             {
                 "name": NAMES["magnetometer"], "kind": "magnetometer",
                 "transport": "modbus-tcp", "port": address, "device_id": 1,
-                "sample_rate": rate, "poll_hz": POLL_HZ["magnetometer"],
+                "sample_rate": rate, "poll_hz": self._poll_hz("magnetometer"),
                 "calibration": {"scale": 1.0, "offset": 0.0, "units": "nT"},
             },
         )  # fmt: skip
