@@ -217,6 +217,9 @@ prepare_venv() {
     local version id new
     version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$SRC/pyproject.toml" | head -n1)"
     id="${version:-unknown}-$(date -u +%Y%m%dT%H%M%SZ)"
+    while [[ -e "$OPT/venvs/$id" ]]; do
+        id="$id+"
+    done
     new="$OPT/venvs/$id"
     note "building the virtualenv $OPT_REAL/venvs/$id (pip install of $SRC)" >&2
     local pip_args=(--no-cache-dir --disable-pip-version-check --quiet)
