@@ -18,7 +18,4 @@ def test_decoder_keeps_up_with_many_live_streams() -> None:
     # dozens of them frame by frame (about a thousand on a quiet laptop core).
     assert figures["decoder_samples_per_s_frame_by_frame"] > 50 * 1000
     assert figures["decoder_samples_per_s"] >= figures["decoder_samples_per_s_frame_by_frame"] / 2
-    assert (
-        figures["decoder_values_per_s"] == 3 * figures["decoder_samples_per_s"]
-        or abs(figures["decoder_values_per_s"] - 3 * figures["decoder_samples_per_s"]) <= 3
-    )
+    assert abs(figures["decoder_values_per_s"] - 3 * figures["decoder_samples_per_s"]) <= 3
