@@ -30,8 +30,8 @@ KINDS = ("seismic", "pir", "magnetometer")
 UNITS = {"seismic": "m/s", "pir": "V", "magnetometer": "nT"}
 """Physical unit of each sensor kind's samples."""
 
-DEFAULT_SCALE = {"seismic": 1e-9, "pir": 1e-4, "magnetometer": 0.01}
-"""Physical units per device count: 1 nm/s, 0.1 mV and 0.01 nT (see docs/recordings.md)."""
+DEFAULT_SCALE = {"seismic": 1e-9, "pir": 1e-4, "magnetometer": 1.0}
+"""Physical units per device count: 1 nm/s, 0.1 mV and 1 nT (see docs/recordings.md)."""
 
 DEFAULT_BITS = {"seismic": 24, "pir": 16, "magnetometer": 32}
 """Signed sample width of each kind of device: the range ``to_counts`` clips to."""
@@ -158,7 +158,7 @@ class TruthEvent:
         return self.t0 < other.t1 and other.t0 < self.t1
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = _jsonable(asdict(self))
+        out: dict[str, Any] = jsonable(asdict(self))
         return out
 
     @classmethod
@@ -217,7 +217,7 @@ class Recording:
             "version": TRUTH_VERSION,
             "start_time": self.start_time,
             "duration_s": self.duration,
-            "meta": _jsonable(self.meta),
+            "meta": jsonable(self.meta),
             "events": [ev.to_json() for ev in self.truth],
         }
 
@@ -253,16 +253,16 @@ def read_truth(path: str | Path) -> tuple[list[TruthEvent], dict[str, Any]]:
     return events, header
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types: numpy scalars/arrays become Python numbers/lists, NaN becomes None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

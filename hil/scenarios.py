@@ -646,7 +646,7 @@ def _channels(
             pir2,
             DEFAULT_SCALE["pir"],
             None if valid_pir.all() else valid_pir,
-            ("1",),
+            ("I",),
             info={"units": "V"},
         ),
         "mag1": Channel(

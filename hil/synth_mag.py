@@ -16,8 +16,8 @@ from hil.synth_scene import Body, Scene, local_window
 
 MU0_4PI_NT = 100.0
 """mu0 / 4 pi in nT.m^3 per A.m^2 (1e-7 T.m/A = 100 nT.m/A)."""
-NOISE_RMS = 0.25
-"""Per-axis sensor noise, nT RMS at 50 Hz sampling."""
+NOISE_RMS = 0.4
+"""Per-axis sensor noise, nT RMS at 50 Hz sampling (about the 1-nT register resolution)."""
 DETECTABLE_FACTOR = 5.0
 SENSOR_DEPTH = 0.2
 """The magnetometer is buried this far below the PIR/geophone reference height, m."""

@@ -1,0 +1,117 @@
+"""Helpers shared by the file formats: naming, checking and assembling channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.errors import RecordingError
+from hil.recording import DEFAULT_SCALE, KINDS, NAME_PREFIX, UNITS, Channel
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_COMPONENTS = {
+    ("seismic", 1): ("Z",),
+    ("seismic", 3): ("Z", "N", "E"),
+    ("pir", 1): ("I",),
+    ("pir", 2): ("I", "M"),
+    ("magnetometer", 3): ("N", "E", "Z"),
+    ("magnetometer", 1): ("Z",),
+}
+"""Component names when a file does not say: vertical geophone, PIR level (+ motion flag),
+magnetometer north/east/down."""
+
+
+def default_components(kind: str, count: int) -> tuple[str, ...]:
+    return DEFAULT_COMPONENTS.get((kind, count), tuple(str(i + 1) for i in range(count)))
+
+
+def check_kind(kind: str | None, path: Path) -> str:
+    if kind is None:
+        return "seismic"
+    if kind not in KINDS:
+        raise RecordingError(f"{path}: unknown sensor kind {kind!r} (one of {', '.join(KINDS)})")
+    return kind
+
+
+def check_rate(rate: float | None, path: Path, what: str = "sample rate") -> float:
+    if rate is None or not np.isfinite(rate) or rate <= 0:
+        raise RecordingError(f"{path}: {what} must be a positive number of Hz, not {rate!r}")
+    return float(rate)
+
+
+def check_finite(data: FloatArray, path: Path, rate: float, name: str) -> None:
+    """NaN or infinite samples are refused with the time of the first one."""
+    bad = ~np.isfinite(data)
+    if np.any(bad):
+        first = int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
+        raise RecordingError(
+            f"{path}: {name} has {int(bad.sum())} NaN/infinite sample(s), the first at sample "
+            f"{first} ({first / rate:.3f} s); repair or cut the file"
+        )
+
+
+def make_channel(
+    path: Path,
+    name: str,
+    kind: str,
+    rate: float,
+    data: npt.ArrayLike,
+    *,
+    scale: float | None = None,
+    components: tuple[str, ...] | None = None,
+    valid: npt.NDArray[np.bool_] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Channel:
+    """A checked channel: data must be non-empty and finite."""
+    array = np.asarray(data, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.size == 0 or array.shape[0] == 0:
+        raise RecordingError(f"{path}: no samples for {name}")
+    check_finite(array, path, rate, name)
+    comps = components or default_components(kind, array.shape[1])
+    meta = {"file": str(path), "units": UNITS.get(kind, "counts")}
+    meta.update(info or {})
+    return Channel(
+        name=name,
+        kind=kind,
+        rate=rate,
+        data=array,
+        scale=float(scale if scale is not None else DEFAULT_SCALE.get(kind, 1.0)),
+        valid=valid if valid is not None and not bool(np.all(valid)) else None,
+        components=comps,
+        info=meta,
+    )
+
+
+def unique_name(wanted: str | None, kind: str, taken: set[str]) -> str:
+    """``wanted`` if free, else ``geo1``, ``geo2`` ... by kind."""
+    if wanted and wanted not in taken:
+        return wanted
+    prefix = NAME_PREFIX.get(kind, kind[:3])
+    k = 1
+    while f"{prefix}{k}" in taken:
+        k += 1
+    return f"{prefix}{k}"
+
+
+def invalid_runs(valid: npt.NDArray[np.bool_] | None) -> list[list[int]]:
+    """``[[start, end), ...]`` sample ranges where ``valid`` is False."""
+    if valid is None or bool(np.all(valid)):
+        return []
+    padded = np.concatenate(([True], valid, [True]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def valid_from_runs(n: int, runs: list[list[int]]) -> npt.NDArray[np.bool_] | None:
+    if not runs:
+        return None
+    valid = np.ones(n, dtype=bool)
+    for a, b in runs:
+        valid[max(0, a) : min(n, b)] = False
+    return valid
