@@ -48,8 +48,10 @@ def test_1000_hz_3_components_bit_exact_with_correct_timestamps(tmp_path: Path) 
     offset = rig.source_offset()
     for block in blocks:
         expected = rig.emulator.t_start + (offset + block.index) / RATE
-        # the sample's true time plus at most a few ms of pty latency on a busy machine
-        assert -0.001 < block.t0 - expected < 0.03, block.index
+        # the sample's true time plus the pty's latency: whatever the first frame met, and
+        # once the anchor has settled on the earliest arrivals, a few ms at most
+        error = block.t0 - expected
+        assert -0.001 < error < (0.05 if block.index < 1000 else 0.015), block.index
         assert block.t1 == pytest.approx(block.t0 + len(block) / RATE)
         assert (block.sensor, block.kind, block.rate) == ("geo1", "seismic", RATE)
         assert block.data.dtype == np.int32 and block.data.shape[1] == 3
