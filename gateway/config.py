@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from drivers.config import SensorConfig, check_buses
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
+from gateway.health import HealthConfig
 from gateway.outbox_config import OutboxConfig
 from gateway.uplink_config import UplinkList
 
@@ -48,9 +49,14 @@ class GatewayConfig(BaseModel):
     sensors: list[SensorConfig] = Field(default_factory=list)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     uplinks: UplinkList = Field(default_factory=list)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
     @model_validator(mode="after")
     def _check_buses(self) -> GatewayConfig:
+        if not any(sensor.enabled for sensor in self.sensors):
+            raise ValueError(
+                "sensors: no enabled [[sensors]] entry: the gateway has nothing to read"
+            )
         problems = check_buses(self.sensors)
         if problems:
             # Raised as ValueError so it is reported with the other problems; the lines

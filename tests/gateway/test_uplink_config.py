@@ -10,7 +10,11 @@ from gateway.config import load_config
 from gateway.errors import ConfigError
 from gateway.uplink_config import ShareFilter, UplinkConfig
 
-NODE = '[node]\nid = "ugs-0007"\nsite = "sector-12"\n'
+NODE = (
+    '[node]\nid = "ugs-0007"\nsite = "sector-12"\n'
+    '[[sensors]]\nname = "geo1"\nkind = "seismic"\ntransport = "serial"\n'
+    'port = "/dev/ttyUSB0"\nsample_rate = 500\n'
+)
 
 GOOD = (
     NODE

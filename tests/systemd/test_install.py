@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "systemd" / "install.sh"
 VENV = Path(sys.prefix)
 
-MINIMAL_CONFIG = '[node]\nid = "ugs-0001"\nsite = "test-site"\n'
-EDITED_CONFIG = '# edited on site\n[node]\nid = "ugs-0042"\nsite = "sector-12"\n'
+SENSOR = '[[sensors]]\nname = "geo1"\nkind = "seismic"\ntransport = "serial"\nport = "/dev/ttyUSB0"\nsample_rate = 500\n'
+MINIMAL_CONFIG = '[node]\nid = "ugs-0001"\nsite = "test-site"\n' + SENSOR
+EDITED_CONFIG = '# edited on site\n[node]\nid = "ugs-0042"\nsite = "sector-12"\n' + SENSOR
 
 # Commands that would touch the system; under --root none of them may run.
 SYSTEM_COMMANDS = ("systemctl", "useradd", "groupadd", "usermod", "userdel", "setpriv", "chown")
@@ -197,7 +198,7 @@ def test_a_config_the_new_version_rejects_stops_the_upgrade(
     tree: Path, installer: Installer
 ) -> None:
     config = tree / "etc/ugs-gateway/gateway.toml"
-    config.write_text('[node]\nid = "ugs-0001"\nsite = "test-site"\ncolour = "blue"\n')
+    config.write_text('[node]\nid = "ugs-0001"\nsite = "test-site"\ncolour = "blue"\n' + SENSOR)
     unit = tree / "etc/systemd/system/ugs-gateway.service"
     unit.write_text("# the unit of the running version\n")
 
