@@ -208,3 +208,75 @@ def test_stop_is_prompt_and_final(rig: Rig) -> None:
     assert time.monotonic() - started < 1.0
     assert rig.status()["state"] == "stopped"
     assert not rig.driver._thread or not rig.driver._thread.is_alive()
+
+
+def test_socket_url_port(tmp_path: Path) -> None:
+    """A digitizer behind a serial-to-Ethernet server: port = "socket://HOST:PORT"."""
+    import socket
+    import threading
+
+    from drivers.config import SensorConfig
+    from drivers.seismic_codec import encode_frame
+
+    server = socket.create_server(("127.0.0.1", 0))
+    config = SensorConfig(
+        name="geo1",
+        kind="seismic",
+        transport="serial",
+        port=f"socket://127.0.0.1:{server.getsockname()[1]}",
+        sample_rate=500,
+        channels=2,
+    )
+    data = np.random.default_rng(4).integers(-(1 << 23), 1 << 23, (1000, 2)).astype(np.int32)
+    blocks: list[SampleBlock] = []
+    done = threading.Event()
+
+    def device() -> None:  # streams 10-sample frames every 20 ms, like the real thing
+        conn, _ = server.accept()
+        with conn:
+            k = 0
+            while not done.wait(0.02):
+                start = 10 * k % len(data)
+                frame = encode_frame(data[start : start + 10], seq=k, counter=10 * k, rate=500)
+                try:
+                    conn.sendall(frame)
+                except OSError:
+                    return  # the driver hung up (stopped)
+                k += 1
+
+    sender = threading.Thread(target=device, daemon=True)
+    sender.start()
+    driver = SeismicDriver(config, blocks.append)
+    driver.start()
+    try:
+        wait_for(lambda: sum(len(b) for b in blocks) >= 300, what="300 samples over TCP")
+    finally:
+        driver.stop()
+        done.set()
+        sender.join(5)
+        server.close()
+    got = np.concatenate([b.data for b in blocks])
+    first = int(np.flatnonzero((data == got[0]).all(axis=1))[0])
+    np.testing.assert_array_equal(got, data[(first + np.arange(len(got))) % len(data)])
+    assert driver.status()["crc_errors"] == 0
+
+
+def test_unexpected_errors_are_reported_and_retried(tmp_path: Path) -> None:
+    """Even a library failing in an unforeseen way leaves the reader alive and says why."""
+    import serial
+
+    rig = Rig(tmp_path)
+    failures = [RuntimeError("driver bug in the USB stack"), ValueError("bad setting")]
+
+    def flaky_open(*args: object, **kwargs: object) -> object:
+        if failures:
+            raise failures.pop(0)
+        return serial.serial_for_url(*args, **kwargs)
+
+    rig.driver = SeismicDriver(rig.config, rig._collect, opener=flaky_open)
+    with rig:
+        rig.wait_samples(200)
+        status = rig.status()
+    assert not failures
+    assert status["samples"] >= 200
+    rig.check_bit_exact()
