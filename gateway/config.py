@@ -19,6 +19,7 @@ from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
 from gateway.health import HealthConfig
 from gateway.outbox_config import OutboxConfig
+from gateway.recorder import RecordConfig
 from gateway.uplink_config import UplinkList
 
 
@@ -50,6 +51,7 @@ class GatewayConfig(BaseModel):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     uplinks: UplinkList = Field(default_factory=list)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    record: RecordConfig = Field(default_factory=RecordConfig)
 
     @model_validator(mode="after")
     def _check_buses(self) -> GatewayConfig:

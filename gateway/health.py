@@ -100,6 +100,7 @@ class Health:
         uplinks: Sequence[_Uplink],
         system: _System,
         watchdog: _StatusSource | None = None,
+        recorder: _StatusSource | None = None,
         on_summary: Callable[[str], object] | None = None,
     ) -> None:
         self.config = config
@@ -110,6 +111,7 @@ class Health:
         self.uplinks = list(uplinks)
         self.system = system
         self.watchdog = watchdog
+        self.recorder = recorder
         self._on_summary = on_summary
         self._started = time.time()
         self._stop = threading.Event()
@@ -169,6 +171,7 @@ class Health:
             "uplinks": {u.name: u.status(outbox) for u in self.uplinks},
             "system": system,
             "watchdog": self.watchdog.status() if self.watchdog is not None else None,
+            "recorder": self.recorder.status() if self.recorder is not None else None,
         }
 
     @staticmethod
