@@ -220,7 +220,7 @@ def _check_frame_is_genuine(frame: Frame) -> None:
     assert again.samples.tolist() == frame.samples.tolist()
 
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
