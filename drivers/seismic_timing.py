@@ -75,7 +75,10 @@ class StreamClock:
     @property
     def offset_s(self) -> float | None:
         """Best residual over the current window: how late the earliest frames arrive."""
-        return self._window[0][1] if self._window else None
+        try:  # read from other threads (status) while the reader changes the window
+            return self._window[0][1]
+        except IndexError:
+            return None
 
     def time_of(self, index: int) -> float:
         """Host-clock seconds of stream sample ``index`` under the current anchor."""
