@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.config import SensorConfig, check_buses
+from dsp.config import DspConfig
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
 from gateway.health import HealthConfig
@@ -48,6 +49,7 @@ class GatewayConfig(BaseModel):
 
     node: NodeConfig
     sensors: list[SensorConfig] = Field(default_factory=list)
+    dsp: DspConfig = Field(default_factory=DspConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     uplinks: UplinkList = Field(default_factory=list)
     health: HealthConfig = Field(default_factory=HealthConfig)

@@ -1,0 +1,193 @@
+"""The ``[dsp]`` config section: every threshold and window of the detector.
+
+The defaults are the values the packaged classifier was trained and evaluated with
+(docs/dsp.md); a field unit normally needs none of them. Changing a feature window or band
+changes what the classifier sees: retrain (``ugs-gateway train``) after such a change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+
+def _next_to_config(path: Path, info: ValidationInfo) -> Path:
+    # Same rule as the gateway's other paths: relative to the config file when there is one.
+    base = (info.context or {}).get("base_dir")
+    path = path.expanduser()
+    return Path(base) / path if base is not None and not path.is_absolute() else path
+
+
+ModelPath = Annotated[Path, AfterValidator(_next_to_config)]
+
+
+class SeismicDspConfig(BaseModel):
+    """Geophone chain: resample, band filter bank, STA/LTA trigger, event segmentation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    internal_rate_hz: float = Field(
+        default=250.0, ge=100.0, le=1000.0, description="every digitizer is resampled to this"
+    )
+    component: int = Field(
+        default=0, ge=0, le=2, description="which column is the vertical component (0 = first)"
+    )
+    highpass_hz: float = Field(default=1.5, gt=0, description="DC removal / high-pass corner")
+    bands_hz: list[tuple[float, float]] = Field(
+        default=[(2.0, 10.0), (10.0, 30.0), (30.0, 60.0), (60.0, 100.0)],
+        min_length=1,
+        max_length=8,
+        description="band-pass filter bank, Hz",
+    )
+    band_order: int = Field(default=2, ge=1, le=4, description="Butterworth order per band")
+    frame_s: float = Field(
+        default=0.02, gt=0, le=0.2, description="envelope frame (energy per frame)"
+    )
+    sta_s: float = Field(default=0.4, gt=0, description="short-term average window")
+    lta_s: float = Field(
+        default=60.0, gt=0, description="noise floor (long-term average) time constant, rising"
+    )
+    floor_down_s: float = Field(
+        default=10.0, gt=0, description="noise floor time constant when the noise falls"
+    )
+    lta_ceiling: float = Field(
+        default=2.0,
+        gt=1.0,
+        description="above this STA/LTA the noise floor adapts 10x slower (slow rises)",
+    )
+    warmup_s: float = Field(default=15.0, ge=0, description="no triggers while the floor forms")
+    trigger_on: float = Field(default=4.0, gt=1.0, description="STA/LTA that opens an event")
+    trigger_off: float = Field(default=2.0, gt=0.0, description="STA/LTA that keeps it open")
+    hold_s: float = Field(
+        default=1.5, ge=0, description="an event ends this long after the ratio fell below off"
+    )
+    end_drop_db: float = Field(
+        default=20.0,
+        gt=0,
+        description="a band is spent once its STA falls this far below its peak in the event",
+    )
+    relearn_s: float = Field(
+        default=10.0, ge=0, description="after an event the floor re-learns quickly this long"
+    )
+    max_event_s: float = Field(
+        default=150.0, gt=0, description="longer events are cut, and the floor re-learnt"
+    )
+    settle_s: float = Field(
+        default=2.0, ge=0, description="triggers stay quiet this long after bad samples"
+    )
+    history_s: float = Field(
+        default=200.0, gt=0, description="envelope/waveform history kept for event features"
+    )
+    noise_before_s: float = Field(
+        default=10.0, ge=0, description="pre-event noise used as spectral reference"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SeismicDspConfig:
+        nyquist = self.internal_rate_hz / 2.0
+        for lo, hi in self.bands_hz:
+            if not 0 < lo < hi < nyquist:
+                raise ValueError(
+                    f"bands_hz: band ({lo:g}, {hi:g}) must satisfy 0 < low < high < "
+                    f"{nyquist:g} Hz (half the internal rate)"
+                )
+        if self.trigger_off >= self.trigger_on:
+            raise ValueError("trigger_off: must be below trigger_on (hysteresis)")
+        if self.history_s < self.max_event_s + self.noise_before_s + 5.0:
+            raise ValueError("history_s: must cover max_event_s + noise_before_s + 5 s")
+        if self.frame_s * self.internal_rate_hz < 1.0:
+            raise ValueError("frame_s: must hold at least one internal sample")
+        return self
+
+
+class PirDspConfig(BaseModel):
+    """PIR chain: band-pass, adaptive threshold, lobe polarity sequence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    band_hz: tuple[float, float] = Field(default=(0.2, 5.0), description="band-pass, Hz")
+    noise_s: float = Field(default=30.0, gt=0, description="noise RMS averaging window")
+    threshold: float = Field(default=5.0, gt=1.0, description="lobe threshold, x noise RMS")
+    min_threshold_v: float = Field(
+        default=0.002, ge=0, description="never trigger on lobes smaller than this (volts)"
+    )
+    hold_s: float = Field(default=2.0, ge=0, description="quiet time that ends a crossing")
+    warmup_s: float = Field(default=10.0, ge=0)
+    max_event_s: float = Field(default=60.0, gt=0)
+
+
+class MagDspConfig(BaseModel):
+    """Magnetometer chain: per-axis baseline frozen during events, |dB| anomaly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline_s: float = Field(default=30.0, gt=0, description="baseline (EMA) time constant")
+    smooth_s: float = Field(default=0.3, gt=0, description="|dB| smoothing")
+    noise_s: float = Field(default=60.0, gt=0, description="|dB| noise averaging window")
+    threshold: float = Field(default=6.0, gt=1.0, description="anomaly threshold, x noise")
+    min_threshold_nt: float = Field(
+        default=0.5, ge=0, description="never trigger on anomalies smaller than this (nT)"
+    )
+    hold_s: float = Field(default=1.5, ge=0)
+    warmup_s: float = Field(default=10.0, ge=0)
+    max_event_s: float = Field(default=90.0, gt=0)
+
+
+class InputDspConfig(BaseModel):
+    """How bad input is recognised and flagged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clip_run: int = Field(default=3, ge=2, description="identical samples that make a clip")
+    clip_factor: float = Field(
+        default=20.0, gt=0, description="... at more than this x noise amplitude from the mean"
+    )
+    flatline_s: float = Field(default=1.0, gt=0, description="identical samples = dead sensor")
+    merge_s: float = Field(default=1.0, ge=0, description="flagged stretches closer are merged")
+    gap_reset_s: float = Field(
+        default=10.0, ge=0, description="longer gaps restart the chain instead of being bridged"
+    )
+
+
+class FusionDspConfig(BaseModel):
+    """Joining per-sensor events into one detection per physical event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    join_s: float = Field(
+        default=1.0, ge=0, description="sensor events closer than this belong together"
+    )
+    stale_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a sensor this far behind the others (or 2 of its blocks) is not waited for",
+    )
+
+
+class ClassifierDspConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelPath | None = Field(
+        default=None, description="model file; default: the one shipped in the package"
+    )
+    min_conf: float = Field(
+        default=0.5, ge=0, le=1, description="detections less certain than this are dropped"
+    )
+    report_unknown: bool = Field(
+        default=True, description="report events that are real but neither class (animals)"
+    )
+
+
+class DspConfig(BaseModel):
+    """Thresholds and windows of the streaming detector (``[dsp]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seismic: SeismicDspConfig = Field(default_factory=SeismicDspConfig)
+    pir: PirDspConfig = Field(default_factory=PirDspConfig)
+    magnetometer: MagDspConfig = Field(default_factory=MagDspConfig)
+    input: InputDspConfig = Field(default_factory=InputDspConfig)
+    fusion: FusionDspConfig = Field(default_factory=FusionDspConfig)
+    classifier: ClassifierDspConfig = Field(default_factory=ClassifierDspConfig)
