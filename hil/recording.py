@@ -105,16 +105,20 @@ class Channel:
         """Seconds from the recording start of each sample."""
         return np.arange(len(self), dtype=np.float64) / self.rate
 
+    def count_range(self, bits: int | None = None) -> tuple[int, int]:
+        """Lowest and highest raw value of a two's-complement ``bits``-wide device."""
+        width = min(bits if bits is not None else self.device_bits, 32)
+        return -(2 ** (width - 1)), 2 ** (width - 1) - 1
+
     def to_counts(self, bits: int | None = None) -> npt.NDArray[np.int32]:
         """Raw device integers ``round(data / scale)``, clipped to a signed ``bits`` range.
 
         Clipping is what the device's converter would do; it is logged as a warning with the
         number of samples affected, so a wrong ``scale`` does not pass unnoticed.
         """
-        width = bits if bits is not None else self.device_bits
-        top = 2 ** (min(width, 32) - 1) - 1
+        low, high = self.count_range(bits)
         counts = np.rint(self.data / self.scale)
-        over = int(np.count_nonzero(np.abs(counts) > top))
+        over = int(np.count_nonzero((counts < low) | (counts > high)))
         if over:
             log.warning(
                 "%s: %d of %d samples beyond the %d-bit range of the device were clipped "
@@ -122,17 +126,17 @@ class Channel:
                 self.name,
                 over,
                 counts.size,
-                width,
+                high.bit_length() + 1,
                 self.scale,
                 self.units,
             )
-        return np.ascontiguousarray(np.clip(counts, -top, top).astype(np.int32))
+        return np.ascontiguousarray(np.clip(counts, low, high).astype(np.int32))
 
     def clipped_fraction(self, bits: int | None = None) -> float:
         """Share of samples that ``to_counts`` would clip."""
-        width = bits if bits is not None else self.device_bits
-        top = 2 ** (min(width, 32) - 1) - 1
-        return float(np.mean(np.abs(np.rint(self.data / self.scale)) > top))
+        low, high = self.count_range(bits)
+        counts = np.rint(self.data / self.scale)
+        return float(np.mean((counts < low) | (counts > high)))
 
 
 @dataclass

@@ -115,6 +115,13 @@ def read_recording(
         raise RecordingError(f"unknown sensor kind {sensor!r} (seismic, pir or magnetometer)")
     if rate is not None and not rate > 0:
         raise RecordingError(f"--rate must be a positive number of Hz, not {rate!r}")
+    if len(files) > 1:
+        # A recorder stopped just as it started a file leaves it empty: skip such files
+        # in a series rather than refuse the whole series.
+        empty = [p for p in files if p.is_file() and p.stat().st_size == 0]
+        for p in empty:
+            log.warning("%s: empty file, skipped", p)
+        files = [p for p in files if p not in empty] or files
     formats = [sniff(p) for p in files]
     mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
     parts: list[Recording] = []

@@ -235,11 +235,11 @@ def _place_by_time(
     data[index] = values
     valid = np.zeros(n, dtype=bool)
     valid[index] = True
-    # Times printed with limited digits: snap the rate to a round value when it is one.
-    rate = 1.0 / dt
-    snapped = round(rate, 6)
-    if abs(snapped - rate) <= 1e-9 * rate:
-        rate = snapped
+    # The whole span gives the rate far more precisely than one step (epoch seconds in a
+    # float carry only ~0.2 us); a nominal whole-Hz rate within 100 ppm is what was meant.
+    rate = float(index[-1] / (t[-1] - t[0]))
+    if abs(round(rate) - rate) <= 1e-4 * rate:
+        rate = float(round(rate))
     return data, (None if valid.all() else valid), rate, float(t[0])
 
 
