@@ -10,7 +10,11 @@ that points at them with --write-config (check it with `ugs-gateway check-config
 until Ctrl-C or SIGTERM, then removes the ptys and links.
 
 Until a scenario or recording is chosen, the emulators play quiet noise with an occasional
-event. With --speed above 1 the devices sample faster than real time while still declaring
+event. --scenario NAME plays a generated scenario (see `ugs-gateway simulate --list`) and
+--recording FILE... a recording in any format `analyze` reads, converted to each device's
+raw counts; the config written then carries the matching calibration. A sensor the
+recording lacks, and every sensor after the end (unless --loop), plays quiet background.
+With --speed above 1 the devices sample faster than real time while still declaring
 their nominal rates, so a gateway reading them will re-anchor its timestamps often.
 """
 
@@ -22,6 +26,10 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hil.playback import Playback
 
 NAME = "hil"
 HELP = "start emulated seismic, PIR and magnetometer sensors and write a config for them"
@@ -44,6 +52,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed of the built-in waveforms"
     )
+    play = parser.add_mutually_exclusive_group()
+    play.add_argument("--scenario", metavar="NAME", help="play a generated scenario")
+    play.add_argument("--recording", nargs="+", metavar="FILE", help="play a recording")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="length of the --scenario to generate (default 3600)",
+    )
+    parser.add_argument(
+        "--sensor",
+        choices=("seismic", "pir", "magnetometer"),
+        help="--recording: kind of a single-sensor file (default seismic)",
+    )
+    parser.add_argument(
+        "--rate", type=float, metavar="HZ", help="--recording: sample rate of a bare CSV or array"
+    )
+    parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="repeat the scenario or recording instead of going quiet",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.is_dir():
         raise InputError(f"--write-config: directory {out.parent} does not exist")
 
+    playback = _playback(args)
+    sources = playback.sources if playback is not None else None
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -63,7 +97,13 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with EmulatedStation(speed=args.speed, seed=args.seed) as station:
+        with EmulatedStation(sources=sources, speed=args.speed, seed=args.seed) as station:
+            if playback is not None:
+                from hil.playback import apply_calibration
+
+                apply_calibration(station.sensors(), playback)
+                for line in playback.summary():
+                    print(line)
             for endpoint in station.endpoints:
                 print(f"{endpoint.kind:<13}{endpoint.name:<6}{endpoint.address}  {endpoint.detail}")
             if out is not None:
@@ -84,3 +124,25 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _playback(args: argparse.Namespace) -> Playback | None:
+    """The scenario or recording to play, checked before any emulator starts."""
+    from gateway.errors import InputError
+
+    if args.scenario is None and args.recording is None:
+        return None
+    from hil.playback import recording_playback, scenario_playback
+
+    if args.scenario is not None:
+        from hil.scenarios import SCENARIOS
+
+        if args.scenario not in SCENARIOS:
+            names = ", ".join(SCENARIOS)
+            raise InputError(f"unknown scenario {args.scenario!r}; one of: {names}")
+        if not 0 < args.duration <= 86400:
+            raise InputError("--duration must be above 0 and at most 86400 s")
+        return scenario_playback(args.scenario, args.duration, args.seed, loop=args.loop)
+    return recording_playback(
+        args.recording, sensor=args.sensor, rate=args.rate, loop=args.loop, seed=args.seed
+    )

@@ -1,0 +1,205 @@
+"""Play a recording or a generated scenario through the device emulators.
+
+A :class:`~hil.recording.Recording` is in physical units; the emulators take raw device
+integers. :func:`load_playback` turns each sensor of the recording into a
+:class:`~hil.source.WaveformSource` of counts (``Channel.to_counts`` at the device's width:
+24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
+``calibration`` the gateway needs to get the physical units back. A sensor missing from the
+recording plays quiet background noise, and so does every sensor once the recording has
+ended (unless it loops), so the gateway never sees a dead device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import RecordingError
+from hil.ambient import PRESETS, AmbientSource
+from hil.recording import DEFAULT_BITS, Channel, Recording, TruthEvent
+from hil.source import ArraySource, Samples, WaveformSource
+
+log = logging.getLogger(__name__)
+
+KINDS = ("seismic", "pir", "magnetometer")
+DEVICE_RATES = {"seismic": (250.0, 4000.0), "pir": (10.0, 100.0), "magnetometer": (10.0, 200.0)}
+"""Rates each emulated device can declare (docs/seismic-protocol.md, docs/registers.md)."""
+QUIET_RATES = {"seismic": 500.0, "pir": 50.0, "magnetometer": 50.0}
+QUIET_NOISE = {"seismic": 60.0, "pir": 150.0, "magnetometer": 1.0}
+"""Background noise in counts: ~60 nm/s, ~15 mV, ~1 nT at the default scales."""
+
+
+class ThenSource:
+    """Plays ``first`` to its end, then ``after`` (from its own sample 0)."""
+
+    def __init__(self, first: ArraySource, after: WaveformSource) -> None:
+        if after.channels != first.channels or after.rate != first.rate:
+            raise ValueError("the follow-up source must have the same rate and channels")
+        self._first = first
+        self._after = after
+
+    @property
+    def rate(self) -> float:
+        return self._first.rate
+
+    @property
+    def channels(self) -> int:
+        return self._first.channels
+
+    def read(self, start: int, n: int) -> Samples:
+        length = len(self._first)
+        if start + n <= length:
+            return self._first.read(start, n)
+        head = self._first.read(start, max(0, length - start)) if start < length else None
+        tail_start = max(0, start - length)
+        tail = self._after.read(tail_start, n - (0 if head is None else len(head)))
+        if head is None or len(head) == 0:
+            return tail
+        return np.ascontiguousarray(np.concatenate((head, tail)), dtype=np.int32)
+
+
+@dataclass
+class Playback:
+    """What the emulators play, and what the gateway config must say about it."""
+
+    sources: dict[str, WaveformSource]
+    calibration: dict[str, dict[str, Any]]
+    channels: dict[str, str]
+    """Sensor kind -> the recording's channel playing on that emulator."""
+    duration_s: float
+    truth: list[TruthEvent] = field(default_factory=list)
+    description: str = ""
+
+    def summary(self) -> list[str]:
+        lines = [self.description] if self.description else []
+        for kind in KINDS:
+            name = self.channels.get(kind)
+            src = self.sources[kind]
+            what = f"plays {name}" if name else "plays quiet background (not in the recording)"
+            lines.append(f"{kind:<13}{what}, {src.rate:g} Hz x {src.channels}")
+        return lines
+
+
+def quiet_source(
+    kind: str, rate: float, channels: int, seed: int, baseline: Sequence[float] | None = None
+) -> AmbientSource:
+    """Steady background noise in counts around ``baseline`` (default: zero, or a typical
+    Earth's field for the magnetometer), no events."""
+    if baseline is None:
+        baseline = list(PRESETS[kind][0])[:channels] or [0.0]
+    baseline = list(baseline) + [0.0] * (channels - len(baseline))
+    bits = DEFAULT_BITS[kind]
+    limits = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return AmbientSource(
+        rate,
+        channels,
+        seed=seed,
+        baseline=baseline,
+        noise=QUIET_NOISE[kind],
+        event=None,
+        limits=limits,
+    )
+
+
+def _check_rate(ch: Channel) -> None:
+    lo, hi = DEVICE_RATES[ch.kind]
+    if not lo <= ch.rate <= hi or (ch.kind != "seismic" and ch.rate != round(ch.rate)):
+        raise RecordingError(
+            f"{ch.name}: an emulated {ch.kind} device samples at {lo:g}-{hi:g} Hz"
+            f"{' (whole Hz)' if ch.kind != 'seismic' else ''}, not {ch.rate:g} Hz; "
+            f"resample the recording first"
+        )
+    if ch.kind == "seismic":
+        from drivers.seismic_codec import SAMPLE_RATES, rate_code
+
+        try:
+            rate_code(ch.rate)
+        except ValueError:
+            raise RecordingError(
+                f"{ch.name}: the digitizer runs at {', '.join(map(str, SAMPLE_RATES))} Hz, "
+                f"not {ch.rate:g} Hz; resample the recording first"
+            ) from None
+    if ch.kind == "seismic" and ch.data.shape[1] > 3:
+        raise RecordingError(
+            f"{ch.name}: the digitizer carries 1-3 components, not {ch.data.shape[1]}"
+        )
+
+
+def _counts(ch: Channel) -> np.ndarray:
+    counts = ch.to_counts(DEFAULT_BITS[ch.kind])
+    if ch.kind == "pir":
+        counts = counts[:, :1]  # the level; the device derives its own motion flag
+    if ch.kind == "magnetometer" and counts.shape[1] != 3:
+        counts = np.repeat(counts[:, :1], 3, axis=1)
+    return counts
+
+
+def load_playback(rec: Recording, *, loop: bool = False, seed: int = 0) -> Playback:
+    """Sources for the three emulators from a recording (first channel of each kind)."""
+    sources: dict[str, WaveformSource] = {}
+    calibration: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}
+    for i, kind in enumerate(KINDS):
+        chans = rec.by_kind(kind)
+        if not chans:
+            ncomp = {"seismic": 1, "pir": 1, "magnetometer": 3}[kind]
+            sources[kind] = quiet_source(kind, QUIET_RATES[kind], ncomp, seed + i)
+            continue
+        ch = chans[0]
+        if len(chans) > 1:
+            log.warning("the recording has %d %s channels; playing %s", len(chans), kind, ch.name)
+        _check_rate(ch)
+        counts = _counts(ch)
+        if ch.valid is not None:
+            counts[~ch.valid] = 0
+        array = ArraySource(counts, ch.rate, loop=loop)
+        if loop:
+            sources[kind] = array
+        else:
+            # Carry on from where the recording ends (Earth's field stays where it was).
+            tail = counts[-max(1, round(ch.rate)) :].mean(axis=0)
+            level = [float(v) for v in tail] if kind == "magnetometer" else None
+            quiet = quiet_source(kind, ch.rate, counts.shape[1], seed + i, level)
+            sources[kind] = ThenSource(array, quiet)
+        calibration[kind] = {"scale": ch.scale, "offset": 0.0, "units": ch.units}
+        names[kind] = ch.name
+    return Playback(sources, calibration, names, rec.duration, list(rec.truth))
+
+
+def scenario_playback(name: str, duration_s: float, seed: int, *, loop: bool = False) -> Playback:
+    from hil.scenarios import generate
+
+    rec = generate(name, duration_s, seed)
+    pb = load_playback(rec, loop=loop, seed=seed)
+    pb.description = f"scenario {name}, seed {seed}, {duration_s:g} s, {len(rec.truth)} events"
+    return pb
+
+
+def recording_playback(
+    paths: Sequence[str],
+    *,
+    sensor: str | None = None,
+    rate: float | None = None,
+    loop: bool = False,
+    seed: int = 0,
+) -> Playback:
+    from hil.formats import read_recording
+
+    rec = read_recording(paths, sensor=sensor, rate=rate)
+    pb = load_playback(rec, loop=loop, seed=seed)
+    pb.description = (
+        f"recording {', '.join(paths)}, {rec.duration:.1f} s, {len(rec.truth)} truth events"
+    )
+    return pb
+
+
+def apply_calibration(sensors: Sequence[dict[str, Any]], playback: Playback) -> None:
+    """Put the recording's scales into the ``[[sensors]]`` entries of the gateway config."""
+    for sensor in sensors:
+        cal = playback.calibration.get(str(sensor.get("kind")))
+        if cal is not None:
+            sensor["calibration"] = dict(cal)
