@@ -33,7 +33,7 @@ class Ground:
     """Amplitude falls as r**-spreading (about 1 for footsteps within 50 m, measured)."""
     r_ref: float = 1.0
     """Distance at which source amplitudes are quoted, m."""
-    modes_hz: tuple[float, ...] = (9.0, 22.0, 40.0, 65.0)
+    modes_hz: tuple[float, ...] = (10.0, 22.0, 40.0, 65.0)
     """Resonances of the ground under an impact: what a footstep 'rings' at."""
     mode_q: float = 5.0
     """Quality factor of those resonances (decay time q / (pi f))."""

@@ -23,9 +23,9 @@ RUN_FACTOR = 2.5
 PERSON_THERMAL = 7.0
 """Radiating area x contrast of a clothed adult, m^2.K."""
 
-# Relative excitation of Ground.modes_hz (about 9, 22, 40, 65 Hz) by each kind of impact.
-HEEL_MODES = (0.3, 0.9, 1.0, 0.5)
-RUN_MODES = (0.4, 1.0, 1.0, 0.75)
+# Relative excitation of Ground.modes_hz (about 10, 22, 40, 65 Hz) by each kind of impact.
+HEEL_MODES = (0.2, 0.9, 1.0, 0.55)
+RUN_MODES = (0.3, 1.0, 1.0, 0.75)
 HOOF_MODES = (0.15, 0.5, 1.0, 1.0)
 
 RING_S = 0.45  # long enough for the slowest mode to decay 20 dB

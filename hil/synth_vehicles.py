@@ -48,7 +48,7 @@ VEHICLES: dict[str, dict[str, Any]] = {
         "moment": (300.0, 900.0),
         "rmax": (280.0, 340.0),
         "decay": 0.55,
-        "rumble": 0.45,
+        "rumble": 0.35,
         "thermal": (50.0, 90.0),
         "clatter": 0.0,
     },
@@ -94,8 +94,8 @@ def vehicle(
     ground = scene.ground
     amp = float(rng.uniform(*spec["amp"])) * amplitude_scale
     f0 = float(rng.uniform(*spec["f0"]))
-    # Engine speed wanders a few percent: the lines are narrow but not pure tones.
-    f_inst = f0 * (1.0 + 0.03 * smooth_random(rng, n, rate, corr_s=4.0))
+    # Engine speed wanders about a percent: the lines are narrow but not pure tones.
+    f_inst = f0 * (1.0 + 0.01 * smooth_random(rng, n, rate, corr_s=4.0))
     cycles = np.cumsum(f_inst) / rate
     n_lines = max(1, int(MAX_LINE_HZ // f0))
     weights = np.arange(1, n_lines + 1, dtype=np.float64) ** -spec["decay"]
