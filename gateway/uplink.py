@@ -144,8 +144,9 @@ class Uplink:
         self._wake_r.close()
         self._wake_w.close()
 
-    def notify(self) -> None:
-        """Wake the uplink thread (new reports come through the outbox listener anyway)."""
+    def notify(self, report: Mapping[str, Any] | None = None) -> None:
+        """Wake the uplink thread. Not needed after ``outbox.store``: the outbox listener
+        already hands every new report to the uplinks that should carry it."""
         self._wake()
 
     def publish_status(self, payload: Mapping[str, Any]) -> None:
@@ -309,6 +310,8 @@ class Uplink:
         session = _Session(self, conn)
         try:
             session.serve()
+        except mq.LinkError as failure:  # paho refused a publish: treat as a lost link
+            conn.failure = conn.failure or failure
         finally:
             session.finish()
         if conn.failure is not None:
