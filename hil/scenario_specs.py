@@ -82,7 +82,7 @@ SPECS: dict[str, ScenarioSpec] = {
     "patrol": ScenarioSpec(
         "Mixed activity on a border track over a quiet-to-moderate background: walkers, "
         "runners, small groups, cars, trucks, tracked vehicles and animals, about one event "
-        "every 35 s; occasional light wind, weak mains hum, a few overlapping events.",
+        "every 30 s; occasional light wind, weak mains hum, a few overlapping events.",
         Background(
             site_rms=(3e-8, 1.2e-7),
             site_variation=0.35,
@@ -91,7 +91,7 @@ SPECS: dict[str, ScenarioSpec] = {
             sun_per_h=3.0,
         ),
         PATROL_MIX,
-        mean_gap_s=5.0,
+        mean_gap_s=3.0,
         overlap_prob=0.03,
     ),
     "quiet-night": ScenarioSpec(

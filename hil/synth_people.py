@@ -171,7 +171,7 @@ def person(
 ) -> Contribution:
     """One walker or runner crossing past the sensor."""
     gait = person_gait(rng, running=running)
-    half = rng.uniform(25.0, 50.0) if running else rng.uniform(12.0, 25.0)
+    half = rng.uniform(20.0, 40.0) if running else rng.uniform(10.0, 20.0)
     track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
     times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
     amps = _step_strengths(rng, times.size, gait["strength"])
@@ -216,7 +216,7 @@ def group(
     """People walking together in file: one pace, each with their own cadence and weight."""
     lead = person_gait(rng, running=False)
     speed = lead["speed"]
-    half = rng.uniform(12.0, 22.0)
+    half = rng.uniform(10.0, 18.0)
     leader = crossing_track(rng, t_cpa, range_m, speed, half, bearing=bearing)
     walkers = []
     bodies = []
@@ -271,7 +271,7 @@ def quadruped(
     mass = float(rng.uniform(*sp["mass"]))
     stride = float(rng.uniform(*sp["stride"]))
     speed = float(rng.uniform(*sp["speed"]))
-    half = rng.uniform(10.0, 20.0)
+    half = rng.uniform(8.0, 16.0)
     track = crossing_track(rng, t_cpa, range_m, speed, half, bearing=bearing, height=0.6)
     times = quadruped_footfalls(rng, track.t_start, track.t_end, stride)
     per_foot = WALK_AMPLITUDE * 0.55 * (mass / 75.0) ** 0.6

@@ -41,8 +41,15 @@ def _cadence(x: np.ndarray) -> float:
     env = env - env.mean()
     ac = np.correlate(env, env, mode="full")[env.size - 1 :]
     lags = np.arange(ac.size) / 50.0
-    window = (lags >= 0.25) & (lags <= 0.8)
-    return float(1.0 / lags[window][np.argmax(ac[window])])
+    # The earliest strong peak is the step; the stride (two steps, left and right foot not
+    # quite alike) can be as strong.
+    peaks = [
+        i
+        for i in range(1, ac.size - 1)
+        if 0.2 <= lags[i] <= 0.8 and ac[i] >= ac[i - 1] and ac[i] >= ac[i + 1]
+    ]
+    best = max(ac[i] for i in peaks)
+    return float(1.0 / lags[next(i for i in peaks if ac[i] >= 0.6 * best)])
 
 
 @pytest.mark.parametrize("running", [False, True])
