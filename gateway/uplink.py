@@ -39,7 +39,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from drivers.backoff import Backoff
@@ -62,6 +62,11 @@ STOP_FLUSH_S = 2.0  # on stop: wait this long for the last PUBACKs and the final
 ERROR_PAUSE_S = 5.0  # after an unexpected error in the uplink thread
 
 
+def share_filters(configs: Iterable[UplinkConfig]) -> dict[str, Callable[[dict[str, Any]], bool]]:
+    """The ``uplinks`` mapping the :class:`Outbox` takes: each uplink's name -> its filter."""
+    return {c.name: c.share.accepts for c in configs}
+
+
 def _iso_now() -> str:
     return format_time(time.time())
 
@@ -71,7 +76,11 @@ class Uplink:
 
     Thread-safe API: :meth:`start`, :meth:`stop`, :meth:`notify`, :meth:`publish_status`,
     :meth:`status`. Construct it after the :class:`Outbox`, which must know this uplink's
-    name (its share filter) from its ``uplinks`` mapping.
+    name (its share filter) from its ``uplinks`` mapping::
+
+        outbox = Outbox(path, cfg.outbox, node=..., site=..., boot=...,
+                        uplinks=share_filters(cfg.uplinks))
+        uplinks = [Uplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
     """
 
     def __init__(self, config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> None:
