@@ -102,6 +102,7 @@ class ModbusSensor:
         self._sample_clock = SampleClock(self._rate)
         self._due = time.monotonic()
         self._handshake_needed = True
+        self._suspect = False  # the next reply may be a late one to an earlier request
         self._handshakes = 0
         self._failures = 0  # consecutive requests without a usable answer
         self._counter: int | None = None  # device counter after the last delivered sample
@@ -152,6 +153,7 @@ class ModbusSensor:
         with self._lock:
             age = None if self._last_sample_t is None else round(now - self._last_sample_t, 3)
             return {
+                "name": self.name,
                 "kind": self.config.kind,
                 "transport": self.config.transport,
                 "port": self.config.port,
@@ -164,6 +166,7 @@ class ModbusSensor:
                 "poll_hz": self.config.poll_hz,
                 "timeout_s": round(self._timeout_s, 4),
                 "device_status": self._device_status,
+                "line_noise_bytes": self.bus.link.noise_bytes,
                 "reanchors": self._sample_clock.reanchors,
                 "clock_ppm": _rounded(self._sample_clock.drift_ppm(now)),
             }
@@ -211,8 +214,11 @@ class ModbusSensor:
         try:
             if self._handshake_needed:
                 self._handshake(link, self._timeout(budget_s, 8))
+                self._suspect = False
             self._poll(link, budget_s)
         except NoReplyError as exc:
+            # On RTU the late answer to this request may come as the reply to the next one.
+            self._suspect = True
             with self._lock:
                 self._counts["timeouts"] += 1
                 self._fail(str(exc))
@@ -223,6 +229,7 @@ class ModbusSensor:
                 self._answered_with_problem(str(exc), now)
             return True
         except BadReplyError as exc:
+            self._suspect = True
             with self._lock:
                 self._counts["crc_errors" if exc.crc else "bad_replies"] += 1
                 self._answered_with_problem(str(exc), now)
@@ -331,7 +338,10 @@ class ModbusSensor:
             taken = self._next_index + advance
         # Only polls that bring samples move the clock: while a device is stalled its next
         # sample is "late" by an amount nobody knows until sampling resumes.
-        skip = self._sample_clock.observe(sent, received, taken) if fresh else 0
+        # A reply that may answer an earlier request only bounds the time from above.
+        running = bool(block.status & STATUS_ACQUIRING) and not self._suspect
+        self._suspect = False
+        skip = self._sample_clock.observe(sent, received, taken, running=running) if fresh else 0
         start = self._next_index + skip + lost
         self._next_index += skip + (fresh if first else advance)
         self._counter = block.counter

@@ -30,6 +30,12 @@ from drivers.errors import DeviceError, ProtocolError
 
 log = logging.getLogger(__name__)
 
+# Drivers count and report timeouts themselves; pymodbus would log every one with a hex dump
+# of recent frames, flooding the journal while a dead device is probed. An operator who sets
+# the "pymodbus" logger's level keeps it.
+if logging.getLogger("pymodbus").level == logging.NOTSET:
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
 EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -59,6 +65,10 @@ class BadReplyError(ProtocolError):
         self.crc = crc
 
 
+class _CrcFailedError(Exception):
+    """Raised through pymodbus from the trace hook to end a request with a bad reply."""
+
+
 class ModbusExceptionError(DeviceError):
     """The device answered with a Modbus exception response."""
 
@@ -81,7 +91,8 @@ class ModbusLink(ABC):
         self._client: ModbusSerialClient | ModbusTcpClient | None = None
         # (device_id, function, reply length) of the request in flight, for the CRC check.
         self._expect: tuple[int, int, int] | None = None
-        self._crc_failed = False
+        self.noise_bytes = 0
+        """Bytes of line noise skipped in front of replies."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -163,16 +174,15 @@ class ModbusLink(ABC):
         client = self._require()
         _set_timeout(client, timeout)
         self._expect = (device_id, function, reply_length)
-        self._crc_failed = False
         try:
             reply = call()
+        except _CrcFailedError:
+            raise BadReplyError(
+                f"device {device_id}: reply failed its CRC (noise on the line? check "
+                "termination and grounding)",
+                crc=True,
+            ) from None
         except ModbusIOException:
-            if self._crc_failed:
-                raise BadReplyError(
-                    f"device {device_id}: reply failed its CRC (noise on the line? check "
-                    "termination and grounding)",
-                    crc=True,
-                ) from None
             self._after_timeout()
             raise NoReplyError(
                 f"device {device_id} on {self.describe} did not answer within {timeout:g} s"
@@ -258,21 +268,42 @@ class RtuLink(ModbusLink):
             raise LinkDownError(f"{self.port} vanished (USB adapter unplugged?)")
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
-        # pymodbus's framer drops a frame with a bad CRC silently and waits on until the
-        # timeout; checking the expected frame here lets the failure be named and counted.
+        # pymodbus's RTU framer gives up on a buffer with noise in front of the reply, and
+        # drops a reply with a bad CRC silently, both ending in a full timeout. Knowing the
+        # reply expected, this finds it behind noise or a late answer to an earlier request
+        # (RTU has no transaction ids), and fails a bad CRC at once.
         expect = self._expect
-        if sending or expect is None or self._crc_failed or len(data) < 5:
+        if sending or expect is None:
             return data
         device_id, function, length = expect
-        if data[0] != device_id or data[1] & 0x7F != function:
-            return data
-        if data[1] & 0x80:
-            length = 5
-        if len(data) >= length:
-            crc = int.from_bytes(data[length - 2 : length], "big")
-            if not FramerRTU.check_CRC(data[: length - 2], crc):
-                self._crc_failed = True
-        return data
+        corrupt = False
+        i = 0
+        while i < len(data) - 1:
+            if data[i] != device_id or data[i + 1] & 0x7F != function:
+                i += 1
+                continue
+            if data[i + 1] & 0x80:
+                size = 5
+            elif function in (3, 4):
+                if len(data) - i < 3:
+                    return data[i:]
+                size = 5 + data[i + 2]  # byte count
+            else:
+                size = length
+            if len(data) - i < size:
+                return data[i:]  # the rest is still on its way
+            crc = int.from_bytes(data[i + size - 2 : i + size], "big")
+            if not FramerRTU.check_CRC(data[i : i + size - 2], crc):
+                corrupt = corrupt or size == length
+                i += 1
+                continue
+            if size in (length, 5):
+                self.noise_bytes += i
+                return data[i:]
+            i += size  # a whole, valid reply of another length: a late one, skip it
+        if corrupt:
+            raise _CrcFailedError
+        return data[i:]
 
 
 class TcpLink(ModbusLink):

@@ -16,6 +16,7 @@ host clock was stepped) is larger than ``step_limit`` and re-anchors the clock.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 
@@ -44,7 +45,7 @@ class SampleClock:
             raise RuntimeError("the sample clock has not seen a poll yet")
         return self._a + index * self.period
 
-    def observe(self, sent: float, received: float, taken: int) -> int:
+    def observe(self, sent: float, received: float, taken: int, *, running: bool = True) -> int:
         """Feed one poll: between ``sent`` and ``received`` the device answered, having taken
         stream samples ``0 .. taken - 1``.
 
@@ -52,13 +53,16 @@ class SampleClock:
         device's samples now come later than this clock expects, as after a stall or a
         restart that lost time). The caller adds them to its stream index; this observation
         is taken as already shifted by them.
+
+        ``running=False`` says the device had stopped sampling when it answered: sample
+        ``taken`` may never come, so only the bound from the samples it did take holds.
         """
         period = self.period
-        lo = sent - taken * period
+        lo = sent - taken * period if running else -math.inf
         hi = received - (taken - 1) * period
         a = self._a
         if a is None:
-            self._reset(lo, hi, received)
+            self._reset(max(lo, hi - period), hi, received)
             return 0
         if lo - a > self.step_limit:
             skip = max(0, round(((lo + hi) / 2 - a) / period))
@@ -78,7 +82,7 @@ class SampleClock:
         a = min(max(a, low), high)
         # Settle towards the middle of what is possible, slowly enough that consecutive
         # blocks' timestamps stay continuous to well under a sample period.
-        self._a = a + 0.2 * ((low + high) / 2 - a)
+        self._a = a + 0.5 * ((low + high) / 2 - a)
         return 0
 
     def drift_ppm(self, now: float, min_span_s: float = 60.0) -> float | None:
