@@ -100,12 +100,15 @@ class _Levels:
     people: FloatArray
     vehicle: FloatArray
     block_s: float
-    pir: float
-    mag: float
+    pir: FloatArray
+    mag: FloatArray
 
-    def at(self, series: FloatArray, t: float) -> float:
-        i = int(np.clip(t / self.block_s, 0, series.size - 1))
-        return float(series[i])
+    def over(self, series: FloatArray, t0: float, t1: float) -> float:
+        """The typical level while an event lasts (median of its blocks)."""
+        last = series.size - 1
+        i0 = int(np.clip(t0 / self.block_s, 0, last))
+        i1 = int(np.clip(t1 / self.block_s, i0, last))
+        return float(np.median(series[i0 : i1 + 1]))
 
 
 def generate(
@@ -149,7 +152,7 @@ def generate(
     }
     seis_bg, pir_bg, mag_bg, bg_meta = _background(np.random.default_rng([seed, 1]), scene, spec)
     meta["background"] = bg_meta
-    levels = _levels(scene, seis_bg)
+    levels = _levels(scene, seis_bg, pir_bg, mag_bg)
     events = _schedule(spec, scene, seed, levels)
     truth = [_truth_event(ev, span) for ev, span in events]
     _mark_overlaps(truth)
@@ -261,19 +264,38 @@ def _band_response(lo: float, hi: float) -> Callable[[FloatArray], npt.NDArray[n
     return response
 
 
-def _levels(scene: Scene, seis_bg: FloatArray) -> _Levels:
+def _local_median(rms: FloatArray, k: int = 3) -> FloatArray:
+    """Median over 2k+1 neighbouring blocks: ignores single loud blocks (a gust, a knock)."""
+    padded = np.pad(rms, k, mode="edge")
+    return np.asarray(
+        np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1), axis=1)
+    )
+
+
+def _levels(scene: Scene, seis_bg: FloatArray, pir_bg: FloatArray, mag_bg: FloatArray) -> _Levels:
+    """Background levels on 5-s blocks: seismic per class band, PIR, magnetometer (per axis,
+    around each block's own mean, so Earth's field and its drift do not count)."""
+    block = 5.0
     rate = scene.seismic_rate
     z = seis_bg[:, :1]
     out = []
     for lo, hi in (PEOPLE_BAND, VEHICLE_BAND):
         filtered = shape_spectrum(z, rate, _band_response(lo, hi))
-        rms, block_s = block_rms(filtered, rate, 5.0)
-        # A local median over ~35 s ignores single loud blocks (a gust, a knock).
-        k = 3
-        padded = np.pad(rms, k, mode="edge")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1)
-        out.append(np.median(windows, axis=1))
-    return _Levels(out[0], out[1], block_s, synth_pir.NOISE_RMS, synth_mag.NOISE_RMS)
+        rms, _ = block_rms(filtered, rate, block)
+        out.append(_local_median(rms))
+    pir_rms, _ = block_rms(pir_bg, scene.pir_rate, block)
+    step = max(1, round(block * scene.mag_rate))
+    nblocks = max(1, mag_bg.shape[0] // step)
+    blocks = mag_bg[: nblocks * step].reshape(nblocks, step, 3)
+    mag_rms = np.sqrt(np.mean(np.var(blocks, axis=1), axis=1))
+    # Never below the sensor's own noise (the quiet floor the thresholds are quoted for).
+    return _Levels(
+        out[0],
+        out[1],
+        block,
+        np.maximum(_local_median(pir_rms), synth_pir.NOISE_RMS),
+        np.maximum(_local_median(mag_rms), synth_mag.NOISE_RMS),
+    )
 
 
 # --- events ------------------------------------------------------------------------------
@@ -353,8 +375,10 @@ def _detectable(
     is_vehicle = LABELS[ev.kind] == "vehicle"
     lo, hi = VEHICLE_BAND if is_vehicle else PEOPLE_BAND
     z = shape_spectrum(c.seismic[:, :1], rate, _band_response(lo, hi))
-    mid = t_first + 0.5 * z.shape[0] / rate
-    level = max(levels.at(levels.vehicle if is_vehicle else levels.people, mid), 1e-15)
+    t_last = t_first + z.shape[0] / rate
+    level = max(
+        levels.over(levels.vehicle if is_vehicle else levels.people, t_first, t_last), 1e-15
+    )
     if is_vehicle:
         env, step = block_rms(z, rate, 2.0)
         ratio = env / level
@@ -369,14 +393,14 @@ def _detectable(
         spans["seismic"] = list(s)
     if ev.pir.size:
         env, step = moving_peak(ev.pir, scene.pir_rate, 0.5)
-        ratio = env / levels.pir
+        ratio = env / levels.over(levels.pir, t_first, t_last)
         _put_snr(snr, "pir", ratio)
         s = _span(ratio >= DETECTABLE["pir"], step, ev.pir_i0 / scene.pir_rate)
         if s:
             spans["pir"] = list(s)
     if ev.mag.size:
         env, step = moving_peak(ev.mag, scene.mag_rate, 0.5)
-        ratio = env / levels.mag
+        ratio = env / levels.over(levels.mag, t_first, t_last)
         _put_snr(snr, "magnetometer", ratio)
         s = _span(ratio >= DETECTABLE["magnetometer"], step, ev.mag_i0 / scene.mag_rate)
         if s:

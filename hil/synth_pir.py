@@ -97,7 +97,7 @@ def background(
     noise *= NOISE_RMS / max(float(np.sqrt(np.mean(noise**2))), 1e-12)
     # Warm vegetation swaying in the wind: grows with the square of the wind speed.
     veg = coloured_noise(rng, n, rate, lambda f: band(f, 0.2, 2.0), 1.0)[:, 0]
-    veg *= 0.02 * (wind_mps / 8.0) ** 2
+    veg *= 0.008 * (wind_mps / 8.0) ** 2
     # Sun behind passing clouds: the two elements are matched to a few percent only, so a
     # cloud's shadow coming and going leaves a slow one-sided swing at each edge.
     sun = np.zeros(n)
