@@ -65,6 +65,8 @@ class ModbusBus:
         self._last_answer = time.monotonic()
         self.reopens = 0
         """Times the link was opened again after the first time."""
+        self.cpu_s = 0.0
+        """CPU time of the reader thread so far."""
 
     @property
     def name(self) -> str:
@@ -104,9 +106,11 @@ class ModbusBus:
     # -- the reader thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        cpu0 = time.thread_time()
         while not self._stop.is_set():
             try:
                 self._step()
+                self.cpu_s = time.thread_time() - cpu0
             except Exception:
                 # A bug must not kill the reader of a whole bus: log it and carry on.
                 log.exception("modbus bus %s: unexpected error", self.name)

@@ -167,6 +167,7 @@ class ModbusSensor:
                 "timeout_s": round(self._timeout_s, 4),
                 "device_status": self._device_status,
                 "line_noise_bytes": self.bus.link.noise_bytes,
+                "reader_cpu_s": round(self.bus.cpu_s, 4),
                 "reanchors": self._sample_clock.reanchors,
                 "clock_ppm": _rounded(self._sample_clock.drift_ppm(now)),
             }

@@ -22,7 +22,7 @@ HELP = "run the performance benchmarks and print JSON"
 ORDER = 90
 
 # Packages whose bench module is collected, in this order.
-BENCH_MODULES = ("drivers.bench", "dsp.bench", "gateway.bench")
+BENCH_MODULES = ("drivers.bench", "drivers.modbus_bench", "dsp.bench", "gateway.bench")
 
 log = logging.getLogger(__name__)
 
