@@ -483,16 +483,23 @@ def _schedule(
         else:
             start = cursor + gap
         t_cpa = start + lead
-        ev = _moved(trial, t_cpa - trial_t, scene)
-        if ev is None:
-            ev = _render(kind, range_m, ev_seed, scene, t_cpa, spec, bearing)
-        else:
-            t_cpa = trial_t + ev.shift_s
-        spans, snr = _detectable(ev, scene, levels)
-        t0, t1, detectable = _hull(spans, t_cpa)
+        for _ in range(3):
+            moved = _moved(trial, t_cpa - trial_t, scene)
+            if moved is None:
+                ev = _render(kind, range_m, ev_seed, scene, t_cpa, spec, bearing)
+            else:
+                ev = moved
+                t_cpa = trial_t + ev.shift_s
+            spans, snr = _detectable(ev, scene, levels)
+            t0, t1, detectable = _hull(spans, t_cpa)
+            # The background where it finally sits may differ from the trial's and let the
+            # span start earlier: nudge it back behind the previous event.
+            if overlap or not placed or t0 >= cursor + 1.0:
+                break
+            t_cpa += cursor + 1.0 - t0 + 0.05
         if t1 > scene.duration_s - 0.5 or t0 < 0.0:
             if t0 < 0.0 and t1 <= scene.duration_s - 0.5:
-                cursor = max(cursor, 1.0)
+                cursor += 1.0
                 continue
             break
         placed.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,15 @@ def test_truth_spans_are_separated_unless_marked(patrol: Recording) -> None:
         for j, other in enumerate(patrol.truth):
             if i != j and ev.overlaps(other):
                 assert j in ev.extra["overlaps"]
+
+
+@pytest.mark.parametrize("name", ["quiet-night", "windy", "range-sweep"])
+def test_events_are_apart_where_no_overlap_is_asked_for(name: str) -> None:
+    truth = generate(name, 600.0, seed=12).truth
+    assert len(truth) >= 5
+    for a, b in itertools.pairwise(truth):
+        assert b.t0 >= a.t1 + 1.0
+        assert "overlaps" not in a.extra
 
 
 def test_noise_only_scenarios_have_no_events() -> None:
