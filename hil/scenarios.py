@@ -126,8 +126,8 @@ def generate(
     recording (for a given generator version)."""
     if name not in SPECS:
         raise UnknownScenarioError(name)
-    if duration_s <= 0:
-        raise ValueError("duration must be positive")
+    if not duration_s >= 1.0:
+        raise ValueError("duration must be at least 1 s")
     if seismic_components not in (1, 3):
         raise ValueError("seismic_components must be 1 or 3")
     spec = SPECS[name]
@@ -284,7 +284,7 @@ def _levels(scene: Scene, seis_bg: FloatArray, pir_bg: FloatArray, mag_bg: Float
         rms, _ = block_rms(filtered, rate, block)
         out.append(_local_median(rms))
     pir_rms, _ = block_rms(pir_bg, scene.pir_rate, block)
-    step = max(1, round(block * scene.mag_rate))
+    step = max(1, min(round(block * scene.mag_rate), mag_bg.shape[0]))
     nblocks = max(1, mag_bg.shape[0] // step)
     blocks = mag_bg[: nblocks * step].reshape(nblocks, step, 3)
     mag_rms = np.sqrt(np.mean(np.var(blocks, axis=1), axis=1))

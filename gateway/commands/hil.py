@@ -140,8 +140,8 @@ def _playback(args: argparse.Namespace) -> Playback | None:
         if args.scenario not in SCENARIOS:
             names = ", ".join(SCENARIOS)
             raise InputError(f"unknown scenario {args.scenario!r}; one of: {names}")
-        if not 0 < args.duration <= 86400:
-            raise InputError("--duration must be above 0 and at most 86400 s")
+        if not 1 <= args.duration <= 86400:
+            raise InputError("--duration must be 1-86400 s")
         return scenario_playback(args.scenario, args.duration, args.seed, loop=args.loop)
     return recording_playback(
         args.recording, sensor=args.sensor, rate=args.rate, loop=args.loop, seed=args.seed

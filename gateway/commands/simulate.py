@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.out:
         raise InputError("--out FILE is required (.npz, .mseed, .wav or .csv)")
-    if not 0 < args.duration <= 7 * 86400:
-        raise InputError(f"--duration must be between 0 and 604800 s, not {args.duration:g}")
+    if not 1 <= args.duration <= 7 * 86400:
+        raise InputError(f"--duration must be between 1 and 604800 s, not {args.duration:g}")
     if not 250.0 <= args.rate <= 4000.0:
         raise InputError(f"--rate must be a geophone rate of 250-4000 Hz, not {args.rate:g}")
     from hil.formats import write_recording
