@@ -45,11 +45,13 @@ Contract (relied on by the uplinks and the pipeline)::
   those stored while the clock was unset (their age is unknown; only the byte bound applies).
   Every drop is counted per uplink that still had the report pending, and by reason, in the
   file (so the counts survive restarts).
-- A disk that refuses writes (SQLITE_FULL, ENOSPC, a file size limit) makes ``store`` drop
-  the oldest reports, checkpoint and retry, up to the whole backlog; only then it raises
-  :class:`StorageError`, and the caller carries on with the next report.
-- A damaged file is moved aside (``outbox.sqlite.corrupt-<UTC time>``) and a new one is
-  started, at open and whenever SQLite reports corruption at runtime.
+- A disk that refuses writes (SQLITE_FULL, ENOSPC, a file size limit) makes ``store`` free
+  its ballast file, drop the oldest reports, checkpoint and retry (see
+  :mod:`gateway.outbox_bounds`); only when that fails too it raises :class:`StorageError`,
+  and the caller carries on with the next report.
+- A damaged file is moved aside (``outbox.sqlite.corrupt-<UTC time>``), a new one is
+  started and every report still readable in the old one is copied over and queued again
+  (:mod:`gateway.outbox_salvage`), at open and whenever SQLite reports corruption at runtime.
 - Thread-safe: ``store``, ``pending``, ``ack`` and ``stats`` may be called from any thread.
   One process owns the file (an flock on ``<path>.lock``); other processes read it with
   :func:`gateway.outbox_db.read_stats`.
@@ -65,24 +67,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway import outbox_db as db
 from gateway.errors import StorageError
+from gateway.outbox_bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox_config import OutboxConfig
-from gateway.report import CLOCK_FLOOR_S, build_report
+from gateway.outbox_salvage import salvage
+from gateway.report import build_report
+
+__all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
 
 log = logging.getLogger(__name__)
 
-ROW_OVERHEAD = 64  # bytes a row costs beyond its JSON text (record header, index entries)
-AGE_CHECK_S = 1.0
-DISK_CHECK_S = 1.0
-MEASURE_EVERY = 256  # stores between two exact measurements of the pages in use
-FULL_RETRIES = 12
-LOG_EVERY_S = 60.0
+FULL_RETRIES = 8
+STUCK_RETRY_S = 5.0
+ACK_CHUNK = 500
 
 Filter = Callable[[dict[str, Any]], bool]
 Listener = Callable[["OutboxRow", tuple[str, ...]], None]
@@ -95,14 +98,6 @@ class OutboxRow:
     row_id: int
     report: dict[str, Any]
     stored_at: float
-
-
-class OutboxFullError(StorageError):
-    """``drop = "newest"`` and the outbox is at its bound: this report was dropped."""
-
-    def __init__(self, message: str, report: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 class Outbox:
@@ -122,22 +117,20 @@ class Outbox:
         self._filters = dict(uplinks)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
-        self._lockfile = self._take_lock()
         self._conn: sqlite3.Connection | None = None
         self._sync_full = True
         self._last_row_id = 0
-        self._next_age_check = 0.0
-        self._next_disk_check = 0.0
-        self._limit_now = config.max_bytes
-        self._reserve_logged = False
-        self._used = 0
-        self._stores_since_measure = MEASURE_EVERY  # measure before the first store
-        self._last_drop_log = 0.0
-        self._unlogged_drops = 0
-        self.unrouted = 0  # reports no uplink accepted (not stored)
         self._seq = 0
-        self._open()
-        self._seq = self._initial_seq()
+        self._stuck_until = 0.0
+        self.unrouted = 0  # reports no uplink accepted (not stored)
+        self._bounds = Bounds(self.path, config, lambda: self._filters, self._remember)
+        self._lockfile = self._take_lock()
+        try:
+            self._open()
+            self._seq = self._initial_seq()
+        except BaseException:
+            self.close()
+            raise
 
     # -- opening -----------------------------------------------------------------------
 
@@ -161,13 +154,28 @@ class Outbox:
             ) from None
         return fd
 
-    def _open(self, first_row_id: int = 0) -> None:
-        self._conn = db.open_outbox_db(self.path, first_row_id=first_row_id)
+    def _open(self, first_row_id: int = 0, damaged: Path | None = None) -> None:
+        self._conn, moved = db.open_outbox_db(self.path, first_row_id=first_row_id)
         self._sync_full = True
+        self._bounds.reset()
+        damaged = damaged or moved
+        if damaged is not None:
+            copied, bad = salvage(damaged, self._db, self._targets, set(self._filters))
+            log.warning(
+                "outbox: copied %d reports out of the damaged file %s (%d unreadable)",
+                copied,
+                damaged.name,
+                bad,
+            )
+            with self._txn():
+                db.meta_add(self._db, "recoveries", 1)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES('recovered_from', ?)",
+                    (damaged.name,),
+                )
         with self._txn():
             self._register_uplinks()
-        seq = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='reports'").fetchone()
-        self._last_row_id = max(self._last_row_id, seq[0] if seq else 0)
+        self._last_row_id = max(self._last_row_id, db.last_row_id(self._db))
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -181,10 +189,10 @@ class Outbox:
             "SELECT boot, seq FROM reports ORDER BY row_id DESC LIMIT 1"
         ).fetchone()
         remembered = (db.meta_get(conn, "last_boot"), db.meta_get(conn, "last_seq"))
-        candidates = [c for c in (newest, remembered) if c is not None and c[0] is not None]
+        candidates = [tuple(c) for c in (newest, remembered) if c is not None and c[0] is not None]
         if not candidates:
             return 0
-        boot, seq = max(tuple(c) for c in candidates)
+        boot, seq = max(candidates)
         if boot == self.boot:
             return int(seq)  # the same boot reopened the file: continue, never reuse a seq
         if boot > self.boot:
@@ -197,70 +205,69 @@ class Outbox:
             )
         return 0
 
-    def _remember_seq(self, conn: sqlite3.Connection) -> None:
-        # Written whenever reports leave the file, so that a reopen within the same boot
-        # continues the seq even when every report it stored has gone.
-        if self._seq:
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES('last_boot', ?), ('last_seq', ?)",
-                (self.boot, self._seq),
-            )
+    def _remember(self, conn: sqlite3.Connection) -> None:
+        # Written whenever reports leave the file, so that ids handed out stay taken even
+        # when every report that carried them has gone.
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES "
+            "('last_row_id', ?), ('last_boot', ?), ('last_seq', ?)",
+            (self._last_row_id, self.boot, self._seq),
+        )
 
     def _register_uplinks(self) -> None:
         conn, now = self._db, time.time()
-        known = {
-            name: removed for name, removed in conn.execute("SELECT name, removed_at FROM uplinks")
-        }
+        known = dict(conn.execute("SELECT name, removed_at FROM uplinks").fetchall())
         for name in self._filters:
             if name not in known:
                 conn.execute("INSERT INTO uplinks(name, added_at) VALUES(?, ?)", (name, now))
                 log.info("outbox: new uplink %s receives reports from now on", name)
             elif known[name] is not None:
                 conn.execute(
-                    "UPDATE uplinks SET removed_at=NULL, added_at=? WHERE name=?", (now, name)
+                    "UPDATE uplinks SET removed_at = NULL, added_at = ? WHERE name = ?",
+                    (now, name),
                 )
         for name, removed in known.items():
             if name in self._filters or removed is not None:
                 continue
-            cur = conn.execute("DELETE FROM deliveries WHERE uplink=?", (name,))
+            n = conn.execute("DELETE FROM deliveries WHERE uplink = ?", (name,)).rowcount
             conn.execute(
-                "UPDATE uplinks SET removed_at=?, released=released+? WHERE name=?",
-                (now, cur.rowcount, name),
+                "UPDATE uplinks SET removed_at = ?, released = released + ? WHERE name = ?",
+                (now, n, name),
             )
             log.warning(
                 "outbox: uplink %s is no longer configured: released its %d pending reports",
                 name,
-                cur.rowcount,
+                n,
             )
         if self._filters:
             self._claim_unclaimed()
 
     def _claim_unclaimed(self) -> None:
+        """Queue reports kept while no uplink was configured (drop those nobody wants)."""
         conn = self._db
         rows = conn.execute(
-            "SELECT row_id, body FROM reports r WHERE NOT EXISTS "
-            "(SELECT 1 FROM deliveries d WHERE d.row_id = r.row_id) ORDER BY row_id"
+            "SELECT row_id, body FROM reports r WHERE NOT EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.uplink IN (SELECT name FROM uplinks) AND d.row_id = r.row_id)"
         ).fetchall()
-        orphans = []
+        claimed = 0
         for row_id, body in rows:
             targets = self._targets(json.loads(body))
             conn.executemany(
                 "INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)",
                 [(name, row_id) for name in targets],
             )
-            if not targets:
-                orphans.append((row_id,))
-        conn.executemany("DELETE FROM reports WHERE row_id=?", orphans)
+            if targets:
+                claimed += 1
+            else:
+                conn.execute("DELETE FROM reports WHERE row_id = ?", (row_id,))
         if rows:
-            log.info(
-                "outbox: %d reports kept while no uplink was configured are now queued",
-                len(rows) - len(orphans),
-            )
+            self._remember(conn)
+            log.info("outbox: %d reports kept while no uplink was configured are queued", claimed)
 
     # -- transactions ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _txn(self, *, durable: bool = True) -> Any:
+    def _txn(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._db
         if durable != self._sync_full:
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -276,20 +283,13 @@ class Outbox:
 
     def _recover(self, exc: BaseException) -> None:
         """The file went bad under us: move it aside and continue in a new one."""
-        log.error("outbox: SQLite reports damage (%s)", exc)
+        log.error("outbox: SQLite reports damage in %s (%s)", self.path, exc)
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
-        if self.path.exists():
-            db.move_aside(self.path, str(exc))
-        self._open(first_row_id=self._last_row_id)
-        with self._txn():
-            db.meta_add(self._db, "recoveries", 1)
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES('recovered_from', ?)",
-                (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),),
-            )
+        moved = db.move_aside(self.path, str(exc)) if self.path.exists() else None
+        self._open(first_row_id=self._last_row_id, damaged=moved)
 
     # -- storing -----------------------------------------------------------------------
 
@@ -318,7 +318,11 @@ class Outbox:
                 self.unrouted += 1
                 return report
             body = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
-            row = self._store_retrying(report, body, targets)
+            try:
+                row = self._store_retrying(report, body, targets)
+            except OutboxFullError:
+                self._seq = seq  # a refused report is a lost report: its seq stays used
+                raise
             self._seq = seq
             listeners = list(self._listeners)
         for listener in listeners:
@@ -336,180 +340,48 @@ class Outbox:
             try:
                 return self._insert(report, body, targets)
             except OutboxFullError:
-                self._seq += 1  # a refused report is a lost report: its seq stays used
+                with contextlib.suppress(sqlite3.Error), self._txn(durable=False) as conn:
+                    self._bounds.count_refused(conn, targets)
                 raise
             except sqlite3.Error as exc:
                 if db.is_damage(exc) and not recovered:
                     recovered = True
                     self._recover(exc)
                     continue
-                if not db.is_full(exc) or attempt == FULL_RETRIES:
-                    raise StorageError(f"cannot store report in {self.path}: {exc}") from None
-                if not self._make_room_after_full(exc, attempt):
+                if not db.is_full(exc):
+                    raise StorageError(f"cannot store a report in {self.path}: {exc}") from None
+                stuck = time.monotonic() < self._stuck_until
+                if (
+                    stuck
+                    or attempt == FULL_RETRIES
+                    or not self._bounds.after_full(self._db, self._txn, exc, attempt)
+                ):
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    # Until the disk has room, fail the next stores fast instead of
+                    # retrying the whole dance for each of them.
+                    self._stuck_until = time.monotonic() + STUCK_RETRY_S
                     raise StorageError(
-                        f"the disk holding {self.path} is full and the outbox is empty: "
-                        f"report not stored ({exc}); free some space"
+                        f"the disk holding {self.path} is full even after dropping old "
+                        f"reports: report {report['id']} not stored ({exc}); free some space"
                     ) from None
         raise AssertionError("unreachable")
 
     def _insert(self, report: dict[str, Any], body: str, targets: tuple[str, ...]) -> OutboxRow:
-        data_size = len(body.encode())
-        # What the row can add to the pages in use: an upper bound, refreshed from SQLite's
-        # own page counts whenever it says the bound is near.
-        cost = data_size + ROW_OVERHEAD + sum(len(name) + 16 for name in targets)
+        data = body.encode()
+        row_id = self._last_row_id + 1
         now = time.time()
         with self._txn() as conn:
-            self._drop_expired(conn, now)
-            self._make_room(conn, cost, report, targets)
-            cur = conn.execute(
-                "INSERT INTO reports(boot, seq, stored_at, size, body) VALUES(?, ?, ?, ?, ?)",
-                (report["boot"], report["seq"], now, data_size, body),
+            self._bounds.make_room(conn, row_cost(len(data), targets), report, targets)
+            conn.execute(
+                "INSERT INTO reports(row_id, boot, seq, stored_at, size, body) "
+                "VALUES(?, ?, ?, ?, ?, ?)",
+                (row_id, report["boot"], report["seq"], now, len(data), body),
             )
-            row_id = int(cur.lastrowid or 0)
             for name in targets:
                 conn.execute("INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", (name, row_id))
-        self._used += cost
-        self._stores_since_measure += 1
         self._last_row_id = row_id
         return OutboxRow(row_id, report, now)
-
-    def _drop_expired(self, conn: sqlite3.Connection, now: float) -> None:
-        if self.config.max_age <= 0 or now < self._next_age_check:
-            return
-        self._next_age_check = now + AGE_CHECK_S
-        cutoff = now - self.config.max_age
-        # Rows are appended in time order; walk from the oldest until one is young enough.
-        # Rows stored with an unset clock (before the floor) have no known age: kept.
-        first_kept = conn.execute(
-            "SELECT row_id FROM reports WHERE NOT (stored_at < ? AND stored_at >= ?) "
-            "ORDER BY row_id LIMIT 1",
-            (cutoff, CLOCK_FLOOR_S),
-        ).fetchone()
-        last = (first_kept[0] - 1) if first_kept else self._last_row_id
-        oldest = conn.execute("SELECT min(row_id) FROM reports").fetchone()[0]
-        if oldest is not None and last >= oldest:
-            self._drop_through(conn, last, "max_age")
-
-    def _limit(self, now: float) -> int:
-        """The byte bound now: max_bytes, lowered so the disk keeps min_free_bytes free.
-
-        The free space is looked at once a second: between two looks the outbox writes far
-        less than any sensible reserve.
-        """
-        if now >= self._next_disk_check:
-            self._next_disk_check = now + DISK_CHECK_S
-            limit = self.config.max_bytes
-            free = db.free_disk(self.path.parent)
-            if free < self.config.min_free_bytes + limit:
-                # Pages already in the file are reused; only growth eats into the reserve.
-                file_size = self.path.stat().st_size
-                limit = min(limit, file_size + max(0, free - self.config.min_free_bytes))
-                if limit < self.config.max_bytes and not self._reserve_logged:
-                    log.warning(
-                        "outbox: less than min_free_bytes=%d free on the disk of %s: the "
-                        "outbox is held at %d bytes",
-                        self.config.min_free_bytes,
-                        self.path,
-                        limit,
-                    )
-                self._reserve_logged = limit < self.config.max_bytes
-            self._limit_now = limit
-        return self._limit_now
-
-    def _make_room(
-        self,
-        conn: sqlite3.Connection,
-        cost: int,
-        report: dict[str, Any],
-        targets: tuple[str, ...],
-    ) -> None:
-        limit = self._limit(time.time())
-        if self._used + cost <= limit and self._stores_since_measure < MEASURE_EVERY:
-            return
-        self._used = db.used_bytes(conn)
-        self._stores_since_measure = 0
-        batch = 16
-        while self._used + cost > limit:
-            oldest = conn.execute("SELECT min(row_id) FROM reports").fetchone()[0]
-            if oldest is None:
-                return  # nothing left to drop: let SQLite try
-            if self.config.drop == "newest":
-                self._count_refused(conn, targets)
-                raise OutboxFullError(
-                    f"outbox at its bound ({limit} bytes): report {report['id']} dropped "
-                    "(drop = newest)",
-                    report,
-                )
-            last = conn.execute(
-                "SELECT row_id FROM reports ORDER BY row_id LIMIT 1 OFFSET ?", (batch - 1,)
-            ).fetchone()
-            self._drop_through(conn, last[0] if last else self._last_row_id, "max_bytes")
-            self._used = db.used_bytes(conn)
-            batch *= 2
-
-    def _count_refused(self, conn: sqlite3.Connection, targets: tuple[str, ...]) -> None:
-        conn.executemany(
-            "UPDATE uplinks SET dropped = dropped + 1 WHERE name=?", [(n,) for n in targets]
-        )
-        db.meta_add(conn, "dropped_refused", 1)
-        # Commit the counts even though the report is refused.
-        conn.execute("COMMIT")
-        conn.execute("BEGIN IMMEDIATE")
-        self._note_drops(1, "refused")
-
-    def _drop_through(self, conn: sqlite3.Connection, last_row_id: int, reason: str) -> int:
-        """Drop every report with ``row_id <= last_row_id``, counting them per uplink."""
-        conn.execute(
-            "UPDATE uplinks SET dropped = dropped + (SELECT count(*) FROM deliveries d "
-            "WHERE d.uplink = uplinks.name AND d.row_id <= ?)",
-            (last_row_id,),
-        )
-        conn.execute("DELETE FROM deliveries WHERE row_id <= ?", (last_row_id,))
-        n = conn.execute("DELETE FROM reports WHERE row_id <= ?", (last_row_id,)).rowcount
-        db.meta_add(conn, f"dropped_{reason}", n)
-        self._remember_seq(conn)
-        self._note_drops(n, reason)
-        return n
-
-    def _note_drops(self, n: int, reason: str) -> None:
-        self._unlogged_drops += n
-        now = time.monotonic()
-        if self._unlogged_drops and now - self._last_drop_log >= LOG_EVERY_S:
-            log.warning(
-                "outbox: dropped %d reports (%s; limits: max_bytes=%d, max_age=%gs, "
-                "min_free_bytes=%d); see `ugs-gateway outbox stats`",
-                self._unlogged_drops,
-                reason,
-                self.config.max_bytes,
-                self.config.max_age,
-                self.config.min_free_bytes,
-            )
-            self._last_drop_log = now
-            self._unlogged_drops = 0
-
-    def _make_room_after_full(self, exc: BaseException, attempt: int) -> bool:
-        """The disk refused a write: free pages by dropping the oldest; False if none left."""
-        log.warning("outbox: the disk refused a write (%s); dropping the oldest reports", exc)
-        conn = self._db
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("PRAGMA wal_checkpoint(RESTART)")
-        oldest = conn.execute("SELECT min(row_id) FROM reports").fetchone()[0]
-        if oldest is None:
-            return False
-        batch = 16 << attempt
-        last = conn.execute(
-            "SELECT row_id FROM reports ORDER BY row_id LIMIT 1 OFFSET ?", (batch - 1,)
-        ).fetchone()
-        try:
-            with self._txn():
-                self._drop_through(conn, last[0] if last else self._last_row_id, "disk_full")
-        except sqlite3.Error as again:
-            if not db.is_full(again):
-                raise
-            log.warning("outbox: even dropping reports failed on the full disk (%s)", again)
-        return True
 
     # -- delivery ----------------------------------------------------------------------
 
@@ -551,12 +423,12 @@ class Outbox:
         return out
 
     def pending_count(self, uplink: str) -> int:
+        """How many reports ``uplink`` still has to carry."""
         with self._lock:
-            return int(
-                self._db.execute(
-                    "SELECT count(*) FROM deliveries WHERE uplink = ?", (uplink,)
-                ).fetchone()[0]
-            )
+            row = self._db.execute(
+                "SELECT count(*) FROM deliveries WHERE uplink = ?", (uplink,)
+            ).fetchone()
+        return int(row[0])
 
     def ack(self, uplink: str, row_ids: Iterable[int]) -> None:
         """``uplink``'s broker has these rows (PUBACK); delete reports nobody still needs."""
@@ -564,11 +436,13 @@ class Outbox:
         if not ids or uplink not in self._filters:
             return
         with self._lock:
+            names = list(self._filters)
+            held = ",".join("?" * len(names))
             try:
                 with self._txn(durable=False) as conn:
                     acked = 0
-                    for start in range(0, len(ids), 500):
-                        chunk = ids[start : start + 500]
+                    for start in range(0, len(ids), ACK_CHUNK):
+                        chunk = ids[start : start + ACK_CHUNK]
                         marks = ",".join("?" * len(chunk))
                         acked += conn.execute(
                             f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})",
@@ -576,15 +450,16 @@ class Outbox:
                         ).rowcount
                         conn.execute(
                             f"DELETE FROM reports WHERE row_id IN ({marks}) AND NOT EXISTS "
-                            "(SELECT 1 FROM deliveries d WHERE d.row_id = reports.row_id)",
-                            chunk,
+                            "(SELECT 1 FROM deliveries d "
+                            f"WHERE d.uplink IN ({held}) AND d.row_id = reports.row_id)",
+                            (*chunk, *names),
                         )
                     conn.execute(
                         "UPDATE uplinks SET delivered = delivered + ?, last_ack_at = ? "
                         "WHERE name = ?",
                         (acked, time.time(), uplink),
                     )
-                    self._remember_seq(conn)
+                    self._remember(conn)
             except sqlite3.DatabaseError as exc:
                 if db.is_damage(exc):
                     self._recover(exc)
@@ -601,7 +476,7 @@ class Outbox:
         """Depth, bytes, oldest age, drops, and per uplink pending/cursor/delivered/dropped."""
         with self._lock:
             stats = db.collect_stats(self._db, self.path, self.limits(), set(self._filters))
-        stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
+            stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
         return stats
 
     @property
@@ -612,7 +487,7 @@ class Outbox:
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error), self._txn():
-                    self._remember_seq(self._db)
+                    self._remember(self._db)
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self._conn.close()
@@ -629,6 +504,7 @@ class Outbox:
 
 
 def limits_of(config: OutboxConfig) -> dict[str, Any]:
+    """The configured bounds, as shown in stats."""
     return {
         "max_bytes": config.max_bytes,
         "max_age_s": config.max_age,

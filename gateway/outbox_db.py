@@ -6,13 +6,16 @@ service's database read-only without taking part in its delivery logic.
 Tables:
 
 - ``reports(row_id, boot, seq, stored_at, size, body)``: one row per stored report, ``body``
-  its JSON v1 text. ``row_id`` is AUTOINCREMENT: never reused, so an acknowledgement that
-  arrives late can never hit a newer report.
+  its JSON v1 text. Row ids are assigned by the outbox and never reused (the highest one
+  handed out is kept in ``meta`` whenever rows leave), so an acknowledgement that arrives
+  late can never hit a newer report. No AUTOINCREMENT and no secondary index: each store
+  touches as few pages as possible, which keeps the log small and the commit fast.
 - ``deliveries(uplink, row_id)``: the pending set, one row per (uplink, report) still to be
   acknowledged by that uplink's broker. A report goes when its last delivery row goes.
 - ``uplinks(name, ...)``: per-uplink counters (delivered, dropped, released), persisted so
   that they survive restarts.
-- ``meta(key, value)``: drop counters by reason, the last boot/seq stored, recovery notes.
+- ``meta(key, value)``: drop counters by reason, the last boot/seq/row id handed out,
+  recovery notes.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE reports (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    row_id INTEGER PRIMARY KEY,
     boot INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     stored_at REAL NOT NULL,
@@ -45,7 +48,6 @@ CREATE TABLE deliveries (
     row_id INTEGER NOT NULL,
     PRIMARY KEY (uplink, row_id)
 ) WITHOUT ROWID;
-CREATE INDEX deliveries_by_row ON deliveries (row_id);
 CREATE TABLE uplinks (
     name TEXT PRIMARY KEY,
     added_at REAL NOT NULL,
@@ -58,7 +60,9 @@ CREATE TABLE uplinks (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
-DROP_REASONS = ("max_bytes", "max_age", "disk_full", "refused")
+DROP_REASONS = ("max_bytes", "max_age", "min_free", "disk_full", "refused")
+WAL_AUTOCHECKPOINT = 256  # pages: keeps the log near 1 MiB, so a nearly full disk can hold it
+JOURNAL_SIZE_LIMIT = 2 * 1024 * 1024
 KEEP_CORRUPT = 3  # damaged files kept for inspection; older ones are deleted
 BUSY_TIMEOUT_MS = 5000
 
@@ -127,8 +131,8 @@ def move_aside(path: Path, reason: str) -> Path:
             f"{exc.strerror or exc}; check the permissions of {path.parent}"
         ) from None
     log.error(
-        "outbox %s is damaged (%s): moved it to %s and started a new one; reports still "
-        "waiting in it are not sent",
+        "outbox %s is damaged (%s): moved it to %s and started a new one; copying the "
+        "reports that can still be read",
         path,
         reason,
         target.name,
@@ -149,13 +153,15 @@ def _prune_corrupt(path: Path) -> None:
                 victim.unlink()
 
 
-def open_outbox_db(path: Path, *, first_row_id: int = 0) -> sqlite3.Connection:
+def open_outbox_db(path: Path, *, first_row_id: int = 0) -> tuple[sqlite3.Connection, Path | None]:
     """Open (creating if needed) the outbox at ``path`` in WAL mode with synchronous=FULL.
 
-    A file that is not a usable outbox is moved aside and a new one created. ``first_row_id``
-    makes a new file continue the row ids of one that was lost, so late acknowledgements for
-    the old rows cannot match new ones.
+    A file that is not a usable outbox is moved aside and a new one created; the second
+    value is then where the damaged file went (else None). ``first_row_id`` makes a new file
+    continue the row ids of one that was lost, so late acknowledgements for the old rows
+    cannot match new ones.
     """
+    moved: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,7 +179,7 @@ def open_outbox_db(path: Path, *, first_row_id: int = 0) -> sqlite3.Connection:
             problem = _check(conn)
             if problem is None:
                 _prepare(conn, first_row_id)
-                return conn
+                return conn, moved
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 conn.close()
@@ -186,7 +192,7 @@ def open_outbox_db(path: Path, *, first_row_id: int = 0) -> sqlite3.Connection:
             raise
         conn.close()
         if attempt == 0:
-            move_aside(path, problem)
+            moved = move_aside(path, problem)
     raise StorageError(f"outbox {path} is still unusable after starting a new file")
 
 
@@ -195,13 +201,20 @@ def _prepare(conn: sqlite3.Connection, first_row_id: int) -> None:
     if mode != "wal":
         raise StorageError(f"the outbox filesystem does not support WAL (journal mode {mode})")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+    conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
-    if first_row_id > 0:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM sqlite_sequence WHERE name='reports'")
-        conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES('reports', ?)", (first_row_id,))
-        conn.execute("COMMIT")
+    if first_row_id > last_row_id(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES('last_row_id', ?)", (first_row_id,)
+        )
+
+
+def last_row_id(conn: sqlite3.Connection) -> int:
+    """The highest row id ever handed out in this file."""
+    newest = conn.execute("SELECT max(row_id) FROM reports").fetchone()[0] or 0
+    return max(int(newest), int(meta_get(conn, "last_row_id", 0) or 0))
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
@@ -210,6 +223,12 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return int((pages - free) * page_size)
+
+
+def allocated_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes of all the database's pages, free ones included (the file's size)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int(conn.execute("PRAGMA page_count").fetchone()[0] * page_size)
 
 
 def file_bytes(path: Path) -> int:
@@ -279,10 +298,9 @@ def collect_stats(
                 "configured": removed is None if configured is None else name in configured,
             }
         drops = {reason: int(meta_get(conn, f"dropped_{reason}", 0)) for reason in DROP_REASONS}
-        unclaimed = conn.execute(
-            "SELECT count(*) FROM reports r WHERE NOT EXISTS "
-            "(SELECT 1 FROM deliveries d WHERE d.row_id = r.row_id)"
-        ).fetchone()[0]
+        unclaimed = (
+            depth - conn.execute("SELECT count(DISTINCT row_id) FROM deliveries").fetchone()[0]
+        )
         used = used_bytes(conn)
         last = conn.execute("SELECT boot, seq FROM reports ORDER BY row_id DESC LIMIT 1").fetchone()
         remembered = (meta_get(conn, "last_boot"), meta_get(conn, "last_seq"))

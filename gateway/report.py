@@ -30,7 +30,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from gateway.errors import ProtocolError
@@ -47,10 +47,13 @@ KEY_ORDER = (
     "t0", "t1", "sensors", "features", "loc", "clock",
 )  # fmt: skip
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_CLASS = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_FEATURE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-_ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
+# Used with fullmatch: "$" would let a trailing newline through.
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_CLASS = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_FEATURE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,9}))?Z")
+_EPOCH = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
 _MAX_COUNTER = 2**63 - 1
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 4-digit year
 
@@ -82,21 +85,17 @@ def parse_time(text: str) -> float:
 
 def parse_time_ms(text: str) -> int:
     """Epoch milliseconds of an ISO-8601 UTC time (``...Z``, up to 9 fraction digits)."""
-    match = _ISO.match(text) if isinstance(text, str) else None
+    match = _ISO.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ProtocolError(f"time {text!r} is not ISO-8601 UTC like 2026-11-27T18:02:11.250Z")
-    year, month, day, hour, minute, second, frac = match.groups()
     try:
-        stamp = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
-        )
+        whole = (datetime.fromisoformat(text[:19]) - _EPOCH) // _MS
     except ValueError as exc:
         raise ProtocolError(f"time {text!r}: {exc}") from None
-    ms = int((frac or "0").ljust(3, "0")[:3])
-    total = int(stamp.timestamp()) * 1000 + ms
-    if total < 0:
+    if whole < 0:
         raise ProtocolError(f"time {text!r} is before 1970")
-    return total
+    frac = match.group(1)
+    return int(whole) + (int(frac[:3].ljust(3, "0")) if frac else 0)
 
 
 def report_id(node: str, boot: int, seq: int) -> str:
@@ -173,14 +172,14 @@ def validate_report(report: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail(f"unsupported version v={report.get('v')!r} (this gateway reads v=1)")
     for key in ("node", "site"):
         value = report.get(key)
-        if not isinstance(value, str) or not _NAME.match(value):
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
             raise _fail(f"{key} must be a name of letters, digits, '_', '.', '-', got {value!r}")
     boot = _counter(report, "boot")
     seq = _counter(report, "seq")
     if report.get("id") != report_id(report["node"], boot, seq):
         raise _fail(f"id {report.get('id')!r} is not node-boot-seq")
     cls = report.get("class")
-    if not isinstance(cls, str) or not _CLASS.match(cls):
+    if not isinstance(cls, str) or not _CLASS.fullmatch(cls):
         raise _fail(f"class must be a lower-case name like 'footstep', got {cls!r}")
     conf = report.get("conf")
     if not _number(conf) or not 0.0 <= conf <= 1.0:
@@ -191,13 +190,13 @@ def validate_report(report: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail("t1 is before t0")
     sensors = report.get("sensors")
     if not isinstance(sensors, list) or not all(
-        isinstance(s, str) and _NAME.match(s) for s in sensors
+        isinstance(s, str) and _NAME.fullmatch(s) for s in sensors
     ):
         raise _fail(f"sensors must be a list of sensor names, got {sensors!r}")
     if "features" in report:
         features = report["features"]
         if not isinstance(features, Mapping) or not all(
-            isinstance(k, str) and _FEATURE.match(k) and _number(v) for k, v in features.items()
+            isinstance(k, str) and _FEATURE.fullmatch(k) and _number(v) for k, v in features.items()
         ):
             raise _fail("features must map names to finite numbers")
     if "loc" in report and report["loc"] is not None:

@@ -1,0 +1,149 @@
+"""A damaged outbox file is moved aside with a clear log line, a new one is started, the
+gateway keeps running, and every report that can still be read is kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.report import validate_report
+from tests.gateway.outbox_helpers import everything, fields, open_outbox, vehicles_only
+
+UPLINKS = {"all": everything, "cars": vehicles_only}
+STORED = 400
+
+
+def fill(path: Path) -> None:
+    """400 reports; every third one a vehicle; the first 50 delivered to "all"."""
+    with open_outbox(path, uplinks=UPLINKS) as outbox:
+        for n in range(STORED):
+            outbox.store(fields("vehicle" if n % 3 == 0 else "footstep"))
+        outbox.ack("all", [row.row_id for row in outbox.pending("all", 50)])
+
+
+def truncate_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def garbage_pages(path: Path) -> None:
+    rng = random.Random(7)
+    with open(path, "r+b") as f:
+        f.seek(4096 * 8)
+        f.write(rng.randbytes(4096 * 2))
+
+
+def not_sqlite(path: Path) -> None:
+    path.write_bytes(b"this is a text file, not an outbox\n" * 200)
+
+
+def header_only(path: Path) -> None:
+    # A torn first write: the file ends inside its header.
+    data = path.read_bytes()
+    path.write_bytes(data[:60])
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "truncated": truncate_half,
+    "garbage": garbage_pages,
+    "not-sqlite": not_sqlite,
+    "torn-header": header_only,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_file_is_moved_aside_and_readable_reports_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    fill(path)
+    DAMAGE[damage](path)
+    caplog.set_level(logging.WARNING)
+    with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
+        # Still a working outbox.
+        report = outbox.store(fields())
+        assert report["id"].endswith("-2-1")
+        all_rows = outbox.pending("all", 1000)
+        car_rows = outbox.pending("cars", 1000)
+        stats = outbox.stats()
+    moved = sorted(tmp_path.glob("outbox.sqlite.corrupt-*"))
+    assert len(moved) == 1
+    assert f"moved it to {moved[0].name}" in caplog.text
+    assert "damaged" in caplog.text
+    assert stats["recovered_from"] == moved[0].name
+    # Whatever survived is intact and queued again; vehicles still wait for "cars". Where
+    # the pending state itself was readable, reports acked by "all" before the damage are
+    # not sent to it again (else they may be, with the same id).
+    old_all = [r.report["seq"] for r in all_rows if r.report["boot"] == 1]
+    old_cars = [r.report["seq"] for r in car_rows if r.report["boot"] == 1]
+    if damage == "garbage":
+        assert all(seq > 50 for seq in old_all)
+    assert all((seq - 1) % 3 == 0 for seq in old_cars)
+    assert set(old_cars) <= set(old_all) | set(range(1, 51))
+    for row in all_rows + car_rows:
+        assert validate_report(row.report) == row.report
+    if damage in ("truncated", "garbage"):
+        assert len(old_all) > 100, "most of a partly damaged file is kept"
+    else:
+        assert old_all == []
+
+
+def test_garbage_in_the_log_is_ignored_and_the_file_kept(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    fill(path)
+    path.with_name("outbox.sqlite-wal").write_bytes(random.Random(3).randbytes(40_000))
+    with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
+        assert len(outbox.pending("all", 1000)) == STORED - 50
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_empty_file_is_a_new_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    path.write_bytes(b"")
+    with open_outbox(path) as outbox:
+        assert outbox.store(fields())["seq"] == 1
+
+
+def test_damage_found_while_running_starts_a_new_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    caplog.set_level(logging.WARNING)
+    with open_outbox(path, uplinks=UPLINKS) as outbox:
+        for n in range(300):
+            outbox.store(fields("vehicle" if n % 3 == 0 else "footstep"))
+        in_flight = outbox.pending("all", 5)
+        # Move everything into the main file, then spoil its pages behind SQLite's back; the
+        # header write by another connection makes the running one re-read the file.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with open(path, "r+b") as f:
+            f.seek(4096)
+            f.write(random.Random(5).randbytes(path.stat().st_size - 4096))
+        other.execute("PRAGMA user_version=1")
+        other.close()
+        report = outbox.store(fields())
+        assert report["seq"] == 301  # no seq lost or reused
+        rows = outbox.pending("all", 1000)
+        assert rows[-1].report["seq"] == 301
+        # Row ids go on past the old file's: a late PUBACK for an old row hits nothing.
+        assert rows[-1].row_id > in_flight[-1].row_id
+        outbox.ack("all", [row.row_id for row in in_flight])
+        assert [row.report["seq"] for row in outbox.pending("all", 1000)] == [301]
+    assert "SQLite reports damage" in caplog.text
+    assert len(list(tmp_path.glob("outbox.sqlite.corrupt-*"))) == 1
+
+
+def test_only_the_newest_damaged_copies_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    for boot in range(1, 6):
+        not_sqlite(path)
+        with open_outbox(path, boot=boot) as outbox:
+            outbox.store(fields())
+    copies = [p for p in tmp_path.glob("outbox.sqlite.corrupt-*") if not p.name.endswith("-wal")]
+    assert len(copies) == 3
