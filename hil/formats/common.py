@@ -37,6 +37,17 @@ def check_kind(kind: str | None, path: Path) -> str:
     return kind
 
 
+def file_kind(path: Path, sensor: str | None, recorded: object) -> str:
+    """The kind of a single-sensor file: what the file says it is, else ``sensor``; a
+    ``sensor`` that contradicts the file is refused rather than relabelling the data."""
+    if isinstance(recorded, str) and recorded:
+        kind = check_kind(recorded, path)
+        if sensor is not None and sensor != kind:
+            raise RecordingError(f"{path}: no {sensor} channel in the file (has {kind})")
+        return kind
+    return check_kind(sensor, path)
+
+
 def check_rate(rate: float | None, path: Path, what: str = "sample rate") -> float:
     if rate is None or not np.isfinite(rate) or rate <= 0:
         raise RecordingError(f"{path}: {what} must be a positive number of Hz, not {rate!r}")

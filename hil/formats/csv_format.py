@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.formats.common import check_kind, check_rate, make_channel
+from hil.formats.common import check_rate, file_kind, make_channel
 from hil.recording import Channel, Recording
 
 TIME_NAMES = {
@@ -125,7 +125,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         times, values = parsed[:, 0], parsed[:, 1:]
     else:
         times, values = np.zeros(0), parsed
-    kind = check_kind(sensor or meta.get("kind"), path)
+    kind = file_kind(path, sensor, meta.get("kind"))
     start = float(meta.get("start_time") or 0.0)
     valid = None
     if has_time:

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.formats.common import check_kind, invalid_runs, make_channel, valid_from_runs
+from hil.formats.common import file_kind, invalid_runs, make_channel, valid_from_runs
 from hil.recording import Channel, Recording
 
 FORMAT_PCM = 1
@@ -104,7 +104,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | N
             meta = dict(json.loads(chunks[META_CHUNK].rstrip(b"\0").decode("utf-8")))
         except (ValueError, UnicodeDecodeError):
             meta = {}
-    kind = check_kind(sensor or meta.get("kind"), path)
+    kind = file_kind(path, sensor, meta.get("kind"))
     ch_rate = float(meta.get("rate") or header_rate)
     if rate is not None:
         # A geophone stored in an audio container often carries a made-up header rate.

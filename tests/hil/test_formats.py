@@ -114,6 +114,8 @@ def test_wav_round_trip_and_interop_with_stdlib_wave(rec: Recording, tmp_path: P
     pir = write_recording(rec, tmp_path / "p.wav", channel="pir1")
     back = read_recording(pir)
     _same_channels(rec, back, ["pir1"])
+    with pytest.raises(RecordingError, match=r"p\.wav: no seismic channel in the file"):
+        read_recording(pir, sensor="seismic")  # never relabel PIR volts as ground velocity
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4])
