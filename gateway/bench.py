@@ -116,6 +116,14 @@ def outbox_store() -> dict[str, Any]:
         }
 
 
+def drain_per_s() -> dict[str, Any]:
+    """Backlog drain of 100 000 reports through an uplink, with the RSS trace."""
+    from gateway.bench_uplink import drain
+
+    return drain()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "outbox_store_per_s": outbox_store,
+    "drain_per_s": drain_per_s,
 }
