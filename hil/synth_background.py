@@ -190,18 +190,24 @@ def apply_faults(
         data[a:b] = rail * float(rng.choice([-1.0, 1.0]))
         faults.append({"kind": "spike", "channel": channel, "t0": a / rate, "t1": b / rate})
     if clip_level is not None:
-        over = np.abs(data) > clip_level
-        if np.any(over):
-            np.clip(data, -clip_level, clip_level, out=data)
-            faults.append(
-                {
-                    "kind": "clipped",
-                    "channel": channel,
-                    "samples": int(
-                        np.count_nonzero(np.any(over, axis=-1) if over.ndim > 1 else over)
-                    ),
-                }
-            )
+        over = np.abs(data) >= clip_level
+        if over.ndim > 1:
+            over = np.any(over, axis=-1)
+        np.clip(data, -clip_level, clip_level, out=data)
+        # One entry per stretch of saturation (samples less than a second apart merged).
+        idx = np.flatnonzero(over)
+        if idx.size:
+            breaks = np.flatnonzero(np.diff(idx) > rate) + 1
+            for run in np.split(idx, breaks):
+                faults.append(
+                    {
+                        "kind": "clipped",
+                        "channel": channel,
+                        "t0": float(run[0] / rate),
+                        "t1": float((run[-1] + 1) / rate),
+                        "samples": int(run.size),
+                    }
+                )
     for a, b in spans(dropouts_per_h, 0.5, 20.0):
         data[a:b] = 0.0
         valid[a:b] = False
