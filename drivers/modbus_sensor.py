@@ -3,8 +3,8 @@
 A driver is one device on a :class:`~drivers.modbus_bus.ModbusBus`. On (re)connection it
 checks the device type, sets the device's sample rate and clears its RESTARTED flag; then
 every poll reads the counter, status and newest FIFO entries in one request, delivers the
-samples that are new as a :class:`~drivers.block.SampleBlock` stamped by a
-:class:`~drivers.timebase.SampleClock`, and counts what went wrong for ``status()``.
+samples that are new as a :class:`~drivers.block.SampleBlock` (gaps and timestamps from a
+:class:`~drivers.fifo_stream.FifoStream`), and counts what went wrong for ``status()``.
 """
 
 from __future__ import annotations
@@ -23,26 +23,22 @@ import numpy.typing as npt
 from drivers.backoff import Backoff
 from drivers.block import BlockSink, SampleBlock
 from drivers.config import SensorConfig, bits_per_byte
-from drivers.errors import ConfigError, DeviceError
+from drivers.errors import ConfigError
+from drivers.fifo_stream import FifoStream
 from drivers.modbus_bus import ModbusBus
+from drivers.modbus_handshake import (
+    WrongDeviceError,
+    acknowledge_restart,
+    identify,
+    set_sample_rate,
+)
 from drivers.modbus_registers import (
-    CONTROL_CLEAR_RESTARTED,
-    COUNTER_MODULUS,
-    DEVICE_TYPES,
-    HR_CONTROL,
-    HR_SAMPLE_RATE,
-    IDENTITY_COUNT,
     IR_COUNTER,
-    IR_DEVICE_TYPE,
-    IR_FIFO,
-    IR_STATUS,
-    MAP_VERSION,
     STATUS_ACQUIRING,
     STATUS_RESTARTED,
     STATUS_SENSOR_FAULT,
     FifoBlock,
     RegisterMap,
-    counter_advance,
     decode_fifo_block,
     poll_window,
 )
@@ -54,7 +50,6 @@ from drivers.modbus_transport import (
     NoReplyError,
     link_for,
 )
-from drivers.timebase import SampleClock
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +57,6 @@ DOWN_AFTER_TIMEOUTS = 3
 """Consecutive unanswered requests after which a device is down and only probed."""
 MIN_TIMEOUT_S = 0.02
 """Least time a device is given to start answering, on top of the reply's time on the wire."""
-
-
-class WrongDeviceError(DeviceError):
-    """Something answers at the configured address, but not the configured kind of device."""
 
 
 class ModbusSensor:
@@ -99,14 +90,12 @@ class ModbusSensor:
         self._rate = float(config.rate)
         self._base_window = poll_window(self.REGMAP, self._rate, config.poll_hz)
         self._window = self._base_window
-        self._sample_clock = SampleClock(self._rate)
+        self._stream = FifoStream(self._rate)
         self._due = time.monotonic()
         self._handshake_needed = True
         self._suspect = False  # the next reply may be a late one to an earlier request
         self._handshakes = 0
         self._failures = 0  # consecutive requests without a usable answer
-        self._counter: int | None = None  # device counter after the last delivered sample
-        self._next_index = 0  # stream index of the next sample
         self._last_new: float | None = None  # monotonic time the counter last advanced
         self._stalled = False
         self._timeout_s = config.timeout_s
@@ -116,22 +105,12 @@ class ModbusSensor:
         self._last_sample_t: float | None = None
         self._counts: dict[str, int] = dict.fromkeys(
             (
-                "polls_ok",
-                "timeouts",
-                "exceptions",
-                "crc_errors",
-                "bad_replies",
-                "gaps",
-                "samples_lost",
-                "reconnects",
-                "samples",
-                "stalls",
-                "stale_replies",
-                "restarts",
+                "polls_ok", "timeouts", "exceptions", "crc_errors", "bad_replies", "gaps",
+                "samples_lost", "reconnects", "samples", "stalls", "stale_replies", "restarts",
                 "sink_errors",
             ),
             0,
-        )
+        )  # fmt: skip
 
     # -- lifecycle (the same shape as every driver) ---------------------------------------
 
@@ -168,8 +147,8 @@ class ModbusSensor:
                 "device_status": self._device_status,
                 "line_noise_bytes": self.bus.link.noise_bytes,
                 "reader_cpu_s": round(self.bus.cpu_s, 4),
-                "reanchors": self._sample_clock.reanchors,
-                "clock_ppm": _rounded(self._sample_clock.drift_ppm(now)),
+                "reanchors": self._stream.clock.reanchors,
+                "clock_ppm": _rounded(self._stream.clock.drift_ppm(now)),
             }
 
     # -- what subclasses describe ---------------------------------------------------------
@@ -248,39 +227,15 @@ class ModbusSensor:
     # -- connection handshake -------------------------------------------------------------
 
     def _handshake(self, link: ModbusLink, timeout: float) -> None:
-        cfg = self.config
-        regmap = self.REGMAP
-        head = link.read_input_registers(cfg.device_id, IR_DEVICE_TYPE, IR_FIFO, timeout)
-        device_type, version, depth, words = head[:IDENTITY_COUNT]
-        status = head[IR_STATUS]
-        if device_type != regmap.device_type:
-            other = DEVICE_TYPES.get(device_type, f"unknown device type 0x{device_type:04x}")
-            raise WrongDeviceError(
-                f"device {cfg.device_id} on {cfg.port} is a {other}, not a {regmap.kind}: "
-                "check device_id and wiring"
-            )
-        if (version, depth, words) != (MAP_VERSION, regmap.fifo_depth, regmap.sample_words):
-            raise WrongDeviceError(
-                f"device {cfg.device_id} on {cfg.port} has register map {version} "
-                f"(FIFO {depth}x{words}); this driver speaks map {MAP_VERSION}"
-            )
-        wanted = round(cfg.rate)
-        (rate,) = link.read_holding_registers(cfg.device_id, HR_SAMPLE_RATE, 1, timeout)
-        if rate != wanted:
-            link.write_register(cfg.device_id, HR_SAMPLE_RATE, wanted, timeout)
-            (rate,) = link.read_holding_registers(cfg.device_id, HR_SAMPLE_RATE, 1, timeout)
-            if rate != wanted:
-                raise BadReplyError(
-                    f"device {cfg.device_id} kept sample rate {rate} Hz, not {wanted}"
-                )
+        status = identify(link, self.config, self.REGMAP, timeout)
+        set_sample_rate(link, self.config, timeout)
         self.configure_device(link, timeout)
-        if status & STATUS_RESTARTED:
-            link.write_register(cfg.device_id, HR_CONTROL, CONTROL_CLEAR_RESTARTED, timeout)
+        restarted = acknowledge_restart(link, self.config, status, timeout)
         with self._lock:
-            if status & STATUS_RESTARTED and self._counter is not None:
+            if restarted and self._stream.counter is not None:
                 # Restarted while we were away (or before we noticed): its counter began at 0.
                 self._counts["restarts"] += 1
-                self._counter = 0
+                self._stream.restarted()
             if self._handshakes:
                 self._counts["reconnects"] += 1
             self._handshakes += 1
@@ -292,27 +247,47 @@ class ModbusSensor:
 
     def _poll(self, link: ModbusLink, budget_s: float) -> None:
         regmap = self.REGMAP
+        stream = self._stream
         # The first read takes the whole FIFO: what it holds is the start of the stream.
-        window = regmap.fifo_depth if self._counter is None else self._window
+        window = regmap.fifo_depth if stream.counter is None else self._window
         block, sent, received = self._read_block(link, window, budget_s)
         if block.status & STATUS_RESTARTED:
             self._restarted()
             return
-        advance = 0 if self._counter is None else counter_advance(self._counter, block.counter)
-        if advance >= COUNTER_MODULUS // 2:
-            # The counter went back without a restart: a late answer to an earlier request.
-            with self._lock:
-                self._counts["stale_replies"] += 1
-                self._poll_ok(block.status)
-            return
-        if self._counter is not None and window < advance and window < regmap.fifo_depth:
+        advance = stream.pending(block.counter)
+        if advance is not None and window < advance and window < regmap.fifo_depth:
             # More samples than the window: read the whole FIFO at once and widen the window.
             self._window = min(regmap.fifo_depth, advance + 2)
             block, sent, received = self._read_block(link, regmap.fifo_depth, budget_s)
-            advance = counter_advance(self._counter, block.counter)
-        elif advance < self._window // 2 and self._window > self._base_window:
-            self._window -= 1
-        self._deliver(block, advance, sent, received)
+        elif advance is not None and advance < self._window // 2:
+            self._window = max(self._base_window, self._window - 1)
+        delivery = stream.take(block, sent, received, trusted=not self._suspect)
+        self._suspect = False
+        now = time.monotonic()
+        with self._lock:
+            self._poll_ok(block.status)
+            if delivery is None:
+                self._counts["stale_replies"] += 1
+                return
+            fresh = len(delivery.data)
+            if fresh or self._last_new is None:
+                self._last_new = now
+                self._stalled = False
+            elif now - self._last_new > self._stall_after():
+                if not self._stalled:
+                    self._counts["stalls"] += 1
+                    self._stalled = True
+                self._set_state(
+                    "degraded",
+                    f"no new samples for {now - self._last_new:.1f} s: the device stopped "
+                    f"sampling (counter stuck at {block.counter})",
+                )
+            if delivery.gap:
+                self._counts["gaps"] += 1
+                self._counts["samples_lost"] += delivery.gap
+            self._counts["samples"] += fresh
+        if fresh:
+            self._emit(delivery.index, delivery.data, delivery.gap)
 
     def _read_block(
         self, link: ModbusLink, window: int, budget_s: float
@@ -324,58 +299,13 @@ class ModbusSensor:
         received = self._clock()
         return decode_fifo_block(self.REGMAP, registers), sent, received
 
-    def _deliver(self, block: FifoBlock, advance: int, sent: float, received: float) -> None:
-        first = self._counter is None
-        if first:
-            # First poll: everything the FIFO still holds counts as the start of the stream.
-            fresh = min(block.newest_first.shape[0], block.counter)
-            data = block.newest_first[:fresh][::-1]
-            lost = 0
-            taken = fresh
-        else:
-            fresh = min(advance, block.newest_first.shape[0])
-            data = block.newest_first[:fresh][::-1]
-            lost = advance - fresh
-            taken = self._next_index + advance
-        # Only polls that bring samples move the clock: while a device is stalled its next
-        # sample is "late" by an amount nobody knows until sampling resumes.
-        # A reply that may answer an earlier request only bounds the time from above.
-        running = bool(block.status & STATUS_ACQUIRING) and not self._suspect
-        self._suspect = False
-        skip = self._sample_clock.observe(sent, received, taken, running=running) if fresh else 0
-        start = self._next_index + skip + lost
-        self._next_index += skip + (fresh if first else advance)
-        self._counter = block.counter
-        now = time.monotonic()
-        with self._lock:
-            self._poll_ok(block.status)
-            if fresh or first:
-                self._last_new = now
-                self._stalled = False
-            elif self._last_new is not None and now - self._last_new > self._stall_after():
-                if not self._stalled:
-                    self._counts["stalls"] += 1
-                    self._stalled = True
-                self._set_state(
-                    "degraded",
-                    f"no new samples for {now - self._last_new:.1f} s: the device stopped "
-                    f"sampling (counter stuck at {block.counter})",
-                )
-            gap = skip + lost
-            if gap:
-                self._counts["gaps"] += 1
-                self._counts["samples_lost"] += gap
-            self._counts["samples"] += fresh
-        if fresh:
-            self._emit(start, np.ascontiguousarray(data, dtype=np.int32), gap)
-
     def _emit(self, index: int, data: npt.NDArray[np.int32], gap: int) -> None:
         cal = self.config.calibration
         sample_block = SampleBlock(
             sensor=self.name,
             kind=self.config.kind,
             rate=self._rate,
-            t0=self._sample_clock.time_of(index),
+            t0=self._stream.clock.time_of(index),
             index=index,
             data=data,
             gap=gap,
@@ -383,7 +313,7 @@ class ModbusSensor:
             offset=cal.offset,
         )
         with self._lock:
-            self._last_sample_t = self._sample_clock.time_of(index + len(sample_block) - 1)
+            self._last_sample_t = self._stream.clock.time_of(index + len(sample_block) - 1)
         try:
             self._sink(sample_block)
         except Exception:

@@ -70,6 +70,7 @@ def test_fifo_holds_the_newest_samples_first(stack: contextlib.ExitStack) -> Non
 def test_counter_follows_the_rate_and_sample_times(stack: contextlib.ExitStack) -> None:
     emulator = counting_mag(rate=200)
     client = tcp_client(stack, emulator)
+    assert wait_until(lambda: emulator.counter > 0, 2)
     for _ in range(20):
         sent = time.time()
         counter = read_fifo(client, MAGNETOMETER_MAP, 0).counter
