@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 DOWN_AFTER_TIMEOUTS = 3
 """Consecutive unanswered requests after which a device is down and only probed."""
+LOG_REPEAT_S = 30.0
+"""Least time between two log lines about the same sensor in the same state."""
 MIN_TIMEOUT_S = 0.02
 """Least time a device is given to start answering, on top of the reply's time on the wire."""
 
@@ -101,6 +103,7 @@ class ModbusSensor:
         self._timeout_s = config.timeout_s
         self._state = "stopped"
         self._error: str | None = None
+        self._logged_at = -LOG_REPEAT_S
         self._device_status = 0
         self._last_sample_t: float | None = None
         self._counts: dict[str, int] = dict.fromkeys(
@@ -279,7 +282,7 @@ class ModbusSensor:
                     self._stalled = True
                 self._set_state(
                     "degraded",
-                    f"no new samples for {now - self._last_new:.1f} s: the device stopped "
+                    f"no new samples for over {self._stall_after():g} s: the device stopped "
                     f"sampling (counter stuck at {block.counter})",
                 )
             if delivery.gap:
@@ -362,11 +365,16 @@ class ModbusSensor:
     def _set_state(self, state: str, error: str | None) -> None:
         if self._state == "stopped" and state != "starting":
             return
-        if state != self._state or error != self._error:
-            if state in ("down", "degraded") and error and error != self._error:
+        now = time.monotonic()
+        # Log every change of state, but a new message in the same state at most every
+        # LOG_REPEAT_S: a flapping device must not flood the journal.
+        if state != self._state or (error != self._error and now - self._logged_at >= LOG_REPEAT_S):
+            if state in ("down", "degraded") and error:
                 log.warning("%s: %s", self.name, error)
+                self._logged_at = now
             elif state == "ok" and self._state in ("down", "degraded"):
                 log.info("%s: ok again", self.name)
+                self._logged_at = now
         self._state = state
         self._error = error
 
