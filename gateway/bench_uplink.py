@@ -120,9 +120,12 @@ def _make_backlog(target: Path, count: int) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout.strip()
 
 
-def paho_reference(host: str, port: int, payload: bytes, count: int, window: int) -> float:
+def paho_reference(
+    host: str, port: int, payload: bytes, count: int, window: int
+) -> tuple[float, float]:
     """Bare paho (its own loop thread, same window and QoS 1, one prepared payload, no
-    outbox): PUBACKed messages per second, the ceiling the uplink is compared against."""
+    outbox): (PUBACKed messages per second, process CPU µs per message), the ceiling the
+    uplink is compared against."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -141,11 +144,12 @@ def paho_reference(host: str, port: int, payload: bytes, count: int, window: int
     client.connect(host, port)
     client.loop_start()
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             client.publish("ugs/v1/bench/reference/detection", payload, qos=1)
         done.wait(DRAIN_TIMEOUT_S)
-        return acked[0] / (time.perf_counter() - started)
+        rate = acked[0] / (time.perf_counter() - started)
+        return rate, (time.process_time() - cpu) / max(1, acked[0]) * 1e6
     finally:
         client.disconnect()
         client.loop_stop()
@@ -198,7 +202,7 @@ def drain() -> dict[str, Any]:
                 uplink = Uplink(config, outbox, node=NODE, site=SITE)
                 sampler = _RssSampler()
                 sampler.start()
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 uplink.start()
                 deadline = started + DRAIN_TIMEOUT_S
                 # Progress from the uplink's own counter: polling the outbox would compete
@@ -206,13 +210,14 @@ def drain() -> dict[str, Any]:
                 while uplink.status({})["acked"] < backlog and time.perf_counter() < deadline:
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started
+                cpu_us = (time.process_time() - cpu) / max(1, backlog) * 1e6
                 left = outbox.pending_count(UPLINK)
                 samples = sampler.stop()
                 status = uplink.status()
                 uplink.stop()
                 broker_rss = rss_kib(broker.pid) if broker.pid else 0
                 payload = encode(build_report(_fields(), node=NODE, site=SITE, boot=2, seq=1))
-                reference = paho_reference(
+                reference, reference_cpu_us = paho_reference(
                     broker.host, broker.port, payload, REFERENCE_REPORTS, config.max_inflight
                 )
             finally:
@@ -229,7 +234,9 @@ def drain() -> dict[str, Any]:
         "drain_published": status["published"],
         "drain_fill_seconds": round(fill_s, 1),
         "drain_fill": fill_how,
+        "drain_cpu_us_per_report": round(cpu_us, 1),
         "drain_ref_paho_per_s": round(reference),
+        "drain_ref_paho_cpu_us_per_msg": round(reference_cpu_us, 1),
         "drain_vs_paho": round(drained / elapsed / reference, 3) if reference else None,
         "drain_rss_start_mib": round(rss[0] / 1024, 1),
         "drain_rss_peak_mib": round(max(rss) / 1024, 1),
