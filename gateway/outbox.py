@@ -123,7 +123,11 @@ class Outbox:
         self._seq = 0
         self._stuck_until = 0.0
         self.unrouted = 0  # reports no uplink accepted (not stored)
-        self._bounds = Bounds(self.path, config, lambda: self._filters, self._remember)
+        # What waits, kept in memory so that stats cost nothing; ``_delta`` collects the
+        # changes of the open transaction and is added on commit.
+        self._counts = db.Counts()
+        self._delta = db.Counts()
+        self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped)
         self._lockfile = self._take_lock()
         try:
             self._open()
@@ -176,6 +180,7 @@ class Outbox:
         with self._txn():
             self._register_uplinks()
         self._last_row_id = max(self._last_row_id, db.last_row_id(self._db))
+        self._counts = db.count_all(self._db)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -214,6 +219,10 @@ class Outbox:
             (self._last_row_id, self.boot, self._seq),
         )
 
+    def _dropped(self, conn: sqlite3.Connection, gone: db.Counts) -> None:
+        self._remember(conn)
+        self._delta.add(gone)
+
     def _register_uplinks(self) -> None:
         conn, now = self._db, time.time()
         known = dict(conn.execute("SELECT name, removed_at FROM uplinks").fetchall())
@@ -229,25 +238,49 @@ class Outbox:
         for name, removed in known.items():
             if name in self._filters or removed is not None:
                 continue
-            n = conn.execute("DELETE FROM deliveries WHERE uplink = ?", (name,)).rowcount
+            released = [
+                row_id
+                for (row_id,) in conn.execute(
+                    "DELETE FROM deliveries WHERE uplink = ? RETURNING row_id", (name,)
+                ).fetchall()
+            ]
             conn.execute(
                 "UPDATE uplinks SET removed_at = ?, released = released + ? WHERE name = ?",
-                (now, n, name),
+                (now, len(released), name),
             )
+            self._delete_unneeded(conn, released)
             log.warning(
                 "outbox: uplink %s is no longer configured: released its %d pending reports",
                 name,
-                n,
+                len(released),
             )
         if self._filters:
             self._claim_unclaimed()
+
+    def _delete_unneeded(self, conn: sqlite3.Connection, row_ids: list[int]) -> list[int]:
+        """Delete those of these reports that no configured uplink still has to carry."""
+        names = list(self._filters)
+        held = ",".join("?" * len(names))
+        sizes = []
+        for start in range(0, len(row_ids), ACK_CHUNK):
+            chunk = row_ids[start : start + ACK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sizes += [
+                size
+                for (size,) in conn.execute(
+                    f"DELETE FROM reports WHERE row_id IN ({marks}) AND claimed = 1 AND NOT "
+                    f"EXISTS (SELECT 1 FROM deliveries d WHERE d.uplink IN ({held}) "
+                    "AND d.row_id = reports.row_id) RETURNING size",
+                    (*chunk, *names),
+                ).fetchall()
+            ]
+        return sizes
 
     def _claim_unclaimed(self) -> None:
         """Queue reports kept while no uplink was configured (drop those nobody wants)."""
         conn = self._db
         rows = conn.execute(
-            "SELECT row_id, body FROM reports r WHERE NOT EXISTS (SELECT 1 FROM deliveries d "
-            "WHERE d.uplink IN (SELECT name FROM uplinks) AND d.row_id = r.row_id)"
+            "SELECT row_id, body FROM reports WHERE claimed = 0 ORDER BY row_id"
         ).fetchall()
         claimed = 0
         for row_id, body in rows:
@@ -258,6 +291,7 @@ class Outbox:
             )
             if targets:
                 claimed += 1
+                conn.execute("UPDATE reports SET claimed = 1 WHERE row_id = ?", (row_id,))
             else:
                 conn.execute("DELETE FROM reports WHERE row_id = ?", (row_id,))
         if rows:
@@ -273,13 +307,15 @@ class Outbox:
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._sync_full = durable
         conn.execute("BEGIN IMMEDIATE")
+        self._delta = db.Counts()
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        self._counts.add(self._delta)
 
     def _recover(self, exc: BaseException) -> None:
         """The file went bad under us: move it aside and continue in a new one."""
@@ -371,15 +407,17 @@ class Outbox:
         data = body.encode()
         row_id = self._last_row_id + 1
         now = time.time()
+        claimed = bool(self._filters)
         with self._txn() as conn:
             self._bounds.make_room(conn, row_cost(len(data), targets), report, targets)
             conn.execute(
-                "INSERT INTO reports(row_id, boot, seq, stored_at, size, body) "
-                "VALUES(?, ?, ?, ?, ?, ?)",
-                (row_id, report["boot"], report["seq"], now, len(data), body),
+                "INSERT INTO reports(row_id, boot, seq, stored_at, size, body, claimed) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?)",
+                (row_id, report["boot"], report["seq"], now, len(data), body, int(claimed)),
             )
             for name in targets:
                 conn.execute("INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", (name, row_id))
+            self._delta.add(db.Counts(1, len(data), 0 if claimed else 1, dict.fromkeys(targets, 1)))
         self._last_row_id = row_id
         return OutboxRow(row_id, report, now)
 
@@ -423,12 +461,9 @@ class Outbox:
         return out
 
     def pending_count(self, uplink: str) -> int:
-        """How many reports ``uplink`` still has to carry."""
+        """How many reports ``uplink`` still has to carry (from memory: costs nothing)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT count(*) FROM deliveries WHERE uplink = ?", (uplink,)
-            ).fetchone()
-        return int(row[0])
+            return self._counts.pending.get(uplink, 0)
 
     def ack(self, uplink: str, row_ids: Iterable[int]) -> None:
         """``uplink``'s broker has these rows (PUBACK); delete reports nobody still needs."""
@@ -436,28 +471,26 @@ class Outbox:
         if not ids or uplink not in self._filters:
             return
         with self._lock:
-            names = list(self._filters)
-            held = ",".join("?" * len(names))
             try:
                 with self._txn(durable=False) as conn:
-                    acked = 0
+                    acked = []
                     for start in range(0, len(ids), ACK_CHUNK):
                         chunk = ids[start : start + ACK_CHUNK]
                         marks = ",".join("?" * len(chunk))
-                        acked += conn.execute(
-                            f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})",
-                            (uplink, *chunk),
-                        ).rowcount
-                        conn.execute(
-                            f"DELETE FROM reports WHERE row_id IN ({marks}) AND NOT EXISTS "
-                            "(SELECT 1 FROM deliveries d "
-                            f"WHERE d.uplink IN ({held}) AND d.row_id = reports.row_id)",
-                            (*chunk, *names),
-                        )
+                        acked += [
+                            row_id
+                            for (row_id,) in conn.execute(
+                                f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})"
+                                " RETURNING row_id",
+                                (uplink, *chunk),
+                            ).fetchall()
+                        ]
+                    sizes = self._delete_unneeded(conn, acked)
+                    self._delta.add(db.Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(acked)}))
                     conn.execute(
                         "UPDATE uplinks SET delivered = delivered + ?, last_ack_at = ? "
                         "WHERE name = ?",
-                        (acked, time.time(), uplink),
+                        (len(acked), time.time(), uplink),
                     )
                     self._remember(conn)
             except sqlite3.DatabaseError as exc:
@@ -475,7 +508,9 @@ class Outbox:
     def stats(self) -> dict[str, Any]:
         """Depth, bytes, oldest age, drops, and per uplink pending/cursor/delivered/dropped."""
         with self._lock:
-            stats = db.collect_stats(self._db, self.path, self.limits(), set(self._filters))
+            stats = db.collect_stats(
+                self._db, self.path, self.limits(), set(self._filters), self._counts
+            )
             stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
         return stats
 

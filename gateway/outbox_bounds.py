@@ -67,12 +67,12 @@ class Bounds:
         path: Path,
         config: OutboxConfig,
         uplinks: Callable[[], Iterable[str]],
-        remember: Callable[[sqlite3.Connection], None],
+        on_drop: Callable[[sqlite3.Connection, db.Counts], None],
     ) -> None:
         self.path = path
         self.config = config
         self._uplinks = uplinks
-        self._remember = remember
+        self._on_drop = on_drop
         self.ballast = path.with_name(path.name + ".ballast")
         self.used = 0
         self._since_measure = MEASURE_EVERY  # measure before the first store
@@ -221,15 +221,23 @@ class Bounds:
     def drop_through(self, conn: sqlite3.Connection, last_row_id: int | None, reason: str) -> int:
         """Drop every report with ``row_id <= last_row_id`` (None: all), counting them."""
         last = (1 << 62) if last_row_id is None else last_row_id
+        gone = db.Counts()
         for name in self._uplinks():
             n = conn.execute(
                 "DELETE FROM deliveries WHERE uplink = ? AND row_id <= ?", (name, last)
             ).rowcount
             if n:
                 conn.execute("UPDATE uplinks SET dropped = dropped + ? WHERE name = ?", (n, name))
-        dropped = conn.execute("DELETE FROM reports WHERE row_id <= ?", (last,)).rowcount
+                gone.pending[name] = -n
+        for size, claimed in conn.execute(
+            "DELETE FROM reports WHERE row_id <= ? RETURNING size, claimed", (last,)
+        ).fetchall():
+            gone.depth -= 1
+            gone.payload -= size
+            gone.unclaimed -= 0 if claimed else 1
+        dropped = -gone.depth
         db.meta_add(conn, f"dropped_{reason}", dropped)
-        self._remember(conn)
+        self._on_drop(conn, gone)
         self._note(dropped, reason)
         return dropped
 

@@ -5,11 +5,13 @@ service's database read-only without taking part in its delivery logic.
 
 Tables:
 
-- ``reports(row_id, boot, seq, stored_at, size, body)``: one row per stored report, ``body``
-  its JSON v1 text. Row ids are assigned by the outbox and never reused (the highest one
-  handed out is kept in ``meta`` whenever rows leave), so an acknowledgement that arrives
-  late can never hit a newer report. No AUTOINCREMENT and no secondary index: each store
-  touches as few pages as possible, which keeps the log small and the commit fast.
+- ``reports(row_id, boot, seq, stored_at, size, body, claimed)``: one row per stored
+  report, ``body`` its JSON v1 text, ``claimed`` 0 while it waits for an uplink to be
+  configured (stored when there was none). Row ids are assigned by the outbox and never
+  reused (the highest one handed out is kept in ``meta`` whenever rows leave), so an
+  acknowledgement that arrives late can never hit a newer report. No AUTOINCREMENT and no
+  secondary index: each store touches as few pages as possible, which keeps the log small
+  and the commit fast.
 - ``deliveries(uplink, row_id)``: the pending set, one row per (uplink, report) still to be
   acknowledged by that uplink's broker. A report goes when its last delivery row goes.
 - ``uplinks(name, ...)``: per-uplink counters (delivered, dropped, released), persisted so
@@ -25,6 +27,7 @@ import logging
 import os
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,8 @@ CREATE TABLE reports (
     seq INTEGER NOT NULL,
     stored_at REAL NOT NULL,
     size INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    claimed INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE deliveries (
     uplink TEXT NOT NULL,
@@ -261,35 +265,67 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None or epoch < 0 else format_time(epoch)
 
 
+@dataclass
+class Counts:
+    """How much waits in the outbox: kept up to date in memory by the service, counted by a
+    full scan for ``ugs-gateway outbox stats``."""
+
+    depth: int = 0
+    payload: int = 0
+    unclaimed: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counts) -> None:
+        self.depth += other.depth
+        self.payload += other.payload
+        self.unclaimed += other.unclaimed
+        for name, n in other.pending.items():
+            self.pending[name] = self.pending.get(name, 0) + n
+
+
+def count_all(conn: sqlite3.Connection) -> Counts:
+    """Counts by scanning the tables (time grows with the backlog)."""
+    depth, payload, unclaimed = conn.execute(
+        "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(claimed = 0), 0) FROM reports"
+    ).fetchone()
+    pending = dict(conn.execute("SELECT uplink, count(*) FROM deliveries GROUP BY uplink"))
+    return Counts(int(depth), int(payload), int(unclaimed), pending)
+
+
 def collect_stats(
-    conn: sqlite3.Connection, path: Path, limits: dict[str, Any], configured: set[str] | None
+    conn: sqlite3.Connection,
+    path: Path,
+    limits: dict[str, Any],
+    configured: set[str] | None,
+    counts: Counts | None = None,
 ) -> dict[str, Any]:
-    """The figures of ``ugs-gateway outbox stats``; a read transaction of its own."""
+    """The figures of ``ugs-gateway outbox stats``, in a read transaction of their own.
+
+    Without ``counts`` the tables are scanned for them; everything else costs a few index
+    lookups, whatever the backlog.
+    """
     now = time.time()
     conn.execute("BEGIN")
     try:
-        depth, payload = conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM reports"
-        ).fetchone()
+        if counts is None:
+            counts = count_all(conn)
         oldest = conn.execute(
-            "SELECT row_id, stored_at, boot, seq FROM reports ORDER BY row_id LIMIT 1"
+            "SELECT row_id, stored_at FROM reports ORDER BY row_id LIMIT 1"
         ).fetchone()
-        newest = conn.execute("SELECT max(row_id) FROM reports").fetchone()[0]
-        pending = {
-            name: (count, first)
-            for name, count, first in conn.execute(
-                "SELECT uplink, count(*), min(row_id) FROM deliveries GROUP BY uplink"
-            )
-        }
+        newest = conn.execute(
+            "SELECT row_id, boot, seq FROM reports ORDER BY row_id DESC LIMIT 1"
+        ).fetchone()
         uplinks: dict[str, Any] = {}
         for name, added, removed, delivered, dropped, released, last_ack in conn.execute(
             "SELECT name, added_at, removed_at, delivered, dropped, released, last_ack_at "
             "FROM uplinks ORDER BY name"
-        ):
-            count, first = pending.get(name, (0, None))
+        ).fetchall():
+            cursor = conn.execute(
+                "SELECT min(row_id) FROM deliveries WHERE uplink = ?", (name,)
+            ).fetchone()[0]
             uplinks[name] = {
-                "pending": count,
-                "cursor": first,
+                "pending": counts.pending.get(name, 0),
+                "cursor": cursor,
                 "delivered": delivered,
                 "dropped": dropped,
                 "released": released,
@@ -298,13 +334,10 @@ def collect_stats(
                 "configured": removed is None if configured is None else name in configured,
             }
         drops = {reason: int(meta_get(conn, f"dropped_{reason}", 0)) for reason in DROP_REASONS}
-        unclaimed = (
-            depth - conn.execute("SELECT count(DISTINCT row_id) FROM deliveries").fetchone()[0]
-        )
         used = used_bytes(conn)
-        last = conn.execute("SELECT boot, seq FROM reports ORDER BY row_id DESC LIMIT 1").fetchone()
+        last = None if newest is None else (newest[1], newest[2])
         remembered = (meta_get(conn, "last_boot"), meta_get(conn, "last_seq"))
-        if remembered[0] is not None and (last is None or tuple(remembered) > tuple(last)):
+        if remembered[0] is not None and (last is None or remembered > last):
             last = remembered
         recovered = meta_get(conn, "recovered_from")
     finally:
@@ -314,15 +347,15 @@ def collect_stats(
         oldest_age = round(max(0.0, now - oldest[1]), 3)
     return {
         "path": str(path),
-        "depth": depth,
+        "depth": counts.depth,
         "bytes": used,
-        "payload_bytes": payload,
+        "payload_bytes": counts.payload,
         "file_bytes": file_bytes(path),
         "free_disk_bytes": free_disk(path.parent),
         "oldest_age_s": oldest_age,
         "oldest_row_id": None if oldest is None else oldest[0],
-        "newest_row_id": newest,
-        "unclaimed": unclaimed,
+        "newest_row_id": None if newest is None else newest[0],
+        "unclaimed": counts.unclaimed,
         "drops": {"total": sum(drops.values()), **drops},
         "last_stored": None if last is None else {"boot": last[0], "seq": last[1]},
         "recovered_from": recovered,

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 MAX_SKIPS = 128
-Row = tuple[int, int, int, float, int, str]
+Row = tuple[int, int, int, float, int, str, int]  # the columns of ``reports``
 
 
 def _highest_row_id(conn: sqlite3.Connection) -> int:
@@ -52,7 +52,7 @@ def _rows(conn: sqlite3.Connection, highest: int) -> Iterator[Row]:
     while skips <= MAX_SKIPS and last < highest:
         try:
             cursor = conn.execute(
-                "SELECT row_id, boot, seq, stored_at, size, body FROM reports "
+                "SELECT row_id, boot, seq, stored_at, size, body, claimed FROM reports "
                 "WHERE row_id > ? ORDER BY row_id",
                 (last,),
             )
@@ -171,10 +171,8 @@ def _uplinks_for(
     targets: Callable[[dict[str, Any]], tuple[str, ...]],
 ) -> list[str]:
     row_id = row[0]
-    if not any(row_id in p.rows for p in pending.values()) and all(
-        p.knows(row_id) for p in pending.values()
-    ):
-        # Pending for nobody yet still in the file: kept while no uplink was configured.
+    if not row[6]:
+        # Kept while no uplink was configured: it goes to those configured now.
         return list(targets(json.loads(row[5])))
     chosen, wanted = [], None
     for name, state in pending.items():
@@ -201,7 +199,11 @@ def _insert(
             names = _uplinks_for(row, pending, targets)
             if pending and not names:
                 continue  # every uplink it was for has it already
-            new.execute("INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?, ?)", row)
+            new.execute(
+                "INSERT OR IGNORE INTO reports(row_id, boot, seq, stored_at, size, body, "
+                "claimed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*row[:6], 1 if pending else 0),
+            )
             new.executemany(
                 "INSERT OR IGNORE INTO deliveries(uplink, row_id) VALUES (?, ?)",
                 [(name, row[0]) for name in names],

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.errors import ProtocolError, StorageError
 from gateway.outbox import OutboxRow
+from gateway.outbox_db import read_stats
 from tests.gateway.outbox_helpers import NODE, SITE, everything, fields, open_outbox, vehicles_only
 
 
@@ -139,6 +140,38 @@ def test_new_uplink_gets_new_reports_removed_uplink_releases(tmp_path: Path) -> 
         outbox.ack("a", [r.row_id for r in outbox.pending("a", 10)])
         outbox.ack("new", [r.row_id for r in outbox.pending("new", 10)])
         assert outbox.stats()["depth"] == 0
+
+
+def test_releasing_a_removed_uplink_does_not_resend_to_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    with open_outbox(path, uplinks={"a": everything, "old": everything}) as outbox:
+        outbox.store(fields())
+        outbox.store(fields())
+        outbox.ack("a", [outbox.pending("a", 1)[0].row_id])
+    with open_outbox(path, boot=2, uplinks={"a": everything}) as outbox:
+        # Report 1 waited only for "old": it is gone. Report 2 still waits for "a".
+        assert [r.report["seq"] for r in outbox.pending("a", 10)] == [2]
+        assert outbox.stats()["depth"] == 1
+
+
+def test_in_memory_counts_match_a_full_count(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    uplinks = {"all": everything, "cars": vehicles_only}
+    with open_outbox(path, uplinks=uplinks, max_bytes=64 * 1024) as outbox:
+        for n in range(900):
+            outbox.store(fields("vehicle" if n % 4 == 0 else "footstep"))
+            if n % 7 == 0:
+                outbox.ack("all", [r.row_id for r in outbox.pending("all", 5, newest_first=True)])
+            if n % 11 == 0:
+                outbox.ack("cars", [r.row_id for r in outbox.pending("cars", 3)])
+        live = outbox.stats()
+        assert live["drops"]["max_bytes"] > 0
+        scanned = read_stats(path, outbox.limits())
+    for key in ("depth", "payload_bytes", "unclaimed"):
+        assert live[key] == scanned[key], key
+    for name in uplinks:
+        assert live["uplinks"][name]["pending"] == scanned["uplinks"][name]["pending"]
+        assert live["uplinks"][name]["cursor"] == scanned["uplinks"][name]["cursor"]
 
 
 def test_reports_kept_without_uplinks_go_to_the_first_configured(tmp_path: Path) -> None:
