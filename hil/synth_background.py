@@ -118,7 +118,7 @@ def rain_noise(rng: np.random.Generator, scene: Scene, mm_per_h: float) -> tuple
     total = int(counts.sum())
     idx = np.repeat(np.arange(n), counts)
     # Drop sizes and distances: mostly tiny, a heavy tail of big drops close by.
-    amps = 2.5e-9 * np.minimum(rng.pareto(2.3, total) + 1.0, 60.0)
+    amps = 2.5e-8 * np.minimum(rng.pareto(2.3, total) + 1.0, 30.0)
     train = np.bincount(idx, weights=amps, minlength=n)[:n]
     ring_hz = float(rng.uniform(70.0, min(140.0, 0.4 * rate)))
     k = np.arange(round(0.05 * rate)) / rate
