@@ -48,7 +48,8 @@ __all__ = [
     "generate",
 ]
 
-GENERATOR_VERSION = "ugs-scenarios/1"
+GENERATOR_VERSION = "ugs-scenarios/2"
+"""Changes whenever the same seed would give a different recording."""
 DEFAULT_START = datetime(2026, 11, 27, 18, 0, 0, tzinfo=UTC).timestamp()
 
 SCENARIOS: dict[str, str] = {name: spec.description for name, spec in SPECS.items()}
