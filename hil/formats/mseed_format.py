@@ -48,6 +48,7 @@ EXTRA_KEY = "UGS"
 NETWORK = "XX"
 STATION = "UGS"
 STEIM2_MAX_DIFF = 2**29
+CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
 
 
 def band_code(kind: str, rate: float) -> str:
@@ -288,7 +289,9 @@ def _assemble(
 ) -> _Trace | None:
     """Segments of every component on one time grid; gaps are zeros marked invalid."""
     order = list(extra.get("components") or [])
-    members.sort(key=lambda m: order.index(m[0]) if m[0] in order else len(order) + ord(m[0]))
+    # The file's own order when it says; else the conventional Z, N, E (1, 2, 3) order.
+    order = order or list(CONVENTIONAL_ORDER)
+    members.sort(key=lambda m: (order.index(m[0]) if m[0] in order else len(order), m[0]))
     segs = []
     rate = 0.0
     for comp, sid, tid in members:

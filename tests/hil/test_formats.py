@@ -279,3 +279,42 @@ def test_to_counts_clips_to_the_device_range_and_says_so(
     assert list(counts[:, 0]) == [0, 1_000_000, 2**23 - 1, -(2**23)]
     assert ch.clipped_fraction() == 0.5
     assert "2 of 4 samples beyond the 24-bit range" in caplog.text
+
+
+def test_reads_obspy_written_three_component_and_float_mseed(tmp_path: Path) -> None:
+    obspy = pytest.importorskip("obspy")
+    rng = np.random.default_rng(3)
+    traces = []
+    for comp in "ENZ":  # deliberately not in Z, N, E order
+        data = rng.integers(-50_000, 50_000, 3000).astype(np.int32)
+        header = {
+            "network": "XX",
+            "station": "SITE3",
+            "location": "",
+            "channel": f"HH{comp}",
+            "sampling_rate": 200.0,
+            "starttime": obspy.UTCDateTime(2026, 11, 27, 18),
+        }
+        traces.append(obspy.Trace(data=data, header=header))
+    stream = obspy.Stream(traces)
+    path = tmp_path / "obspy.mseed"
+    stream.write(str(path), format="MSEED", encoding="STEIM2", reclen=512)
+    rec = read_recording(path)
+    geo = rec.channels["geo1"]
+    assert geo.components == ("Z", "N", "E") and geo.rate == 200.0
+    for col, comp in enumerate("ZNE"):
+        expected = stream.select(component=comp)[0].data
+        assert np.array_equal(np.rint(geo.data[:, col] / 1e-9).astype(np.int32), expected)
+    assert rec.start_time == pytest.approx(1795802400.0)
+    floats = obspy.Stream(
+        [
+            obspy.Trace(
+                data=np.linspace(-1e-6, 1e-6, 500),
+                header={"station": "F", "channel": "HHZ", "sampling_rate": 100.0},
+            )
+        ]
+    )
+    fpath = tmp_path / "float.mseed"
+    floats.write(str(fpath), format="MSEED", encoding="FLOAT64")
+    ch = read_recording(fpath).channels["geo1"]
+    assert np.allclose(ch.data[:, 0], floats[0].data)  # floats are physical units already
