@@ -82,11 +82,13 @@ def _is_text(head: bytes) -> bool:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
-        # A multi-byte character cut at the sniff boundary is still text.
-        try:
+        try:  # a multi-byte character cut at the sniff boundary is still text
             text = head[:-3].decode("utf-8")
         except UnicodeDecodeError:
-            return False
+            # A spreadsheet export in a legacy 8-bit encoding ("µm/s" in a header): text
+            # when nearly everything is plain ASCII.
+            ascii_share = sum(32 <= b < 127 or b in b"\r\n\t" for b in head) / len(head)
+            return ascii_share > 0.98 and b"\0" not in head
     return all(ch.isprintable() or ch in "\r\n\t" for ch in text.lstrip("\ufeff"))
 
 

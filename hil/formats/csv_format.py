@@ -82,7 +82,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise RecordingError(f"{path}: not a text file (and not a known binary format)") from None
+        text = path.read_bytes().decode("latin-1")  # sniffed as text: a legacy 8-bit export
     meta: dict[str, Any] = {}
     rows: list[tuple[int, str]] = []
     for lineno, line in enumerate(io.StringIO(text), start=1):

@@ -318,3 +318,11 @@ def test_reads_obspy_written_three_component_and_float_mseed(tmp_path: Path) -> 
     floats.write(str(fpath), format="MSEED", encoding="FLOAT64")
     ch = read_recording(fpath).channels["geo1"]
     assert np.allclose(ch.data[:, 0], floats[0].data)  # floats are physical units already
+
+
+def test_csv_from_a_legacy_spreadsheet_export(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    body = "time;velocity \xb5m/s\n" + "".join(f"{i * 0.004:.3f};{i}\n" for i in range(200))
+    path.write_bytes(body.encode("cp1252"))
+    ch = read_recording(path).channels["geo1"]
+    assert ch.rate == 250.0 and ch.data.shape == (200, 1)
