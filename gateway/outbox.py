@@ -284,7 +284,8 @@ class Outbox:
         ).fetchall()
         claimed = 0
         for row_id, body in rows:
-            targets = self._targets(json.loads(body))
+            report = _parse(body)
+            targets = () if report is None else self._targets(report)
             conn.executemany(
                 "INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)",
                 [(name, row_id) for name in targets],
@@ -451,14 +452,30 @@ class Outbox:
                     raise StorageError(f"cannot read the outbox {self.path}: {exc}") from None
                 self._recover(exc)
                 return []
-        out = []
+        out, unreadable = [], []
         for row_id, body, stored_at in rows:
             if row_id in skip:
                 continue
-            out.append(OutboxRow(row_id, json.loads(body), stored_at))
+            report = _parse(body)
+            if report is None:
+                unreadable.append(row_id)
+                continue
+            out.append(OutboxRow(row_id, report, stored_at))
             if len(out) == limit:
                 break
+        if unreadable:
+            self._discard(unreadable)
         return out
+
+    def _discard(self, row_ids: list[int]) -> None:
+        """Drop reports whose stored text no longer parses (a flipped bit on the card)."""
+        log.error(
+            "outbox: %d stored reports are unreadable (damaged on disk) and are dropped",
+            len(row_ids),
+        )
+        with self._lock, contextlib.suppress(sqlite3.Error), self._txn() as conn:
+            for row_id in row_ids:
+                self._bounds.drop_rows(conn, row_id, row_id, "damaged")
 
     def pending_count(self, uplink: str) -> int:
         """How many reports ``uplink`` still has to carry (from memory: costs nothing)."""
@@ -536,6 +553,14 @@ class Outbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _parse(body: str) -> dict[str, Any] | None:
+    try:
+        report = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def limits_of(config: OutboxConfig) -> dict[str, Any]:

@@ -220,17 +220,22 @@ class Bounds:
 
     def drop_through(self, conn: sqlite3.Connection, last_row_id: int | None, reason: str) -> int:
         """Drop every report with ``row_id <= last_row_id`` (None: all), counting them."""
-        last = (1 << 62) if last_row_id is None else last_row_id
+        return self.drop_rows(conn, 0, (1 << 62) if last_row_id is None else last_row_id, reason)
+
+    def drop_rows(self, conn: sqlite3.Connection, first: int, last: int, reason: str) -> int:
+        """Drop the reports with ``first <= row_id <= last``, counting them per uplink."""
         gone = db.Counts()
         for name in self._uplinks():
             n = conn.execute(
-                "DELETE FROM deliveries WHERE uplink = ? AND row_id <= ?", (name, last)
+                "DELETE FROM deliveries WHERE uplink = ? AND row_id BETWEEN ? AND ?",
+                (name, first, last),
             ).rowcount
             if n:
                 conn.execute("UPDATE uplinks SET dropped = dropped + ? WHERE name = ?", (n, name))
                 gone.pending[name] = -n
         for size, claimed in conn.execute(
-            "DELETE FROM reports WHERE row_id <= ? RETURNING size, claimed", (last,)
+            "DELETE FROM reports WHERE row_id BETWEEN ? AND ? RETURNING size, claimed",
+            (first, last),
         ).fetchall():
             gone.depth -= 1
             gone.payload -= size

@@ -64,7 +64,7 @@ CREATE TABLE uplinks (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
-DROP_REASONS = ("max_bytes", "max_age", "min_free", "disk_full", "refused")
+DROP_REASONS = ("max_bytes", "max_age", "min_free", "disk_full", "refused", "damaged")
 WAL_AUTOCHECKPOINT = 256  # pages: keeps the log near 1 MiB, so a nearly full disk can hold it
 JOURNAL_SIZE_LIMIT = 2 * 1024 * 1024
 KEEP_CORRUPT = 3  # damaged files kept for inspection; older ones are deleted

@@ -7,7 +7,7 @@
   ``free_disk_bytes``; ``oldest_age_s``: age of the oldest waiting report (null when none,
   or when it was stored before the clock was set);
 - ``drops``: reports dropped, in total and by reason (``max_bytes``, ``max_age``,
-  ``disk_full``, ``refused``), counted since the file was created;
+  ``min_free``, ``disk_full``, ``refused``, ``damaged``), counted since the file was created;
 - ``uplinks``: per uplink ``pending`` (reports still to be acknowledged), ``cursor`` (row id
   of its oldest pending report, null when caught up), ``delivered``, ``dropped`` (reports
   it lost to the bounds), ``released`` (pending reports let go when it was removed from the

@@ -147,3 +147,22 @@ def test_only_the_newest_damaged_copies_are_kept(tmp_path: Path) -> None:
             outbox.store(fields())
     copies = [p for p in tmp_path.glob("outbox.sqlite.corrupt-*") if not p.name.endswith("-wal")]
     assert len(copies) == 3
+
+
+def test_a_report_whose_text_was_damaged_is_dropped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    with open_outbox(path, uplinks=UPLINKS) as outbox:
+        for n in range(6):
+            outbox.store(fields("vehicle" if n % 3 == 0 else "footstep"))
+        victim = outbox.pending("all", 6)[3].row_id  # seq 4, a vehicle
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute('UPDATE reports SET body = \'{"v": 1, "id\' WHERE row_id = ?', (victim,))
+        other.close()
+        assert [r.report["seq"] for r in outbox.pending("all", 10)] == [1, 2, 3, 5, 6]
+        assert [r.report["seq"] for r in outbox.pending("cars", 10)] == [1]
+        stats = outbox.stats()
+    assert stats["drops"]["damaged"] == 1
+    assert stats["uplinks"]["all"]["dropped"] == stats["uplinks"]["cars"]["dropped"] == 1
+    assert "unreadable" in caplog.text
