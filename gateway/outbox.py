@@ -36,6 +36,9 @@ Contract (relied on by the uplinks and the pipeline)::
   it has acknowledged it. Acks are committed without an fsync of their own (the next store's
   fsync makes them durable); a power cut can therefore resend a few reports, always with the
   same ``id``.
+- ``pending_count(uplink)``: how many reports that uplink still has to carry (from memory).
+  ``uplinks``: the names the outbox was opened with. ``stats()``: the figures of
+  ``ugs-gateway outbox stats`` (``docs/outbox.md``), cheap whatever the backlog.
 - ``add_listener(fn)``: ``fn(row, uplinks)`` is called in the storing thread after each
   durable store, with the names of the uplinks that should carry it (wake-ups for live-first
   sending). Keep it short; exceptions are logged and ignored.
@@ -101,6 +104,13 @@ class OutboxRow:
 
 
 class Outbox:
+    """Durable store-and-forward queue of reports, one pending set per uplink.
+
+    ``path`` is the database file, ``boot`` this start's number from
+    :func:`gateway.boot.next_boot`, ``uplinks`` each uplink's share filter. Raises
+    :class:`StorageError` when the file cannot be used or another process holds it.
+    """
+
     def __init__(
         self,
         path: Path,
