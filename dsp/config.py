@@ -45,21 +45,27 @@ class SeismicDspConfig(BaseModel):
     frame_s: float = Field(
         default=0.02, gt=0, le=0.2, description="envelope frame (energy per frame)"
     )
-    sta_s: float = Field(default=0.4, gt=0, description="short-term average window")
+    sta_s: float = Field(default=1.0, gt=0, description="short-term average window")
     lta_s: float = Field(
-        default=60.0, gt=0, description="noise floor (long-term average) time constant, rising"
+        default=30.0, gt=0, description="noise floor (long-term average) time constant, rising"
     )
     floor_down_s: float = Field(
-        default=10.0, gt=0, description="noise floor time constant when the noise falls"
+        default=30.0, gt=0, description="noise floor time constant when the noise falls"
     )
     lta_ceiling: float = Field(
-        default=2.0,
+        default=2.5,
         gt=1.0,
         description="above this STA/LTA the noise floor adapts 10x slower (slow rises)",
     )
     warmup_s: float = Field(default=15.0, ge=0, description="no triggers while the floor forms")
-    trigger_on: float = Field(default=4.0, gt=1.0, description="STA/LTA that opens an event")
-    trigger_off: float = Field(default=2.0, gt=0.0, description="STA/LTA that keeps it open")
+    trigger_on: float = Field(default=3.0, gt=1.0, description="STA/floor that opens an event")
+    trigger_off: float = Field(default=1.8, gt=0.0, description="STA/floor that keeps it open")
+    impulse_on: float = Field(
+        default=30.0, gt=1.0, description="peak^2/floor in a frame that opens an event (impact)"
+    )
+    impulse_off: float = Field(
+        default=18.0, gt=0.0, description="peak^2/floor in a frame that keeps it open"
+    )
     hold_s: float = Field(
         default=1.5, ge=0, description="an event ends this long after the ratio fell below off"
     )
@@ -67,6 +73,12 @@ class SeismicDspConfig(BaseModel):
         default=20.0,
         gt=0,
         description="a band is spent once its STA falls this far below its peak in the event",
+    )
+    split_depth_db: float = Field(
+        default=8.0, gt=0, description="an event is cut in two at a valley this deep ..."
+    )
+    split_level_db: float = Field(
+        default=4.0, description="... that comes within this much of the noise floor"
     )
     relearn_s: float = Field(
         default=10.0, ge=0, description="after an event the floor re-learns quickly this long"
@@ -95,6 +107,8 @@ class SeismicDspConfig(BaseModel):
                 )
         if self.trigger_off >= self.trigger_on:
             raise ValueError("trigger_off: must be below trigger_on (hysteresis)")
+        if self.impulse_off >= self.impulse_on:
+            raise ValueError("impulse_off: must be below impulse_on (hysteresis)")
         if self.history_s < self.max_event_s + self.noise_before_s + 5.0:
             raise ValueError("history_s: must cover max_event_s + noise_before_s + 5 s")
         if self.frame_s * self.internal_rate_hz < 1.0:

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from numba import njit
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @njit(cache=True, inline="always")
@@ -35,104 +36,249 @@ def cascade_step(sos: FloatArray, zi: FloatArray, first: int, count: int, x: flo
     return x
 
 
+@njit(cache=True, inline="always")
+def biquad_run(sos: FloatArray, zi: FloatArray, s: int, x: FloatArray, y: FloatArray) -> None:
+    """A whole block through section ``s``, its state held in registers; ``y`` may be ``x``.
+
+    Same arithmetic as ``biquad_step`` sample by sample, so the results are identical.
+    """
+    b0 = sos[s, 0]
+    b1 = sos[s, 1]
+    b2 = sos[s, 2]
+    a1 = sos[s, 4]
+    a2 = sos[s, 5]
+    z0 = zi[s, 0]
+    z1 = zi[s, 1]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        yi = b0 * xi + z0
+        z0 = b1 * xi - a1 * yi + z1
+        z1 = b2 * xi - a2 * yi
+        y[i] = yi
+    zi[s, 0] = z0
+    zi[s, 1] = z1
+
+
+@njit(cache=True, inline="always")
+def biquad_run4(
+    sos: FloatArray,
+    zi: FloatArray,
+    sa: int,
+    sb: int,
+    sc: int,
+    sd: int,
+    y: FloatArray,
+    ra: int,
+    rb: int,
+    rc: int,
+    rd: int,
+) -> None:
+    """Four independent sections on four rows of ``y`` (in place), interleaved in one loop.
+
+    A biquad is latency-bound (each output waits for the previous one); four unrelated
+    filters side by side keep the CPU busy at once: about three times the throughput of
+    four ``biquad_run`` calls, with the same arithmetic per section.
+    """
+    a0 = sos[sa, 0]
+    a1 = sos[sa, 1]
+    a2 = sos[sa, 2]
+    a4 = sos[sa, 4]
+    a5 = sos[sa, 5]
+    b0 = sos[sb, 0]
+    b1 = sos[sb, 1]
+    b2 = sos[sb, 2]
+    b4 = sos[sb, 4]
+    b5 = sos[sb, 5]
+    c0 = sos[sc, 0]
+    c1 = sos[sc, 1]
+    c2 = sos[sc, 2]
+    c4 = sos[sc, 4]
+    c5 = sos[sc, 5]
+    d0 = sos[sd, 0]
+    d1 = sos[sd, 1]
+    d2 = sos[sd, 2]
+    d4 = sos[sd, 4]
+    d5 = sos[sd, 5]
+    za0 = zi[sa, 0]
+    za1 = zi[sa, 1]
+    zb0 = zi[sb, 0]
+    zb1 = zi[sb, 1]
+    zc0 = zi[sc, 0]
+    zc1 = zi[sc, 1]
+    zd0 = zi[sd, 0]
+    zd1 = zi[sd, 1]
+    for i in range(y.shape[1]):
+        xa = y[ra, i]
+        xb = y[rb, i]
+        xc = y[rc, i]
+        xd = y[rd, i]
+        va = a0 * xa + za0
+        vb = b0 * xb + zb0
+        vc = c0 * xc + zc0
+        vd = d0 * xd + zd0
+        za0 = a1 * xa - a4 * va + za1
+        zb0 = b1 * xb - b4 * vb + zb1
+        zc0 = c1 * xc - c4 * vc + zc1
+        zd0 = d1 * xd - d4 * vd + zd1
+        za1 = a2 * xa - a5 * va
+        zb1 = b2 * xb - b5 * vb
+        zc1 = c2 * xc - c5 * vc
+        zd1 = d2 * xd - d5 * vd
+        y[ra, i] = va
+        y[rb, i] = vb
+        y[rc, i] = vc
+        y[rd, i] = vd
+    zi[sa, 0] = za0
+    zi[sa, 1] = za1
+    zi[sb, 0] = zb0
+    zi[sb, 1] = zb1
+    zi[sc, 0] = zc0
+    zi[sc, 1] = zc1
+    zi[sd, 0] = zd0
+    zi[sd, 1] = zd1
+
+
+@njit(cache=True)
+def bank_block(sos: FloatArray, layout: IntArray, zi: FloatArray, y: FloatArray) -> None:
+    """A bank of filters, row ``b`` of ``y`` through sections ``layout[b]`` = (first, count),
+    in place, four rows at a time. Rows hold the inputs on entry (often copies of one
+    signal) and the outputs on return; ``zi`` carries every section's state."""
+    nb = layout.shape[0]
+    b = 0
+    while b + 4 <= nb:
+        depth = max(layout[b, 1], layout[b + 1, 1], layout[b + 2, 1], layout[b + 3, 1])
+        for k in range(depth):
+            if (
+                k < layout[b, 1]
+                and k < layout[b + 1, 1]
+                and k < layout[b + 2, 1]
+                and k < layout[b + 3, 1]
+            ):
+                biquad_run4(
+                    sos,
+                    zi,
+                    layout[b, 0] + k,
+                    layout[b + 1, 0] + k,
+                    layout[b + 2, 0] + k,
+                    layout[b + 3, 0] + k,
+                    y,
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                )
+            else:
+                for r in range(b, b + 4):
+                    if k < layout[r, 1]:
+                        biquad_run(sos, zi, layout[r, 0] + k, y[r], y[r])
+        b += 4
+    while b < nb:
+        for k in range(layout[b, 1]):
+            biquad_run(sos, zi, layout[b, 0] + k, y[b], y[b])
+        b += 1
+
+
 @njit(cache=True)
 def sosfilt_block(sos: FloatArray, x: FloatArray, zi: FloatArray, y: FloatArray) -> None:
     """Filter ``x`` through all sections of ``sos`` into ``y``; ``zi`` (n_sections, 2) is
-    the state in and, on return, the state out (like ``scipy.signal.sosfilt(..., zi=zi)``)."""
-    n_sections = sos.shape[0]
-    for i in range(x.shape[0]):
-        v = x[i]
-        for s in range(n_sections):
-            v = biquad_step(sos, zi, s, v)
-        y[i] = v
+    the state in and, on return, the state out (like ``scipy.signal.sosfilt(..., zi=zi)``).
+
+    Section by section over the block (state in registers), not sample by sample."""
+    src = x
+    for s in range(sos.shape[0]):
+        biquad_run(sos, zi, s, src, y)
+        src = y
 
 
-# Resampler state: a history ring written twice (at pos and pos+taps) so the newest taps are
-# always one contiguous run, and two counters in a small int64 array.
-RS_POS = 0  # ring write position
+# Resampler state: a history ring written twice (at pos and pos+taps), newest sample first,
+# so the taps of any output are one contiguous forward run; and two counters.
+RS_POS = 0  # ring position of the newest sample
 RS_ACC = 1  # up-sampled offset of the next output relative to the newest input
 
 
-def resampler_state(h: FloatArray, up: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """Fresh state for ``resample_block`` with filter ``h`` and up-sampling factor ``up``."""
-    taps_per_phase = -(-h.shape[0] // up)
-    ring = np.zeros(2 * taps_per_phase, dtype=np.float64)
+def polyphase(h: FloatArray, up: int) -> FloatArray:
+    """FIR ``h`` split into ``up`` branches: row p holds ``h[p], h[p+up], ...`` (zero-padded)."""
+    taps = -(-h.shape[0] // up)
+    padded = np.zeros(taps * up)
+    padded[: h.shape[0]] = h
+    return np.ascontiguousarray(padded.reshape(taps, up).T)
+
+
+def resampler_state(hp: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Fresh state for ``resample_block`` with polyphase filter ``hp`` (up, taps)."""
+    ring = np.zeros(2 * hp.shape[1], dtype=np.float64)
     counters = np.zeros(2, dtype=np.int64)
     return ring, counters
 
 
-@njit(cache=True, inline="always")
-def resample_push(
-    h: FloatArray, up: int, down: int, ring: FloatArray, counters: npt.NDArray[np.int64], x: float
-) -> int:
-    """Push one input sample; return how many outputs are now due (0, 1, ... up//down+1).
-
-    Read them with ``resample_output(h, up, ring, counters, j)`` for j in 0..due-1, then call
-    ``resample_advance``. Split this way so fused kernels process each output in line.
-    """
-    taps = ring.shape[0] // 2
-    pos = counters[RS_POS]
-    pos = pos + 1 if pos + 1 < taps else 0
-    ring[pos] = x
-    ring[pos + taps] = x
-    counters[RS_POS] = pos
-    acc = counters[RS_ACC]
-    due = 0
-    while acc + due * down < up:
-        due += 1
-    return due
-
-
-@njit(cache=True, inline="always")
-def resample_output(
-    h: FloatArray, up: int, down: int, ring: FloatArray, counters: npt.NDArray[np.int64], j: int
-) -> float:
-    """The ``j``-th output due after the last push: sum over the taps of one polyphase branch."""
-    taps = ring.shape[0] // 2
-    phase = counters[RS_ACC] + j * down
-    newest = counters[RS_POS] + taps  # ring[newest - t] is the input t samples ago
-    acc = 0.0
-    n_h = h.shape[0]
-    t = 0
-    k = phase
-    while k < n_h:
-        acc += h[k] * ring[newest - t]
-        t += 1
-        k += up
-    return acc
-
-
-@njit(cache=True, inline="always")
-def resample_advance(up: int, down: int, counters: npt.NDArray[np.int64], due: int) -> None:
-    counters[RS_ACC] = counters[RS_ACC] + due * down - up
-
-
 @njit(cache=True)
 def resample_block(
-    h: FloatArray,
-    up: int,
+    hp: FloatArray,
     down: int,
     x: FloatArray,
     ring: FloatArray,
     counters: npt.NDArray[np.int64],
     y: FloatArray,
+    mark_in: npt.NDArray[np.bool_],
+    mark_out: npt.NDArray[np.bool_],
 ) -> int:
-    """Polyphase resampling by ``up/down`` with FIR ``h`` (gain ``up``); returns outputs written.
+    """Polyphase resampling by ``up/down`` (``up`` = rows of ``hp``); returns outputs written.
 
     Output k is ``sum_j h[j] * x_up[k*down - j]`` where ``x_up`` is ``x`` with ``up - 1``
     zeros after each sample: exactly ``scipy.signal.upfirdn(h, x, up, down)``, streamed.
-    ``y`` must hold ``ceil(len(x) * up / down) + 1`` values.
+    ``mark_out[k]`` is ``mark_in`` of the input sample that completed output k (used to carry
+    "settling" marks across the rate change). ``y``/``mark_out`` need
+    ``resample_capacity(len(x), up, down)`` entries.
     """
+    up = hp.shape[0]
+    taps = hp.shape[1]
+    pos = counters[RS_POS]
+    acc = counters[RS_ACC]
     n_out = 0
     for i in range(x.shape[0]):
-        due = resample_push(h, up, down, ring, counters, x[i])
-        for j in range(due):
-            y[n_out] = resample_output(h, up, down, ring, counters, j)
+        pos = pos - 1 if pos > 0 else taps - 1
+        v = x[i]
+        ring[pos] = v
+        ring[pos + taps] = v
+        while acc < up:
+            # Four partial sums break the add latency chain (fixed order: same result
+            # whatever the block boundaries).
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            t = 0
+            while t + 4 <= taps:
+                s0 += hp[acc, t] * ring[pos + t]
+                s1 += hp[acc, t + 1] * ring[pos + t + 1]
+                s2 += hp[acc, t + 2] * ring[pos + t + 2]
+                s3 += hp[acc, t + 3] * ring[pos + t + 3]
+                t += 4
+            while t < taps:
+                s0 += hp[acc, t] * ring[pos + t]
+                t += 1
+            y[n_out] = (s0 + s1) + (s2 + s3)
+            mark_out[n_out] = mark_in[i]
             n_out += 1
-        resample_advance(up, down, counters, due)
+            acc += down
+        acc -= up
+    counters[RS_POS] = pos
+    counters[RS_ACC] = acc
     return n_out
 
 
 def resample_capacity(n_in: int, up: int, down: int) -> int:
     """Output buffer size that ``resample_block`` needs for ``n_in`` inputs."""
     return -(-n_in * up // down) + 1
+
+
+def _warm() -> object:
+    x = np.zeros(64)
+    sos = np.zeros((1, 6))
+    sos[0, 0] = sos[0, 3] = 1.0
+    sosfilt_block(sos, x, np.zeros((1, 2)), np.empty(64))
+    return x
+
+
+WARMUP = {"sosfilt_block": _warm}
+"""For ``ugs-gateway warmup``; the resampler and bank compile with the detector."""

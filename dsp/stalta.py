@@ -44,3 +44,13 @@ def recursive_stalta(
         out[i] = sta / lta if lta > 0.0 else 0.0
     state[STA] = sta
     state[LTA] = lta
+
+
+def _warm() -> object:
+    x = np.zeros(64)
+    recursive_stalta(x, stalta_state(), np.empty(64), 5.0, 50.0)
+    return x
+
+
+WARMUP = {"recursive_stalta": _warm}
+"""For ``ugs-gateway warmup``."""

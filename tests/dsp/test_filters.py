@@ -14,11 +14,27 @@ from dsp.design import (
     sos_response,
 )
 from dsp.filters import (
+    polyphase,
     resample_block,
     resample_capacity,
     resampler_state,
     sosfilt_block,
 )
+
+
+def _resample_stream(h, up, down, x, block, fn=resample_block):
+    hp = polyphase(h, up)
+    ring, counters = resampler_state(hp)
+    out = []
+    for start in range(0, x.size, block):
+        chunk = np.ascontiguousarray(x[start : start + block])
+        cap = resample_capacity(chunk.size, up, down)
+        y = np.empty(cap)
+        mark_out = np.zeros(cap, dtype=bool)
+        n = fn(hp, down, chunk, ring, counters, y, np.zeros(chunk.size, dtype=bool), mark_out)
+        out.append(y[:n])
+    return np.concatenate(out)
+
 
 signal = pytest.importorskip("scipy.signal")
 
@@ -101,14 +117,7 @@ def test_resampler_matches_upfirdn_in_any_blocks(rate_in):
     x = rng.standard_normal(int(rate_in * 2) + 3)
     ref = signal.upfirdn(h, x, up, down)
     for block in (1, 7, 100, 4096):
-        ring, counters = resampler_state(h, up)
-        out = []
-        for start in range(0, x.size, block):
-            chunk = np.ascontiguousarray(x[start : start + block])
-            y = np.empty(resample_capacity(chunk.size, up, down))
-            n = resample_block(h, up, down, chunk, ring, counters, y)
-            out.append(y[:n])
-        got = np.concatenate(out)
+        got = _resample_stream(h, up, down, x, block)
         assert got.size == -(-x.size * up // down)
         np.testing.assert_allclose(got, ref[: got.size], rtol=1e-10, atol=1e-12)
 
@@ -124,15 +133,19 @@ def test_resampler_keeps_the_band_and_rejects_aliases():
     assert stop < 1e-3
 
 
-def test_resampler_twin_agrees():
+def test_resampler_twin_agrees_and_carries_marks():
     up, down = 5, 6
     h = resampling_filter(300.0, up, down, passband_hz=100.0)
     x = np.random.default_rng(5).standard_normal(600)
-    y1 = np.empty(resample_capacity(x.size, up, down))
-    y2 = np.empty_like(y1)
-    r1, c1 = resampler_state(h, up)
-    r2, c2 = resampler_state(h, up)
-    n1 = resample_block(h, up, down, x, r1, c1, y1)
-    n2 = resample_block.py_func(h, up, down, x, r2, c2, y2)
-    assert n1 == n2
-    np.testing.assert_allclose(y1[:n1], y2[:n2], rtol=1e-13, atol=1e-15)
+    y1 = _resample_stream(h, up, down, x, 600)
+    y2 = _resample_stream(h, up, down, x, 600, fn=resample_block.py_func)
+    np.testing.assert_allclose(y1, y2, rtol=1e-13, atol=1e-15)
+    hp = polyphase(h, up)
+    ring, counters = resampler_state(hp)
+    marks = np.zeros(600, dtype=bool)
+    marks[300:330] = True
+    y = np.empty(resample_capacity(600, up, down))
+    mark_out = np.zeros(y.size, dtype=bool)
+    n = resample_block(hp, down, x, ring, counters, y, marks, mark_out)
+    # Output k is completed by input floor(k * down / up).
+    assert np.array_equal(np.flatnonzero(mark_out[:n]), np.arange(250, 275))

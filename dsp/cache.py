@@ -1,0 +1,44 @@
+"""Is the Numba cache warm? Commands use this to say "compiling" instead of looking hung.
+
+A kernel compiled with ``cache=True`` leaves an index file in the cache directory; when the
+index is missing or stale (other sources, other Numba) the first call compiles, which takes
+seconds per kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def service_kernels() -> list[Any]:
+    """The kernels a detector calls."""
+    from dsp import classifier, filters, magnetic, pir, seismic_kernel, validity
+
+    return [
+        seismic_kernel.seismic_block,
+        filters.bank_block,
+        filters.resample_block,
+        validity.validate_block,
+        validity.close_all,
+        pir.pir_block,
+        magnetic.mag_block,
+        classifier.predict_proba,
+    ]
+
+
+def is_cached(kernel: Any) -> bool:
+    """True when the kernel has compiled code in memory or a fresh cache entry on disk."""
+    if kernel.signatures:
+        return True
+    try:
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:  # Numba internals moved: assume compiling rather than claim warm
+        log.debug("cannot inspect the Numba cache of %s", kernel, exc_info=True)
+        return False
+
+
+def kernels_cached() -> bool:
+    return all(is_cached(k) for k in service_kernels())

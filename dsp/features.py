@@ -1,0 +1,240 @@
+"""Features of one seismic event, from its frame envelopes and broadband waveform.
+
+Computed once per event (not per sample), with numpy. What each one is for:
+
+- ``cadence_hz``, ``cadence``, ``cadence_h2``: peak of the autocorrelation of the
+  high-band envelope between 1.4 and 3.5 Hz (people walk and run there), its height, and the
+  height at twice the lag (a regular gait repeats);
+- ``step_cv``, ``step_rate``: regularity (coefficient of variation of the intervals between
+  envelope peaks) and rate of distinct impacts;
+- ``kurtosis``, ``crest``: impulsiveness of the waveform (alone they do not separate classes);
+- ``band_frac_i``, ``band_snr_i``: share of the event's excess energy and SNR per band;
+- ``centroid_hz``: spectral centroid of the excess (event minus pre-event noise) spectrum;
+- ``harmonic``: strength of a comb of spectral lines (engine and tyre harmonics) that the
+  pre-event noise does not have (mains hum is in both, so it cancels);
+- ``risefall``, ``modulation``: how well a smooth single bump fits the log envelope (a passing
+  vehicle) and how strongly the envelope is modulated (impacts).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+CADENCE_HZ = (1.4, 3.5)
+WELCH_SEGMENT_S = 2.0
+SPECTRUM_MAX_S = 30.0
+LINE_SEARCH_HZ = (3.0, 40.0)
+SPECTRUM_TOP_HZ = 100.0
+
+
+def _moving_average(x: FloatArray, n: int) -> FloatArray:
+    if n <= 1 or x.size == 0:
+        return x.copy()
+    n = min(n, x.size)
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    half = n // 2
+    idx = np.arange(x.size)
+    lo = np.clip(idx - half, 0, x.size)
+    hi = np.clip(idx - half + n, 0, x.size)
+    return np.asarray((c[hi] - c[lo]) / np.maximum(hi - lo, 1))
+
+
+def autocorrelation(x: FloatArray, max_lag: int) -> FloatArray:
+    """Normalised autocorrelation (biased) of ``x`` for lags 0..max_lag."""
+    n = x.size
+    out = np.zeros(max_lag + 1)
+    if n < 2:
+        return out
+    x = x - x.mean()
+    size = 1 << math.ceil(math.log2(2 * n))
+    spec = np.fft.rfft(x, size)
+    ac = np.fft.irfft(spec * np.conj(spec), size)[: min(max_lag + 1, n)]
+    if ac[0] <= 0.0:
+        return out
+    out[: ac.size] = ac / ac[0]
+    return out
+
+
+def cadence(env: FloatArray, rate: float) -> tuple[float, float, float]:
+    """``(cadence_hz, peak height, height at twice the lag)`` of an envelope sampled at rate."""
+    lo = max(1, math.floor(rate / CADENCE_HZ[1]))
+    hi = math.ceil(rate / CADENCE_HZ[0])
+    if env.size < 2 * hi:
+        return 0.0, 0.0, 0.0
+    ac = autocorrelation(env, 2 * hi + 2)
+    seg = ac[lo : hi + 1]
+    i = int(np.argmax(seg))
+    lag = float(lo + i)
+    peak = float(seg[i])
+    # Parabolic refinement of the lag.
+    if 0 < i < seg.size - 1:
+        a, b, c = seg[i - 1], seg[i], seg[i + 1]
+        denom = a - 2 * b + c
+        if denom < 0:
+            lag += 0.5 * (a - c) / denom
+    lag2 = round(2 * lag)
+    h2 = float(np.max(ac[max(lag2 - 1, 0) : lag2 + 2])) if lag2 + 1 < ac.size else 0.0
+    return float(rate / lag), peak, h2
+
+
+def step_regularity(env: FloatArray, rate: float) -> tuple[float, float]:
+    """``(cv of intervals between impacts, impacts per second)`` from an envelope."""
+    if env.size < 5:
+        return 1.0, 0.0
+    med = float(np.median(env))
+    mad = float(np.median(np.abs(env - med))) + 1e-30
+    level = med + 3.0 * 1.4826 * mad
+    min_gap = max(1, round(0.2 * rate))
+    inner = env[1:-1]
+    cand = np.flatnonzero((inner > env[:-2]) & (inner >= env[2:]) & (inner > level)) + 1
+    peaks: list[int] = []
+    for p in cand:  # greedy: keep the larger of peaks closer than min_gap
+        if peaks and p - peaks[-1] < min_gap:
+            if env[p] > env[peaks[-1]]:
+                peaks[-1] = int(p)
+            continue
+        peaks.append(int(p))
+    rate_hz = len(peaks) / (env.size / rate)
+    if len(peaks) < 4:
+        return 1.0, rate_hz
+    iv = np.diff(np.asarray(peaks, dtype=np.float64))
+    return float(np.std(iv) / np.mean(iv)), rate_hz
+
+
+def welch_psd(x: FloatArray, rate: float, seg_s: float = WELCH_SEGMENT_S) -> FloatArray:
+    """Mean periodogram of Hann-windowed, half-overlapping segments (power per bin)."""
+    n = round(seg_s * rate)
+    if x.size < n:
+        x = np.concatenate([x, np.zeros(n - x.size)])
+    step = n // 2
+    starts = np.arange(0, x.size - n + 1, step)
+    win = np.hanning(n)
+    segs = np.stack([x[s : s + n] for s in starts]) * win
+    spec = np.abs(np.fft.rfft(segs, axis=1)) ** 2
+    return np.asarray(spec.mean(axis=0) / np.sum(win**2))
+
+
+def _strongest_window(x: FloatArray, n: int) -> FloatArray:
+    if x.size <= n:
+        return x
+    energy = np.cumsum(np.concatenate([[0.0], x * x]))
+    start = int(np.argmax(energy[n:] - energy[:-n]))
+    return x[start : start + n]
+
+
+def _median_filter(x: FloatArray, width: int) -> FloatArray:
+    half = width // 2
+    padded = np.pad(x, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
+    return np.asarray(np.median(windows, axis=1))
+
+
+def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[float, float]:
+    """``(centroid_hz, harmonic line score)`` of an event against the noise before it."""
+    seg = _strongest_window(bb, int(SPECTRUM_MAX_S * rate))
+    p_ev = welch_psd(seg, rate)
+    freqs = np.fft.rfftfreq(round(WELCH_SEGMENT_S * rate), 1.0 / rate)
+    have_noise = noise.size >= round(WELCH_SEGMENT_S * rate)
+    p_no = welch_psd(noise, rate) if have_noise else np.zeros_like(p_ev)
+    band = (freqs >= 2.0) & (freqs <= SPECTRUM_TOP_HZ)
+    excess = np.maximum(p_ev - p_no, 0.0)
+    total = float(excess[band].sum())
+    centroid = float((freqs[band] * excess[band]).sum() / total) if total > 0 else 0.0
+    # Line prominence: log power over a running median of the spectrum (about 5 Hz wide).
+    width = 2 * round(2.5 * WELCH_SEGMENT_S) + 1
+    tiny = 1e-30
+    prom = np.log10(p_ev + tiny) - np.log10(_median_filter(p_ev, width) + tiny)
+    if have_noise:
+        prom_no = np.log10(p_no + tiny) - np.log10(_median_filter(p_no, width) + tiny)
+        prom = prom - np.maximum(prom_no, 0.0)
+    prom = np.maximum(prom, 0.0)
+    # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0.
+    df = freqs[1]
+    peak3 = np.maximum(np.maximum(prom, np.roll(prom, 1)), np.roll(prom, -1))
+    f0 = np.arange(LINE_SEARCH_HZ[0], LINE_SEARCH_HZ[1] + df / 2, df)
+    k = np.arange(1, 5)
+    harm = f0[:, None] * k[None, :]
+    valid = harm <= SPECTRUM_TOP_HZ
+    idx = np.minimum(np.rint(harm / df).astype(np.int64), peak3.size - 1)
+    vals = np.where(valid, peak3[idx], 0.0)
+    counts = valid.sum(axis=1)
+    scores = np.where(counts >= 2, vals.sum(axis=1) / np.maximum(counts, 1), 0.0)
+    best = float(scores.max()) if scores.size else 0.0
+    return centroid, best
+
+
+def rise_fall(log_env: FloatArray, rate: float) -> tuple[float, float]:
+    """``(score, peak position 0..1)``: R^2 of a downward parabola fitted to the smoothed log
+    envelope (0 when the fit opens upwards), and where its maximum lies."""
+    if log_env.size < 10:
+        return 0.0, 0.5
+    y = _moving_average(log_env, max(1, round(1.0 * rate)))
+    t = np.linspace(-1.0, 1.0, y.size)
+    coef = np.polyfit(t, y, 2)
+    fit = np.polyval(coef, t)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    if ss_tot <= 0 or coef[0] >= 0:
+        return 0.0, 0.5
+    r2 = 1.0 - float(np.sum((y - fit) ** 2)) / ss_tot
+    vertex = float(np.clip(-coef[1] / (2 * coef[0]), -1.0, 1.0))
+    return max(r2, 0.0), (vertex + 1.0) / 2.0
+
+
+def seismic_features(
+    band_e: FloatArray,
+    band_floor: FloatArray,
+    bb_e: FloatArray,
+    bb: FloatArray,
+    noise_bb: FloatArray,
+    frame_rate: float,
+    rate: float,
+    bands_hz: list[tuple[float, float]],
+    peak_snr: float,
+) -> dict[str, float]:
+    """Features of one event: ``band_e``/``band_floor`` (frames, bands), ``bb_e`` (frames,)
+    frame energies; ``bb`` the broadband waveform at ``rate``; ``noise_bb`` what preceded it."""
+    n_frames = band_e.shape[0]
+    feats: dict[str, float] = {
+        "duration_s": n_frames / frame_rate,
+        "log_duration": math.log10(1.0 + n_frames / frame_rate),
+        "log_snr": math.log10(max(peak_snr, 1e-3)),
+    }
+    excess = np.maximum(band_e - band_floor, 0.0).sum(axis=0)
+    total = float(excess.sum())
+    floor_mean = band_floor.mean(axis=0) + 1e-300
+    for i in range(band_e.shape[1]):
+        feats[f"band_frac_{i}"] = float(excess[i] / total) if total > 0 else 0.0
+        snr = float(band_e[:, i].mean() / floor_mean[i])
+        feats[f"band_snr_{i}"] = math.log10(max(snr, 1e-3))
+    high = [i for i, (lo, _) in enumerate(bands_hz) if lo >= 10.0] or [band_e.shape[1] - 1]
+    env = np.sqrt(band_e[:, high].sum(axis=1))
+    detrended = env - _moving_average(env, max(1, round(1.5 * frame_rate)))
+    cad_hz, cad, cad2 = cadence(detrended, frame_rate)
+    feats["cadence_hz"] = cad_hz
+    feats["cadence"] = cad
+    feats["cadence_h2"] = cad2
+    cv, steps = step_regularity(detrended, frame_rate)
+    feats["step_cv"] = cv
+    feats["step_rate"] = steps
+    mean_env = float(env.mean())
+    feats["modulation"] = float(detrended.std() / mean_env) if mean_env > 0 else 0.0
+    x = bb - bb.mean() if bb.size else bb
+    m2 = float(np.mean(x * x)) if x.size else 0.0
+    if m2 > 0:
+        feats["kurtosis"] = math.log10(max(float(np.mean(x**4)) / (m2 * m2), 1e-3))
+        feats["crest"] = float(np.max(np.abs(x)) / math.sqrt(m2))
+    else:
+        feats["kurtosis"] = 0.0
+        feats["crest"] = 0.0
+    centroid, harmonic = spectral_features(x, noise_bb, rate)
+    feats["centroid_hz"] = centroid
+    feats["harmonic"] = harmonic
+    rf, peak_pos = rise_fall(np.log10(bb_e + 1e-300), frame_rate)
+    feats["risefall"] = rf
+    feats["peak_pos"] = peak_pos
+    return feats

@@ -1,0 +1,207 @@
+"""The magnetometer chain: per-axis baseline frozen during events, |dB| anomaly detection.
+
+Earth's field (tens of thousands of nT) drifts slowly; a baseline per axis (an EMA) tracks
+it, and stops tracking while an anomaly is open so that a slow vehicle does not become its
+own baseline. The anomaly is the length of the field minus the baseline, smoothed; its
+threshold is a multiple of its own noise spread above its noise mean (|dB| of pure noise is
+not zero), never below ``min_threshold_nt``. A vehicle (a 100-300 A.m^2 dipole, 1/r^3) is
+seen to ~30-40 m; people only when they carry iron within a few metres.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from dsp.config import DspConfig
+from dsp.records import SensorEvent
+from dsp.simple_chain import SimpleChain
+from dsp.validity import validate_block
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Parameters.
+M_CBASE = 0
+M_CSMOOTH = 1
+M_CNOISE = 2
+M_K = 3
+M_MIN = 4
+M_HOLD = 5
+M_MAX = 6
+M_WARM = 7
+N_MPARAMS = 8
+
+# State: baseline per axis first (3), then:
+G_HAVE = 3  # baseline initialised
+G_SMOOTH = 4  # smoothed |dB|
+G_MEAN = 5  # noise mean of smoothed |dB|
+G_MSQ = 6  # noise mean square
+G_WARM = 7
+G_IN = 8
+G_START = 9
+G_LAST = 10
+G_PEAK = 11
+G_THR = 12
+G_SPREAD = 13  # noise spread frozen at the start
+N_GSTATE = 14
+MAX_AXES = 3
+
+# Event rows: start, end (exclusive), peak |dB| nT, peak / noise spread, forced.
+N_EVCOLS = 5
+
+
+@njit(cache=True)
+def mag_block(
+    x: FloatArray,
+    bad_kind: int,
+    mp: FloatArray,
+    vp: FloatArray,
+    st: FloatArray,
+    vs: FloatArray,
+    events: FloatArray,
+    flags: IntArray,
+) -> tuple[int, int]:
+    """One block of (n, axes) field samples, nT; returns (events, flags) written.
+
+    Input checks run on the sum of the axes (NaN in any axis, all axes stuck); a bad sample
+    holds the previous field on every axis.
+    """
+    n = x.shape[0]
+    axes = min(x.shape[1], MAX_AXES)
+    probe = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for a in range(axes):
+            acc += x[i, a]
+        probe[i] = acc
+    held = np.empty(n)
+    settling = np.empty(n, dtype=np.bool_)
+    index0 = vs[0]
+    n_fl = validate_block(probe, bad_kind, vp, vs, held, settling, flags)
+    last = np.zeros(MAX_AXES)
+    for a in range(axes):
+        last[a] = st[a]
+    n_ev = 0
+    for i in range(n):
+        idx = index0 + i
+        finite = math.isfinite(probe[i])
+        if finite:
+            for a in range(axes):
+                last[a] = x[i, a]
+        if st[G_HAVE] == 0.0:
+            if not finite:
+                continue
+            for a in range(axes):
+                st[a] = last[a]
+            st[G_HAVE] = 1.0
+        ok = not settling[i]
+        d2 = 0.0
+        for a in range(axes):
+            d = last[a] - st[a]
+            d2 += d * d
+        d = math.sqrt(d2)
+        st[G_SMOOTH] += mp[M_CSMOOTH] * (d - st[G_SMOOTH])
+        ds = st[G_SMOOTH]
+        if st[G_IN] == 0.0:
+            if ok:
+                warm = st[G_WARM]
+                cb = max(1.0 / (warm + 1.0), mp[M_CBASE]) if warm < mp[M_WARM] else mp[M_CBASE]
+                for a in range(axes):
+                    st[a] += cb * (last[a] - st[a])
+                cn = max(1.0 / (warm + 1.0), mp[M_CNOISE]) if warm < mp[M_WARM] else mp[M_CNOISE]
+                st[G_MEAN] += cn * (ds - st[G_MEAN])
+                st[G_MSQ] += cn * (ds * ds - st[G_MSQ])
+                st[G_WARM] = warm + 1.0
+            spread = math.sqrt(max(st[G_MSQ] - st[G_MEAN] * st[G_MEAN], 0.0))
+            thr = st[G_MEAN] + max(mp[M_K] * spread, mp[M_MIN])
+            if ok and st[G_WARM] >= mp[M_WARM] and ds > thr:
+                st[G_IN] = 1.0
+                st[G_START] = idx
+                st[G_LAST] = idx
+                st[G_PEAK] = ds - st[G_MEAN]
+                st[G_THR] = thr
+                st[G_SPREAD] = spread
+            continue
+        if ok and ds > st[G_THR]:
+            st[G_LAST] = idx
+            st[G_PEAK] = max(st[G_PEAK], ds - st[G_MEAN])
+        forced = idx + 1.0 - st[G_START] >= mp[M_MAX]
+        if forced or idx - st[G_LAST] > mp[M_HOLD]:
+            events[n_ev, 0] = st[G_START]
+            events[n_ev, 1] = (idx + 1.0) if forced else (st[G_LAST] + 1.0)
+            events[n_ev, 2] = st[G_PEAK]
+            events[n_ev, 3] = st[G_PEAK] / st[G_SPREAD] if st[G_SPREAD] > 0.0 else 0.0
+            events[n_ev, 4] = 1.0 if forced else 0.0
+            n_ev += 1
+            st[G_IN] = 0.0
+            if forced:
+                # A lasting offset (iron parked nearby) is the new baseline.
+                for a in range(axes):
+                    st[a] = last[a]
+                st[G_SMOOTH] = 0.0
+    return n_ev, n_fl
+
+
+class MagChain(SimpleChain):
+    kind = "magnetometer"
+    n_state = N_GSTATE
+    n_event_cols = N_EVCOLS
+
+    def __init__(self, name: str, rate: float, config: DspConfig) -> None:
+        cfg = config.magnetometer
+        mp = np.zeros(N_MPARAMS)
+        mp[M_CBASE] = 1.0 / max(1.0, cfg.baseline_s * rate)
+        mp[M_CSMOOTH] = 1.0 / max(1.0, cfg.smooth_s * rate)
+        mp[M_CNOISE] = 1.0 / max(1.0, cfg.noise_s * rate)
+        mp[M_K] = cfg.threshold
+        mp[M_MIN] = cfg.min_threshold_nt
+        mp[M_HOLD] = round(cfg.hold_s * rate)
+        mp[M_MAX] = max(1, round(cfg.max_event_s * rate))
+        mp[M_WARM] = round(cfg.warmup_s * rate)
+        self.mp = mp
+        super().__init__(name, rate, config, settle_s=1.0)
+
+    def _reset_filters(self) -> None:
+        pass  # all of this chain's memory is in its state array
+
+    def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
+        return mag_block(x, bad_kind, self.mp, self.vp, self.st, self.vs, self._events, self._flags)
+
+    def open_since(self) -> float | None:
+        return self.time(self.st[G_START]) if self.st[G_IN] else None
+
+    def _open_event(self) -> FloatArray | None:
+        st = self.st
+        if not st[G_IN]:
+            return None
+        spread = st[G_SPREAD]
+        return np.array(
+            [st[G_START], st[G_LAST] + 1.0, st[G_PEAK], st[G_PEAK] / spread if spread else 0.0, 0.0]
+        )
+
+    def _event(self, row: FloatArray) -> SensorEvent:
+        start, end, peak, snr, forced = (float(v) for v in row)
+        feats = {
+            "mag_log_peak_nt": math.log10(max(peak, 1e-3)),
+            "mag_log_snr": math.log10(max(snr, 1e-3)),
+            "mag_duration_s": (end - start) / self.rate,
+            "mag_log_duration": math.log10(1.0 + (end - start) / self.rate),
+            "mag_cut": forced,
+        }
+        return SensorEvent(
+            self.name, self.kind, self.time(start), self.time(end), feats, strength=snr
+        )
+
+    def status(self) -> dict[str, Any]:
+        st = self.st
+        return {
+            "baseline_nt": [float(v) for v in st[:MAX_AXES]],
+            "noise_nt": float(math.sqrt(max(st[G_MSQ] - st[G_MEAN] ** 2, 0.0))),
+            "ready": bool(st[G_WARM] >= self.mp[M_WARM]),
+            "event_open": bool(st[G_IN]),
+        }

@@ -1,0 +1,348 @@
+"""The geophone chain as one fused streaming kernel.
+
+Per input sample: validity check -> polyphase resampling to the internal rate. Per internal
+sample: high-pass (DC removal) -> band filter bank -> energy accumulated per frame, and the
+broadband sample kept in a history ring. Per frame (20 ms by default): recursive STA/LTA per
+band on the frame energy, with a noise floor (the LTA) that is frozen while an event is open
+and adapts ten times slower when the ratio is already high (a slowly approaching vehicle must
+not teach the floor its own level); hysteresis trigger and hold time segment events.
+
+Everything the kernel remembers is in the arrays it is given (``SeismicState``), so blocks of
+any size give identical frames, events and flags.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from dsp.filters import bank_block, biquad_run, resample_block
+from dsp.validity import V_DC, V_HAVE_GOOD, VP_CLIP_DEV, validate_block
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Parameters (prm), fixed for a chain.
+P_CSTA = 0  # STA coefficient per frame
+P_CLTA = 1  # LTA coefficient per frame
+P_ON = 2
+P_OFF = 3
+P_HOLD = 4  # frames
+P_MAXF = 5  # frames
+P_WARM = 6  # frames
+P_CEIL = 7
+P_FRAME = 8  # internal samples per frame
+P_CLIP_FACTOR = 9  # clip level = factor x broadband noise RMS
+P_CDOWN = 10  # noise floor coefficient per frame when falling (and when re-learning)
+P_DROP = 11  # a band stays active while its STA is within this factor of its event peak
+P_RELEARN = 12  # frames of quick floor re-learning after an event
+P_IMP_ON = 13  # frame peak^2 / floor that opens an event (an impact)
+P_IMP_OFF = 14  # ... that keeps it open
+P_NSTA = 15  # frames in the (boxcar) STA
+N_PARAMS = 16
+
+# Scalar state (st).
+S_FRAME = 0  # index of the frame being accumulated (since the chain started)
+S_FCOUNT = 1  # internal samples in it so far
+S_BB_ACC = 2
+S_PEAK_ACC = 3
+S_BAD_ACC = 4  # 1 if the frame holds a sample taken while settling
+S_IN_EVENT = 5
+S_EV_START = 6
+S_EV_LAST = 7  # last frame at or above trigger_off
+S_EV_PEAK = 8
+S_WARM = 9  # usable frames seen (noise floor formed after P_WARM)
+S_NOISE = 10  # broadband noise energy (floor, same rules as the band LTAs)
+S_BB_POS = 11  # write position in the history ring
+S_PRIMED = 12  # filters primed with the first good value
+S_BB_STA = 13  # broadband STA (for its floor)
+S_RELEARN = 14  # frames of re-learning left
+N_STATE = 15
+
+# Per-band state (bst rows).
+B_ACC = 0
+B_STA = 1  # sum of the last n_sta frame energies
+B_LTA = 2  # noise floor (mean square), kept as its natural log
+B_PEAK = 3  # peak STA in the open event
+B_TOP = 4  # largest squared sample of the frame so far
+N_BAND_STATE = 5
+
+# Frame record (frame_ring columns), nb = number of bands:
+#   [0, nb)       band energy (mean square over the frame)
+#   [nb, 2nb)     band noise floor (LTA) at that frame
+#   2nb + F_BB    broadband energy, + F_PEAK peak |broadband|, + F_SNR max band STA/LTA,
+#   2nb + F_OK    1 when the frame was usable
+F_BB = 0
+F_PEAK = 1
+F_SNR = 2
+F_OK = 3
+N_FRAME_EXTRA = 4
+
+# Event record (events rows): start frame, end frame (exclusive), peak STA/LTA, forced (cut
+# at max_event_s).
+E_START = 0
+E_END = 1
+E_PEAK = 2
+E_FORCED = 3
+
+
+@njit(cache=True)
+def seismic_block(
+    x: FloatArray,
+    bad_kind: int,
+    hp: FloatArray,
+    down: int,
+    rs_ring: FloatArray,
+    rs_cnt: IntArray,
+    sos: FloatArray,
+    layout: IntArray,
+    zi: FloatArray,
+    prm: FloatArray,
+    vp: FloatArray,
+    st: FloatArray,
+    bst: FloatArray,
+    vs: FloatArray,
+    frame_ring: FloatArray,
+    bb_ring: FloatArray,
+    events: FloatArray,
+    flags: IntArray,
+) -> tuple[int, int]:
+    """Run one block of raw samples ``x`` through the chain; returns (events, flags) written.
+
+    Stage by stage over the block (each filter keeps its state in registers while it runs);
+    the results do not depend on where blocks are cut. ``events`` needs one row per frame
+    the block can complete plus one; ``flags`` one row per input sample plus eight.
+    """
+    n = x.shape[0]
+    nb = layout.shape[0] - 1
+    frame_len = int(prm[P_FRAME])
+    # -- input checks, then resampling to the internal rate -----------------------------------
+    if st[S_WARM] >= prm[P_WARM]:
+        vp[VP_CLIP_DEV] = prm[P_CLIP_FACTOR] * math.sqrt(st[S_NOISE])
+    clean = np.empty(n)
+    settling_in = np.empty(n, dtype=np.bool_)
+    n_fl = validate_block(x, bad_kind, vp, vs, clean, settling_in, flags)
+    if st[S_PRIMED] == 0.0 and vs[V_HAVE_GOOD] != 0.0:
+        _prime(vs[V_DC], rs_ring, sos, layout, zi)
+        st[S_PRIMED] = 1.0
+    up = hp.shape[0]
+    cap = (n * up) // down + 2
+    bb = np.empty(cap)
+    settling = np.empty(cap, dtype=np.bool_)
+    m = resample_block(hp, down, clean, rs_ring, rs_cnt, bb, settling_in, settling)
+    bb = bb[:m]
+    # -- high-pass: the broadband signal, into the history ring --------------------------------
+    for s in range(layout[0, 0], layout[0, 0] + layout[0, 1]):
+        biquad_run(sos, zi, s, bb, bb)
+    n_bb = bb_ring.shape[0]
+    pos = int(st[S_BB_POS])
+    for j in range(m):
+        bb_ring[pos] = bb[j]
+        pos += 1
+        if pos == n_bb:
+            pos = 0
+    st[S_BB_POS] = pos
+    # -- frame energies: broadband, then the band filter bank -------------------------------
+    fc0 = int(st[S_FCOUNT])
+    n_done = (fc0 + m) // frame_len
+    # Per completed frame: band energies, band peak squares, broadband energy, peak, settling.
+    fe = np.empty((n_done, 2 * nb + 3))
+    xb = 2 * nb  # first column after the band values
+    acc = st[S_BB_ACC]
+    peak = st[S_PEAK_ACC]
+    bad = st[S_BAD_ACC]
+    c = fc0
+    f = 0
+    for j in range(m):
+        v = bb[j]
+        acc += v * v
+        peak = max(peak, abs(v))
+        if settling[j]:
+            bad = 1.0
+        c += 1
+        if c == frame_len:
+            fe[f, xb] = acc
+            fe[f, xb + 1] = peak
+            fe[f, xb + 2] = bad
+            acc = 0.0
+            peak = 0.0
+            bad = 0.0
+            c = 0
+            f += 1
+    st[S_BB_ACC] = acc
+    st[S_PEAK_ACC] = peak
+    st[S_BAD_ACC] = bad
+    st[S_FCOUNT] = c
+    y = np.empty((nb, m))
+    for b in range(nb):
+        y[b, :] = bb
+    bank_block(sos, layout[1:], zi, y)
+    for b in range(nb):
+        acc = bst[b, B_ACC]
+        top = bst[b, B_TOP]
+        c = fc0
+        f = 0
+        for j in range(m):
+            sq = y[b, j] * y[b, j]
+            acc += sq
+            top = max(top, sq)
+            c += 1
+            if c == frame_len:
+                fe[f, b] = acc
+                fe[f, nb + b] = top
+                acc = 0.0
+                top = 0.0
+                c = 0
+                f += 1
+        bst[b, B_ACC] = acc
+        bst[b, B_TOP] = top
+    # -- per frame: STA/LTA, noise floor, trigger ----------------------------------------------
+    n_ev = 0
+    for f in range(n_done):
+        n_ev = _close_frame(prm, st, bst, fe, f, frame_len, frame_ring, nb, events, n_ev)
+    return n_ev, n_fl
+
+
+@njit(cache=True, inline="always")
+def _prime(
+    v: float, rs_ring: FloatArray, sos: FloatArray, layout: IntArray, zi: FloatArray
+) -> None:
+    # Start as if the first value had always been there: no step into the filters, whose
+    # ringing would otherwise inflate the noise floor being learnt.
+    rs_ring[:] = v
+    s = layout[0, 0]
+    zi[s, 0] = -sos[s, 0] * v  # steady state of a high-pass section under DC: output 0
+    zi[s, 1] = sos[s, 2] * v
+
+
+@njit(cache=True, inline="always")
+def _update_floor(
+    log_floor: float, energy: float, sta: float, warm: float, prm: FloatArray
+) -> float:
+    """The noise floor, in log units: a running mean of the frame energy while it forms,
+    then it follows the log STA down quickly (a loud start must not deafen the detector for
+    minutes) and up slowly, ten times slower still when the STA is already well above it.
+    Averaging logs keeps gusts and single loud frames from dragging it up."""
+    if warm < prm[P_WARM]:
+        c = max(1.0 / (warm + 1.0), prm[P_CLTA])
+        lin = math.exp(log_floor) if warm > 0.0 else 0.0
+        return math.log(max(lin + c * (energy - lin), 1e-300))
+    target = math.log(max(sta, 1e-300))
+    if target < log_floor:
+        falling: float = log_floor + prm[P_CDOWN] * (target - log_floor)
+        return falling
+    c = prm[P_CLTA] if target < log_floor + math.log(prm[P_CEIL]) else 0.1 * prm[P_CLTA]
+    rising: float = log_floor + c * (target - log_floor)
+    return rising
+
+
+@njit(cache=True, inline="always")
+def _close_frame(
+    prm: FloatArray,
+    st: FloatArray,
+    bst: FloatArray,
+    fe: FloatArray,
+    f: int,
+    frame_len: int,
+    frame_ring: FloatArray,
+    nb: int,
+    events: FloatArray,
+    n_ev: int,
+) -> int:
+    """One frame: STA and noise floor per band, two characteristic functions, trigger.
+
+    - continuous: STA / floor (vehicles, anything that lasts);
+    - impulsive: the frame's largest squared sample / floor (a footstep is an impact that
+      rings for a tenth of a second: averaging would bury it).
+
+    A band keeps an event open while either is above its ``off`` level, the STA staying
+    within ``drop`` of the band's peak STA in this event (so a loud vehicle's long tail does
+    not glue it to the next event). After an event the floor re-learns quickly for
+    ``relearn`` frames: what remains is background.
+    """
+    k = st[S_FRAME]
+    row = int(k) % frame_ring.shape[0]
+    xb = 2 * nb
+    ok = fe[f, xb + 2] == 0.0
+    in_event = st[S_IN_EVENT] != 0.0
+    warm = st[S_WARM]
+    relearn = ok and not in_event and st[S_RELEARN] > 0.0
+    adapt = ok and not in_event
+    c_sta = prm[P_CSTA]
+    n_sta = prm[P_NSTA]
+    old_row = int(k - n_sta) % frame_ring.shape[0]
+    snr_max = 0.0
+    imp_max = 0.0
+    active = False
+    for b in range(nb):
+        e = fe[f, b] / frame_len
+        # Boxcar STA over the last n_sta frames, from the history ring (which still holds
+        # the frame that drops out): it ends n_sta frames after the signal does, where an
+        # exponential average would trail a loud impact for seconds.
+        total = bst[b, B_STA] + e
+        if k >= n_sta:
+            total -= frame_ring[old_row, b]
+        bst[b, B_STA] = total
+        sta = max(total, 0.0) / n_sta
+        log_floor = bst[b, B_LTA]
+        if relearn:
+            log_floor += prm[P_CDOWN] * (math.log(max(sta, 1e-300)) - log_floor)
+            bst[b, B_LTA] = log_floor
+        elif adapt:
+            log_floor = _update_floor(log_floor, e, sta, warm, prm)
+            bst[b, B_LTA] = log_floor
+        floor = math.exp(log_floor)
+        snr = sta / floor if floor > 0.0 else 0.0
+        imp = fe[f, nb + b] / floor if floor > 0.0 else 0.0
+        snr_max = max(snr_max, snr)
+        imp_max = max(imp_max, imp)
+        if in_event:
+            bst[b, B_PEAK] = max(bst[b, B_PEAK], sta)
+            if imp >= prm[P_IMP_OFF] or (snr >= prm[P_OFF] and sta >= prm[P_DROP] * bst[b, B_PEAK]):
+                active = True
+        frame_ring[row, b] = e
+        frame_ring[row, nb + b] = floor
+    if relearn:
+        st[S_RELEARN] -= 1.0
+    e_bb = fe[f, xb] / frame_len
+    st[S_BB_STA] += c_sta * (e_bb - st[S_BB_STA])
+    if adapt:
+        # Broadband floor (only sets the clip-detection level): same rules.
+        st[S_NOISE] = math.exp(
+            _update_floor(math.log(max(st[S_NOISE], 1e-300)), e_bb, st[S_BB_STA], warm, prm)
+        )
+    frame_ring[row, xb + F_BB] = e_bb
+    frame_ring[row, xb + F_PEAK] = fe[f, xb + 1]
+    # One strength on the continuous scale: an impact at impulse_on counts as trigger_on.
+    strength = max(snr_max, imp_max / prm[P_IMP_ON] * prm[P_ON])
+    frame_ring[row, xb + F_SNR] = strength
+    frame_ring[row, xb + F_OK] = 1.0 if ok else 0.0
+    if ok and warm < prm[P_WARM]:
+        st[S_WARM] = warm + 1.0
+    armed = ok and warm >= prm[P_WARM]
+    if not in_event:
+        if armed and (snr_max >= prm[P_ON] or imp_max >= prm[P_IMP_ON]):
+            st[S_IN_EVENT] = 1.0
+            st[S_EV_START] = k
+            st[S_EV_LAST] = k
+            st[S_EV_PEAK] = strength
+            for b in range(nb):
+                bst[b, B_PEAK] = max(bst[b, B_STA], 0.0) / n_sta
+    else:
+        if ok and active:
+            st[S_EV_LAST] = k
+            st[S_EV_PEAK] = max(st[S_EV_PEAK], strength)
+        forced = k + 1.0 - st[S_EV_START] >= prm[P_MAXF]
+        if forced or k - st[S_EV_LAST] > prm[P_HOLD]:
+            events[n_ev, E_START] = st[S_EV_START]
+            events[n_ev, E_END] = (k + 1.0) if forced else (st[S_EV_LAST] + 1.0)
+            events[n_ev, E_PEAK] = st[S_EV_PEAK]
+            events[n_ev, E_FORCED] = 1.0 if forced else 0.0
+            n_ev += 1
+            st[S_IN_EVENT] = 0.0
+            st[S_RELEARN] = prm[P_RELEARN]
+    st[S_FRAME] = k + 1.0
+    return n_ev

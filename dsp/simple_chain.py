@@ -1,0 +1,116 @@
+"""What the PIR and magnetometer chains share: state, buffers, flags, time keeping.
+
+Subclasses provide the kernel call (``_run``), the open event at end of stream
+(``_open_event``) and the event record -> ``SensorEvent`` conversion (``_event``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from dsp.config import DspConfig
+from dsp.records import SensorEvent
+from dsp.validity import (
+    N_VPARAMS,
+    NAN,
+    V_INDEX,
+    VP_CLIP_DEV,
+    VP_CLIP_RUN,
+    VP_DC,
+    VP_FLAT_RUN,
+    VP_MERGE,
+    VP_SETTLE,
+    close_all,
+    validity_state,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+RawFlag = tuple[int, int, int]
+"""(kind, first input sample, end input sample)."""
+
+
+def validity_params(config: DspConfig, rate: float, settle_s: float) -> FloatArray:
+    """Input-check parameters for a stream at ``rate`` (see dsp.validity)."""
+    inp = config.input
+    vp = np.zeros(N_VPARAMS)
+    vp[VP_CLIP_RUN] = inp.clip_run
+    vp[VP_CLIP_DEV] = math.inf  # seismic sets it once its noise floor is known
+    vp[VP_FLAT_RUN] = max(inp.clip_run + 1, round(inp.flatline_s * rate))
+    vp[VP_MERGE] = max(1, round(inp.merge_s * rate))
+    vp[VP_SETTLE] = round(settle_s * rate)
+    vp[VP_DC] = 1.0 / (5.0 * rate)
+    return vp
+
+
+class SimpleChain:
+    kind = ""
+    n_state = 0
+    n_event_cols = 0
+
+    def __init__(self, name: str, rate: float, config: DspConfig, settle_s: float) -> None:
+        self.name = name
+        self.rate = float(rate)
+        self.vp = validity_params(config, self.rate, settle_s)
+        self._events = np.zeros((0, self.n_event_cols))
+        self._flags = np.zeros((0, 3), dtype=np.int64)
+        self.reset(0)
+
+    def reset(self, at_index: int) -> None:
+        """Start afresh at input sample ``at_index`` (after a long gap)."""
+        self.st = np.zeros(self.n_state)
+        self.vs = validity_state(at_index)
+        self._reset_filters()
+
+    @property
+    def next_index(self) -> int:
+        return int(self.vs[V_INDEX])
+
+    def time(self, index: float) -> float:
+        """Seconds from stream start of input sample ``index``."""
+        return index / self.rate
+
+    def feed(self, x: FloatArray, bad_kind: int = NAN) -> tuple[list[SensorEvent], list[RawFlag]]:
+        n = x.shape[0]
+        # Worst case one event per sample (a crossing is at least hold + 1 samples long).
+        if self._events.shape[0] < n + 2:
+            self._events = np.zeros((n + 2, self.n_event_cols))
+        if self._flags.shape[0] < n + 8:
+            self._flags = np.zeros((n + 8, 3), dtype=np.int64)
+        n_ev, n_fl = self._run(x, bad_kind)
+        events = [self._event(self._events[i]) for i in range(n_ev)]
+        flags = [(int(k), int(a), int(b)) for k, a, b in self._flags[:n_fl]]
+        return events, flags
+
+    def close(self) -> tuple[list[SensorEvent], list[RawFlag]]:
+        """End of stream (or before a reset): the open event and flagged stretches."""
+        row = self._open_event()
+        events = [self._event(row)] if row is not None else []
+        flags = np.zeros((8, 3), dtype=np.int64)
+        n = close_all(self.vs, flags)
+        return events, [(int(k), int(a), int(b)) for k, a, b in flags[:n]]
+
+    # -- subclass hooks -----------------------------------------------------------------------
+
+    def _reset_filters(self) -> None:
+        raise NotImplementedError
+
+    def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def open_since(self) -> float | None:
+        """Start (seconds from stream start) of the event open now, if any."""
+        raise NotImplementedError
+
+    def _open_event(self) -> FloatArray | None:
+        raise NotImplementedError
+
+    def _event(self, row: FloatArray) -> SensorEvent:
+        raise NotImplementedError
+
+    def status(self) -> dict[str, Any]:
+        raise NotImplementedError

@@ -1,0 +1,192 @@
+"""First stage of every sensor kernel: checks of the raw input, sample by sample.
+
+Finds non-finite values (NaN/inf in the data, or a gap the caller filled), clipping (a value
+repeated at far more than the noise from the running mean) and flat lines (a value repeated
+for a long time: a dead sensor or a stuck converter). A bad sample is replaced by the last
+good one, so filters never see NaN (which would poison their state for ever) nor a step, and
+the sample is marked as *settling* for a while so that triggers stay quiet until the filters
+have forgotten it. Clipped samples stay usable: a strong event clips, and is still an event.
+
+Each stretch is reported once as ``(kind, first_sample, end_sample)`` in absolute input
+sample indices; stretches of one kind closer than ``merge`` samples are reported as one.
+State lives in a small float64 array and is copied into locals for the block, so the common
+case (a fresh finite value, nothing flagged) costs a few instructions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Flag kinds (index into FLAG_NAMES).
+NAN = 0
+CLIPPED = 1
+FLATLINE = 2
+GAP = 3
+FLAG_NAMES = ("nan", "clipped", "flatline", "gap")
+N_KINDS = 4
+
+# Parameters (vp).
+VP_CLIP_RUN = 0  # identical samples that make a clip ...
+VP_CLIP_DEV = 1  # ... at more than this from the running mean (inf: no clip detection yet)
+VP_FLAT_RUN = 2  # identical samples that make a flat line
+VP_MERGE = 3  # stretches closer than this (samples) are one
+VP_SETTLE = 4  # samples marked as settling after a bad one
+VP_DC = 5  # coefficient of the running mean, per sample
+N_VPARAMS = 6
+
+# State (vs); sample indices are exact in float64 up to 2**53.
+V_INDEX = 0  # absolute index of the next sample
+V_LAST_GOOD = 1
+V_PREV = 2  # previous raw value (runs of identical values)
+V_RUN = 3
+V_N_OPEN = 4  # stretches currently open
+V_SETTLE = 5  # samples still settling
+V_DC = 6  # running mean of good samples (centre for clip detection)
+V_HAVE_GOOD = 7
+V_OPEN = 8  # per kind: start of the open stretch, -1 if none
+V_LAST = V_OPEN + N_KINDS  # per kind: last sample inside the open stretch
+V_SIZE = V_LAST + N_KINDS
+
+
+def validity_state(start_index: int = 0) -> FloatArray:
+    vs = np.zeros(V_SIZE, dtype=np.float64)
+    vs[V_OPEN : V_OPEN + N_KINDS] = -1.0
+    vs[V_PREV] = np.nan
+    vs[V_INDEX] = start_index
+    return vs
+
+
+@njit(cache=True, inline="always")
+def _emit(vs: FloatArray, kind: int, flags: IntArray, n_flags: int) -> int:
+    flags[n_flags, 0] = kind
+    flags[n_flags, 1] = np.int64(vs[V_OPEN + kind])
+    flags[n_flags, 2] = np.int64(vs[V_LAST + kind] + 1.0)
+    vs[V_OPEN + kind] = -1.0
+    vs[V_N_OPEN] -= 1.0
+    return n_flags + 1
+
+
+@njit(cache=True, inline="always")
+def _mark(
+    vs: FloatArray, kind: int, index: float, merge: float, flags: IntArray, n_flags: int
+) -> int:
+    if vs[V_OPEN + kind] >= 0.0 and index - vs[V_LAST + kind] > merge:
+        n_flags = _emit(vs, kind, flags, n_flags)
+    if vs[V_OPEN + kind] < 0.0:
+        vs[V_OPEN + kind] = index
+        vs[V_N_OPEN] += 1.0
+    vs[V_LAST + kind] = index
+    return n_flags
+
+
+@njit(cache=True)
+def validate_block(
+    x: FloatArray,
+    bad_kind: int,
+    vp: FloatArray,
+    vs: FloatArray,
+    clean: FloatArray,
+    settling: BoolArray,
+    flags: IntArray,
+) -> int:
+    """Check ``x``; write usable values to ``clean`` and settling marks to ``settling``.
+
+    ``bad_kind`` names what non-finite samples are in this call (NAN, or GAP for a gap the
+    caller filled with NaN). Returns the number of flag rows written (one row per sample
+    plus four is always enough).
+    """
+    n_flags = 0
+    index = vs[V_INDEX]
+    prev = vs[V_PREV]
+    run = vs[V_RUN]
+    last_good = vs[V_LAST_GOOD]
+    settle = vs[V_SETTLE]
+    dc = vs[V_DC]
+    have_good = vs[V_HAVE_GOOD] != 0.0
+    c_dc = vp[VP_DC]
+    merge = vp[VP_MERGE]
+    for i in range(x.shape[0]):
+        raw = x[i]
+        idx = index + i
+        if vs[V_N_OPEN] == 0.0 and raw != prev and math.isfinite(raw) and have_good:
+            # The common case: a fresh finite value, nothing being flagged.
+            run = 1.0
+            prev = raw
+            last_good = raw
+            dc += c_dc * (raw - dc)
+            clean[i] = raw
+            if settle > 0.0:
+                settle -= 1.0
+                settling[i] = True
+            else:
+                settling[i] = False
+            continue
+        if vs[V_N_OPEN] != 0.0:
+            for kind in range(N_KINDS):
+                if vs[V_OPEN + kind] >= 0.0 and idx - vs[V_LAST + kind] > merge:
+                    n_flags = _emit(vs, kind, flags, n_flags)
+        if not math.isfinite(raw):
+            n_flags = _mark(vs, bad_kind, idx, merge, flags, n_flags)
+            run = 0.0
+            prev = math.nan
+            clean[i] = last_good
+            settle = vp[VP_SETTLE]
+            settling[i] = True
+            continue
+        if not have_good:
+            have_good = True
+            dc = raw
+        run = run + 1.0 if raw == prev else 1.0
+        prev = raw
+        last_good = raw
+        clean[i] = raw
+        usable = True
+        if run >= vp[VP_FLAT_RUN]:
+            first = idx - vp[VP_FLAT_RUN] + 1.0 if run == vp[VP_FLAT_RUN] else idx
+            j = first
+            while j <= idx:  # the whole run so far belongs to the flat line
+                n_flags = _mark(vs, FLATLINE, j, merge, flags, n_flags)
+                j += 1.0
+            usable = False
+        elif run >= vp[VP_CLIP_RUN] and abs(raw - dc) > vp[VP_CLIP_DEV]:
+            first = idx - vp[VP_CLIP_RUN] + 1.0 if run == vp[VP_CLIP_RUN] else idx
+            j = first
+            while j <= idx:
+                n_flags = _mark(vs, CLIPPED, j, merge, flags, n_flags)
+                j += 1.0
+        if usable:
+            dc += c_dc * (raw - dc)
+            if settle > 0.0:
+                settle -= 1.0
+                settling[i] = True
+            else:
+                settling[i] = False
+        else:
+            settle = vp[VP_SETTLE]
+            settling[i] = True
+    vs[V_INDEX] = index + x.shape[0]
+    vs[V_PREV] = prev
+    vs[V_RUN] = run
+    vs[V_LAST_GOOD] = last_good
+    vs[V_SETTLE] = settle
+    vs[V_DC] = dc
+    vs[V_HAVE_GOOD] = 1.0 if have_good else 0.0
+    return n_flags
+
+
+@njit(cache=True)
+def close_all(vs: FloatArray, flags: IntArray) -> int:
+    """End of stream: report every open stretch; returns how many were written."""
+    n_flags = 0
+    for kind in range(N_KINDS):
+        if vs[V_OPEN + kind] >= 0.0:
+            n_flags = _emit(vs, kind, flags, n_flags)
+    return n_flags

@@ -1,0 +1,116 @@
+"""Input checks: NaN/inf, clipping, flat lines, filled gaps, flagged as stretches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dsp.validity import (
+    CLIPPED,
+    FLATLINE,
+    GAP,
+    N_VPARAMS,
+    NAN,
+    VP_CLIP_DEV,
+    VP_CLIP_RUN,
+    VP_DC,
+    VP_FLAT_RUN,
+    VP_MERGE,
+    VP_SETTLE,
+    close_all,
+    validate_block,
+    validity_state,
+)
+
+
+def _params(clip_dev: float = 5.0, flat_run: int = 50, merge: int = 10) -> np.ndarray:
+    vp = np.zeros(N_VPARAMS)
+    vp[VP_CLIP_RUN] = 3
+    vp[VP_CLIP_DEV] = clip_dev
+    vp[VP_FLAT_RUN] = flat_run
+    vp[VP_MERGE] = merge
+    vp[VP_SETTLE] = 20
+    vp[VP_DC] = 0.01
+    return vp
+
+
+def _run(x: np.ndarray, blocks: list[int], fn=validate_block, bad_kind: int = NAN):
+    vp = _params()
+    vs = validity_state()
+    clean, settling, flags = [], [], []
+    start = 0
+    for size in [*blocks, x.size]:
+        chunk = np.ascontiguousarray(x[start : start + size])
+        start += size
+        if not chunk.size:
+            continue
+        c = np.empty(chunk.size)
+        s = np.empty(chunk.size, dtype=bool)
+        f = np.zeros((chunk.size + 8, 3), dtype=np.int64)
+        n = fn(chunk, bad_kind, vp, vs, c, s, f)
+        clean.append(c)
+        settling.append(s)
+        flags += [tuple(r) for r in f[:n]]
+        if start >= x.size:
+            break
+    tail = np.zeros((8, 3), dtype=np.int64)
+    n = close_all(vs, tail)
+    flags += [tuple(r) for r in tail[:n]]
+    return np.concatenate(clean), np.concatenate(settling), flags
+
+
+def _signal() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(2000)
+    x[300:310] = np.nan
+    x[318] = np.inf
+    x[700:705] = 9.0  # clipped at +9 (far beyond 5 from the mean)
+    x[708:712] = -9.0
+    x[1200:1300] = 0.25  # flat line
+    return x
+
+
+def test_stretches_are_flagged_once_with_their_extent():
+    clean, settling, flags = _run(_signal(), [])
+    assert (NAN, 300, 319) in flags  # 300-309 and 318 are closer than merge: one stretch
+    assert (CLIPPED, 700, 712) in flags
+    assert (FLATLINE, 1200, 1300) in flags
+    assert len(flags) == 3
+    # Bad samples hold the last good value; the filters never see NaN.
+    assert np.all(np.isfinite(clean))
+    assert clean[305] == clean[299]
+    # Settling follows bad input, clipped samples stay usable.
+    assert settling[300:339].all() and not settling[339]
+    assert not settling[700:712].any()
+    assert settling[1250:1320].all()
+
+
+@pytest.mark.parametrize("blocks", [[1] * 50, [7, 293, 1, 400], [1999]])
+def test_any_split_gives_the_same_flags(blocks):
+    whole = _run(_signal(), [])
+    split = _run(_signal(), blocks)
+    assert np.array_equal(whole[0], split[0])
+    assert np.array_equal(whole[1], split[1])
+    assert whole[2] == split[2]
+
+
+def test_twin_agrees():
+    jit = _run(_signal(), [500])
+    twin = _run(_signal(), [500], fn=validate_block.py_func)
+    assert np.array_equal(jit[0], twin[0]) and jit[2] == twin[2]
+
+
+def test_gap_fill_is_reported_as_gap_not_nan():
+    x = np.full(30, math.nan)
+    _, _, flags = _run(x, [], bad_kind=GAP)
+    assert flags == [(GAP, 0, 30)]
+
+
+def test_quantised_quiet_signal_is_not_flagged():
+    # A 24-bit converter at a quiet site repeats values often; that is not clipping.
+    rng = np.random.default_rng(1)
+    x = np.round(rng.standard_normal(5000) * 2.0)
+    _, _, flags = _run(x, [])
+    assert flags == []
