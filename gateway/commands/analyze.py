@@ -1,0 +1,166 @@
+"""Run the streaming detector over recorded waveforms, offline.
+
+Reads MiniSEED, WAV, CSV or NPZ (see docs/recordings.md); several files make one recording
+(hourly MiniSEED files are joined in time, files of different sensors side by side). The
+detector is the one the service runs, fed in one-second blocks per sensor.
+
+Prints one JSON object per line:
+
+- a detection: ``class``, ``conf``, ``t0``, ``t1`` (ISO-8601 UTC when the recording carries
+  its start time, else seconds), ``sensors``, ``features``, ``flags`` (flagged input inside
+  the detection), plus ``file``, ``start_s`` and ``end_s`` (seconds from the start of that
+  file);
+- a flagged stretch of input the detector could not use as it stood: ``flag`` (nan,
+  clipped, flatline or gap), ``sensor``, the same time fields.
+
+Examples:
+  ugs-gateway analyze site7-2026-11-27.mseed
+  ugs-gateway analyze geophone.csv --rate 500
+  ugs-gateway analyze pir.wav --sensor pir
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+NAME = "analyze"
+HELP = "run the detector over recorded waveforms; one JSON line per detection"
+ORDER = 40
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="recording file(s)")
+    parser.add_argument(
+        "--sensor",
+        choices=("seismic", "pir", "magnetometer"),
+        help="kind of sensor in a single-sensor file (default seismic); for multi-sensor "
+        "files, analyse only that kind",
+    )
+    parser.add_argument(
+        "--rate", type=float, metavar="HZ", help="sample rate, for files that do not carry one"
+    )
+    parser.add_argument(
+        "-c", "--config", metavar="CONFIG", help="take the [dsp] section from this gateway config"
+    )
+    parser.add_argument(
+        "--no-flags", action="store_true", help="print detections only, not flagged stretches"
+    )
+
+
+@dataclass
+class FileSpan:
+    path: str
+    start: float  # seconds from the recording start
+    end: float
+
+
+def iso(epoch: float) -> str:
+    stamp = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def file_spans(
+    paths: list[str], recording: Any, sensor: str | None, rate: float | None
+) -> list[FileSpan]:
+    """Where each file lies in the joined recording (one file: all of it)."""
+    if len(paths) == 1:
+        return [FileSpan(paths[0], 0.0, recording.duration)]
+    from hil.formats import read_recording
+
+    spans = []
+    for p in paths:
+        part = read_recording([p], sensor=sensor, rate=rate)
+        offset = (
+            part.start_time - recording.start_time
+            if part.start_time and recording.start_time
+            else 0.0
+        )
+        spans.append(FileSpan(p, offset, offset + part.duration))
+    return spans
+
+
+def locate(spans: list[FileSpan], t0: float, t1: float) -> tuple[str, float, float]:
+    for span in spans:
+        if span.start <= t0 < span.end or span is spans[-1]:
+            return span.path, t0 - span.start, t1 - span.start
+    raise AssertionError("unreachable")
+
+
+def time_fields(recording: Any, spans: list[FileSpan], t0: float, t1: float) -> dict[str, Any]:
+    path, start_s, end_s = locate(spans, t0, t1)
+    if recording.start_time:
+        when: dict[str, Any] = {
+            "t0": iso(recording.start_time + t0),
+            "t1": iso(recording.start_time + t1),
+        }
+    else:
+        when = {"t0": round(t0, 3), "t1": round(t1, 3)}
+    return {**when, "file": path, "start_s": round(start_s, 3), "end_s": round(end_s, 3)}
+
+
+def announce_compiling() -> None:
+    """One line on stderr when the kernels must be compiled first (seconds, not hung)."""
+    from dsp.cache import kernels_cached
+
+    if not kernels_cached():
+        print("compiling signal kernels (first run only)...", file=sys.stderr, flush=True)
+
+
+def load_dsp_config(path: str | None) -> Any:
+    from dsp.config import DspConfig
+
+    if path is None:
+        return DspConfig()
+    from gateway.config import load_config
+
+    return load_config(path).dsp
+
+
+def run(args: argparse.Namespace) -> int:
+    from dsp.classifier import ModelError
+    from gateway.errors import ConfigError, InputError
+    from hil.analysis import run_detector
+    from hil.formats import read_recording
+
+    config = load_dsp_config(args.config)
+    recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
+    if not recording.channels or recording.duration <= 0:
+        raise InputError(f"{args.files[0]}: the recording holds no samples")
+    spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
+    announce_compiling()
+    try:
+        result = run_detector(recording, config)
+    except ModelError as exc:
+        raise ConfigError(f"dsp.classifier.model: {exc}") from None
+    lines: list[tuple[float, dict[str, Any]]] = []
+    for det in result.detections:
+        obj = {
+            "class": det.cls,
+            "conf": det.conf,
+            **time_fields(recording, spans, det.t0, det.t1),
+            "sensors": list(det.sensors),
+            "features": det.features,
+        }
+        if det.flags:
+            obj["flags"] = list(det.flags)
+        lines.append((det.t0, obj))
+    if not args.no_flags:
+        for flag in result.flags:
+            obj = {
+                "flag": flag.kind,
+                "sensor": flag.sensor,
+                **time_fields(recording, spans, flag.t0, flag.t1),
+            }
+            lines.append((flag.t0, obj))
+    lines.sort(key=lambda item: item[0])
+    out = sys.stdout
+    for _, obj in lines:
+        out.write(json.dumps(obj, allow_nan=False) + "\n")
+    out.flush()
+    return 0

@@ -1,0 +1,103 @@
+"""Labelled examples for the classifier, made from scenario recordings with ground truth.
+
+The detector runs over each recording with an untrained model and keeps every fused event
+group it would have classified (its *candidates*). Each candidate is labelled by the truth
+event it overlaps most (``noise`` when it overlaps none): that is what the classifier must
+learn to say. Seeds used here must never be used to evaluate the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from dsp.classifier import CLASSES, FEATURES, Model
+from dsp.config import DspConfig
+from dsp.detector import Candidate
+from hil.analysis import run_detector
+from hil.recording import TruthEvent
+from hil.scenarios import generate
+
+LABEL_TOLERANCE_S = 1.0
+
+TRAIN_SCENARIOS = (
+    "patrol",
+    "quiet-night",
+    "windy",
+    "rainy",
+    "busy-road",
+    "border-crossing",
+    "animals",
+    "range-sweep",
+    "noise-quiet",
+    "noise-wind",
+    "noise-rain",
+    "noise-traffic",
+    "noise-hum",
+    "noise-faults",
+    "noise-mixed",
+)
+"""Every named scenario: the model must know every background it will meet."""
+
+
+@dataclass
+class Examples:
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.int64]
+    group: npt.NDArray[np.int64]
+    """Index of the recording each row came from (for the calibration split)."""
+
+    def __len__(self) -> int:
+        return int(self.y.size)
+
+
+def label(candidate: Candidate, truth: Sequence[TruthEvent]) -> int:
+    """Class index of the truth event the candidate overlaps most; 0 (noise) if none."""
+    best, best_overlap = 0, 0.0
+    for ev in truth:
+        overlap = min(candidate.t1 + LABEL_TOLERANCE_S, ev.t1) - max(
+            candidate.t0 - LABEL_TOLERANCE_S, ev.t0
+        )
+        if overlap > best_overlap:
+            best, best_overlap = CLASSES.index(ev.label), overlap
+    return best
+
+
+def recording_examples(
+    scenario: str, seed: int, duration_s: float, config: DspConfig
+) -> tuple[list[dict[str, float]], list[int]]:
+    rec = generate(scenario, duration_s, seed)
+    result = run_detector(rec, config, model=Model.untrained(), keep_candidates=True)
+    vectors = [c.vector for c in result.detector.candidates]
+    labels = [label(c, rec.truth) for c in result.detector.candidates]
+    return vectors, labels
+
+
+def collect(
+    plan: Sequence[tuple[str, int]],
+    duration_s: float,
+    config: DspConfig,
+    progress: Callable[[int, str, int], None] | None = None,
+) -> Examples:
+    """Examples from every ``(scenario, seed)`` of the plan, in plan order."""
+    rows: list[list[float]] = []
+    ys: list[int] = []
+    groups: list[int] = []
+    for i, (scenario, seed) in enumerate(plan):
+        if progress is not None:
+            progress(i, scenario, seed)
+        vectors, labels = recording_examples(scenario, seed, duration_s, config)
+        rows += [[v[name] for name in FEATURES] for v in vectors]
+        ys += labels
+        groups += [i] * len(labels)
+    x = np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+    return Examples(x, np.asarray(ys, dtype=np.int64), np.asarray(groups, dtype=np.int64))
+
+
+def plan_for(
+    seeds: Sequence[int], scenarios: Sequence[str] = TRAIN_SCENARIOS
+) -> list[tuple[str, int]]:
+    return [(name, seed) for seed in seeds for name in scenarios]
