@@ -143,7 +143,8 @@ class Health:
     def snapshot(self, state: str = "running") -> dict[str, Any]:
         """The whole status (plain JSON types)."""
         sensors = self.sensors.status()
-        problems = self._problems(sensors)
+        # Once stopping, sensors are stopped on purpose: that is not a problem to report.
+        problems = self._problems(sensors) if state == "running" else {}
         outbox = self.outbox.stats()
         system = self.system.snapshot()
         warnings = []
@@ -179,11 +180,13 @@ class Health:
         """One line for ``systemctl status`` (``STATUS=``)."""
         sensors = snapshot["sensors"]
         ok = sum(1 for s in sensors.values() if s.get("state") == "ok")
+        starting = sum(1 for s in sensors.values() if s.get("state") == "starting")
         uplinks = snapshot["uplinks"]
         up = sum(1 for u in uplinks.values() if u.get("state") == "connected")
         outbox = snapshot["outbox"]
         text = (
-            f"{snapshot['state']}: sensors {ok}/{len(sensors)} ok, "
+            f"{snapshot['state']}: sensors {ok}/{len(sensors)} ok"
+            f"{f' ({starting} starting)' if starting else ''}, "
             f"uplinks {up}/{len(uplinks)} connected, "
             f"{snapshot['pipeline'].get('stored', 0)} detections, "
             f"outbox {outbox.get('depth', 0)} queued"

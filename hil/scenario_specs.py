@@ -169,6 +169,16 @@ SPECS: dict[str, ScenarioSpec] = {
         mean_gap_s=6.0,
         animal_range=(2.0, 30.0),
     ),
+    "demo": ScenarioSpec(
+        "A short show for `ugs-gateway demo`: walkers and runners close by, cars and trucks "
+        "on the track, the odd animal, one after another over a quiet background.",
+        Background(site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0),
+        {"walker": 0.3, "runner": 0.2, "car": 0.3, "truck": 0.1, "quadruped": 0.1},
+        mean_gap_s=1.0,
+        people_range=(3.0, 12.0),
+        vehicle_range=(15.0, 60.0),
+        animal_range=(3.0, 12.0),
+    ),
     "noise-quiet": ScenarioSpec(
         "No events: quiet-to-moderate site noise and a weak hum. False-alarm baseline.",
         Background(site_rms=(3e-8, 1e-7), site_variation=0.35, sun_per_h=3.0),

@@ -1,0 +1,234 @@
+"""The gateway service: sensors -> pipeline -> outbox -> uplinks, with health and systemd.
+
+Start order is outbox (so nothing detected can be lost), uplinks, pipeline, sensors, then
+``READY=1``; stop order is the reverse of the data flow: stop reading, let the pipeline
+finish and store what it holds, publish a final status, let the uplinks take their last
+PUBACKs, close the outbox. A reload (SIGHUP) re-reads the config and applies what is safe
+to change on a running unit; the outbox is never recreated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.config import SensorConfig
+from drivers.manager import SensorManager
+from dsp.detector import StreamingDetector
+from dsp.records import Detection, SensorSpec
+from gateway.boot import next_boot
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError
+from gateway.health import Health
+from gateway.outbox import Outbox
+from gateway.pipeline import Pipeline
+from gateway.recorder import Recorder
+from gateway.sdnotify import Notifier, Probe, Watchdog
+from gateway.sysinfo import SystemInfo
+from gateway.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+ReportHook = Callable[[dict[str, Any], Detection], None]
+"""Called in the pipeline thread after each report is durably stored."""
+
+CLOCK_RECHECK_S = 10.0
+"""How often the clock's synchronisation is looked at again for new reports."""
+
+# Columns each kind of driver delivers (drivers/*.py): PIR level + motion flag, three axes.
+CHANNELS = {"pir": 2, "magnetometer": 3}
+
+PIPELINE_STALE_S = 20.0
+"""The pipeline thread turns at least twice a second; this long without a turn is wedged."""
+
+
+def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
+    """What the detector needs to know of each enabled sensor."""
+    return [
+        SensorSpec(s.name, s.kind, s.rate, s.channels if s.kind == "seismic" else CHANNELS[s.kind])
+        for s in sensors
+        if s.enabled
+    ]
+
+
+class _ClockCheck:
+    """Whether the wall clock is synchronised, asked of the kernel at most every 10 s."""
+
+    def __init__(self, system: SystemInfo) -> None:
+        self._system = system
+        self._value: bool | None = None
+        self._at = -CLOCK_RECHECK_S
+
+    def __call__(self) -> bool | None:
+        now = time.monotonic()
+        if now - self._at >= CLOCK_RECHECK_S:
+            self._value = self._system.clock()["clock_synced"]
+            self._at = now
+        return self._value
+
+
+class Service:
+    """One running gateway; :meth:`start`, then :meth:`stop` (or :meth:`reload`)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_path: Path | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+        on_report: ReportHook | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        node = config.node
+        self.state_dir = Path(node.state_dir)
+        self.boot = next_boot(self.state_dir)
+        self.system = SystemInfo(self.state_dir)
+        self.outbox = Outbox(
+            config.outbox.resolve_path(self.state_dir),
+            config.outbox,
+            node=node.id,
+            site=node.site,
+            boot=self.boot,
+            uplinks={u.name: u.share.accepts for u in config.uplinks},
+        )
+        self.uplinks = [
+            Uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
+        ]
+        loc = node.location.model_dump(exclude_none=True) if node.location else None
+        self.recorder: Recorder | None = None
+        if config.record.mode != "off":
+            self.recorder = Recorder(config.record, state_dir=self.state_dir, node_id=node.id)
+        self.pipeline = Pipeline(
+            self._detector(config),
+            self.outbox,
+            loc=loc,
+            clock_ok=_ClockCheck(self.system),
+            clock=clock,
+            on_block=self.recorder.submit if self.recorder else None,
+            on_report=self._on_report,
+        )
+        self._clock = clock
+        self._report_hook = on_report
+        self.sensors = SensorManager(config.sensors, self.pipeline.submit, clock=clock)
+        self.watchdog = Watchdog(
+            self.notifier,
+            [Probe("pipeline", lambda: float(self.pipeline.turns), PIPELINE_STALE_S)],
+        )
+        self.health = Health(
+            config.health,
+            node=node.id,
+            site=node.site,
+            boot=self.boot,
+            sensors=self.sensors,
+            pipeline=self.pipeline,
+            outbox=self.outbox,
+            uplinks=self.uplinks,
+            system=self.system,
+            watchdog=self.watchdog,
+            recorder=self.recorder,
+            on_summary=self.notifier.status,
+        )
+        self._started = False
+
+    def _on_report(self, report: dict[str, Any], detection: Detection) -> None:
+        if self.recorder is not None:
+            self.recorder.detection(report["id"], detection.t0, detection.t1)
+        if self._report_hook is not None:
+            self._report_hook(report, detection)
+
+    @staticmethod
+    def _detector(config: GatewayConfig) -> StreamingDetector:
+        return StreamingDetector(config.dsp, sensor_specs(config.sensors))
+
+    def start(self) -> None:
+        log.info(
+            "starting node %s at %s (boot %d): %d sensor(s), %d uplink(s)",
+            self.config.node.id,
+            self.config.node.site,
+            self.boot,
+            len(sensor_specs(self.config.sensors)),
+            len(self.uplinks),
+        )
+        if not self.uplinks:
+            log.warning("no [[uplinks]] configured: detections are only stored")
+        for uplink in self.uplinks:
+            uplink.start()
+        if self.recorder is not None:
+            self.recorder.start()
+        self.pipeline.start()
+        self.sensors.start()
+        self.watchdog.start()
+        self.health.start()
+        self._started = True
+        snapshot = self.health.snapshot()
+        self.notifier.ready(Health.summary(snapshot))
+        log.info("ready: %s", Health.summary(snapshot))
+
+    def stop(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Stop within about ``timeout`` seconds; return the final status."""
+        deadline = time.monotonic() + timeout
+        self.notifier.stopping("stopping: storing the detections in flight")
+        log.info("stopping: sensors first, then the detections in flight")
+        if self._started:
+            self.sensors.stop(timeout=min(3.0, timeout / 3))
+            self.pipeline.stop(timeout=max(1.0, deadline - time.monotonic() - 3.0))
+            if self.recorder is not None:
+                self.recorder.stop(timeout=2.0)
+            self.health.stop()
+            self.watchdog.stop()
+        final = self.health.snapshot(state="stopped")
+        for uplink in self.uplinks:
+            uplink.stop(timeout=max(1.0, deadline - time.monotonic()), final_status=final)
+        self.outbox.close()
+        log.info(
+            "stopped: %d detections stored this boot, %d waiting in the outbox",
+            final["pipeline"].get("stored", 0),
+            final["outbox"].get("depth", 0),
+        )
+        return final
+
+    def reload(self) -> bool:
+        """Re-read the config file and apply what can change on a running unit.
+
+        Applied: sensors (their drivers restart), the detector's thresholds (its open events
+        are flushed first), the health settings. Not applied (logged, needs a restart): the
+        node's identity and state dir, the outbox, the uplinks. A config that does not
+        validate is refused and everything keeps running as it was.
+        """
+        if self.config_path is None:
+            log.warning("reload: this service was not started from a config file")
+            return False
+        self.notifier.reloading("reloading the configuration")
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            for line in exc.problems:
+                log.error("reload refused: %s", line)
+            self.notifier.ready("reload refused: config invalid; running the previous one")
+            return False
+        old = self.config
+        for section in ("node", "outbox", "uplinks"):
+            if getattr(new, section) != getattr(old, section):
+                log.warning("reload: [%s] changed; that takes a restart to apply", section)
+        if new.sensors != old.sensors or new.dsp != old.dsp:
+            self.pipeline.swap_detector(self._detector(new))
+        if new.sensors != old.sensors:
+            self.sensors.stop(timeout=3.0)
+            self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
+            self.health.sensors = self.sensors
+            self.sensors.start()
+            log.info("reload: sensors restarted")
+        self.health.config = new.health
+        self.config = old.model_copy(
+            update={"sensors": new.sensors, "dsp": new.dsp, "health": new.health}
+        )
+        self.health.kick()
+        self.notifier.ready("configuration reloaded")
+        log.info("reload: done")
+        return True
