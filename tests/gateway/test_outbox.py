@@ -209,19 +209,23 @@ def test_concurrent_store_pending_ack_delivers_each_report_once(tmp_path: Path) 
     total = 600
     delivered: dict[str, list[int]] = {"all": [], "cars": []}
     done = threading.Event()
+    wake = {name: threading.Event() for name in uplinks}
     errors: list[BaseException] = []
     with open_outbox(tmp_path / "o.sqlite", uplinks=uplinks) as outbox:
+        outbox.add_listener(lambda row, names: [wake[n].set() for n in names])
 
         def uplink(name: str) -> None:
             try:
                 while True:
+                    wake[name].clear()
                     rows = outbox.pending(name, 7, newest_first=len(delivered[name]) % 2 == 0)
-                    if not rows:
-                        if done.is_set() and not outbox.pending(name, 1):
-                            return
-                        continue
-                    delivered[name].extend(r.report["seq"] for r in rows)
-                    outbox.ack(name, [r.row_id for r in rows])
+                    if rows:
+                        delivered[name].extend(r.report["seq"] for r in rows)
+                        outbox.ack(name, [r.row_id for r in rows])
+                    elif done.is_set():
+                        return
+                    else:
+                        wake[name].wait(0.5)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -235,6 +239,8 @@ def test_concurrent_store_pending_ack_delivers_each_report_once(tmp_path: Path) 
                     outbox.stats()
         finally:
             done.set()
+            for event in wake.values():
+                event.set()
             for thread in threads:
                 thread.join(timeout=30)
         assert not errors
