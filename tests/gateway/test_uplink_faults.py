@@ -223,9 +223,15 @@ def test_two_uplinks_one_broker_down(tmp_path: Path, make_broker: Callable[..., 
             try:
                 wait_until(lambda: producer.count() >= 10, 10, "first reports")
                 col_b.wait_ids(producer.ids(), 10)
-                broker_b.stop()
+                # A compressed "minutes": 15 s at 25 reports/s while partner B is away,
+                # first hung (SIGSTOP: B's uplink blocks in keep-alive and connect timeouts),
+                # then gone (stopped).
+                broker_b.pause()
                 outage_start = producer.count()
-                # A compressed "minutes": 15 s at 25 reports/s while partner B is away.
+                wait_until(lambda: uplinks["b"].state == "stalled", 10, "B to stall")
+                wait_until(lambda: producer.count() >= outage_start + 175, 30, "the outage")
+                broker_b.resume()
+                broker_b.stop()
                 wait_until(lambda: producer.count() >= outage_start + 375, 30, "the outage")
                 outage_end = producer.count()
                 broker_b.start()
