@@ -15,7 +15,9 @@ Byte layout, version 1 (``docs/messages.md`` has the same table and a worked exa
     class    1   0 unknown, 1 footstep, 2 vehicle, 3-254 reserved for classes added later
                  (an older decoder names them "class_<n>"), 255 = a length byte and the name
     conf     1   round(conf * 200): 0..200, steps of 0.005
-    sensors  1   count, then each sensor name as a length byte and ASCII
+    sensors  1   count, then per sensor one byte: 0x80 | prefix << 4 | n names
+                 SENSOR_PREFIXES[prefix] + str(n) ("geo1" = 0x81); 0x01-0x7F is the
+                 length of the ASCII name that follows
     [loc]    8   lat, lon: signed 32-bit big-endian, units of 1e-7 degree (~1 cm)
     [alt]    2   alt_m: signed 16-bit big-endian, whole metres (saturating)
     [features] 1 count, then per feature: a key byte and the value. Key bit7 set: value is a
@@ -30,6 +32,7 @@ Fields outside v1 are not carried.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from collections.abc import Mapping
@@ -65,14 +68,22 @@ FEATURE_NAMES = (
     "cadence_hz", "peak", "rms", "snr_db", "kurtosis", "dominant_hz", "band_ratio",
     "duration_s", "energy", "harmonic_ratio", "cadence_strength", "delta_b_ut", "direction",
     "range_m", "speed_mps", "rise_s", "lines_hz", "stride_hz", "footfalls_per_s",
+    "harmonic", "centroid_hz", "pir_direction", "mag_peak_nt",
 )  # fmt: skip
 _FEATURE_CODES = {name: i + 1 for i, name in enumerate(FEATURE_NAMES)}
 FEATURE_FLOAT32 = 0x80
+
+# Sensor names of the form <prefix><0-15> take one byte. Fixed: a code keeps its meaning.
+SENSOR_PREFIXES = ("geo", "pir", "mag", "seis", "acc", "mic", "cam", "sensor")
+SENSOR_SHORT = 0x80
+_SHORT_NUMBERS = frozenset(str(n) for n in range(16))
 
 CONF_STEPS = 200
 LOC_SCALE = 10_000_000
 _MAX_VARINT = 2**63 - 1
 _F32_MAX = 3.4028234663852886e38
+_F16_MAX = 65504.0
+_F16_MIN_NORMAL = 2.0**-14
 
 
 def _varint(value: int) -> bytes:
@@ -94,15 +105,26 @@ def _text(value: str) -> bytes:
     return bytes([len(data)]) + data
 
 
+def _sensor(name: str) -> bytes:
+    for index, prefix in enumerate(SENSOR_PREFIXES):
+        number = name[len(prefix) :]
+        if name.startswith(prefix) and number in _SHORT_NUMBERS:
+            return bytes([SENSOR_SHORT | index << 4 | int(number)])
+    data = name.encode("ascii")
+    if not 1 <= len(data) < SENSOR_SHORT:
+        raise ProtocolError(f"compact: sensor name {name!r} cannot be encoded")
+    return bytes([len(data)]) + data
+
+
 def _feature_value(value: float) -> tuple[int, bytes]:
-    """(float32 flag, packed bytes): float16 when it keeps 3 significant digits."""
-    try:
+    """(float32 flag, packed bytes): float16 when it keeps 3 significant digits.
+
+    Subnormal float16 values (below 6.1e-5) have too few bits for that: float32.
+    """
+    if value == 0 or _F16_MIN_NORMAL <= abs(value) <= _F16_MAX:
         half = struct.pack(">e", value)
-    except OverflowError:
-        half = b""
-    if half:
         back = struct.unpack(">e", half)[0]
-        if value == back or (value != 0 and abs(back - value) <= 5e-4 * abs(value)):
+        if value == back or abs(back - value) <= 5e-4 * abs(value):
             return 0, half
     clamped = max(-_F32_MAX, min(_F32_MAX, value))
     return FEATURE_FLOAT32, struct.pack(">f", clamped)
@@ -143,7 +165,7 @@ def encode_compact(report: Mapping[str, Any], *, inline_origin: bool = False) ->
         raise ProtocolError("compact: more than 255 sensors")
     out.append(len(sensors))
     for name in sensors:
-        out += _text(name)
+        out += _sensor(name)
     if loc is not None:
         out += struct.pack(">ii", round(loc["lat"] * LOC_SCALE), round(loc["lon"] * LOC_SCALE))
         if "alt_m" in loc:
@@ -194,6 +216,13 @@ class _Reader:
             raise ProtocolError(f"compact: {what} out of range")
         return value
 
+    def sensor(self) -> str:
+        first = self.byte("sensor")
+        if first & SENSOR_SHORT:
+            return f"{SENSOR_PREFIXES[(first >> 4) & 0x07]}{first & 0x0F}"
+        self.pos -= 1
+        return self.text("sensor name")
+
     def text(self, what: str) -> str:
         data = self.take(self.byte(what), what)
         try:
@@ -202,8 +231,17 @@ class _Reader:
             raise ProtocolError(f"compact: {what} is not UTF-8") from None
 
 
-def _round_sig(value: float, digits: int) -> float:
-    return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+def _shortest(packed: bytes, fmt: str, most: int) -> float:
+    """The shortest decimal that packs to the same bits (float16 1.7998 -> 1.8)."""
+    value = float(struct.unpack(fmt, packed)[0])
+    if not math.isfinite(value):
+        return value
+    for digits in range(1, most + 1):
+        candidate = float(f"{value:.{digits}g}")
+        with contextlib.suppress(OverflowError):  # rounded up past the format's largest
+            if struct.pack(fmt, candidate) == packed:
+                return candidate
+    return value
 
 
 def decode_compact(
@@ -242,7 +280,7 @@ def decode_compact(
     conf_steps = r.byte("conf")
     if conf_steps > CONF_STEPS:
         raise ProtocolError(f"compact: conf byte {conf_steps} > {CONF_STEPS}")
-    sensors = [r.text("sensor name") for _ in range(r.byte("sensor count"))]
+    sensors = [r.sensor() for _ in range(r.byte("sensor count"))]
     report: dict[str, Any] = {
         "v": VERSION,
         "id": report_id(node, boot, seq),
@@ -274,9 +312,9 @@ def decode_compact(
             else:
                 name = f"f{index}"
             if key & FEATURE_FLOAT32:
-                value = _round_sig(struct.unpack(">f", r.take(4, "feature value"))[0], 7)
+                value = _shortest(r.take(4, "feature value"), ">f", 9)
             else:
-                value = _round_sig(struct.unpack(">e", r.take(2, "feature value"))[0], 4)
+                value = _shortest(r.take(2, "feature value"), ">e", 5)
             features[name] = value
         report["features"] = features
     if flags & FLAG_UNSYNCED:

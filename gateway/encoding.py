@@ -1,8 +1,8 @@
 """Report encodings on the wire, and the detection topic.
 
 - ``json``: the v1 report as compact UTF-8 JSON (``docs/messages.md``).
-- ``compact``: the binary encoding of :mod:`gateway.compact`; a typical detection is about
-  40 bytes. Node and site are not in it: they come from the topic.
+- ``compact``: the binary encoding of :mod:`gateway.compact`; a typical detection is 33-48
+  bytes. Node and site are not in it: they come from the topic.
 
 :func:`decode` tells the two apart by the first byte (compact starts with 0xC0-0xC7, which
 UTF-8 text never does), and raises :class:`ProtocolError` for anything else; it never raises

@@ -27,12 +27,15 @@ EXAMPLE: dict[str, Any] = {
     "loc": {"lat": 49.0, "lon": -122.7},
 }  # fmt: skip
 EXAMPLE_HEX = (
-    "c1 0a 03 86 0c 01 a2 1e 2c 05 b2 e4 32 01 ba 02 04 67 65 6f 31 04 70 69 72 31 "
-    "1d 34 ce 80 b6 dd 77 40 02 01 3f 33 02 18 4d"
+    "c1 0a 03 86 0c 01 a2 1e 2c 05 b2 e4 32 01 ba 02 81 91 1d 34 ce 80 b6 dd 77 40 "
+    "02 01 3f 33 02 18 4d"
 )
 
 names = st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True)
-sensor_names = st.from_regex(r"[A-Za-z0-9_.-]{1,32}", fullmatch=True)
+sensor_names = st.one_of(
+    st.sampled_from(["geo1", "pir1", "mag1", "geo0", "geo15", "geo16", "geo01", "sensor7", "s"]),
+    st.from_regex(r"[A-Za-z0-9_.-]{1,32}", fullmatch=True),
+)
 feature_names = st.one_of(
     st.sampled_from(["cadence_hz", "peak", "snr_db", "rise_s"]),
     st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,31}", fullmatch=True),
@@ -103,6 +106,7 @@ def test_json_round_trip_is_exact(report: dict[str, Any]) -> None:
 
 @given(reports())
 @example(EXAMPLE)
+@example(dict(EXAMPLE, features={"tiny": 1.192092896e-07, "f16max": 65504.0, "big": 3.4e38}))
 def test_compact_round_trip(report: dict[str, Any]) -> None:
     payload = encode(report, "compact")
     assert_close(decode(payload, topic=detection_topic(report["site"], report["node"])), report)
@@ -155,9 +159,25 @@ def test_typical_detection_is_at_most_48_bytes_and_matches_the_docs() -> None:
     assert len(payload) <= 48
     assert payload.hex(" ") == EXAMPLE_HEX
     assert EXAMPLE_HEX in " ".join(DOCS.read_text().split())
-    # All three sensors and an unset clock still fit; each further feature costs 3 bytes.
-    three = dict(EXAMPLE, sensors=["geo1", "pir1", "mag1"], clock="unsynced")
-    assert len(encode(three, "compact")) <= 48
+    # A detection as the detector reports it: two sensors, seven features, the location.
+    detector = dict(
+        EXAMPLE,
+        features={
+            "duration_s": 6.5,
+            "snr_db": 21.3,
+            "cadence_hz": 1.8,
+            "harmonic": 0.42,
+            "centroid_hz": 38.5,
+            "peak": 0.0021,
+            "pir_direction": 1.0,
+        },
+    )
+    payload = encode(detector, "compact")
+    assert len(payload) <= 48
+    assert decode(payload, topic=TOPIC)["features"] == detector["features"]
+    # Sensor names that do not fit the one-byte form cost their length + 1.
+    named = dict(EXAMPLE, sensors=["geophone-north", "pir1"])
+    assert len(encode(named, "compact")) == len(encode(EXAMPLE, "compact")) + 14
     busy = build_report(
         detection_fields(
             "vehicle",
@@ -167,13 +187,14 @@ def test_typical_detection_is_at_most_48_bytes_and_matches_the_docs() -> None:
             ["geo1", "pir1", "mag1"],
             features={"dominant_hz": 14.5, "peak": 0.012, "duration_s": 12.4, "snr_db": 21.0},
             loc={"lat": 49.00012, "lon": -122.70034, "alt_m": 112.0},
+            clock_ok=False,
         ),
         node="ugs-0007",
         site="sector-12",
         boot=1234,
         seq=1_000_000,
     )
-    assert len(encode(busy, "compact")) == 56
+    assert len(encode(busy, "compact")) == 44
 
 
 def test_compact_needs_topic_or_inline_origin() -> None:
