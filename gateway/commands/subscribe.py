@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         client_id=args.client_id or default_client_id(topics),
         clean_session=args.clean,
         keepalive=args.keepalive,
+        connect_timeout=5.0,
         tls=tls,
         username=args.username,
         password_file=args.password_file,
@@ -166,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if subscriber.done:
+            raise KeyboardInterrupt  # a second signal: do not wait for a slow connect
         subscriber.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
