@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # systemd (systemd-analyze), procps (/bin/kill in the unit) and shellcheck: tests/systemd.
 APT_PKGS := mosquitto mosquitto-clients socat mbpoll systemd procps shellcheck
-DEMO_ARGS ?= --duration 60
+DEMO_ARGS ?=
 
 .PHONY: demo test lint bench setup system-packages clean
 

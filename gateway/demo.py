@@ -47,9 +47,9 @@ SETTLE_S = 6.0
 
 @dataclass
 class DemoOptions:
-    duration_s: float = 60.0
+    duration_s: float = 75.0
     speed: float = 1.0
-    seed: int = 0
+    seed: int = 2
     scenario: str = "demo"
     broker: tuple[str, int] | None = None
     state_dir: Path | None = None

@@ -38,6 +38,13 @@ class HealthConfig(BaseModel):
         gt=0,
         description="a sensor that delivered no sample for this long is degraded",
     )
+    watchdog_stale_s: float = Field(
+        default=20.0,
+        ge=1.0,
+        le=600.0,
+        description="the pipeline thread making no progress this long counts as wedged "
+        "(systemd's watchdog is then no longer fed and restarts the service)",
+    )
     min_free_disk_bytes: int = Field(
         default=50_000_000, ge=0, description="warn when the state dir's disk has less free"
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from drivers.config import SensorConfig
 from drivers.manager import SensorManager
+from dsp.classifier import ModelError
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
 from gateway.boot import next_boot
@@ -40,9 +41,6 @@ CLOCK_RECHECK_S = 10.0
 
 # Columns each kind of driver delivers (drivers/*.py): PIR level + motion flag, three axes.
 CHANNELS = {"pir": 2, "magnetometer": 3}
-
-PIPELINE_STALE_S = 20.0
-"""The pipeline thread turns at least twice a second; this long without a turn is wedged."""
 
 
 def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
@@ -118,7 +116,13 @@ class Service:
         self.sensors = SensorManager(config.sensors, self.pipeline.submit, clock=clock)
         self.watchdog = Watchdog(
             self.notifier,
-            [Probe("pipeline", lambda: float(self.pipeline.turns), PIPELINE_STALE_S)],
+            [
+                Probe(
+                    "pipeline",
+                    lambda: float(self.pipeline.turns),
+                    config.health.watchdog_stale_s,
+                )
+            ],
         )
         self.health = Health(
             config.health,
@@ -144,7 +148,10 @@ class Service:
 
     @staticmethod
     def _detector(config: GatewayConfig) -> StreamingDetector:
-        return StreamingDetector(config.dsp, sensor_specs(config.sensors))
+        try:
+            return StreamingDetector(config.dsp, sensor_specs(config.sensors))
+        except ModelError as exc:
+            raise ConfigError(f"dsp.classifier.model: {exc}") from None
 
     def start(self) -> None:
         log.info(
@@ -176,11 +183,11 @@ class Service:
         self.notifier.stopping("stopping: storing the detections in flight")
         log.info("stopping: sensors first, then the detections in flight")
         if self._started:
+            self.health.stop()  # sensors are about to stop on purpose: not news to publish
             self.sensors.stop(timeout=min(3.0, timeout / 3))
             self.pipeline.stop(timeout=max(1.0, deadline - time.monotonic() - 3.0))
             if self.recorder is not None:
                 self.recorder.stop(timeout=2.0)
-            self.health.stop()
             self.watchdog.stop()
         final = self.health.snapshot(state="stopped")
         for uplink in self.uplinks:

@@ -298,7 +298,7 @@ def schedule(
         (k, r) for k in ("car", "tracked") for r in SWEEP_VEHICLE_M
     ]
     placed: list[tuple[Rendered, dict[str, Any]]] = []
-    cursor = 0.0
+    cursor = spec.lead_in_s
     index = 0
     while True:
         kind, range_m, bearing = _draw(spec, rng, scene, index, sweep)

@@ -72,6 +72,9 @@ class ScenarioSpec:
     """Chance that an event starts while the previous one is still detectable."""
     sweep: bool = False
     """Range sweep: events at a fixed ladder of ranges instead of random ones."""
+    lead_in_s: float = 0.0
+    """Background only before the first event: time for a live detector to learn the noise
+    floor (it does not trigger during its warm-up)."""
 
     @property
     def noise_only(self) -> bool:
@@ -170,11 +173,13 @@ SPECS: dict[str, ScenarioSpec] = {
         animal_range=(2.0, 30.0),
     ),
     "demo": ScenarioSpec(
-        "A short show for `ugs-gateway demo`: walkers and runners close by, cars and trucks "
-        "on the track, the odd animal, one after another over a quiet background.",
+        "A short show for `ugs-gateway demo`: after 15 s of quiet (the detector learns the "
+        "noise floor), walkers and runners close by, cars and trucks on the track, the odd "
+        "animal, one after another over a quiet background.",
         Background(site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0),
         {"walker": 0.3, "runner": 0.2, "car": 0.3, "truck": 0.1, "quadruped": 0.1},
         mean_gap_s=1.0,
+        lead_in_s=15.0,
         people_range=(3.0, 12.0),
         vehicle_range=(15.0, 60.0),
         animal_range=(3.0, 12.0),

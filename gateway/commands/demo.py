@@ -29,14 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
         type=float,
-        default=60.0,
+        default=75.0,
         metavar="S",
-        help="seconds of scenario to play (default 60; 0 runs until Ctrl-C)",
+        help="seconds of scenario to play (default 75; 0 runs until Ctrl-C)",
     )
     parser.add_argument(
         "--speed", type=float, default=1.0, metavar="X", help="play X times real time (default 1)"
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="scenario seed")
+    parser.add_argument(
+        "--seed", type=int, default=2, metavar="N", help="scenario seed (default 2)"
+    )
     parser.add_argument(
         "--scenario",
         default="demo",

@@ -3,7 +3,8 @@
 Reads the sensors, detects, stores every detection durably and forwards it on the uplinks,
 and publishes a retained health status. Signals: SIGTERM or SIGINT stop it cleanly (the
 detections in flight are stored first); SIGHUP reloads the config where that is safe
-(`systemctl reload ugs-gateway`). Under systemd it reports READY, STATUS and WATCHDOG.
+(`systemctl reload ugs-gateway`); SIGUSR1 writes every thread's stack to the log. Under
+systemd it reports READY, STATUS and WATCHDOG.
 
 Exit codes: 0 after a clean stop, 2 for a config that does not validate (systemd does not
 retry those), 1 when the service cannot start (an unusable state dir, say).
@@ -12,6 +13,7 @@ retry those), 1 when the service cannot start (an unusable state dir, say).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import threading
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_signal)
+    # `kill -USR1 <pid>` writes every thread's stack to the journal: what a wedged unit was
+    # doing, without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     service = Service(config, config_path=config_path)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -14,35 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.sdnotify import Notifier, Probe, Watchdog, notify, watchdog_interval
-
-
-class Listener:
-    """What systemd does: a bound datagram socket that collects notifications."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        bind_to = "\0" + address[1:] if address.startswith("@") else address
-        self.sock.bind(bind_to)
-
-    def recv(self, timeout: float = 2.0) -> list[str]:
-        self.sock.settimeout(timeout)
-        data = self.sock.recv(4096)
-        return data.decode("utf-8").split("\n")
-
-    def drain(self) -> list[list[str]]:
-        got = []
-        self.sock.setblocking(False)
-        try:
-            while True:
-                got.append(self.sock.recv(4096).decode("utf-8").split("\n"))
-        except BlockingIOError:
-            return got
-
-    def close(self) -> None:
-        self.sock.close()
-        if not self.address.startswith("@"):
-            Path(self.address).unlink(missing_ok=True)
+from tests.notify import Listener
 
 
 @pytest.fixture

@@ -1,0 +1,48 @@
+"""What systemd does with sd_notify: a bound AF_UNIX datagram socket that collects messages."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+
+class Listener:
+    """What systemd does: a bound datagram socket that collects notifications."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        bind_to = "\0" + address[1:] if address.startswith("@") else address
+        self.sock.bind(bind_to)
+
+    def recv(self, timeout: float = 2.0) -> list[str]:
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(4096)
+        return data.decode("utf-8").split("\n")
+
+    def drain(self) -> list[list[str]]:
+        got = []
+        self.sock.setblocking(False)
+        try:
+            while True:
+                got.append(self.sock.recv(4096).decode("utf-8").split("\n"))
+        except BlockingIOError:
+            return got
+
+    def close(self) -> None:
+        self.sock.close()
+        if not self.address.startswith("@"):
+            Path(self.address).unlink(missing_ok=True)
+
+    def wait_for(self, key: str, timeout: float = 10.0) -> list[str]:
+        """Read datagrams until one carries ``key`` (e.g. ``"READY=1"``); return it."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self.recv(left)
+            except TimeoutError:
+                break
+            if key in message:
+                return message
+        raise AssertionError(f"no {key} within {timeout} s")
