@@ -117,21 +117,33 @@ def detection_fields(
 
     ``t0``/``t1`` are epoch seconds. ``clock_ok`` defaults to :func:`clock_synced` at ``t1``.
     The outbox adds ``v``, ``id``, ``node``, ``site``, ``boot`` and ``seq``.
+
+    What a detector may hand over that a report cannot carry is mended rather than refused,
+    so that one odd number never costs a detection: ``conf`` is clamped to [0, 1] (NaN is
+    0), features that are not finite are left out, and feature names are made to fit
+    (other characters become ``_``, at most 32).
     """
     fields: dict[str, Any] = {
         "class": cls,
-        "conf": round(float(conf), 4),
+        "conf": round(min(1.0, max(0.0, float(conf))), 4),
         "t0": format_time(t0),
         "t1": format_time(t1),
         "sensors": list(sensors),
     }
     if features is not None:
-        fields["features"] = {str(k): float(v) for k, v in features.items()}
+        fields["features"] = {
+            _feature_name(str(k)): float(v) for k, v in features.items() if math.isfinite(v)
+        }
     if loc is not None:
         fields["loc"] = {str(k): float(v) for k, v in loc.items()}
     if not (clock_synced(t1) if clock_ok is None else clock_ok):
         fields["clock"] = CLOCK_UNSYNCED
     return fields
+
+
+def _feature_name(name: str) -> str:
+    mended = re.sub(r"[^A-Za-z0-9_]", "_", name)[:32]
+    return mended if mended[:1].isalpha() and mended.isascii() else f"f_{mended}"[:32]
 
 
 def build_report(
