@@ -580,4 +580,5 @@ def limits_of(config: OutboxConfig) -> dict[str, Any]:
         "max_age_s": config.max_age,
         "drop": config.drop,
         "min_free_bytes": config.min_free_bytes,
+        "ballast_bytes": config.ballast_bytes,
     }

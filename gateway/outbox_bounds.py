@@ -8,12 +8,12 @@
   current size, so new reports reuse the pages of dropped ones and the file stops growing.
 - **Age**: once a second, reports older than ``max_age`` are dropped. A report stored while
   the clock read before 2024 has no trustworthy age and is kept (only the byte bound applies).
-- **Full disk**: a *ballast* file (``<outbox>.ballast``, 8 MiB) is kept beside the database
-  while there is room. When the disk refuses a write anyway (another program filled it),
-  the ballast is deleted: that gives SQLite the room to checkpoint its log and drop the oldest
-  reports, after which the file is held at its size until the disk has room again (then the
-  ballast comes back). Without that room, a WAL database on a full disk could neither
-  take new reports nor delete old ones.
+- **Full disk**: a *ballast* file (``<outbox>.ballast``, ``ballast_bytes``, 8 MiB by
+  default) is kept beside the database while there is room. When the disk refuses a write
+  anyway (another program filled it), the ballast is deleted: that gives SQLite the room to
+  checkpoint its log and drop the oldest reports, after which the file is held at its size
+  until the disk has room again (then the ballast comes back). Without that room, a WAL
+  database on a full disk could neither take new reports nor delete old ones.
 
 Every dropped report is counted per uplink that still had it pending and by reason, in the
 database, in the same transaction as the delete.
@@ -42,7 +42,6 @@ ROW_OVERHEAD = 64  # bytes a row costs beyond its JSON text (record and cell hea
 DELIVERY_OVERHEAD = 16  # per pending uplink, beyond the uplink's name
 MEASURE_EVERY = 256  # stores between two exact measurements of the pages in use
 CHECK_EVERY_S = 1.0
-BALLAST_BYTES = 8 * 1024 * 1024
 LOG_EVERY_S = 60.0
 
 
@@ -93,12 +92,17 @@ class Bounds:
     # -- the ballast -------------------------------------------------------------------
 
     def ensure_ballast(self, free: int) -> None:
-        if self.ballast.exists() or free < self.config.min_free_bytes + 2 * BALLAST_BYTES:
+        size = self.config.ballast_bytes
+        if not size:
+            with contextlib.suppress(OSError):
+                self.ballast.unlink()  # switched off: give the space back
+            return
+        if self.ballast.exists() or free < self.config.min_free_bytes + 2 * size:
             return
         try:
             fd = os.open(self.ballast, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                os.posix_fallocate(fd, 0, BALLAST_BYTES)
+                os.posix_fallocate(fd, 0, size)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -122,10 +126,10 @@ class Bounds:
             log.warning("outbox: cannot delete the ballast %s: %s", self.ballast, exc)
             return False
         log.warning(
-            "outbox: the disk holding %s is full: released the %d MiB ballast and holding "
+            "outbox: the disk holding %s is full: released the %d-byte ballast and holding "
             "the outbox at its current size, dropping the oldest reports",
             self.path,
-            BALLAST_BYTES >> 20,
+            self.config.ballast_bytes,
         )
         self._next_disk_check = 0.0
         return True
@@ -139,7 +143,8 @@ class Bounds:
         self._next_disk_check = now + CHECK_EVERY_S
         free = db.free_disk(self.path.parent)
         self.ensure_ballast(free)
-        reserve = self.config.min_free_bytes + (0 if self.ballast.exists() else BALLAST_BYTES)
+        missing = 0 if self.ballast.exists() else self.config.ballast_bytes
+        reserve = self.config.min_free_bytes + missing
         limit, reason = self.config.max_bytes, "max_bytes"
         if free < reserve + limit:
             # Pages already in the file are reused; only growth eats into the reserve.

@@ -8,6 +8,8 @@ max_age = "7d"              # seconds, or "90s", "30m", "12h", "7d", "2w"; 0 = n
 drop = "oldest"             # at the bound: "oldest" drops the oldest reports to make room,
                             # "newest" keeps the backlog and refuses new reports
 min_free_bytes = "64MiB"    # free-disk reserve the outbox never eats into
+ballast_bytes = "8MiB"      # kept in a file beside the outbox and freed when the disk fills
+                            # up anyway, so the outbox can go on; 0 = none
 ```
 """
 
@@ -84,6 +86,11 @@ class OutboxConfig(BaseModel):
     )
     min_free_bytes: Size = Field(
         default=64 * 1024**2, description="free disk the outbox leaves for the rest of the system"
+    )
+
+    ballast_bytes: Size = Field(
+        default=8 * 1024**2,
+        description="space held in <path>.ballast and given up when the disk is full; 0 = none",
     )
 
     def resolve_path(self, state_dir: Path) -> Path:

@@ -47,6 +47,8 @@ def open_outbox(
     uplinks: Mapping[str, Callable[[dict[str, Any]], bool]] | None = None,
     **config: Any,
 ) -> Outbox:
+    # No 8 MiB ballast per test outbox unless a test asks (pytest keeps old tmp dirs).
+    config.setdefault("ballast_bytes", 0)
     return Outbox(
         path,
         OutboxConfig(**config),

@@ -83,7 +83,7 @@ def test_failing_share_filter_withholds_the_report(tmp_path: Path) -> None:
 def test_invalid_fields_raise_and_do_not_use_a_seq(tmp_path: Path) -> None:
     with open_outbox(tmp_path / "o.sqlite") as outbox:
         with pytest.raises(ProtocolError, match="conf"):
-            outbox.store(fields(conf=1.5))
+            outbox.store({**fields(), "conf": 1.5})
         with pytest.raises(ProtocolError, match="class"):
             outbox.store(fields("Foot Step"))
         assert outbox.store(fields())["seq"] == 1

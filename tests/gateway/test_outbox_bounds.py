@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from gateway.outbox import OutboxFullError
-from gateway.outbox_bounds import BALLAST_BYTES
 from gateway.outbox_config import OutboxConfig
 from gateway.outbox_db import free_disk
 from tests.gateway.outbox_helpers import everything, fields, open_outbox, vehicles_only
@@ -138,7 +137,7 @@ def test_free_disk_reserve_stops_growth_and_drops_the_oldest(
             outbox.store(fields())
     size = path.stat().st_size
     # A reserve larger than the disk's free space: the outbox may not grow at all.
-    reserve = free_disk(tmp_path) + BALLAST_BYTES * 4
+    reserve = free_disk(tmp_path) + 64 * 1024**2
     caplog.set_level(logging.INFO, logger="gateway.outbox_bounds")
     with open_outbox(path, boot=2, min_free_bytes=reserve) as outbox:
         for _ in range(600):
@@ -155,13 +154,17 @@ def test_free_disk_reserve_stops_growth_and_drops_the_oldest(
     assert path.stat().st_size <= size
 
 
-def test_ballast_is_kept_beside_the_outbox(tmp_path: Path) -> None:
+def test_ballast_is_kept_beside_the_outbox_and_removed_when_off(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite"
-    with open_outbox(path) as outbox:
+    ballast = path.with_name("o.sqlite.ballast")
+    size = 2 * 1024 * 1024
+    with open_outbox(path, ballast_bytes=size) as outbox:
         outbox.store(fields())
-        ballast = path.with_name("o.sqlite.ballast")
-        assert ballast.stat().st_size == BALLAST_BYTES
-        assert os.stat(ballast).st_blocks * 512 >= BALLAST_BYTES  # really allocated
+        assert ballast.stat().st_size == size
+        assert os.stat(ballast).st_blocks * 512 >= size  # really allocated
+    with open_outbox(path, boot=2, ballast_bytes=0) as outbox:
+        outbox.store(fields())
+    assert not ballast.exists()
 
 
 @pytest.mark.parametrize(

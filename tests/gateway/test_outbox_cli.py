@@ -49,6 +49,7 @@ def test_stats_of_a_missing_outbox_is_empty(
         "max_age_s": 2 * 86400.0,
         "drop": "oldest",
         "min_free_bytes": 64 * 1024**2,
+        "ballast_bytes": 8 * 1024**2,
     }
     assert not (tmp_path / "state").exists()
 
