@@ -57,13 +57,12 @@ Contract (relied on by the uplinks and the pipeline)::
   (:mod:`gateway.outbox_salvage`), at open and whenever SQLite reports corruption at runtime.
 - Thread-safe: ``store``, ``pending``, ``ack`` and ``stats`` may be called from any thread.
   One process owns the file (an flock on ``<path>.lock``); other processes read it with
-  :func:`gateway.outbox_db.read_stats`.
+  :func:`gateway.outbox_stats.read_stats`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -80,6 +79,8 @@ from gateway.errors import StorageError
 from gateway.outbox_bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox_config import OutboxConfig
 from gateway.outbox_salvage import salvage
+from gateway.outbox_stats import Counts, collect_stats, count_all
+from gateway.outbox_uplinks import delete_unneeded, parse_body, register_uplinks
 from gateway.report import build_report
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
@@ -88,7 +89,7 @@ log = logging.getLogger(__name__)
 
 FULL_RETRIES = 8
 STUCK_RETRY_S = 5.0
-ACK_CHUNK = 500
+ACK_CHUNK = 500  # row ids per statement
 
 Filter = Callable[[dict[str, Any]], bool]
 Listener = Callable[["OutboxRow", tuple[str, ...]], None]
@@ -135,10 +136,10 @@ class Outbox:
         self.unrouted = 0  # reports no uplink accepted (not stored)
         # What waits, kept in memory so that stats cost nothing; ``_delta`` collects the
         # changes of the open transaction and is added on commit.
-        self._counts = db.Counts()
-        self._delta = db.Counts()
+        self._counts = Counts()
+        self._delta = Counts()
         self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped)
-        self._lockfile = self._take_lock()
+        self._lockfile = db.lock_outbox(self.path)
         try:
             self._open()
             self._seq = self._initial_seq()
@@ -147,26 +148,6 @@ class Outbox:
             raise
 
     # -- opening -----------------------------------------------------------------------
-
-    def _take_lock(self) -> int:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot use the outbox directory {self.path.parent}: {exc.strerror or exc} "
-                "(check outbox.path / node.state_dir and their permissions)"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StorageError(
-                f"the outbox {self.path} is in use by another gateway process "
-                "(is the service already running?)"
-            ) from None
-        return fd
 
     def _open(self, first_row_id: int = 0, damaged: Path | None = None) -> None:
         self._conn, moved = db.open_outbox_db(self.path, first_row_id=first_row_id)
@@ -187,10 +168,11 @@ class Outbox:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('recovered_from', ?)",
                     (damaged.name,),
                 )
-        with self._txn():
-            self._register_uplinks()
+        with self._txn() as conn:
+            if register_uplinks(conn, list(self._filters), self._targets):
+                self._remember(conn)
         self._last_row_id = max(self._last_row_id, db.last_row_id(self._db))
-        self._counts = db.count_all(self._db)
+        self._counts = count_all(self._db)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -229,85 +211,9 @@ class Outbox:
             (self._last_row_id, self.boot, self._seq),
         )
 
-    def _dropped(self, conn: sqlite3.Connection, gone: db.Counts) -> None:
+    def _dropped(self, conn: sqlite3.Connection, gone: Counts) -> None:
         self._remember(conn)
         self._delta.add(gone)
-
-    def _register_uplinks(self) -> None:
-        conn, now = self._db, time.time()
-        known = dict(conn.execute("SELECT name, removed_at FROM uplinks").fetchall())
-        for name in self._filters:
-            if name not in known:
-                conn.execute("INSERT INTO uplinks(name, added_at) VALUES(?, ?)", (name, now))
-                log.info("outbox: new uplink %s receives reports from now on", name)
-            elif known[name] is not None:
-                conn.execute(
-                    "UPDATE uplinks SET removed_at = NULL, added_at = ? WHERE name = ?",
-                    (now, name),
-                )
-        for name, removed in known.items():
-            if name in self._filters or removed is not None:
-                continue
-            released = [
-                row_id
-                for (row_id,) in conn.execute(
-                    "DELETE FROM deliveries WHERE uplink = ? RETURNING row_id", (name,)
-                ).fetchall()
-            ]
-            conn.execute(
-                "UPDATE uplinks SET removed_at = ?, released = released + ? WHERE name = ?",
-                (now, len(released), name),
-            )
-            self._delete_unneeded(conn, released)
-            log.warning(
-                "outbox: uplink %s is no longer configured: released its %d pending reports",
-                name,
-                len(released),
-            )
-        if self._filters:
-            self._claim_unclaimed()
-
-    def _delete_unneeded(self, conn: sqlite3.Connection, row_ids: list[int]) -> list[int]:
-        """Delete those of these reports that no configured uplink still has to carry."""
-        names = list(self._filters)
-        held = ",".join("?" * len(names))
-        sizes = []
-        for start in range(0, len(row_ids), ACK_CHUNK):
-            chunk = row_ids[start : start + ACK_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sizes += [
-                size
-                for (size,) in conn.execute(
-                    f"DELETE FROM reports WHERE row_id IN ({marks}) AND claimed = 1 AND NOT "
-                    f"EXISTS (SELECT 1 FROM deliveries d WHERE d.uplink IN ({held}) "
-                    "AND d.row_id = reports.row_id) RETURNING size",
-                    (*chunk, *names),
-                ).fetchall()
-            ]
-        return sizes
-
-    def _claim_unclaimed(self) -> None:
-        """Queue reports kept while no uplink was configured (drop those nobody wants)."""
-        conn = self._db
-        rows = conn.execute(
-            "SELECT row_id, body FROM reports WHERE claimed = 0 ORDER BY row_id"
-        ).fetchall()
-        claimed = 0
-        for row_id, body in rows:
-            report = _parse(body)
-            targets = () if report is None else self._targets(report)
-            conn.executemany(
-                "INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)",
-                [(name, row_id) for name in targets],
-            )
-            if targets:
-                claimed += 1
-                conn.execute("UPDATE reports SET claimed = 1 WHERE row_id = ?", (row_id,))
-            else:
-                conn.execute("DELETE FROM reports WHERE row_id = ?", (row_id,))
-        if rows:
-            self._remember(conn)
-            log.info("outbox: %d reports kept while no uplink was configured are queued", claimed)
 
     # -- transactions ------------------------------------------------------------------
 
@@ -318,7 +224,7 @@ class Outbox:
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._sync_full = durable
         conn.execute("BEGIN IMMEDIATE")
-        self._delta = db.Counts()
+        self._delta = Counts()
         try:
             yield conn
             conn.execute("COMMIT")
@@ -428,7 +334,7 @@ class Outbox:
             )
             for name in targets:
                 conn.execute("INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", (name, row_id))
-            self._delta.add(db.Counts(1, len(data), 0 if claimed else 1, dict.fromkeys(targets, 1)))
+            self._delta.add(Counts(1, len(data), 0 if claimed else 1, dict.fromkeys(targets, 1)))
         self._last_row_id = row_id
         return OutboxRow(row_id, report, now)
 
@@ -466,7 +372,7 @@ class Outbox:
         for row_id, body, stored_at in rows:
             if row_id in skip:
                 continue
-            report = _parse(body)
+            report = parse_body(body)
             if report is None:
                 unreadable.append(row_id)
                 continue
@@ -512,8 +418,8 @@ class Outbox:
                                 (uplink, *chunk),
                             ).fetchall()
                         ]
-                    sizes = self._delete_unneeded(conn, acked)
-                    self._delta.add(db.Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(acked)}))
+                    sizes = delete_unneeded(conn, acked, list(self._filters))
+                    self._delta.add(Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(acked)}))
                     conn.execute(
                         "UPDATE uplinks SET delivered = delivered + ?, last_ack_at = ? "
                         "WHERE name = ?",
@@ -535,7 +441,7 @@ class Outbox:
     def stats(self) -> dict[str, Any]:
         """Depth, bytes, oldest age, drops, and per uplink pending/cursor/delivered/dropped."""
         with self._lock:
-            stats = db.collect_stats(
+            stats = collect_stats(
                 self._db, self.path, self.limits(), set(self._filters), self._counts
             )
             stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
@@ -563,14 +469,6 @@ class Outbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _parse(body: str) -> dict[str, Any] | None:
-    try:
-        report = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return report if isinstance(report, dict) else None
 
 
 def limits_of(config: OutboxConfig) -> dict[str, Any]:

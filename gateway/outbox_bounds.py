@@ -34,6 +34,7 @@ from typing import Any
 from gateway import outbox_db as db
 from gateway.errors import StorageError
 from gateway.outbox_config import OutboxConfig
+from gateway.outbox_stats import Counts
 from gateway.report import CLOCK_FLOOR_S
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Bounds:
         path: Path,
         config: OutboxConfig,
         uplinks: Callable[[], Iterable[str]],
-        on_drop: Callable[[sqlite3.Connection, db.Counts], None],
+        on_drop: Callable[[sqlite3.Connection, Counts], None],
     ) -> None:
         self.path = path
         self.config = config
@@ -229,7 +230,7 @@ class Bounds:
 
     def drop_rows(self, conn: sqlite3.Connection, first: int, last: int, reason: str) -> int:
         """Drop the reports with ``first <= row_id <= last``, counting them per uplink."""
-        gone = db.Counts()
+        gone = Counts()
         for name in self._uplinks():
             n = conn.execute(
                 "DELETE FROM deliveries WHERE uplink = ? AND row_id BETWEEN ? AND ?",

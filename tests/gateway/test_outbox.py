@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import ProtocolError, StorageError
 from gateway.outbox import OutboxRow
-from gateway.outbox_db import read_stats
+from gateway.outbox_stats import read_stats
 from tests.gateway.outbox_helpers import NODE, SITE, everything, fields, open_outbox, vehicles_only
 
 
