@@ -1,10 +1,11 @@
-"""The event classifier: multinomial logistic regression over fused event features.
+"""The event classifier: gradient-boosted decision trees over fused event features.
 
 Classes: ``noise`` (never reported), ``footstep``, ``vehicle`` and ``unknown`` (a real source
 that is neither, e.g. an animal). The model is a small JSON file (``dsp/model.json``) made by
-``ugs-gateway train`` from labelled scenario recordings; it holds the feature names, their
-standardisation, the weights and a temperature fitted on held-back training data so that the
-probabilities are calibrated. Evaluation is one tiny Numba kernel.
+``ugs-gateway train`` from labelled scenario recordings: per boosting round and class one
+shallow tree (complete, depth ``depth``: node ``i`` has children ``2i+1`` and ``2i+2``), whose
+leaves add to that class's score; a softmax of the scores divided by a temperature fitted on
+held-back training data gives calibrated probabilities. Evaluation is one small Numba kernel.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from numba import njit
 from dsp.records import SensorEvent
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 MODEL_FORMAT = "ugs-dsp-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 CLASSES = ("noise", "footstep", "vehicle", "unknown")
 NOISE = 0
 
@@ -101,21 +103,30 @@ def feature_vector(events: list[SensorEvent]) -> dict[str, float]:
 @njit(cache=True)
 def predict_proba(
     x: FloatArray,
-    mean: FloatArray,
-    scale: FloatArray,
-    w: FloatArray,
-    b: FloatArray,
+    feature: IntArray,
+    threshold: FloatArray,
+    leaf: FloatArray,
+    temperature: float,
     out: FloatArray,
 ) -> None:
-    """Softmax of ``w @ ((x - mean) / scale) + b`` into ``out`` (temperature already in w, b)."""
-    n_cls = w.shape[0]
+    """Class probabilities of feature vector ``x`` into ``out``.
+
+    Tree ``t`` belongs to class ``t % n_classes``; at node ``i`` it goes left when
+    ``x[feature[t, i]] < threshold[t, i]``, and adds ``leaf[t, j]`` at the leaf it reaches.
+    """
+    n_cls = out.shape[0]
+    n_nodes = feature.shape[1]
+    for c in range(n_cls):
+        out[c] = 0.0
+    for t in range(feature.shape[0]):
+        i = 0
+        while i < n_nodes:
+            i = 2 * i + 1 if x[feature[t, i]] < threshold[t, i] else 2 * i + 2
+        out[t % n_cls] += leaf[t, i - n_nodes]
     top = -math.inf
     for c in range(n_cls):
-        z = b[c]
-        for j in range(x.shape[0]):
-            z += w[c, j] * ((x[j] - mean[j]) / scale[j])
-        out[c] = z
-        top = max(top, z)
+        out[c] /= temperature
+        top = max(top, out[c])
     total = 0.0
     for c in range(n_cls):
         out[c] = math.exp(out[c] - top)
@@ -128,52 +139,67 @@ def predict_proba(
 class Model:
     classes: tuple[str, ...]
     features: tuple[str, ...]
-    mean: FloatArray
-    scale: FloatArray
-    weights: FloatArray
-    bias: FloatArray
+    feature: IntArray
+    """(trees, nodes) index into ``features`` of each split."""
+    threshold: FloatArray
+    """(trees, nodes) split thresholds (+inf: always left)."""
+    leaf: FloatArray
+    """(trees, nodes + 1) leaf values."""
     temperature: float
     info: dict[str, Any]
 
     def __post_init__(self) -> None:
-        t = self.temperature if self.temperature > 0 else 1.0
-        self._w = np.ascontiguousarray(self.weights / t)
-        self._b = np.ascontiguousarray(self.bias / t)
-        self._index = [FEATURES.index(name) for name in self.features]
+        self.feature = np.ascontiguousarray(self.feature, dtype=np.int64)
+        self.threshold = np.ascontiguousarray(self.threshold, dtype=np.float64)
+        self.leaf = np.ascontiguousarray(self.leaf, dtype=np.float64)
         self._out = np.zeros(len(self.classes))
+
+    @property
+    def depth(self) -> int:
+        return round(math.log2(self.feature.shape[1] + 1))
 
     @classmethod
     def untrained(cls) -> Model:
         """Every class equally likely (so nothing is reported): for collecting candidates."""
-        n_f, n_c = len(FEATURES), len(CLASSES)
+        n_c = len(CLASSES)
         return cls(
             classes=CLASSES,
             features=FEATURES,
-            mean=np.zeros(n_f),
-            scale=np.ones(n_f),
-            weights=np.zeros((n_c, n_f)),
-            bias=np.zeros(n_c),
+            feature=np.zeros((n_c, 1), dtype=np.int64),
+            threshold=np.zeros((n_c, 1)),
+            leaf=np.zeros((n_c, 2)),
             temperature=1.0,
             info={"id": "untrained"},
         )
 
-    def proba(self, vector: dict[str, float]) -> FloatArray:
-        x = np.array([vector.get(name, 0.0) for name in self.features], dtype=np.float64)
-        x = np.where(np.isfinite(x), x, 0.0)
-        predict_proba(x, self.mean, self.scale, self._w, self._b, self._out)
+    def vector(self, named: dict[str, float]) -> FloatArray:
+        x = np.array([named.get(name, 0.0) for name in self.features], dtype=np.float64)
+        return np.where(np.isfinite(x), x, 0.0)
+
+    def proba(self, named: dict[str, float]) -> FloatArray:
+        return self.proba_x(self.vector(named))
+
+    def proba_x(self, x: FloatArray) -> FloatArray:
+        predict_proba(x, self.feature, self.threshold, self.leaf, self.temperature, self._out)
         return self._out.copy()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": MODEL_FORMAT,
             "version": MODEL_VERSION,
+            "kind": "boosted-trees",
             "classes": list(self.classes),
             "features": list(self.features),
-            "mean": _rounded(self.mean),
-            "scale": _rounded(self.scale),
-            "weights": [_rounded(row) for row in self.weights],
-            "bias": _rounded(self.bias),
-            "temperature": float(f"{self.temperature:.6g}"),
+            "depth": self.depth,
+            "trees": [
+                {
+                    "feature": [int(v) for v in f],
+                    "threshold": [_num(v) for v in th],
+                    "leaf": [_num(v) for v in lf],
+                }
+                for f, th, lf in zip(self.feature, self.threshold, self.leaf, strict=True)
+            ],
+            "temperature": _num(self.temperature),
             "info": self.info,
         }
 
@@ -186,38 +212,45 @@ class Model:
         try:
             classes = tuple(str(c) for c in obj["classes"])
             features = tuple(str(f) for f in obj["features"])
+            trees = list(obj["trees"])
         except (KeyError, TypeError) as exc:
             raise ModelError(f"{origin}: malformed model ({exc})") from None
         unknown = [f for f in features if f not in FEATURES]
         if unknown:
             raise ModelError(f"{origin}: model uses unknown features {unknown}")
         try:
-            model = cls(
-                classes=classes,
-                features=features,
-                mean=np.asarray(obj["mean"], dtype=np.float64),
-                scale=np.asarray(obj["scale"], dtype=np.float64),
-                weights=np.asarray(obj["weights"], dtype=np.float64),
-                bias=np.asarray(obj["bias"], dtype=np.float64),
-                temperature=float(obj.get("temperature", 1.0)),
-                info=dict(obj.get("info") or {}),
+            feature = np.array([t["feature"] for t in trees], dtype=np.int64)
+            threshold = np.array(
+                [[math.inf if v is None else float(v) for v in t["threshold"]] for t in trees]
             )
+            leaf = np.array([t["leaf"] for t in trees], dtype=np.float64)
+            temperature = float(obj.get("temperature", 1.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{origin}: malformed model ({exc})") from None
-        n_f, n_c = len(features), len(classes)
-        if classes[0] != "noise" or model.weights.shape != (n_c, n_f):
-            raise ModelError(f"{origin}: model shapes do not match its classes and features")
-        if model.mean.shape != (n_f,) or model.scale.shape != (n_f,) or model.bias.shape != (n_c,):
-            raise ModelError(f"{origin}: model shapes do not match its classes and features")
-        if np.any(model.scale <= 0) or not np.all(np.isfinite(model.weights)):
+        n_c, n_f = len(classes), len(features)
+        if (
+            classes[0] != "noise"
+            or feature.ndim != 2
+            or not trees
+            or len(trees) % n_c
+            or threshold.shape != feature.shape
+            or leaf.shape != (feature.shape[0], feature.shape[1] + 1)
+        ):
+            raise ModelError(f"{origin}: model shapes do not match its classes and trees")
+        if feature.size and (feature.min() < 0 or feature.max() >= n_f):
+            raise ModelError(f"{origin}: a tree splits on a feature the model does not have")
+        if not (np.all(np.isfinite(leaf)) and math.isfinite(temperature) and temperature > 0):
             raise ModelError(f"{origin}: model has invalid numbers")
-        return model
+        return cls(
+            classes, features, feature, threshold, leaf, temperature, dict(obj.get("info") or {})
+        )
 
 
-def _rounded(values: FloatArray) -> list[float]:
-    # Six significant digits: far below what matters, and it keeps the file identical when
-    # a retrain differs only in the last bits of floating-point arithmetic.
-    return [float(f"{v:.6g}") for v in np.asarray(values, dtype=np.float64)]
+def _num(value: float) -> float | None:
+    """Six significant digits (a retrain that differs only in the last bits of floating
+    point gives the same file); +inf (a split that always goes left) as null."""
+    v = float(value)
+    return None if math.isinf(v) else float(f"{v:.6g}")
 
 
 PACKAGED_MODEL = "model.json"

@@ -57,7 +57,7 @@ class SeismicDspConfig(BaseModel):
         gt=1.0,
         description="above this STA/LTA the noise floor adapts 10x slower (slow rises)",
     )
-    warmup_s: float = Field(default=15.0, ge=0, description="no triggers while the floor forms")
+    warmup_s: float = Field(default=5.0, ge=0, description="no triggers while the floor forms")
     trigger_on: float = Field(default=3.0, gt=1.0, description="STA/floor that opens an event")
     trigger_off: float = Field(default=1.8, gt=0.0, description="STA/floor that keeps it open")
     impulse_on: float = Field(

@@ -45,6 +45,10 @@ is a discontinuity (a jump forward is treated as a gap; backwards re-anchors the
 
 FLAG_HISTORY_S = 600.0
 
+ADJACENT_S = 0.5
+"""Detections released together that touch (an event cut in pieces) and share a class are
+reported as one."""
+
 # Features copied into each report (the full vector stays internal to the classifier).
 REPORT_FEATURES = {
     "seis_cadence_hz": "cadence_hz",
@@ -130,31 +134,40 @@ class StreamingDetector:
             raise ValueError(f"unknown sensor {sensor!r} (have {', '.join(self.streams)})")
         x = self._column(s, data)
         rate = s.spec.rate
+        chain = s.chain
         if s.anchor is None:
-            s.anchor = float(t0) - s.chain.next_index / rate
-        expected = s.anchor + s.chain.next_index / rate
-        if math.isfinite(t0) and abs(t0 - expected) > CLOCK_TOLERANCE_S + gap / rate:
+            s.anchor = float(t0) - chain.next_index / rate
+        expected = s.anchor + chain.next_index / rate
+        if abs(t0 - expected) > CLOCK_TOLERANCE_S + gap / rate and math.isfinite(t0):
             jump = t0 - expected - gap / rate
             if jump > 0:
                 gap += round(jump * rate)
                 log.info("%s: clock jumped %.1f s ahead: treated as a gap", sensor, jump)
             else:
-                s.anchor = float(t0) - s.chain.next_index / rate
+                s.anchor = float(t0) - chain.next_index / rate
                 log.warning("%s: clock went back %.1f s: re-anchored", sensor, -jump)
         if gap > 0:
             self._gap(s, int(gap))
-        if x.shape[0]:
-            events, flags = s.chain.feed(x, NAN)
-            self._collect(s, events, flags)
+        n = x.shape[0]
+        if n:
+            events, flags = chain.feed(x, NAN)
+            if events or flags:
+                self._collect(s, events, flags)
             s.blocks += 1
-            s.samples += x.shape[0]
-            s.clock.block_s = x.shape[0] / rate
-        s.clock.time = s.anchor + s.chain.next_index / rate
+            s.samples += n
+            s.clock.block_s = n / rate
+        opened = chain.open_since()
+        s.clock.open_since = None if opened is None else s.anchor + opened
+        s.clock.time = s.anchor + chain.next_index / rate
+        if not self.fusion.pending:
+            return []
         return self._release()
 
     def flush(self) -> list[Detection]:
         """End of all streams: close open events and report everything still held."""
         for s in self.streams.values():
+            if s.anchor is None:
+                continue  # never fed: nothing to close
             events, flags = s.chain.close()
             self._collect(s, events, flags)
             s.clock.open_since = None
@@ -166,27 +179,33 @@ class StreamingDetector:
         return out
 
     def _column(self, s: _Stream, data: npt.ArrayLike) -> FloatArray:
-        try:
-            arr = np.asarray(data, dtype=np.float64)
-        except (TypeError, ValueError):
-            log.warning("%s: block is not numeric; treated as lost samples", s.spec.name)
-            return np.full(0, np.nan)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or arr.shape[1] == 0:
-            log.warning("%s: block of shape %s ignored", s.spec.name, arr.shape)
-            return np.zeros(0)
+        if isinstance(data, np.ndarray) and data.dtype == np.float64 and data.ndim == 2:
+            arr = data  # the common case: skip the conversions
+        else:
+            try:
+                arr = np.asarray(data, dtype=np.float64)
+            except (TypeError, ValueError):
+                log.warning("%s: block is not numeric; ignored", s.spec.name)
+                return np.zeros(0)
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] == 0:
+                log.warning("%s: block of shape %s ignored", s.spec.name, arr.shape)
+                return np.zeros(0)
         if s.column < 0:
             return np.ascontiguousarray(arr)
         return np.ascontiguousarray(arr[:, min(s.column, arr.shape[1] - 1)])
 
     def _gap(self, s: _Stream, gap: int) -> None:
+        assert s.anchor is not None  # set by the first feed
         chain = s.chain
         if gap <= round(self.config.input.gap_reset_s * s.spec.rate):
             # Short: bridge it (held value, flagged, triggers quiet while filters settle).
             fill = np.full((gap, s.spec.channels) if s.column < 0 else gap, np.nan)
             events, flags = chain.feed(fill, GAP)
             self._collect(s, events, flags)
+            opened = chain.open_since()
+            s.clock.open_since = None if opened is None else s.anchor + opened
             return
         # Long: close what was open, start afresh after the gap.
         events, flags = chain.close()
@@ -208,8 +227,6 @@ class StreamingDetector:
             self.flags.append(flag)
             self._new_flags.append(flag)
             s.flags_total[name] = s.flags_total.get(name, 0) + 1
-        opened = s.chain.open_since()
-        s.clock.open_since = None if opened is None else s.anchor + opened
         now = s.anchor + s.chain.next_index / rate
         while self.flags and self.flags[0].t1 < now - FLAG_HISTORY_S:
             self.flags.popleft()
@@ -218,10 +235,18 @@ class StreamingDetector:
 
     def _release(self, final: bool = False) -> list[Detection]:
         clocks = {name: s.clock for name, s in self.streams.items()}
-        out = []
+        out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group)
-            if det is not None:
+            if det is None:
+                continue
+            prev = out[-1] if out else None
+            if prev is not None and prev.cls == det.cls and det.t0 - prev.t1 < ADJACENT_S:
+                # Pieces of one event cut at a valley, and of one class after all: one
+                # source (a vehicle's approach and departure), one report.
+                out[-1] = _merged(prev, det)
+                self.detections -= 1
+            else:
                 out.append(det)
         return out
 
@@ -274,6 +299,21 @@ class StreamingDetector:
             "model": self.model.info.get("id", "unversioned"),
             "classes": list(CLASSES),
         }
+
+
+def _merged(a: Detection, b: Detection) -> Detection:
+    lead = a if a.conf >= b.conf else b
+    features = dict(lead.features)
+    features["duration_s"] = round(b.t1 - a.t0, 2)
+    return Detection(
+        cls=a.cls,
+        conf=max(a.conf, b.conf),
+        t0=a.t0,
+        t1=b.t1,
+        sensors=tuple(sorted(set(a.sensors) | set(b.sensors))),
+        features=features,
+        flags=tuple(sorted(set(a.flags) | set(b.flags))),
+    )
 
 
 def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]:

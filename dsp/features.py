@@ -145,13 +145,16 @@ def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[f
     excess = np.maximum(p_ev - p_no, 0.0)
     total = float(excess[band].sum())
     centroid = float((freqs[band] * excess[band]).sum() / total) if total > 0 else 0.0
-    # Line prominence: log power over a running median of the spectrum (about 5 Hz wide).
+    # Line prominence: log power over a running median of the spectrum (about 5 Hz wide),
+    # computed up to the top of the band only.
     width = 2 * round(2.5 * WELCH_SEGMENT_S) + 1
     tiny = 1e-30
-    prom = np.log10(p_ev + tiny) - np.log10(_median_filter(p_ev, width) + tiny)
+    top = int(np.searchsorted(freqs, SPECTRUM_TOP_HZ)) + width
+    prom = np.zeros_like(p_ev)
+    prom[:top] = np.log10(p_ev[:top] + tiny) - np.log10(_median_filter(p_ev[:top], width) + tiny)
     if have_noise:
-        prom_no = np.log10(p_no + tiny) - np.log10(_median_filter(p_no, width) + tiny)
-        prom = prom - np.maximum(prom_no, 0.0)
+        prom_no = np.log10(p_no[:top] + tiny) - np.log10(_median_filter(p_no[:top], width) + tiny)
+        prom[:top] -= np.maximum(prom_no, 0.0)
     prom = np.maximum(prom, 0.0)
     # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0.
     df = freqs[1]
@@ -175,13 +178,25 @@ def rise_fall(log_env: FloatArray, rate: float) -> tuple[float, float]:
         return 0.0, 0.5
     y = _moving_average(log_env, max(1, round(1.0 * rate)))
     t = np.linspace(-1.0, 1.0, y.size)
-    coef = np.polyfit(t, y, 2)
-    fit = np.polyval(coef, t)
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    if ss_tot <= 0 or coef[0] >= 0:
+    # Least squares in closed form: t is symmetric, so the odd sums vanish.
+    n = float(y.size)
+    s2 = float(np.dot(t, t))
+    s4 = float(np.dot(t * t, t * t))
+    sy, sty, st2y = float(y.sum()), float(np.dot(t, y)), float(np.dot(t * t, y))
+    det = n * s4 - s2 * s2
+    if det <= 0.0 or s2 <= 0.0:
+        return 0.0, 0.5
+    a = (n * st2y - s2 * sy) / det
+    b = sty / s2
+    c = (sy - a * s2) / n
+    if a >= 0:
+        return 0.0, 0.5
+    fit = (a * t + b) * t + c
+    ss_tot = float(np.sum((y - sy / n) ** 2))
+    if ss_tot <= 0:
         return 0.0, 0.5
     r2 = 1.0 - float(np.sum((y - fit) ** 2)) / ss_tot
-    vertex = float(np.clip(-coef[1] / (2 * coef[0]), -1.0, 1.0))
+    vertex = float(np.clip(-b / (2 * a), -1.0, 1.0))
     return max(r2, 0.0), (vertex + 1.0) / 2.0
 
 
@@ -224,9 +239,10 @@ def seismic_features(
     mean_env = float(env.mean())
     feats["modulation"] = float(detrended.std() / mean_env) if mean_env > 0 else 0.0
     x = bb - bb.mean() if bb.size else bb
-    m2 = float(np.mean(x * x)) if x.size else 0.0
+    x2 = x * x
+    m2 = float(x2.mean()) if x.size else 0.0
     if m2 > 0:
-        feats["kurtosis"] = math.log10(max(float(np.mean(x**4)) / (m2 * m2), 1e-3))
+        feats["kurtosis"] = math.log10(max(float(np.dot(x2, x2)) / x.size / (m2 * m2), 1e-3))
         feats["crest"] = float(np.max(np.abs(x)) / math.sqrt(m2))
     else:
         feats["kurtosis"] = 0.0

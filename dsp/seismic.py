@@ -139,12 +139,10 @@ class SeismicChain:
         return int(self.vs[V_INDEX])
 
     def _buffers(self, n: int) -> None:
-        ev_rows = int(n * self.up / self.down / self.frame_len) + 4
-        if self._events.shape[0] < ev_rows:
-            self._events = np.zeros((ev_rows, 4))
-        fl_rows = n + 8
-        if self._flags.shape[0] < fl_rows:
-            self._flags = np.zeros((fl_rows, 3), dtype=np.int64)
+        if self._flags.shape[0] >= n + 8:
+            return  # sized for the largest block so far (events need far fewer rows)
+        self._events = np.zeros((int(n * self.up / self.down / self.frame_len) + 4, 4))
+        self._flags = np.zeros((n + 8, 3), dtype=np.int64)
 
     def feed(self, x: FloatArray, bad_kind: int = NAN) -> tuple[list[SensorEvent], list[RawFlag]]:
         """Process raw samples (1-D, contiguous float64) of the chosen component."""
@@ -183,9 +181,11 @@ class SeismicChain:
             self._events,
             self._flags,
         )
+        if not (n_ev or n_fl):
+            return [], []
         events = [ev for i in range(n_ev) for ev in self._event(*self._events[i])]
-        flags = [tuple(int(v) for v in self._flags[i]) for i in range(n_fl)] if n_fl else []
-        return events, flags  # type: ignore[return-value]
+        flags = [(int(k), int(a), int(b)) for k, a, b in self._flags[:n_fl]]
+        return events, flags
 
     def close(self) -> tuple[list[SensorEvent], list[RawFlag]]:
         """End of stream (or before a reset): the open event and flagged stretches."""
@@ -273,15 +273,23 @@ class SeismicChain:
 
 
 def split_points(
-    band_e: FloatArray, band_floor: FloatArray, frame_rate: float, depth_db: float, level_db: float
+    band_e: FloatArray,
+    band_floor: FloatArray,
+    frame_rate: float,
+    depth_db: float,
+    level_db: float,
+    long_s: float = 40.0,
+    long_depth_db: float = 3.0,
 ) -> list[int]:
     """Frames at which an event holds two (or more) sources one after the other.
 
     The event's loudness (sum over bands of energy / floor, smoothed over a second, in dB) is
     cut at a valley at least ``depth_db`` below the highest point on *both* sides (plus
     however far the valley stands more than ``level_db`` above the noise floor): the signal
-    went away and came back. Deepest valley first; pieces shorter than two seconds are not
-    cut off.
+    went away and came back. A piece still longer than ``long_s`` (sources back to back in
+    gusty wind, where the loudness never falls to the floor) is cut at its deepest valley
+    of at least ``long_depth_db``. Deepest valley first; pieces shorter than two seconds are
+    not cut off.
     """
     n = band_e.shape[0]
     min_len = round(2.0 * frame_rate)
@@ -291,6 +299,7 @@ def split_points(
     width = max(1, round(frame_rate))
     kernel = np.ones(width) / width
     loud = 10.0 * np.log10(np.maximum(np.convolve(ratio, kernel, mode="same"), 1e-12))
+    long_len = round(long_s * frame_rate)
     cuts: list[int] = []
     segments = [(0, n)]
     while segments:
@@ -298,14 +307,14 @@ def split_points(
         if b - a < 2 * min_len:
             continue
         inner = loud[a + min_len : b - min_len]
-        if inner.size == 0:
-            continue
         left_max = np.maximum.accumulate(loud[a:b])[min_len : b - a - min_len]
         right_max = np.maximum.accumulate(loud[a:b][::-1])[::-1][min_len : b - a - min_len]
         depth = np.minimum(left_max, right_max) - inner
-        # Near the floor an 8 dB valley is enough; above it (gusty wind between two sources)
-        # the valley must be deeper by as much as it stands above the floor.
+        # Near the floor an 8 dB valley is enough; above it the valley must be deeper by as
+        # much as it stands above the floor.
         ok = depth >= depth_db + np.maximum(inner - level_db, 0.0)
+        if not ok.any() and b - a > long_len:
+            ok = depth >= long_depth_db
         if not ok.any():
             continue
         i = int(np.argmax(np.where(ok, depth, -np.inf)))

@@ -82,6 +82,8 @@ class SimpleChain:
         if self._flags.shape[0] < n + 8:
             self._flags = np.zeros((n + 8, 3), dtype=np.int64)
         n_ev, n_fl = self._run(x, bad_kind)
+        if not (n_ev or n_fl):
+            return [], []
         events = [self._event(self._events[i]) for i in range(n_ev)]
         flags = [(int(k), int(a), int(b)) for k, a, b in self._flags[:n_fl]]
         return events, flags

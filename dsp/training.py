@@ -1,14 +1,19 @@
-"""Fitting the classifier: multinomial logistic regression by Newton's method, then a
-temperature on held-back data so that the confidences are calibrated.
+"""Fitting the classifier: gradient boosting of shallow trees on the softmax loss, then a
+temperature on held-back recordings so that the confidences are calibrated.
 
-Deterministic: no random initialisation, a fixed iteration budget, plain numpy linear
-algebra; the file written rounds every number to six significant digits, so a retrain on
-the same data reproduces it byte for byte.
+Deterministic: split candidates are quantiles of the training data, ties are broken by
+feature and bin order, no sampling; every threshold and leaf is rounded to six significant
+digits as soon as it is made (the file holds exactly what was trained), so a retrain on the
+same data writes the same file byte for byte.
+
+The number of rounds is chosen on the held-back recordings (the round with the lowest
+log-loss), which is also where the temperature is fitted.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,76 +24,129 @@ from dsp.classifier import CLASSES, Model
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-NEWTON_ITERATIONS = 60
+
+@dataclass(frozen=True)
+class BoostParams:
+    max_rounds: int = 150
+    learning_rate: float = 0.15
+    depth: int = 2
+    l2: float = 1.0
+    bins: int = 32
+    min_leaf: int = 10
 
 
-def _softmax_ref(z: FloatArray) -> FloatArray:
-    """Softmax over [0, z...] (class 0 is the reference with fixed zero logit)."""
-    full = np.concatenate([np.zeros((z.shape[0], 1)), z], axis=1)
-    full -= full.max(axis=1, keepdims=True)
-    e = np.exp(full)
+def _round6(v: float) -> float:
+    return float(f"{v:.6g}")
+
+
+def _softmax(z: FloatArray) -> FloatArray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def fit_logistic(
-    x: FloatArray, y: IntArray, n_classes: int, l2: float, weights: FloatArray | None = None
-) -> tuple[FloatArray, FloatArray]:
-    """Weights (C, F) and bias (C,) of a multinomial logistic regression, class 0 fixed at
-    zero; L2 penalty ``l2`` on the weights (not the biases); optional sample weights."""
-    n, f = x.shape
-    k = n_classes - 1
-    xb = np.concatenate([x, np.ones((n, 1))], axis=1)
-    sw = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    target = np.zeros((n, n_classes))
-    target[np.arange(n), y] = 1.0
-    theta = np.zeros((k, f + 1))
-    penalty = np.full(f + 1, l2)
-    penalty[-1] = 1e-6  # biases: just enough to keep the system well posed
-    reg = np.tile(penalty, k)
-    for _ in range(NEWTON_ITERATIONS):
-        p = _softmax_ref(xb @ theta.T)[:, 1:]
-        grad = ((p - target[:, 1:]) * sw[:, None]).T @ xb + theta * penalty[None, :]
-        hess = np.zeros((k * (f + 1), k * (f + 1)))
-        for a in range(k):
-            for b in range(k):
-                w = p[:, a] * ((1.0 if a == b else 0.0) - p[:, b]) * sw
-                hess[a * (f + 1) : (a + 1) * (f + 1), b * (f + 1) : (b + 1) * (f + 1)] = (
-                    xb.T * w
-                ) @ xb
-        hess += np.diag(reg)
-        step = np.linalg.solve(hess, grad.reshape(-1)).reshape(k, f + 1)
-        theta -= step
-        if float(np.max(np.abs(step))) < 1e-9:
+def nll(scores: FloatArray, y: IntArray) -> float:
+    p = _softmax(scores)
+    return float(-np.mean(np.log(np.maximum(p[np.arange(y.size), y], 1e-300))))
+
+
+class _Binned:
+    """Features as bin indices against quantile edges of the training rows."""
+
+    def __init__(self, x: FloatArray, bins: int) -> None:
+        qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+        self.edges = [np.unique([_round6(v) for v in np.quantile(col, qs)]) for col in x.T]
+        self.codes = np.stack(
+            [np.searchsorted(e, col, side="right") for e, col in zip(self.edges, x.T, strict=True)],
+            axis=1,
+        )
+
+
+def _fit_tree(
+    binned: _Binned, g: FloatArray, h: FloatArray, params: BoostParams
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """One complete tree of ``params.depth``: (feature, threshold) per node, leaf values."""
+    n_nodes = 2**params.depth - 1
+    feature = np.zeros(n_nodes, dtype=np.int64)
+    threshold = np.full(n_nodes, math.inf)
+    leaf = np.zeros(n_nodes + 1)
+    rows: list[IntArray] = [np.arange(g.size)]
+    for node in range(n_nodes):
+        idx = rows[node]
+        left, right = idx, idx[:0]
+        if idx.size >= 2 * params.min_leaf:
+            best = _best_split(binned, g[idx], h[idx], idx, params)
+            if best is not None:
+                j, b = best
+                feature[node] = j
+                threshold[node] = binned.edges[j][b]
+                go_left = binned.codes[idx, j] <= b
+                left, right = idx[go_left], idx[~go_left]
+        rows += [left, right]
+    for k in range(n_nodes + 1):
+        idx = rows[n_nodes + k]
+        leaf[k] = _round6(-g[idx].sum() / (h[idx].sum() + params.l2)) if idx.size else 0.0
+    return feature, threshold, leaf
+
+
+def _best_split(
+    binned: _Binned, g: FloatArray, h: FloatArray, idx: IntArray, params: BoostParams
+) -> tuple[int, int] | None:
+    total_g, total_h = g.sum(), h.sum()
+    base = total_g * total_g / (total_h + params.l2)
+    best_gain, best = 1e-9, None
+    counts_all = idx.size
+    for j, edges in enumerate(binned.edges):
+        if edges.size == 0:
+            continue
+        codes = binned.codes[idx, j]
+        n_bins = edges.size + 1
+        gs = np.cumsum(np.bincount(codes, weights=g, minlength=n_bins))[:-1]
+        hs = np.cumsum(np.bincount(codes, weights=h, minlength=n_bins))[:-1]
+        ns = np.cumsum(np.bincount(codes, minlength=n_bins))[:-1]
+        ok = (ns >= params.min_leaf) & (counts_all - ns >= params.min_leaf)
+        if not ok.any():
+            continue
+        gain = gs**2 / (hs + params.l2) + (total_g - gs) ** 2 / (total_h - hs + params.l2) - base
+        gain = np.where(ok, gain, -np.inf)
+        b = int(np.argmax(gain))
+        if gain[b] > best_gain:
+            best_gain, best = float(gain[b]), (j, b)
+    return best
+
+
+def _tree_scores(
+    x: FloatArray, feature: IntArray, threshold: FloatArray, leaf: FloatArray
+) -> FloatArray:
+    node = np.zeros(x.shape[0], dtype=np.int64)
+    n_nodes = feature.size
+    while True:
+        inner = node < n_nodes
+        if not inner.any():
             break
-    weights_out = np.concatenate([np.zeros((1, f)), theta[:, :f]])
-    bias_out = np.concatenate([[0.0], theta[:, f]])
-    return weights_out, bias_out
+        i = node[inner]
+        left = x[np.flatnonzero(inner), feature[i]] < threshold[i]
+        node[inner] = np.where(left, 2 * i + 1, 2 * i + 2)
+    return np.asarray(leaf[node - n_nodes])
 
 
-def nll(logits: FloatArray, y: IntArray) -> float:
-    z = logits - logits.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(y.size), y].mean())
-
-
-def fit_temperature(logits: FloatArray, y: IntArray) -> float:
-    """Temperature minimising the negative log-likelihood (golden-section on log T)."""
+def fit_temperature(scores: FloatArray, y: IntArray) -> float:
+    """Temperature minimising the log-loss (golden-section search on log T)."""
     if y.size == 0:
         return 1.0
     lo, hi = math.log(0.2), math.log(5.0)
     g = (math.sqrt(5.0) - 1.0) / 2.0
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = nll(logits / math.exp(a), y), nll(logits / math.exp(b), y)
+    fa, fb = nll(scores / math.exp(a), y), nll(scores / math.exp(b), y)
     for _ in range(60):
         if fa < fb:
             hi, b, fb = b, a, fa
             a = hi - g * (hi - lo)
-            fa = nll(logits / math.exp(a), y)
+            fa = nll(scores / math.exp(a), y)
         else:
             lo, a, fa = a, b, fb
             b = lo + g * (hi - lo)
-            fb = nll(logits / math.exp(b), y)
-    return math.exp((lo + hi) / 2.0)
+            fb = nll(scores / math.exp(b), y)
+    return _round6(math.exp((lo + hi) / 2.0))
 
 
 def train_model(
@@ -97,37 +155,61 @@ def train_model(
     features: tuple[str, ...],
     calibrate: npt.NDArray[np.bool_],
     *,
-    l2: float,
+    params: BoostParams | None = None,
     info: dict[str, Any],
 ) -> Model:
-    """Fit on the rows not in ``calibrate``, then the temperature on those that are."""
-    fit = ~calibrate
-    mean = x[fit].mean(axis=0)
-    scale = x[fit].std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    xs = (x - mean) / scale
-    # Each class weighs the same in the fit, whatever its count; the temperature and a
-    # prior correction on the calibration rows restore calibrated probabilities.
-    counts = np.bincount(y[fit], minlength=len(CLASSES)).astype(np.float64)
-    present = counts > 0
-    class_w = np.zeros(len(CLASSES))
-    class_w[present] = fit.sum() / (present.sum() * counts[present])
-    w, b = fit_logistic(xs[fit], y[fit], len(CLASSES), l2, class_w[y[fit]])
-    # Undo the class balancing: add the log of the true class priors to the biases.
-    prior = np.maximum(counts, 1.0) / counts.sum()
-    b = b + np.log(prior) - np.log(np.full(len(CLASSES), 1.0 / len(CLASSES)))
-    logits = xs[calibrate] @ w.T + b
-    temperature = fit_temperature(logits, y[calibrate])
+    """Boost on the rows not in ``calibrate``; pick the rounds and temperature on those that are."""
+    params = params or BoostParams()
+    n_cls = len(CLASSES)
+    fit = ~calibrate if calibrate.any() else np.ones(y.size, dtype=bool)
+    xf, yf = x[fit], y[fit]
+    xc, yc = x[calibrate], y[calibrate]
+    binned = _Binned(xf, params.bins)
+    target = np.eye(n_cls)[yf]
+    scores = np.zeros((yf.size, n_cls))
+    cal_scores = np.zeros((yc.size, n_cls))
+    trees: list[tuple[IntArray, FloatArray, FloatArray]] = []
+    best_rounds, best_loss = 0, math.inf
+    for r in range(params.max_rounds):
+        p = _softmax(scores)
+        for c in range(n_cls):
+            g = p[:, c] - target[:, c]
+            h = np.maximum(p[:, c] * (1.0 - p[:, c]), 1e-6)
+            feature, threshold, leaf = _fit_tree(binned, g, h, params)
+            leaf = np.array([_round6(params.learning_rate * v) for v in leaf])
+            trees.append((feature, threshold, leaf))
+            scores[:, c] += _tree_scores(xf, feature, threshold, leaf)
+            if yc.size:
+                cal_scores[:, c] += _tree_scores(xc, feature, threshold, leaf)
+        loss = nll(cal_scores, yc) if yc.size else -r
+        if loss < best_loss:
+            best_rounds, best_loss = r + 1, loss
+    kept = trees[: best_rounds * n_cls]
+    # Scores of the calibration rows with the kept trees only.
+    cal = np.zeros((yc.size, n_cls))
+    for t, (feature, threshold, leaf) in enumerate(kept):
+        if yc.size:
+            cal[:, t % n_cls] += _tree_scores(xc, feature, threshold, leaf)
+    temperature = fit_temperature(cal, yc)
     info = dict(info)
-    if calibrate.any():
-        info["calibration_nll"] = round(nll(logits / temperature, y[calibrate]), 4)
+    info["rounds"] = best_rounds
+    info["params"] = {
+        "learning_rate": params.learning_rate,
+        "depth": params.depth,
+        "l2": params.l2,
+        "bins": params.bins,
+        "min_leaf": params.min_leaf,
+    }
+    if yc.size:
+        info["calibration_rows"] = int(yc.size)
+        info["calibration_nll"] = round(nll(cal / temperature, yc), 4)
+        info["calibration_accuracy"] = round(float(np.mean(np.argmax(cal, axis=1) == yc)), 4)
     return Model(
         classes=CLASSES,
         features=features,
-        mean=mean,
-        scale=scale,
-        weights=w,
-        bias=b,
+        feature=np.array([t[0] for t in kept]),
+        threshold=np.array([t[1] for t in kept]),
+        leaf=np.array([t[2] for t in kept]),
         temperature=temperature,
         info=info,
     )

@@ -40,6 +40,7 @@ def _as_tuples(result):
     return dets, flags
 
 
+@pytest.mark.slow
 def test_any_block_size_gives_identical_detections(recording):
     reference = _as_tuples(run_detector(recording, block_samples=100))
     dets, flags = reference
