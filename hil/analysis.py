@@ -1,9 +1,10 @@
 """Run the streaming detector over a recording, the way the live pipeline would.
 
 Shared by ``analyze``, ``eval``, ``train`` and the benchmarks. Samples marked invalid in a
-recording (dropouts) are fed as NaN, so the detector flags them exactly as it flags bad
-samples from a live sensor. Blocks of every sensor are interleaved in time order, as the
-drivers would deliver them.
+recording (dropouts) are lost samples: they reach the detector as the ``gap`` before the next
+valid sample, exactly as a live driver reports samples lost on the wire, whatever the block
+boundaries. Blocks of every sensor are interleaved in time order, as the drivers would
+deliver them.
 """
 
 from __future__ import annotations
@@ -39,12 +40,24 @@ def sensor_specs(recording: Recording) -> list[SensorSpec]:
     ]
 
 
-def _block(ch: Channel, a: int, b: int) -> np.ndarray:
-    data = ch.data[a:b]
-    if ch.valid is not None and not ch.valid[a:b].all():
-        data = data.copy()
-        data[~ch.valid[a:b]] = np.nan
-    return data
+def _feed(
+    det: StreamingDetector, ch: Channel, a: int, b: int, pending: dict[str, int]
+) -> list[Detection]:
+    """Feed samples a..b of a channel; invalid runs become the gap before the next valid
+    sample (``pending`` carries a run that reaches the end of the block)."""
+    if ch.valid is None or ch.valid[a:b].all():
+        gap = pending.pop(ch.name, 0)
+        return det.feed(ch.name, a / ch.rate, ch.data[a:b], gap=gap)
+    out: list[Detection] = []
+    valid = ch.valid[a:b]
+    edges = np.flatnonzero(np.diff(valid.astype(np.int8))) + 1
+    for lo, hi in zip(np.r_[0, edges], np.r_[edges, valid.size], strict=True):
+        if not valid[lo]:
+            pending[ch.name] = pending.get(ch.name, 0) + int(hi - lo)
+            continue
+        gap = pending.pop(ch.name, 0)
+        out += det.feed(ch.name, (a + lo) / ch.rate, ch.data[a + lo : a + hi], gap=gap)
+    return out
 
 
 def run_detector(
@@ -72,6 +85,7 @@ def run_detector(
     ]
     detections: list[Detection] = []
     flags: list[Flag] = []
+    pending: dict[str, int] = {}
     total = sum(len(ch) for ch in channels) or 1
     done = 0
     last_report = 0.0
@@ -89,13 +103,16 @@ def run_detector(
         ch = channels[best]
         a = starts[best]
         b = min(a + sizes[best], len(ch))
-        detections += det.feed(ch.name, a / ch.rate, _block(ch, a, b))
+        detections += _feed(det, ch, a, b, pending)
         flags += det.pop_flags()
         starts[best] = b
         done += b - a
         if progress is not None and done / total - last_report >= 0.01:
             last_report = done / total
             progress(last_report)
+    for ch in channels:
+        if pending.get(ch.name):  # the recording ends in a dropout
+            detections += det.feed(ch.name, len(ch) / ch.rate, ch.data[:0], gap=pending[ch.name])
     detections += det.flush()
     flags += det.pop_flags()
     if progress is not None:

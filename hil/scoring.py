@@ -27,6 +27,8 @@ from typing import Any, Protocol
 from hil.recording import TruthEvent
 
 CLASSES = ("footstep", "vehicle", "unknown")
+BAR_RANGE_M = {"footstep": 15.0, "vehicle": 100.0}
+"""Ranges within which the detection bars are stated (docs/evaluation.md)."""
 RANGE_BINS = {
     "footstep": (0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0),
     "vehicle": (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0),
@@ -114,6 +116,14 @@ class Counts:
                     {"range_m": [bins[i], bins[i + 1]], "n": n, "pd": _ratio(tallies[(i, True)], n)}
                 )
             by_range[cls] = rows
+        within: dict[str, Any] = {}
+        for cls, limit in BAR_RANGE_M.items():
+            tallies = self.by_range.get(cls, Counter())
+            bins = RANGE_BINS[cls]
+            keep = [i for i in range(len(bins) - 1) if bins[i + 1] <= limit]
+            hit = sum(tallies[(i, True)] for i in keep)
+            n = hit + sum(tallies[(i, False)] for i in keep)
+            within[cls] = {"range_m": limit, "n": n, "pd": _ratio(hit, n)}
         total_fa = sum(self.false_alarms.values())
         return {
             "duration_s": round(self.duration_s, 1),
@@ -130,6 +140,7 @@ class Counts:
             "duplicates": self.duplicates,
             "confusion": {k: dict(sorted(v.items())) for k, v in sorted(self.confusion.items())},
             "pd_by_range": by_range,
+            "pd_within": within,
         }
 
 

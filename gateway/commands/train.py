@@ -25,7 +25,6 @@ NAME = "train"
 HELP = "train the classifier from simulated recordings (deterministic)"
 ORDER = 47
 
-DEFAULT_L2 = 1.0
 CALIBRATION_EVERY = 5
 
 
@@ -41,9 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenarios", metavar="NAME[,NAME...]", help="scenarios to use (default: all)"
     )
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
-    parser.add_argument(
-        "--l2", type=float, default=DEFAULT_L2, help=f"weight penalty (default {DEFAULT_L2})"
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,11 +80,19 @@ def run(args: argparse.Namespace) -> int:
     counts = np.bincount(examples.y, minlength=len(CLASSES))
     if len(examples) == 0 or np.count_nonzero(counts) < 2:
         raise InputError("too few labelled events to train on: more seeds or a longer --duration")
-    calibrate = (examples.group % CALIBRATION_EVERY) == CALIBRATION_EVERY - 1
-    if calibrate.all() or not calibrate.any():
+    # Hold back one recording in five, rotating through the scenarios from seed to seed so
+    # that every background is among them.
+    held = {
+        i
+        for i, (scenario, seed) in enumerate(plan)
+        if (scenarios.index(scenario) + seeds.index(seed)) % CALIBRATION_EVERY
+        == CALIBRATION_EVERY - 1
+    }
+    calibrate = np.isin(examples.group, sorted(held))
+    if calibrate.all():
         calibrate = np.zeros(len(examples), dtype=bool)
     info = {
-        "id": f"lr-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}",
+        "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}",
         "generator": GENERATOR_VERSION,
         "seeds": seeds,
         "scenarios": list(scenarios),
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         "examples": {cls: int(n) for cls, n in zip(CLASSES, counts, strict=True)},
         "dsp_config": config.model_dump(mode="json"),
     }
-    model = train_model(examples.x, examples.y, FEATURES, calibrate, l2=args.l2, info=info)
+    model = train_model(examples.x, examples.y, FEATURES, calibrate, info=info)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
     Path(args.out).write_text(text)
     print(
@@ -104,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
             {
                 "out": args.out,
                 "examples": info["examples"],
-                "temperature": round(model.temperature, 4),
+                "rounds": model.info["rounds"],
+                "temperature": model.temperature,
                 "calibration_nll": model.info.get("calibration_nll"),
+                "calibration_accuracy": model.info.get("calibration_accuracy"),
                 "seconds": round(time.monotonic() - started, 1),
             }
         )

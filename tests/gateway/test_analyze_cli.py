@@ -1,0 +1,124 @@
+"""``ugs-gateway analyze``: JSON lines per detection, flagged bad input, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.cli import main
+from hil.formats import write_recording
+from hil.scenarios import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def patrol_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rec = generate("patrol", 240.0, seed=77)
+    out = tmp_path_factory.mktemp("rec") / "patrol.npz"
+    write_recording(rec, out)
+    rec.write_truth(f"{out}.truth.json")
+    return out
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_detections_as_json_lines(patrol_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(patrol_npz)]) == 0
+    lines = _lines(capsys.readouterr().out)
+    dets = [obj for obj in lines if "class" in obj]
+    assert dets, "a patrol recording holds detections"
+    for obj in dets:
+        assert obj["class"] in ("footstep", "vehicle", "unknown")
+        assert 0 < obj["conf"] <= 1
+        assert obj["t0"].endswith("Z") and obj["t1"].endswith("Z")  # the NPZ has its start
+        assert obj["file"] == str(patrol_npz)
+        assert 0 <= obj["start_s"] <= obj["end_s"] <= 240.5
+        assert obj["sensors"] and isinstance(obj["features"], dict)
+
+
+def test_bad_samples_are_flagged_stretches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = generate("patrol", 120.0, seed=78)
+    geo = rec.channels["geo1"]
+    geo.valid = np.ones(len(geo), dtype=bool)
+    geo.valid[10_000:10_500] = False  # a dropout
+    geo.data[20_000:21_000, 0] = geo.data[20_000, 0]
+    rec.channels = {"geo1": geo}
+    rec.start_time = 0.0  # no clock: times come out in seconds
+    path = tmp_path / "geo.npz"
+    write_recording(rec, path)
+    assert main(["analyze", str(path)]) == 0
+    lines = _lines(capsys.readouterr().out)
+    flags = {(obj["flag"], obj["start_s"]) for obj in lines if "flag" in obj}
+    assert ("gap", 20.0) in flags
+    assert ("flatline", 40.0) in flags
+    for obj in lines:
+        assert isinstance(obj["t0"], float)
+
+
+def test_bare_csv_needs_a_rate_and_then_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    geo = generate("quiet-night", 60.0, seed=80).channels["geo1"].data[:, 0]
+    path = tmp_path / "geo.csv"
+    path.write_text("\n".join(f"{v:.6e}" for v in geo) + "\n")
+    assert main(["analyze", str(path)]) == 2
+    assert "rate" in capsys.readouterr().err
+    assert main(["analyze", str(path), "--rate", "500"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"", [], "empty"),
+        (b"\x00\x01\x02garbage\xff" * 100, [], "unknown format"),
+        (b"0.1\n0.2\n0.3\n" * 50, [], "rate"),
+        (b"0.1\nnan\n0.3\n" * 50, ["--rate", "500"], "not a finite value"),
+    ],
+)
+def test_bad_files_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, args: list, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert main(["analyze", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err.lower() and "Traceback" not in err
+
+
+def test_truncated_npz_and_missing_file(
+    tmp_path: Path, patrol_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(patrol_npz.read_bytes()[:5000])
+    assert main(["analyze", str(cut)]) == 2
+    assert main(["analyze", str(tmp_path / "absent.mseed")]) == 2
+    err = capsys.readouterr().err
+    assert "cut.npz" in err and "absent.mseed" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_one_hour_under_five_seconds_with_a_warm_cache(tmp_path: Path) -> None:
+    rec = generate("patrol", 3600.0, seed=79)
+    path = tmp_path / "hour.npz"
+    write_recording(rec, path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "gateway.cli", "analyze", str(path)]
+    subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=300)  # warm
+    started = time.monotonic()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert "compiling" not in done.stderr
+    assert elapsed < 5.0, f"analyze of one hour took {elapsed:.1f} s"

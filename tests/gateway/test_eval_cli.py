@@ -1,0 +1,102 @@
+"""``ugs-gateway eval`` and ``ugs-gateway train``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from hil.formats import write_recording
+from hil.scenarios import generate
+
+
+def test_simulate_analyze_and_score_in_one_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "eval.png"
+    rc = main(
+        ["eval", "--scenario", "patrol", "--duration", "300", "--seed", "9101", "--plot", str(plot)]
+    )
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    for cls in ("footstep", "vehicle"):
+        entry = report["per_class"][cls]
+        assert {"pd", "precision", "n_truth"} <= set(entry)
+    assert report["per_class"]["footstep"]["n_truth"] > 0
+    assert report["false_alarms_per_hour"] is not None
+    assert "footstep" in report["confusion"]
+    assert report["pd_by_range"]["footstep"][0]["range_m"] == [0.0, 5.0]
+    assert plot.stat().st_size > 10_000
+
+
+def test_scores_a_file_against_its_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = generate("noise-quiet", 300.0, seed=9102)
+    path = tmp_path / "quiet.npz"
+    write_recording(rec, path)
+    truth = rec.write_truth(tmp_path / "elsewhere.truth.json")
+    assert main(["eval", str(path), "--truth", str(truth)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["noise_only_hours"] == pytest.approx(300 / 3600, abs=1e-3)
+    assert report["false_alarms"] == 0
+    # A recording of events without its truth file cannot be scored: refuse.
+    other = tmp_path / "patrol.npz"
+    write_recording(generate("patrol", 60.0, seed=9103), other)
+    assert main(["eval", str(other)]) == 2
+    assert "truth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval"], "either"),
+        (["eval", "x.npz", "--scenario", "patrol"], "either"),
+        (["eval", "--scenario", "patrol,nowhere"], "unknown scenario"),
+        (["eval", "--scenario", "patrol", "--seed", "9-x"], "--seed"),
+        (["eval", "--scenario", "patrol", "--model", "/nonexistent/model.json"], "cannot read"),
+    ],
+)
+def test_bad_arguments_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_is_a_clear_refusal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    rc = main(["eval", "--scenario", "patrol", "--duration", "60", "--plot", "x.png"])
+    assert rc == 2
+    assert "pip install 'ugs-gateway[plot]'" in capsys.readouterr().err
+
+
+def test_training_is_reproducible_byte_for_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outs = []
+    for name in ("a.json", "b.json"):
+        out = tmp_path / name
+        argv = [
+            "train",
+            "--seeds",
+            "1000-1001",
+            "--duration",
+            "180",
+            "--out",
+            str(out),
+            "--scenarios",
+            "patrol,animals,noise-wind",
+        ]
+        assert main(argv) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    model = json.loads(outs[0])
+    assert model["info"]["seeds"] == [1000, 1001]
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["examples"]["footstep"] > 0
