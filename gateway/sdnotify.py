@@ -96,6 +96,8 @@ class Notifier:
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self._failed = False
+        self.dropped = 0
+        """Messages not sent because the manager's queue was full."""
         self.watchdog_interval = watchdog_interval(env)
 
     @property
@@ -112,7 +114,13 @@ class Notifier:
             try:
                 if self._socket is None:
                     self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    # A manager that does not read its queue must not stall the thread that
+                    # reports (the health thread, the watchdog): drop the message instead.
+                    self._socket.setblocking(False)
                 self._socket.sendto(payload, self._address)
+            except BlockingIOError:
+                self.dropped += 1
+                return False
             except OSError as exc:
                 if not self._failed:
                     log.warning("cannot notify the service manager: %s", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -46,3 +47,49 @@ class Listener:
             if key in message:
                 return message
         raise AssertionError(f"no {key} within {timeout} s")
+
+
+class Collector:
+    """A listener that reads everything in the background, like systemd does (a queue left
+    unread fills up, and then the service's messages are dropped)."""
+
+    def __init__(self, address: str) -> None:
+        self.listener = Listener(address)
+        self.address = address
+        self.messages: list[list[str]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self.listener.recv(0.2)
+            except (TimeoutError, OSError):
+                continue
+            with self._cond:
+                self.messages.append(message)
+                self._cond.notify_all()
+
+    def count(self, key: str) -> int:
+        with self._cond:
+            return sum(1 for m in self.messages if key in m)
+
+    def wait_for(self, key: str, timeout: float = 10.0, after: int = 0) -> list[str]:
+        """The first message carrying ``key`` among those received after the first ``after``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for message in self.messages[after:]:
+                    if key in message:
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {key} within {timeout} s")
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.listener.close()

@@ -1,36 +1,69 @@
-"""`ugs-gateway demo`: emulators and real drivers, live readings, a summary, exit 0."""
+"""`ugs-gateway demo`: emulators, the real gateway and a command post, scored against truth."""
 
 from __future__ import annotations
 
+import io
 import re
+import threading
 
 import pytest
 
+import gateway.demo
 from gateway.cli import main
+from gateway.demo import DemoOptions, run_demo
 
 
-def test_demo_prints_live_readings_of_every_sensor_and_a_summary(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["--log-level", "WARNING", "demo", "--duration", "2.5", "--seed", "1"]) == 0
-    out = capsys.readouterr().out
-    for name, kind in (("geo1", "seismic"), ("pir1", "pir"), ("mag1", "magnetometer")):
-        assert f"emulated {kind}" in out
-        lines = [line for line in out.splitlines() if re.match(rf"\s+\d+\.\d s\s+{name}\b", line)]
-        assert len(lines) == 2, out  # one per second
-        assert all("rms" in line and "peak" in line for line in lines)
-        summary = re.search(rf"^\s+{name}\s+{kind}\s+(\d+) samples", out, re.MULTILINE)
-        assert summary and int(summary.group(1)) > 0, out
-    seismic = re.findall(r"^\s+[\d.]+ s\s+geo1\s+seismic\s+(\w+)\s+(\d+) samples", out, re.M)
-    state, samples = seismic[-1]  # the second second: steady state
-    assert state == "ok"
-    assert 900 <= int(samples) <= 1100  # one second of 1000 Hz
-    assert "crc_errors 0" in out
+def _lines(out: str, word: str) -> list[str]:
+    return [line for line in out.splitlines() if word in line]
+
+
+@pytest.mark.slow
+def test_demo_prints_each_detection_next_to_the_truth() -> None:
+    # Seed 2 opens with a runner at 6 m (17-35 s of scenario); at 2x it ends in ~20 s.
+    out = io.StringIO()
+    code = run_demo(DemoOptions(duration_s=36, speed=2.0, seed=2), out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "local mosquitto" in text
+    detections = _lines(text, "DETECTION")
+    assert detections, text
+    assert any("footstep" in line and "runner" in line and "✓" in line for line in detections)
+    received = re.search(
+        r"stored in the outbox this run: (\d+), received by the command post: (\d+)", text
+    )
+    assert received and received.group(1) == received.group(2), text
+    assert re.search(r"footstep\s+1 of 1 detected", text), text
+    for name in ("geo1", "pir1", "mag1"):
+        samples = re.search(rf"{name}: (\d+) samples", text)
+        assert samples and int(samples.group(1)) > 0, text
+
+
+def test_demo_without_a_broker_stores_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one thing no real peer can give: a machine without the mosquitto binary.
+    monkeypatch.setattr(gateway.demo, "find_mosquitto", lambda: None)
+    out = io.StringIO()
+    stop = threading.Event()
+    timer = threading.Timer(3.0, stop.set)  # Ctrl-C after a few seconds
+    timer.start()
+    try:
+        code = run_demo(DemoOptions(duration_s=0), out=out, stop=stop)
+    finally:
+        timer.cancel()
+    text = out.getvalue()
+    assert code == 0, text
+    assert "reports are only stored" in text
+    assert "received by the command post" not in text
+    assert "summary over" in text
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--duration", "-1"], "--duration"), (["--speed", "0"], "--speed")],
+    [
+        (["--duration", "-1"], "--duration"),
+        (["--speed", "0"], "--speed"),
+        (["--scenario", "carnival"], "unknown scenario"),
+        (["--broker", "host:99999"], "port"),
+    ],
 )
 def test_demo_refuses_bad_arguments(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]

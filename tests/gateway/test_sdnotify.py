@@ -264,3 +264,20 @@ def test_probe_arguments_are_checked() -> None:
         Probe("x", lambda: 1, stale_after=0)
     with pytest.raises(ValueError, match="kind"):
         Probe("x", lambda: 1, kind="clock")  # type: ignore[arg-type]
+
+
+def test_a_manager_that_does_not_read_never_blocks_the_sender(listener: Listener) -> None:
+    # The health and watchdog threads notify; a full queue must cost a message, not a hang.
+    notifier = Notifier(socket_path=listener.address)
+    done = threading.Event()
+
+    def flood() -> None:
+        for i in range(2000):
+            notifier.status(f"message {i}")
+        done.set()
+
+    threading.Thread(target=flood, daemon=True).start()
+    assert done.wait(10), "sending blocked on a full notification queue"
+    assert notifier.dropped > 0
+    assert listener.drain()  # what fitted in the queue did arrive
+    notifier.close()
