@@ -72,6 +72,12 @@ class SerialTransport:
         """True when ``port`` names a filesystem node rather than a URL."""
         return "://" not in self.port
 
+    @property
+    def counts_waiting(self) -> bool:
+        """Whether the open port says how many bytes wait (a tty does; ``socket://`` only
+        says whether any do), so that a reader may let bytes gather between reads."""
+        return isinstance(self._serial, serial.serialposix.Serial)
+
     def open(self) -> None:
         """Open the port once; DeviceError says what a technician should check."""
         try:

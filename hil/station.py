@@ -34,7 +34,7 @@ NAMES = {"seismic": "geo1", "pir": "pir1", "magnetometer": "mag1"}
 # Default device rates (Hz) and how often the gateway polls the Modbus ones (at speed 1;
 # faster playback needs faster polling to drain the devices' FIFOs, up to what they allow).
 RATES = {"seismic": 1000, "pir": 100, "magnetometer": 100}
-POLL_HZ = {"pir": 25, "magnetometer": 25}
+POLL_HZ = {"pir": 10, "magnetometer": 10}
 MAX_POLL_HZ = {"pir": 100, "magnetometer": 200}
 SEISMIC_BAUD = 460800  # 1000 Hz x 3 x 24-bit needs more than 115200 (docs/seismic-protocol.md)
 MODBUS_BAUD = 115200
