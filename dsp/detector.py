@@ -155,10 +155,16 @@ class StreamingDetector:
                 self._collect(s, events, flags)
             s.blocks += 1
             s.samples += n
-            s.clock.block_s = n / rate
         opened = chain.open_since()
         s.clock.open_since = None if opened is None else s.anchor + opened
-        s.clock.time = s.anchor + chain.next_index / rate
+        now = s.anchor + chain.next_index / rate
+        if s.clock.time is not None:
+            # How far one delivery moves this stream (lost samples included): the lag the
+            # others must tolerate before calling it stale.
+            s.clock.block_s = now - s.clock.time
+        else:
+            s.clock.block_s = now - float(t0)
+        s.clock.time = now
         if not self.fusion.pending:
             return []
         return self._release()
@@ -245,9 +251,11 @@ class StreamingDetector:
                 # Pieces of one event cut at a valley, and of one class after all: one
                 # source (a vehicle's approach and departure), one report.
                 out[-1] = _merged(prev, det)
-                self.detections -= 1
             else:
                 out.append(det)
+        shortest = self.config.classifier.min_duration_s
+        out = [det for det in out if det.t1 - det.t0 >= shortest]
+        self.detections += len(out)
         return out
 
     def _classify(self, group: Group) -> Detection | None:
@@ -264,7 +272,6 @@ class StreamingDetector:
             return None
         if cls == "unknown" and not cfg.report_unknown:
             return None
-        self.detections += 1
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
         )

@@ -211,6 +211,16 @@ def resampler_state(hp: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     return ring, counters
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _branch_dot(hp: FloatArray, branch: int, ring: FloatArray, pos: int, taps: int) -> float:
+    # The dot product of one polyphase branch with the newest inputs. Reassociation lets it
+    # run in SIMD lanes; it depends only on these taps, never on where blocks were cut.
+    acc = 0.0
+    for t in range(taps):
+        acc += hp[branch, t] * ring[pos + t]
+    return acc
+
+
 @njit(cache=True)
 def resample_block(
     hp: FloatArray,
@@ -241,23 +251,7 @@ def resample_block(
         ring[pos] = v
         ring[pos + taps] = v
         while acc < up:
-            # Four partial sums break the add latency chain (fixed order: same result
-            # whatever the block boundaries).
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            t = 0
-            while t + 4 <= taps:
-                s0 += hp[acc, t] * ring[pos + t]
-                s1 += hp[acc, t + 1] * ring[pos + t + 1]
-                s2 += hp[acc, t + 2] * ring[pos + t + 2]
-                s3 += hp[acc, t + 3] * ring[pos + t + 3]
-                t += 4
-            while t < taps:
-                s0 += hp[acc, t] * ring[pos + t]
-                t += 1
-            y[n_out] = (s0 + s1) + (s2 + s3)
+            y[n_out] = _branch_dot(hp, acc, ring, pos, taps)
             mark_out[n_out] = mark_in[i]
             n_out += 1
             acc += down

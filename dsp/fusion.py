@@ -8,9 +8,9 @@ that started before that point. Groups therefore come out the same whatever the 
 and however the streams interleave; the price is latency: a detection leaves at the end of
 the event plus ``join_s`` plus the lag of the slowest stream.
 
-A stream that falls further behind the most advanced one than ``stale_s`` (or two of its own
-blocks, for drivers that deliver big blocks) is not waited for: a dead sensor must not hold
-up detections from the others.
+A stream that falls further behind the most advanced one than ``stale_s`` (or two of the
+biggest blocks any stream delivers, when drivers deliver big blocks) is not waited for: a
+dead sensor must not hold up detections from the others.
 """
 
 from __future__ import annotations
@@ -83,13 +83,10 @@ class Fusion:
         if not times:
             return []
         lead = max(times)
-        live = []
-        for name, c in clocks.items():
-            if c.time is None:
-                continue
-            if lead - c.time <= max(self.stale_s, 2.0 * c.block_s):
-                live.append(name)
-        return live
+        # Streams delivered in big blocks are that far apart even when all is well: allow
+        # two of the biggest blocks of any stream before calling one stale.
+        limit = max(self.stale_s, 2.0 * max(c.block_s for c in clocks.values()))
+        return [name for name, c in clocks.items() if c.time is not None and lead - c.time <= limit]
 
     def release(self, clocks: dict[str, StreamClock], final: bool = False) -> list[Group]:
         """Groups that can no longer change (all of them when ``final``), oldest first."""

@@ -34,6 +34,7 @@ from dsp.seismic_kernel import (
     P_HOLD,
     P_IMP_OFF,
     P_IMP_ON,
+    P_LOG_CEIL,
     P_MAXF,
     P_NSTA,
     P_OFF,
@@ -108,6 +109,7 @@ class SeismicChain:
         prm[P_MAXF] = max(1, round(cfg.max_event_s * self.frame_rate))
         prm[P_WARM] = round(cfg.warmup_s * self.frame_rate)
         prm[P_CEIL] = cfg.lta_ceiling
+        prm[P_LOG_CEIL] = math.log(cfg.lta_ceiling)
         prm[P_FRAME] = self.frame_len
         prm[P_CLIP_FACTOR] = inp.clip_factor
         prm[P_DROP] = 10.0 ** (-cfg.end_drop_db / 10.0)

@@ -42,7 +42,8 @@ P_RELEARN = 12  # frames of quick floor re-learning after an event
 P_IMP_ON = 13  # frame peak^2 / floor that opens an event (an impact)
 P_IMP_OFF = 14  # ... that keeps it open
 P_NSTA = 15  # frames in the (boxcar) STA
-N_PARAMS = 16
+P_LOG_CEIL = 16  # log(P_CEIL)
+N_PARAMS = 17
 
 # Scalar state (st).
 S_FRAME = 0  # index of the frame being accumulated (since the chain started)
@@ -68,7 +69,11 @@ B_STA = 1  # sum of the last n_sta frame energies
 B_LTA = 2  # noise floor (mean square), kept as its natural log
 B_PEAK = 3  # peak STA in the open event
 B_TOP = 4  # largest squared sample of the frame so far
-N_BAND_STATE = 5
+B_FLOOR = 5  # exp(B_LTA), kept to spare an exp per frame
+N_BAND_STATE = 6
+
+FLOOR_EVERY = 5
+"""After warm-up the noise floors are updated every this many frames (0.1 s)."""
 
 # Frame record (frame_ring columns), nb = number of bands:
 #   [0, nb)       band energy (mean square over the frame)
@@ -220,7 +225,7 @@ def _prime(
 
 @njit(cache=True, inline="always")
 def _update_floor(
-    log_floor: float, energy: float, sta: float, warm: float, prm: FloatArray
+    log_floor: float, energy: float, sta: float, warm: float, prm: FloatArray, step: float
 ) -> float:
     """The noise floor, in log units: a running mean of the frame energy while it forms,
     then it follows the log STA down quickly (a loud start must not deafen the detector for
@@ -232,9 +237,11 @@ def _update_floor(
         return math.log(max(lin + c * (energy - lin), 1e-300))
     target = math.log(max(sta, 1e-300))
     if target < log_floor:
-        falling: float = log_floor + prm[P_CDOWN] * (target - log_floor)
+        falling: float = log_floor + step * prm[P_CDOWN] * (target - log_floor)
         return falling
-    c = prm[P_CLTA] if target < log_floor + math.log(prm[P_CEIL]) else 0.1 * prm[P_CLTA]
+    c = step * prm[P_CLTA]
+    if target >= log_floor + prm[P_LOG_CEIL]:
+        c *= 0.1
     rising: float = log_floor + c * (target - log_floor)
     return rising
 
@@ -269,8 +276,11 @@ def _close_frame(
     ok = fe[f, xb + 2] == 0.0
     in_event = st[S_IN_EVENT] != 0.0
     warm = st[S_WARM]
-    relearn = ok and not in_event and st[S_RELEARN] > 0.0
-    adapt = ok and not in_event
+    # The floor moves slowly: after warm-up it is updated every FLOOR_EVERY frames only
+    # (exp and log are the dearest part of a frame); k is absolute, so blocks do not matter.
+    adapt = ok and not in_event and (warm < prm[P_WARM] or int(k) % FLOOR_EVERY == 0)
+    step = 1.0 if warm < prm[P_WARM] else float(FLOOR_EVERY)
+    relearn = adapt and st[S_RELEARN] > 0.0
     c_sta = prm[P_CSTA]
     n_sta = prm[P_NSTA]
     old_row = int(k - n_sta) % frame_ring.shape[0]
@@ -287,14 +297,15 @@ def _close_frame(
             total -= frame_ring[old_row, b]
         bst[b, B_STA] = total
         sta = max(total, 0.0) / n_sta
-        log_floor = bst[b, B_LTA]
-        if relearn:
-            log_floor += prm[P_CDOWN] * (math.log(max(sta, 1e-300)) - log_floor)
+        if adapt:
+            log_floor = bst[b, B_LTA]
+            if relearn:
+                log_floor += step * prm[P_CDOWN] * (math.log(max(sta, 1e-300)) - log_floor)
+            else:
+                log_floor = _update_floor(log_floor, e, sta, warm, prm, step)
             bst[b, B_LTA] = log_floor
-        elif adapt:
-            log_floor = _update_floor(log_floor, e, sta, warm, prm)
-            bst[b, B_LTA] = log_floor
-        floor = math.exp(log_floor)
+            bst[b, B_FLOOR] = math.exp(log_floor)
+        floor = bst[b, B_FLOOR]
         snr = sta / floor if floor > 0.0 else 0.0
         imp = fe[f, nb + b] / floor if floor > 0.0 else 0.0
         snr_max = max(snr_max, snr)
@@ -305,15 +316,14 @@ def _close_frame(
                 active = True
         frame_ring[row, b] = e
         frame_ring[row, nb + b] = floor
-    if relearn:
+    if ok and not in_event and st[S_RELEARN] > 0.0:
         st[S_RELEARN] -= 1.0
     e_bb = fe[f, xb] / frame_len
     st[S_BB_STA] += c_sta * (e_bb - st[S_BB_STA])
     if adapt:
         # Broadband floor (only sets the clip-detection level): same rules.
-        st[S_NOISE] = math.exp(
-            _update_floor(math.log(max(st[S_NOISE], 1e-300)), e_bb, st[S_BB_STA], warm, prm)
-        )
+        log_noise = math.log(max(st[S_NOISE], 1e-300))
+        st[S_NOISE] = math.exp(_update_floor(log_noise, e_bb, st[S_BB_STA], warm, prm, step))
     frame_ring[row, xb + F_BB] = e_bb
     frame_ring[row, xb + F_PEAK] = fe[f, xb + 1]
     # One strength on the continuous scale: an impact at impulse_on counts as trigger_on.

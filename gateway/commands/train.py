@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenarios", metavar="NAME[,NAME...]", help="scenarios to use (default: all)"
     )
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
+    parser.add_argument(
+        "--save-examples",
+        metavar="FILE.npz",
+        help="also write the labelled feature vectors (x, y, recording index, feature names)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
     examples = collect(plan, args.duration, config, progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+    if args.save_examples:
+        np.savez(
+            args.save_examples,
+            x=examples.x,
+            y=examples.y,
+            group=examples.group,
+            features=np.asarray(FEATURES),
+            classes=np.asarray(CLASSES),
+        )
     counts = np.bincount(examples.y, minlength=len(CLASSES))
     if len(examples) == 0 or np.count_nonzero(counts) < 2:
         raise InputError("too few labelled events to train on: more seeds or a longer --duration")

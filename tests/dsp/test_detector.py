@@ -28,6 +28,9 @@ def recording():
     geo = rec.channels["geo1"].data
     geo[30_000:30_400, 0] = np.nan
     geo[40_000:40_900, 0] = geo[40_000, 0]
+    pir = rec.channels["pir1"]
+    pir.valid = np.ones(len(pir), dtype=bool)
+    pir.valid[2_000:2_300] = False  # a dropout: reaches the detector as a gap
     return rec
 
 
@@ -45,7 +48,7 @@ def test_any_block_size_gives_identical_detections(recording):
     reference = _as_tuples(run_detector(recording, block_samples=100))
     dets, flags = reference
     assert dets, "the recording should hold detections"
-    assert {f[1] for f in flags} >= {"nan", "flatline"}
+    assert {f[1] for f in flags} >= {"nan", "flatline", "gap"}
     for size in (1, 7, 4096):
         assert _as_tuples(run_detector(recording, block_samples=size)) == reference, size
 
