@@ -1,0 +1,149 @@
+"""The per-sensor chains: what each one detects, and their plain-Python twins."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dsp.config import DspConfig
+from dsp.design import butter_sos
+from dsp.filters import bank_block
+from dsp.magnetic import MagChain, mag_block
+from dsp.pir import PirChain, pir_block
+from dsp.seismic import SeismicChain, split_points
+from dsp.seismic_kernel import seismic_block
+
+
+def _pir_crossing(first_sign: float, rate: float = 50.0, seconds: float = 60.0) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(int(seconds * rate)) * 0.015
+    t = np.arange(int(2.0 * rate)) / rate
+    i0 = int(30.0 * rate)
+    # A dual element swings one way then the other as a warm body crosses.
+    x[i0 : i0 + t.size] += first_sign * 0.4 * np.sin(2 * np.pi * 1.0 * t)
+    return x
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_pir_crossing_and_its_direction(sign):
+    chain = PirChain("pir1", 50.0, DspConfig())
+    events, _ = chain.feed(_pir_crossing(sign))
+    more, _ = chain.close()
+    events += more
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.t0 == pytest.approx(30.0, abs=0.5)
+    assert ev.features["pir_direction"] == sign
+    assert ev.features["pir_lobes"] >= 2
+
+
+def test_pir_quiet_noise_gives_nothing_and_drift_is_filtered():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(50 * 600) * 0.015 + np.linspace(0.0, 0.5, 50 * 600)
+    chain = PirChain("pir1", 50.0, DspConfig())
+    events, flags = chain.feed(x)
+    assert events == [] and flags == []
+
+
+def _mag(seconds: float = 300.0, rate: float = 50.0, pass_at: float | None = 150.0):
+    rng = np.random.default_rng(7)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    base = np.array([20000.0, 3000.0, 43000.0])
+    drift = np.outer(t / 3600.0, [3.0, -2.0, 1.0])  # a few nT per hour
+    x = base + drift + rng.standard_normal((n, 3)) * 0.4
+    if pass_at is not None:
+        # A car passing 10 m away: ~20 nT, a couple of seconds wide.
+        x[:, 2] += 20.0 * np.exp(-(((t - pass_at) / 1.5) ** 2))
+    return np.ascontiguousarray(x)
+
+
+def test_magnetometer_sees_a_car_and_not_the_drift():
+    chain = MagChain("mag1", 50.0, DspConfig())
+    events, _ = chain.feed(_mag())
+    assert len(events) == 1
+    assert events[0].t0 == pytest.approx(148.0, abs=2.0)
+    assert events[0].features["mag_log_peak_nt"] == pytest.approx(math.log10(20.0), abs=0.15)
+    quiet = MagChain("mag1", 50.0, DspConfig())
+    assert quiet.feed(_mag(pass_at=None))[0] == []
+
+
+def test_kernel_twins_agree():
+    cfg = DspConfig()
+    rng = np.random.default_rng(8)
+    geo = rng.standard_normal(500 * 20) * 1e-7
+    geo[6000:6050] += 3e-5 * np.sin(np.arange(50))
+    a, b = SeismicChain("g", 500.0, cfg), SeismicChain("g", 500.0, cfg)
+    for chain, fn in ((a, seismic_block), (b, seismic_block.py_func)):
+        chain._buffers(geo.size)
+        fn(
+            geo, 0, chain.hp, chain.down, chain.rs_ring, chain.rs_cnt, chain.sos, chain.layout,
+            chain.zi, chain.prm, chain.vp, chain.st, chain.bst, chain.vs, chain.frame_ring,
+            chain.bb_ring, chain._events, chain._flags,
+        )  # fmt: skip
+    np.testing.assert_allclose(a.frame_ring, b.frame_ring, rtol=1e-9, atol=1e-30)
+    np.testing.assert_allclose(a.st, b.st, rtol=1e-9)
+
+    pir = _pir_crossing(1.0)
+    outs = []
+    for fn in (pir_block, pir_block.py_func):
+        c = PirChain("p", 50.0, cfg)
+        c._events = np.zeros((pir.size + 2, 8))
+        c._flags = np.zeros((pir.size + 8, 3), dtype=np.int64)
+        n = fn(pir, 0, c.sos, c.zi, c.qp, c.vp, c.st, c.vs, c._events, c._flags)
+        outs.append((n, c._events[: n[0]].copy()))
+    assert outs[0][0] == outs[1][0]
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-9)
+
+    mag = _mag(120.0, pass_at=60.0)
+    outs = []
+    for fn in (mag_block, mag_block.py_func):
+        c = MagChain("m", 50.0, cfg)
+        c._events = np.zeros((mag.shape[0] + 2, 5))
+        c._flags = np.zeros((mag.shape[0] + 8, 3), dtype=np.int64)
+        n = fn(mag, 0, c.mp, c.vp, c.st, c.vs, c._events, c._flags)
+        outs.append((n, c._events[: n[0]].copy()))
+    assert outs[0][0] == outs[1][0]
+    np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-9)
+
+
+def test_bank_twin_and_four_lane_path_agree_with_one_lane():
+    sections = [butter_sos(2, band, 250.0, "bandpass") for band in ((2, 10), (10, 30), (30, 60),
+                                                                   (60, 100), (5, 20))]  # fmt: skip
+    sos = np.ascontiguousarray(np.concatenate(sections))
+    layout = np.array([[2 * i, 2] for i in range(5)], dtype=np.int64)
+    x = np.random.default_rng(9).standard_normal(3000)
+    results = []
+    for fn in (bank_block, bank_block.py_func):
+        y = np.tile(x, (5, 1))
+        fn(sos, layout, np.zeros((10, 2)), y)
+        results.append(y)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-15)
+    # Row 4 went through the one-lane path, rows 0-3 through the four-lane one: each must be
+    # the plain cascade of its own sections.
+    for i in range(5):
+        ref = x.copy()
+        for s in range(2):
+            z0 = z1 = 0.0
+            b0, b1, b2, _, a1, a2 = sos[2 * i + s]
+            out = np.empty_like(ref)
+            for k, v in enumerate(ref):
+                y0 = b0 * v + z0
+                z0 = b1 * v - a1 * y0 + z1
+                z1 = b2 * v - a2 * y0
+                out[k] = y0
+            ref = out
+        np.testing.assert_allclose(results[0][i], ref, rtol=1e-10, atol=1e-14)
+
+
+def test_split_points_cut_two_sources_apart_but_not_one():
+    rate = 50.0
+    t = np.arange(int(60 * rate)) / rate
+    floor = np.ones((t.size, 1))
+    one = 1.0 + 100.0 * np.exp(-(((t - 30.0) / 8.0) ** 2))
+    assert split_points(one[:, None], floor, rate, 8.0, 4.0) == []
+    two = 1.0 + 100.0 * (np.exp(-(((t - 15.0) / 4.0) ** 2)) + np.exp(-(((t - 45.0) / 4.0) ** 2)))
+    cuts = split_points(two[:, None], floor, rate, 8.0, 4.0)
+    assert len(cuts) == 1 and abs(cuts[0] / rate - 30.0) < 2.0
