@@ -123,3 +123,71 @@ def test_console_script_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "sensors[1].device_id" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+UPLINK = '\n[[uplinks]]\nname = "agency-a"\nhost = "mqtt.agency-a.example"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        # uplinks
+        (UPLINK + 'tls = { cert_file = "/etc/ugs/a.crt" }\n', "uplinks[0].tls"),
+        (UPLINK + 'password_file = "/etc/ugs/a.pw"\n', "uplinks[0].password_file"),
+        (UPLINK + UPLINK, "uplinks"),
+        (UPLINK + "port = 70000\n", "uplinks[0].port"),
+        (UPLINK + 'encoding = "xml"\n', "uplinks[0].encoding"),
+        (UPLINK + "share = { min_conf = 1.5 }\n", "uplinks[0].share.min_conf"),
+        # outbox
+        ('\n[outbox]\nmax_bytes = "lots"\n', "outbox.max_bytes"),
+        ('\n[outbox]\ndrop = "random"\n', "outbox.drop"),
+        # detector thresholds
+        ("\n[dsp.seismic]\ntrigger_on = 0.5\n", "dsp.seismic.trigger_on"),
+        ("\n[dsp.classifier]\nmin_conf = 2\n", "dsp.classifier.min_conf"),
+        ("\n[dsp.fusion]\njoin_window = 1\n", "dsp.fusion.join_window"),
+        # health and field recording
+        ("\n[health]\ninterval_s = 0\n", "health.interval_s"),
+        ('\n[record]\nmode = "always"\n', "record.mode"),
+        ('\n[record]\nnetwork = "toolong99"\n', "record.network"),
+    ],
+)
+def test_bad_sections_name_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, field: str
+) -> None:
+    code, err = check(tmp_path, GOOD + extra, capsys)
+    assert code == 2, err
+    assert field in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (('transport = "modbus-tcp"', 'transport = "serial"'), "sensors[2].transport"),
+        (("sample_rate = 500\n", ""), "sensors[0].sample_rate"),
+        (('id = "ugs-0007"\n', ""), "node.id"),
+        (("calibration", "calibratoin"), "sensors[2].calibratoin"),
+    ],
+)
+def test_more_bad_sensor_and_node_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], field: str
+) -> None:
+    old, new = change
+    text = GOOD if old != "calibration" else GOOD + "calibration = { scale = 1.0 }\n"
+    assert old in text
+    code, err = check(tmp_path, text.replace(old, new, 1), capsys)
+    assert code == 2, err
+    assert field in err, err
+
+
+def test_no_enabled_sensor_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = GOOD.replace('name = "geo1"', 'name = "geo1"\nenabled = false')
+    text = text.replace('name = "pir1"', 'name = "pir1"\nenabled = false')
+    text = text.replace('name = "mag1"', 'name = "mag1"\nenabled = false')
+    code, err = check(tmp_path, text, capsys)
+    assert code == 2 and "sensors: no enabled" in err
+
+
+def test_the_shipped_example_config_passes() -> None:
+    example = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
+    assert main(["check-config", str(example)]) == 0
