@@ -56,7 +56,11 @@ def samples(status: dict[str, Any] | None, name: str) -> int:
 def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collector) -> None:
     # The demo scenario with seed 2: a runner at 6 m (17-35 s), then a car at 54 m (38-66 s).
     bench = Bench(
-        tmp_path, node="svc-0001", broker=(mqtt_broker.host, mqtt_broker.port), duration_s=75
+        tmp_path,
+        node="svc-0001",
+        broker=(mqtt_broker.host, mqtt_broker.port),
+        duration_s=75,
+        extra='\n[record]\nmode = "snippets"\npre_s = 5\npost_s = 2\n',
     )
     post = CommandPost(mqtt_broker.host, mqtt_broker.port, bench.site, bench.node)
     env = dict(os.environ, NOTIFY_SOCKET=listener.address, WATCHDOG_USEC="2000000")
@@ -117,6 +121,9 @@ def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collect
         seqs = sorted(int(i.rsplit("-", 1)[1]) for i in ids)
         assert seqs == list(range(1, len(seqs) + 1)), ids  # nothing lost, no gaps
         assert listener.count("STOPPING=1") == 1
+        # Field recording: a miniSEED snippet around each detection, named by its id.
+        snippets = sorted(p.stem for p in (bench.state_dir / "recordings").glob("*.mseed"))
+        assert snippets == sorted(ids)
     finally:
         if proc.poll() is None:
             proc.kill()

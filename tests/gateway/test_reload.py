@@ -1,0 +1,94 @@
+"""SIGHUP (`systemctl reload`): sensors and thresholds change, the outbox and boot do not,
+and a broken config is refused while the unit keeps running on the old one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.broker import Broker
+from tests.gateway.service_rig import Bench, CommandPost
+from tests.notify import Collector
+
+STARTUP_S = 90.0
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[Collector]:
+    collector = Collector(str(tmp_path / "notify.sock"))
+    yield collector
+    collector.close()
+
+
+def status_of(post: CommandPost, name: str) -> str | None:
+    status = post.last_status() or {}
+    return status.get("sensors", {}).get(name, {}).get("state")
+
+
+def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
+    tmp_path: Path, mqtt_broker: Broker, notify: Collector
+) -> None:
+    bench = Bench(
+        tmp_path,
+        node="reload-0001",
+        broker=(mqtt_broker.host, mqtt_broker.port),
+        kinds=("seismic", "pir"),
+    )
+    post = CommandPost(mqtt_broker.host, mqtt_broker.port, bench.site, bench.node)
+    log_path = tmp_path / "run.log"
+    env = dict(os.environ, NOTIFY_SOCKET=notify.address)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "-c", str(bench.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        notify.wait_for("READY=1", timeout=STARTUP_S)
+        post.wait(lambda p: status_of(p, "pir1") == "ok", 20, "the PIR reading")
+        boot = (post.last_status() or {})["boot"]
+        original = bench.config.read_text()
+
+        # Take the PIR out of service.
+        bench.config.write_text(original.replace('name = "pir1"', 'name = "pir1"\nenabled = false'))
+        seen = len(notify.messages)
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("RELOADING=1", timeout=10, after=seen)
+        notify.wait_for("READY=1", timeout=10, after=seen)
+        # The sensors restart with the new config (the geophone after a moment "starting").
+        post.wait(
+            lambda p: status_of(p, "pir1") == "stopped" and status_of(p, "geo1") == "ok",
+            15,
+            "the PIR disabled, the geophone reading",
+        )
+        status = post.last_status() or {}
+        assert status["state"] == "ok", status.get("problems")
+        assert status["boot"] == boot  # same process, same outbox: no new boot
+
+        # A config that does not validate is refused; the unit carries on as it was.
+        bench.config.write_text(original.replace("sample_rate = 500", "sample_rate = -1"))
+        seen = len(notify.messages)
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", timeout=10, after=seen)
+        post.wait(lambda p: status_of(p, "geo1") == "ok", 10, "the geophone still reading")
+        assert proc.poll() is None
+        assert status_of(post, "pir1") == "stopped"
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        post.close()
+        bench.close()
+    log_text = log_path.read_text()
+    assert "reload refused: sensors[0].sample_rate" in log_text, log_text[-2000:]
+    assert "sensors restarted" in log_text
