@@ -43,22 +43,24 @@ class Calibration(BaseModel):
 
     scale: float = Field(default=1.0, description="physical units per raw count")
     offset: float = Field(default=0.0, description="raw counts at zero")
-    units: str = Field(default="counts", max_length=16)
+    units: str = Field(default="counts", max_length=16, description="name of the unit")
 
 
 class SensorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="unique sensor name")
-    kind: SensorKind
-    transport: Transport
+    kind: SensorKind = Field(description="what the device is")
+    transport: Transport = Field(
+        description="serial: the digitizer's frame stream; modbus-rtu/-tcp: PIR, magnetometer"
+    )
     port: str = Field(
         min_length=1,
         description="device path or pyserial URL (serial, modbus-rtu); HOST:PORT (modbus-tcp)",
     )
-    baudrate: int = 115200
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
+    baudrate: int = Field(default=115200, description="serial line speed (not modbus-tcp)")
+    parity: Literal["N", "E", "O"] = Field(default="N", description="serial parity")
+    stopbits: Literal[1, 2] = Field(default=1, description="serial stop bits")
     device_id: int = Field(default=1, ge=1, le=247, description="Modbus unit id, 1-247")
     sample_rate: float | None = Field(
         default=None,
@@ -66,11 +68,11 @@ class SensorConfig(BaseModel):
         "device's own sample rate in whole Hz (default: poll_hz)",
     )
     channels: int = Field(default=1, ge=1, le=3, description="seismic components")
-    sample_bits: Literal[24, 32] = 24
+    sample_bits: Literal[24, 32] = Field(default=24, description="seismic sample width")
     poll_hz: float | None = Field(default=None, description="Modbus devices: polls per second")
     timeout_s: float = Field(default=0.5, gt=0, le=30, description="per-request reply timeout")
     calibration: Calibration = Field(default_factory=Calibration)
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: configured but not read")
 
     @field_validator("baudrate")
     @classmethod

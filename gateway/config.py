@@ -27,9 +27,9 @@ from gateway.uplink_config import UplinkList
 class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    alt_m: float | None = None
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees north (WGS84)")
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees east (WGS84)")
+    alt_m: float | None = Field(default=None, description="altitude, metres")
 
 
 class NodeConfig(BaseModel):
@@ -37,7 +37,9 @@ class NodeConfig(BaseModel):
 
     id: TopicSafeName = Field(description="node id, e.g. ugs-0007; part of every report id")
     site: TopicSafeName = Field(description="site or sector name, e.g. sector-12")
-    location: Location | None = None
+    location: Location | None = Field(
+        default=None, description="where the unit stands; sent in reports as loc"
+    )
     state_dir: ConfigPath = Field(
         default=Path("/var/lib/ugs-gateway"),
         description="boot counter, outbox and other state that survives restarts",

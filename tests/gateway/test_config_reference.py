@@ -1,0 +1,25 @@
+"""docs/configuration.md is the schema, written out: it must not drift from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config_reference import reference
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_the_reference_matches_the_schema() -> None:
+    assert DOC.read_text() == reference(), (
+        "the config schema changed: regenerate the reference with "
+        "`python -m gateway.config_reference > docs/configuration.md`"
+    )
+
+
+def test_every_section_of_the_example_is_documented() -> None:
+    import tomllib
+
+    example = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
+    text = DOC.read_text()
+    for section in tomllib.loads(example.read_text()):
+        assert f"## `{section}`" in text
