@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 ReportHook = Callable[[dict[str, Any], Detection], None]
 """Called in the pipeline thread after each report is durably stored."""
 
+READER_STALE_S = 60.0
+"""Reader loops turn at least every few seconds, even while backing off from a dead device."""
+
 CLOCK_RECHECK_S = 10.0
 """How often the clock's synchronisation is looked at again for new reports."""
 
@@ -123,7 +126,8 @@ class Service:
                     "pipeline",
                     lambda: float(self.pipeline.turns),
                     config.health.watchdog_stale_s,
-                )
+                ),
+                *(self._reader_probe(s.name) for s in config.sensors if s.enabled),
             ],
         )
         self.health = Health(
@@ -141,6 +145,16 @@ class Service:
             on_summary=self.notifier.status,
         )
         self._started = False
+
+    def _reader_probe(self, name: str) -> Probe:
+        """A reader thread's sign of life: its CPU time, which moves on every turn of its loop
+        (also while its device is missing); a thread stuck in a system call stops it."""
+
+        def read() -> float | None:
+            cpu = self.sensors.status().get(name, {}).get("reader_cpu_s")
+            return None if cpu is None else float(cpu)
+
+        return Probe(f"reader {name}", read, READER_STALE_S)
 
     def _on_report(self, report: dict[str, Any], detection: Detection) -> None:
         if self.recorder is not None:
@@ -249,6 +263,9 @@ class Service:
             self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
             self.health.sensors = self.sensors
             self.sensors.start()
+            for sensor in new.sensors:
+                if sensor.enabled:
+                    self.watchdog.add(self._reader_probe(sensor.name))
             log.info("reload: sensors restarted")
         self.health.config = new.health
         self.config = old.model_copy(
