@@ -4,8 +4,9 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# systemd (systemd-analyze), procps (/bin/kill in the unit) and shellcheck: tests/systemd.
-APT_PKGS := mosquitto mosquitto-clients socat mbpoll systemd procps shellcheck
+# systemd (systemd-analyze), procps (/bin/kill in the unit) and shellcheck: tests/systemd;
+# openssl makes the test CA and certificates.
+APT_PKGS := mosquitto mosquitto-clients socat mbpoll systemd procps shellcheck openssl
 DEMO_ARGS ?=
 
 .PHONY: demo test lint bench setup system-packages clean
