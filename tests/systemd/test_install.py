@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "systemd" / "install.sh"
 VENV = Path(sys.prefix)
 
-SENSOR = '[[sensors]]\nname = "geo1"\nkind = "seismic"\ntransport = "serial"\nport = "/dev/ttyUSB0"\nsample_rate = 500\n'
+SENSOR = (
+    '[[sensors]]\nname = "geo1"\nkind = "seismic"\ntransport = "serial"\n'
+    'port = "/dev/ttyUSB0"\nsample_rate = 500\n'
+)
 MINIMAL_CONFIG = '[node]\nid = "ugs-0001"\nsite = "test-site"\n' + SENSOR
 EDITED_CONFIG = '# edited on site\n[node]\nid = "ugs-0042"\nsite = "sector-12"\n' + SENSOR
 
