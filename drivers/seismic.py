@@ -22,7 +22,7 @@ import serial
 from drivers.block import BlockSink, SampleBlock
 from drivers.config import SensorConfig
 from drivers.registry import register
-from drivers.seismic_codec import FLAG_CLIP, DecodeResult, Frame, StreamDecoder
+from drivers.seismic_codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
 from drivers.seismic_timing import Placement, StreamClock
 from drivers.serial_transport import Opener, PortLostError, SerialTransport
 
@@ -94,9 +94,11 @@ class SeismicDriver:
         self._last_frame = time.monotonic()  # last accepted frame, or the open: staleness
         self._last_t1: float | None = None
         self._cpu_s = 0.0
+        self._joining = True  # until the first frame after opening the port
+        self._join_skipped = 0
         self.counts = dict.fromkeys(
             (
-                "frames_ok", "crc_errors", "resyncs", "garbage_bytes", "timeouts",
+                "frames_ok", "crc_errors", "resyncs", "garbage_bytes", "join_bytes", "timeouts",
                 "clipped_frames", "mismatched_frames", "samples", "blocks", "sink_errors",
             ),
             0,
@@ -198,6 +200,7 @@ class SeismicDriver:
             self._problem_at = time.monotonic()
             log.info("%s: %s reopened", self.name, self.config.port)
         self._last_data = self._last_frame = time.monotonic()
+        self._joining, self._join_skipped = True, 0
         return True
 
     def _silence(self) -> None:
@@ -213,9 +216,19 @@ class SeismicDriver:
     def _handle(self, result: DecodeResult, arrival: float) -> None:
         counts = self.counts
         counts["resyncs"] += result.resyncs
-        if result.crc_errors or result.garbage_bytes:
+        garbage = result.garbage_bytes
+        if self._joining:
+            # Opening a port mid-stream lands inside a frame: skipping its tail is expected,
+            # not a problem with the line.
+            if not result.crc_errors and self._join_skipped + garbage <= MAX_FRAME:
+                self._join_skipped += garbage
+                counts["join_bytes"] += garbage
+                garbage = 0
+            if result.frames:
+                self._joining = False
+        if result.crc_errors or garbage:
             counts["crc_errors"] += result.crc_errors
-            counts["garbage_bytes"] += result.garbage_bytes
+            counts["garbage_bytes"] += garbage
             log.debug("%s: %s", self.name, "; ".join(result.errors))
             hint = (
                 "noise on the line?"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway import mqtt_client as mq
+from gateway import warmup
 from gateway.config import parse_config
 from gateway.health import Health
 from gateway.local_broker import LocalBroker, find_mosquitto
@@ -156,6 +157,15 @@ def run_demo(
     """Run the demo; returns the exit code. ``stop`` ends it early (Ctrl-C)."""
     stop = stop or threading.Event()
     endless = options.duration_s == 0
+    # Compile (first run) or load the kernels before the emulators start playing, so the
+    # gateway joins the scenario at its beginning.
+    out.write("loading the signal kernels (compiled on a first run: up to a minute) ... ")
+    out.flush()
+    done = warmup.run()
+    out.write(
+        f"{done['seconds']:.1f} s"
+        + (f", {done['compiled_now']} compiled and cached\n" if done["compiled_now"] else "\n")
+    )
     length = ENDLESS_S if endless else options.duration_s
     playback = scenario_playback(options.scenario, length, options.seed, loop=endless)
     with contextlib.ExitStack() as stack:
