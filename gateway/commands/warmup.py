@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 NAME = "warmup"
 HELP = "fill the Numba cache so the service starts fast (after install or upgrade)"
 ORDER = 85
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,5 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway import warmup
 
     report = warmup.run()
+    for name in report["cold"]:
+        log.warning("kernel %s was not warmed: no WARMUP entry calls it", name)
     print(json.dumps(report, indent=2))
     return 0
