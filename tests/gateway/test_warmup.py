@@ -105,7 +105,6 @@ def test_warmed_kernels_load_from_the_cache_in_the_next_process(tmp_path: Path) 
     assert first["compiled_now"] == 1
     assert first["loaded_from_cache"] == 0
     assert list(cache.rglob("*.nbi")), "no index written into the cache"
-    assert "warmpkg_a.kernels.forgotten was not warmed" in proc.stderr
 
     second = report_of(run_warmup(tmp_path / "src", cache, "warmpkg_a"))
     assert second["loaded_from_cache"] == 1
