@@ -5,7 +5,7 @@ Contract (relied on by the uplinks and the pipeline)::
     outbox = Outbox(path, config, node="ugs-0007", site="sector-12", boot=next_boot(state_dir),
                     uplinks={"agency-a": accepts_a, "agency-b": accepts_b})
     report = outbox.store(detection_fields(...))     # pipeline thread
-    rows = outbox.pending("agency-a", 100, newest_first=False, exclude=in_flight_row_ids)
+    rows = outbox.pending("agency-a", 100, exclude=in_flight_row_ids, after=last_row_id_sent)
     outbox.ack("agency-a", [row.row_id for row in acked])  # on PUBACK
     outbox.stats(); outbox.close()
 
@@ -26,11 +26,14 @@ Contract (relied on by the uplinks and the pipeline)::
   unclaimed ones; it does not get reports that were meant only for others. An uplink that is
   no longer configured is *released* at open: its pending reports are let go (counted as
   ``released``) so it never pins rows; if it comes back, it starts afresh.
-- ``pending(uplink, limit, newest_first=False, exclude=())`` returns up to ``limit`` rows not
-  yet acknowledged by that uplink, oldest first (or newest first for live-first sending),
-  skipping row ids in ``exclude`` (the uplink's in-flight ones). Reading never moves anything:
-  a row stays pending until ``ack`` or a drop, so nothing is skipped and nothing is lost to a
-  crash between read and send. Row ids only grow and are never reused.
+- ``pending(uplink, limit, newest_first=False, exclude=(), after=0)`` returns up to ``limit``
+  rows not yet acknowledged by that uplink, oldest first (or newest first for live-first
+  sending), skipping row ids in ``exclude`` (the uplink's in-flight ones) and those not above
+  ``after`` (a reader that has sent everything up to a row id continues from there instead
+  of reading its own in-flight rows again). Reading never moves anything: a row stays pending
+  until ``ack`` or a drop, so nothing is skipped and nothing is lost to a crash between read
+  and send. Row ids only grow and are never reused. Each row carries the report both parsed
+  (``report``) and as the JSON text that was stored (``body``, to send unchanged).
 - ``ack(uplink, row_ids)`` marks rows as carried by that uplink (call it on PUBACK). Unknown
   or already dropped ids are ignored. A report is deleted when every uplink that should carry
   it has acknowledged it. Acks are committed without an fsync of their own (the next store's
@@ -97,11 +100,13 @@ Listener = Callable[["OutboxRow", tuple[str, ...]], None]
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """A stored report; ``row_id`` is what ``ack`` takes (never reused)."""
+    """A stored report; ``row_id`` is what ``ack`` takes (never reused). ``body`` is the
+    report's JSON text as stored (compact separators, canonical key order)."""
 
     row_id: int
     report: dict[str, Any]
     stored_at: float
+    body: str
 
 
 class Outbox:
@@ -336,7 +341,7 @@ class Outbox:
                 conn.execute("INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", (name, row_id))
             self._delta.add(Counts(1, len(data), 0 if claimed else 1, dict.fromkeys(targets, 1)))
         self._last_row_id = row_id
-        return OutboxRow(row_id, report, now)
+        return OutboxRow(row_id, report, now, body)
 
     # -- delivery ----------------------------------------------------------------------
 
@@ -347,6 +352,7 @@ class Outbox:
         *,
         newest_first: bool = False,
         exclude: Collection[int] = (),
+        after: int = 0,
     ) -> list[OutboxRow]:
         """Up to ``limit`` reports not yet acknowledged by ``uplink`` (see the module doc)."""
         if uplink not in self._filters:
@@ -354,14 +360,14 @@ class Outbox:
         if limit <= 0:
             return []
         order = "DESC" if newest_first else "ASC"
-        skip = set(exclude)
+        skip = {row_id for row_id in exclude if row_id > after}
         with self._lock:
             try:
                 rows = self._db.execute(
                     "SELECT r.row_id, r.body, r.stored_at FROM deliveries d "
-                    "JOIN reports r ON r.row_id = d.row_id WHERE d.uplink = ? "
+                    "JOIN reports r ON r.row_id = d.row_id WHERE d.uplink = ? AND d.row_id > ? "
                     f"ORDER BY d.row_id {order} LIMIT ?",
-                    (uplink, limit + len(skip)),
+                    (uplink, after, limit + len(skip)),
                 ).fetchall()
             except sqlite3.DatabaseError as exc:
                 if not db.is_damage(exc):
@@ -376,7 +382,7 @@ class Outbox:
             if report is None:
                 unreadable.append(row_id)
                 continue
-            out.append(OutboxRow(row_id, report, stored_at))
+            out.append(OutboxRow(row_id, report, stored_at, body))
             if len(out) == limit:
                 break
         if unreadable:

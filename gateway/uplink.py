@@ -104,7 +104,7 @@ class Uplink:
             username=config.username,
             password_file=config.password_file,
             will=mq.Will(self.status_topic, b"offline", qos=1, retain=True),
-            max_inflight=config.max_inflight + LIVE_RESERVE,
+            max_inflight=0,  # the session keeps the window itself (see _Session)
         )
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -360,9 +360,10 @@ class _Session:
         up = self.up
         while self.conn.alive and not up._stop.is_set():
             self._take_acks()
-            self._send_status()
-            self._send_live()
-            wait = self._send_backlog()
+            with self.conn.burst():
+                self._send_status()
+                self._send_live()
+                wait = self._send_backlog()
             self._update_counters()
             if self.acked:
                 wait = min(wait, max(0.0, self.first_ack_at + ACK_DELAY_S - time.monotonic()))
@@ -413,17 +414,21 @@ class _Session:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _payload(self, report: dict[str, Any]) -> bytes:
-        if self.encoding == "json":
-            # The outbox validated the report (canonical key order) when it stored it, and
-            # redaction only removes optional fields: validating again on the way out would
-            # cost more than the rest of the send path (a third of the drain rate).
-            return json.dumps(report, separators=(",", ":"), ensure_ascii=False).encode()
-        return encode(report, self.encoding)
+    def _payload(self, row: OutboxRow) -> bytes:
+        if self.encoding != "json":
+            report = self.share.apply(row.report) if self.share.redact else row.report
+            return encode(report, self.encoding)
+        # The outbox validated the report (canonical key order) when it stored it, and
+        # redaction only removes optional fields: validating again on the way out would cost
+        # more than the rest of the send path. With nothing to redact, the stored text is
+        # exactly the JSON to send.
+        if not self.share.redact:
+            return row.body.encode()
+        redacted = self.share.apply(row.report)
+        return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode()
 
     def _publish(self, row: OutboxRow) -> None:
-        report = self.share.apply(row.report) if self.share.redact else row.report
-        payload = self._payload(report)
+        payload = self._payload(row)
         mid = self.conn.publish(self.up.detection_topic, payload, qos=self.qos)
         self.in_flight[mid] = row.row_id
         self.in_flight_rows.add(row.row_id)
@@ -466,7 +471,13 @@ class _Session:
             if want < 1:
                 return min(IDLE_POLL_S, (1.0 - self.tokens) / self.rate)
         exclude = self.in_flight_rows | self.acked_set
-        rows = self.up.outbox.pending(self.up.name, want, exclude=exclude)
+        # Everything up to backlog_high has been sent in this connection: read on from there
+        # rather than past this connection's in-flight rows again. Only when nothing is left
+        # past it, look from the start once (a report whose ack could not be written, or one
+        # copied back after damage, would wait below it).
+        rows = self.up.outbox.pending(self.up.name, want, exclude=exclude, after=self.backlog_high)
+        if len(rows) < want and self.backlog_high:
+            rows = self.up.outbox.pending(self.up.name, want, exclude=exclude)
         for row in rows:
             self._publish(row)
             self.backlog_high = max(self.backlog_high, row.row_id)

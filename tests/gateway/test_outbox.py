@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -46,6 +47,25 @@ def test_pending_then_ack_deletes_and_nothing_is_skipped(tmp_path: Path) -> None
     assert stats["uplinks"]["a"]["pending"] == 5
     assert stats["uplinks"]["a"]["delivered"] == 5
     assert stats["uplinks"]["a"]["cursor"] == left[0].row_id
+
+
+def test_pending_after_a_row_id_and_the_stored_text(tmp_path: Path) -> None:
+    with open_outbox(tmp_path / "o.sqlite") as outbox:
+        stored = [outbox.store(fields()) for _ in range(10)]
+        rows = outbox.pending("a", 10)
+        # A reader continues after the last row it sent, its own in-flight rows excluded.
+        after = outbox.pending("a", 3, after=rows[3].row_id, exclude={rows[5].row_id})
+        assert [row.report["seq"] for row in after] == [5, 7, 8]
+        assert outbox.pending("a", 10, after=rows[-1].row_id) == []
+        newest = outbox.pending("a", 10, newest_first=True, after=rows[7].row_id)
+        assert [row.report["seq"] for row in newest] == [10, 9]
+        # Rows left behind below it (an ack never recorded) are still there from the start.
+        outbox.ack("a", [row.row_id for row in rows[1:]])
+        assert [row.report["seq"] for row in outbox.pending("a", 10)] == [1]
+        # Each row carries the stored JSON text: the compact JSON of the report, unchanged.
+        first = rows[0]
+        assert first.body == json.dumps(stored[0], separators=(",", ":"), ensure_ascii=False)
+        assert json.loads(first.body) == first.report == stored[0]
 
 
 def test_a_row_waits_for_every_uplink_that_should_carry_it(tmp_path: Path) -> None:
