@@ -16,6 +16,11 @@ Keep-alive covers the half-open link: paho sends PINGREQ after ``keepalive`` s o
 drops the connection when nothing comes back within another ``keepalive`` (see
 :meth:`MqttConnection.pump`); a broker that accepts TCP but never answers CONNECT is dropped
 after ``connect_timeout``.
+
+On the socket, Nagle is off and what arrives is ACKed at once (``TCP_QUICKACK``): with Nagle
+on at both ends, a full in-flight window waited each time for the delayed-ACK timer before
+the broker let its PUBACKs go. Publishes made inside :meth:`MqttConnection.burst` are
+corked into full segments instead.
 """
 
 from __future__ import annotations
