@@ -8,7 +8,10 @@ most one in-flight window of reports is ever in memory (SQLite's page cache is b
 
 The broker has no subscriber: the figure is what the gateway can push and have acknowledged.
 Bare paho publishing one prepared payload with the same window to the same broker is
-measured in the same run (``drain_ref_paho_per_s``), the ceiling on this machine right now.
+measured in the same run (``drain_ref_paho_per_s``): what a plain paho client with its own
+loop thread and default socket settings reaches on this machine right now. It is a yardstick
+for the machine's speed at the moment, not a ceiling: the uplink avoids some of paho's costs
+(see docs/uplinks.md, "Performance").
 """
 
 from __future__ import annotations
