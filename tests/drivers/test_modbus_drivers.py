@@ -36,11 +36,16 @@ def stack() -> Iterator[contextlib.ExitStack]:
         yield s
 
 
-def assert_well_timed(errors: np.ndarray, rate: float = 100.0, median: float = 0.004) -> None:
-    # Timestamps come from the device counter: within a fraction of a sample period once
-    # the first polls have pinned the clock down, never off by a sample.
+def assert_well_timed(
+    errors: np.ndarray, rate: float = 100.0, median: float = 0.004, settle_s: float = 0.5
+) -> None:
+    # Timestamps come from the device counter. The first poll alone can only place the
+    # clock to within its own round trip (tens of ms on a loaded machine); once a few polls
+    # have pinned it down, within a fraction of a sample period, never off by a sample.
+    settle = int(settle_s * rate)
     assert np.median(np.abs(errors)) < median, np.median(np.abs(errors))
-    assert np.max(np.abs(errors)) < 1 / rate, np.max(np.abs(errors))
+    assert np.max(np.abs(errors[:settle])) < 0.05, np.abs(errors[:settle])
+    assert np.max(np.abs(errors[settle:])) < 1 / rate, np.max(np.abs(errors[settle:]))
 
 
 def test_drivers_are_registered() -> None:
