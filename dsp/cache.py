@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def service_kernels() -> list[Any]:
     """The kernels a detector calls."""
-    from dsp import classifier, filters, magnetic, pir, seismic_kernel, validity
+    from dsp import classifier, features, filters, magnetic, pir, seismic_kernel, validity
 
     return [
         seismic_kernel.seismic_block,
@@ -26,6 +26,7 @@ def service_kernels() -> list[Any]:
         pir.pir_block,
         magnetic.mag_block,
         classifier.predict_proba,
+        features.running_median,
     ]
 
 

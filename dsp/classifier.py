@@ -54,6 +54,11 @@ SEISMIC_FEATURES = (
     "harmonic",
     "risefall",
     "peak_pos",
+    "cont",
+    "rise_db",
+    "frac_change",
+    "valley_db",
+    "fall_db",
 )
 PIR_FEATURES = ("pir_log_snr", "pir_lobes", "pir_lobe_s", "pir_log_duration")
 MAG_FEATURES = ("mag_log_peak_nt", "mag_log_snr", "mag_log_duration")
@@ -228,9 +233,12 @@ class Model:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{origin}: malformed model ({exc})") from None
         n_c, n_f = len(classes), len(features)
+        if classes != CLASSES:
+            raise ModelError(
+                f"{origin}: model classes {list(classes)} are not the detector's {list(CLASSES)}"
+            )
         if (
-            classes[0] != "noise"
-            or feature.ndim != 2
+            feature.ndim != 2
             or not trees
             or len(trees) % n_c
             or threshold.shape != feature.shape

@@ -67,7 +67,10 @@ class SeismicDspConfig(BaseModel):
         default=18.0, gt=0.0, description="peak^2/floor in a frame that keeps it open"
     )
     hold_s: float = Field(
-        default=1.5, ge=0, description="an event ends this long after the ratio fell below off"
+        default=1.5,
+        ge=0,
+        description="an event ends this long after the ratio fell below off; a valley that "
+        "cuts an open event is confirmed within this long",
     )
     end_drop_db: float = Field(
         default=20.0,
@@ -75,16 +78,21 @@ class SeismicDspConfig(BaseModel):
         description="a band is spent once its STA falls this far below its peak in the event",
     )
     split_depth_db: float = Field(
-        default=8.0, gt=0, description="an event is cut in two at a valley this deep ..."
+        default=8.0,
+        gt=0,
+        description="an open event is cut at a valley of its loudness this deep below the "
+        "loudest point before it ...",
     )
     split_level_db: float = Field(
-        default=4.0, description="... that comes within this much of the noise floor"
+        default=4.0,
+        description="... deeper by however far the valley stands more than this above the "
+        "loudness the event keeps falling back to",
     )
     relearn_s: float = Field(
         default=10.0, ge=0, description="after an event the floor re-learns quickly this long"
     )
     max_event_s: float = Field(
-        default=150.0, gt=0, description="longer events are cut, and the floor re-learnt"
+        default=150.0, gt=0, description="longer events are closed, and the floor re-learnt"
     )
     settle_s: float = Field(
         default=2.0, ge=0, description="triggers stay quiet this long after bad samples"
@@ -163,6 +171,13 @@ class InputDspConfig(BaseModel):
     gap_reset_s: float = Field(
         default=10.0, ge=0, description="longer gaps restart the chain instead of being bridged"
     )
+    batch_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=5.0,
+        description="input is run through the detector in batches this long: fewer, bigger "
+        "calls for drivers that deliver small blocks, at up to this much extra latency",
+    )
 
 
 class FusionDspConfig(BaseModel):
@@ -177,6 +192,13 @@ class FusionDspConfig(BaseModel):
         default=10.0,
         gt=0,
         description="a sensor this far behind the others (or 2 of its blocks) is not waited for",
+    )
+    overhang_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="an event outlasting the others by more than this is not joined to them "
+        "(unless it is a geophone piece they lie inside): a long event of one sensor must not "
+        "hold back the others' detection",
     )
 
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from dsp.classifier import CLASSES, NOISE, Model, feature_vector, load_model
 from dsp.config import DspConfig
-from dsp.fusion import Fusion, Group, StreamClock
+from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.magnetic import MagChain
 from dsp.pir import PirChain
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
@@ -39,15 +39,19 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 Chain = SeismicChain | PirChain | MagChain
 
+_FLOAT64 = np.dtype(np.float64)
+
+IDLE_BATCH_S = 3.0
+"""While a stream's chain has no event open and the fusion holds nothing, its input is held
+back this long (or ``batch_s``, if longer): nothing waits on it, and fewer calls cost less.
+It is shorter than the shortest event worth reporting plus its hold, so an event that
+begins meanwhile is seen open, and its input run promptly, before it can end."""
+
 CLOCK_TOLERANCE_S = 1.0
 """A block whose t0 is further than this from where its stream's clock says it should start
 is a discontinuity (a jump forward is treated as a gap; backwards re-anchors the clock)."""
 
 FLAG_HISTORY_S = 600.0
-
-ADJACENT_S = 0.5
-"""Detections released together that touch (an event cut in pieces) and share a class are
-reported as one."""
 
 # Features copied into each report (the full vector stays internal to the classifier).
 REPORT_FEATURES = {
@@ -69,17 +73,30 @@ class Candidate:
     proba: tuple[float, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stream:
     spec: SensorSpec
     chain: Chain
     column: int
+    batch: int
+    """Samples held back before the chain runs (at least one) while anything is going on."""
+    batch_idle: int
+    """... and while every chain is quiet and nothing waits for release."""
+    rate: float
+    tail: tuple[int]
+    """``shape[1:]`` of the blocks the fast path holds back (the sensor's channels)."""
     anchor: float | None = None
     clock: StreamClock = field(default_factory=StreamClock)
     blocks: int = 0
     samples: int = 0
     flags_total: dict[str, int] = field(default_factory=dict)
-    active_flags: set[str] = field(default_factory=set)
+    next_index: int = 0
+    """The chain's ``next_index`` (input samples it has taken)."""
+    next_t: float = math.nan
+    """Where the next block should start (NaN until the clock is anchored)."""
+    held: int = 0
+    parts: list[FloatArray] = field(default_factory=list)
+    """Blocks received but not yet run through the chain (``held`` samples in all)."""
 
 
 def _make_chain(spec: SensorSpec, config: DspConfig) -> tuple[Chain, int]:
@@ -115,24 +132,65 @@ class StreamingDetector:
             if not spec.rate > 0:
                 raise ValueError(f"sensor {spec.name!r}: sample rate must be positive")
             chain, column = _make_chain(spec, config)
-            self.streams[spec.name] = _Stream(spec, chain, column)
-        self.fusion = Fusion(config.fusion.join_s, config.fusion.stale_s)
+            batch = max(1, round(config.input.batch_s * spec.rate))
+            self.streams[spec.name] = _Stream(
+                spec,
+                chain,
+                column,
+                batch,
+                max(batch, round(IDLE_BATCH_S * spec.rate)),
+                float(spec.rate),
+                (max(1, spec.channels),),
+                clock=StreamClock(spec.kind),
+            )
+        fusion = config.fusion
+        self.fusion = Fusion(fusion.join_s, fusion.stale_s, fusion.overhang_s)
         self.flags: deque[Flag] = deque()
         self._new_flags: list[Flag] = []
         self.keep_candidates = keep_candidates
         self.candidates: list[Candidate] = []
         self.detections = 0
+        self._holding = False
+        """The fusion holds events: every stream's input is run sooner (its clock tells the
+        fusion what can be released)."""
 
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, sensor: str, t0: float, data: npt.ArrayLike, gap: int = 0) -> list[Detection]:
         """One block of ``sensor``: ``data`` (n, channels) in physical units, ``t0`` the time
         of ``data[0]``, ``gap`` samples lost just before it. Bad samples are flagged, never
-        raised on; an unknown sensor name is a programming error (ValueError)."""
+        raised on; an unknown sensor name is a programming error (ValueError).
+
+        Blocks that follow on in time are held back until ``[dsp.input] batch_s`` of input
+        has come (a driver's 0.1-s blocks would otherwise cost more in calls than in
+        signal processing); anything else (a gap, a clock jump, another shape) first runs
+        what is held. The detections are the same either way. A held block is kept as it
+        is, not copied: do not change ``data`` after handing it over."""
         s = self.streams.get(sensor)
         if s is None:
             raise ValueError(f"unknown sensor {sensor!r} (have {', '.join(self.streams)})")
+        # The fast path: a block of the usual shape that follows on in time is only noted.
+        if (
+            not gap
+            and type(data) is np.ndarray
+            and data.dtype is _FLOAT64
+            and data.shape[1:] == s.tail
+            and -CLOCK_TOLERANCE_S <= t0 - s.next_t <= CLOCK_TOLERANCE_S
+        ):
+            n = data.shape[0]
+            s.parts.append(data)
+            s.blocks += 1
+            s.held = held = s.held + n
+            s.next_t += n / s.rate
+            if held < (
+                s.batch if s.clock.open_since is not None or self._holding else s.batch_idle
+            ):
+                return []
+            return self._drain(s)
+        found = self._drain(s)
         x = self._column(s, data)
+        if x.shape[0]:
+            s.blocks += 1
         rate = s.spec.rate
         chain = s.chain
         if s.anchor is None:
@@ -148,36 +206,61 @@ class StreamingDetector:
                 log.warning("%s: clock went back %.1f s: re-anchored", sensor, -jump)
         if gap > 0:
             self._gap(s, int(gap))
+        return found + self._run(s, x, t0)
+
+    def _drain(self, s: _Stream) -> list[Detection]:
+        """Run the samples ``s`` holds back through its chain."""
+        if not s.held:
+            return []
+        assert s.anchor is not None  # set before anything is held
+        parts = s.parts
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        parts.clear()
+        s.held = 0
+        x = block if s.column < 0 else block[:, min(s.column, block.shape[1] - 1)]
+        return self._run(s, np.ascontiguousarray(x), s.anchor + s.next_index / s.rate)
+
+    def _run(self, s: _Stream, x: FloatArray, t0: float) -> list[Detection]:
+        """Samples ``x`` (the chain's columns) that follow on in time through the chain;
+        the stream's clock moves on, and groups that are complete come out."""
+        assert s.anchor is not None
+        chain = s.chain
         n = x.shape[0]
         if n:
             events, flags = chain.feed(x, NAN)
             if events or flags:
                 self._collect(s, events, flags)
-            s.blocks += 1
             s.samples += n
-        opened = chain.open_since()
-        s.clock.open_since = None if opened is None else s.anchor + opened
-        now = s.anchor + chain.next_index / rate
-        if s.clock.time is not None:
-            # How far one delivery moves this stream (lost samples included): the lag the
-            # others must tolerate before calling it stale.
-            s.clock.block_s = now - s.clock.time
-        else:
-            s.clock.block_s = now - float(t0)
-        s.clock.time = now
+        self._track_open(s)
+        s.next_index = chain.next_index
+        now = s.anchor + s.next_index / s.rate
+        s.next_t = now
+        clock = s.clock
+        # How far one run moves this stream (lost samples included): the lag the others
+        # must tolerate before calling it stale.
+        clock.block_s = now - (float(t0) if clock.time is None else clock.time)
+        clock.time = now
         if not self.fusion.pending:
+            self._holding = False
             return []
-        return self._release()
+        found = self._release()
+        self._holding = bool(self.fusion.pending)
+        return found
 
     def flush(self) -> list[Detection]:
         """End of all streams: close open events and report everything still held."""
+        found = []
+        for s in self.streams.values():
+            found += self._drain(s)
         for s in self.streams.values():
             if s.anchor is None:
                 continue  # never fed: nothing to close
             events, flags = s.chain.close()
             self._collect(s, events, flags)
             s.clock.open_since = None
-        return self._release(final=True)
+            s.clock.next_from = None
+        self._holding = False
+        return found + self._release(final=True)
 
     def pop_flags(self) -> list[Flag]:
         """Flagged stretches (NaN/inf, clipping, flat line, gap) closed since the last call."""
@@ -210,8 +293,7 @@ class StreamingDetector:
             fill = np.full((gap, s.spec.channels) if s.column < 0 else gap, np.nan)
             events, flags = chain.feed(fill, GAP)
             self._collect(s, events, flags)
-            opened = chain.open_since()
-            s.clock.open_since = None if opened is None else s.anchor + opened
+            self._track_open(s)
             return
         # Long: close what was open, start afresh after the gap.
         events, flags = chain.close()
@@ -219,6 +301,31 @@ class StreamingDetector:
         flags.append((GAP, start, start + gap))
         self._collect(s, events, flags)
         chain.reset(start + gap)
+        s.next_index = chain.next_index
+
+    def _track_open(self, s: _Stream) -> None:
+        """Note whether the stream's chain has an event open (``_clocks`` says more)."""
+        assert s.anchor is not None
+        opened = s.chain.open_since()
+        clock = s.clock
+        if opened is None:
+            clock.open_since = None
+            clock.next_from = None
+            return
+        clock.open_since = s.anchor + opened
+
+    def _clocks(self) -> dict[str, StreamClock]:
+        """Every stream's clock, with what its open event may still become."""
+        for s in self.streams.values():
+            clock = s.clock
+            if clock.open_since is None:
+                continue
+            assert s.anchor is not None
+            chain = s.chain
+            clock.open_until = s.anchor + chain.open_until()
+            later = chain.next_from()
+            clock.next_from = None if later is None else s.anchor + later
+        return {name: s.clock for name, s in self.streams.items()}
 
     def _collect(self, s: _Stream, events: list[SensorEvent], flags: list[RawFlag]) -> None:
         assert s.anchor is not None
@@ -240,21 +347,22 @@ class StreamingDetector:
     # -- output -----------------------------------------------------------------------------
 
     def _release(self, final: bool = False) -> list[Detection]:
-        clocks = {name: s.clock for name, s in self.streams.items()}
+        if not final:
+            # Nothing can be released before every stream has passed the end of an event
+            # held: that is cheap to tell.
+            times = [s.clock.time for s in self.streams.values() if s.clock.time is not None]
+            lead = max(times, default=-math.inf)
+            limit = self.fusion.stale_limit({n: s.clock for n, s in self.streams.items()})
+            laggard = min((t for t in times if lead - t <= limit), default=-math.inf)
+            if laggard - START_MARGIN_S < self.fusion.earliest_end():
+                return []
+        clocks = self._clocks()
+        shortest = self.config.classifier.min_duration_s
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group)
-            if det is None:
-                continue
-            prev = out[-1] if out else None
-            if prev is not None and prev.cls == det.cls and det.t0 - prev.t1 < ADJACENT_S:
-                # Pieces of one event cut at a valley, and of one class after all: one
-                # source (a vehicle's approach and departure), one report.
-                out[-1] = _merged(prev, det)
-            else:
+            if det is not None and det.t1 - det.t0 >= shortest:
                 out.append(det)
-        shortest = self.config.classifier.min_duration_s
-        out = [det for det in out if det.t1 - det.t0 >= shortest]
         self.detections += len(out)
         return out
 
@@ -306,21 +414,6 @@ class StreamingDetector:
             "model": self.model.info.get("id", "unversioned"),
             "classes": list(CLASSES),
         }
-
-
-def _merged(a: Detection, b: Detection) -> Detection:
-    lead = a if a.conf >= b.conf else b
-    features = dict(lead.features)
-    features["duration_s"] = round(b.t1 - a.t0, 2)
-    return Detection(
-        cls=a.cls,
-        conf=max(a.conf, b.conf),
-        t0=a.t0,
-        t1=b.t1,
-        sensors=tuple(sorted(set(a.sensors) | set(b.sensors))),
-        features=features,
-        flags=tuple(sorted(set(a.flags) | set(b.flags))),
-    )
 
 
 def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]:

@@ -18,10 +18,13 @@ Computed once per event (not per sample), with numpy. What each one is for:
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,17 +109,22 @@ def step_regularity(env: FloatArray, rate: float) -> tuple[float, float]:
     return float(np.std(iv) / np.mean(iv)), rate_hz
 
 
+@functools.lru_cache(maxsize=8)
+def _hann(n: int) -> tuple[FloatArray, float]:
+    win = np.hanning(n)
+    return win, float(np.sum(win**2))
+
+
 def welch_psd(x: FloatArray, rate: float, seg_s: float = WELCH_SEGMENT_S) -> FloatArray:
     """Mean periodogram of Hann-windowed, half-overlapping segments (power per bin)."""
     n = round(seg_s * rate)
     if x.size < n:
         x = np.concatenate([x, np.zeros(n - x.size)])
     step = n // 2
-    starts = np.arange(0, x.size - n + 1, step)
-    win = np.hanning(n)
-    segs = np.stack([x[s : s + n] for s in starts]) * win
+    win, power = _hann(n)
+    segs = np.lib.stride_tricks.sliding_window_view(x, n)[::step] * win
     spec = np.abs(np.fft.rfft(segs, axis=1)) ** 2
-    return np.asarray(spec.mean(axis=0) / np.sum(win**2))
+    return np.asarray(spec.mean(axis=0) / power)
 
 
 def _strongest_window(x: FloatArray, n: int) -> FloatArray:
@@ -127,29 +135,87 @@ def _strongest_window(x: FloatArray, n: int) -> FloatArray:
     return x[start : start + n]
 
 
-def _median_filter(x: FloatArray, width: int) -> FloatArray:
+@njit(cache=True)
+def running_median(x: FloatArray, width: int, out: FloatArray) -> None:
+    """Median of each ``width``-long (odd) window of ``x``, edges padded with the end values
+    (``np.median`` over ``sliding_window_view`` of the edge-padded signal, exactly: the
+    middle value of the sorted window). A sorted copy of the window is kept up to date."""
+    n = x.shape[0]
     half = width // 2
-    padded = np.pad(x, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
-    return np.asarray(np.median(windows, axis=1))
+    win = np.empty(width)
+    for j in range(width):
+        win[j] = x[min(max(j - half, 0), n - 1)]
+    win.sort()
+    for i in range(n):
+        out[i] = win[half]
+        if i + 1 == n:
+            break
+        old = x[min(max(i - half, 0), n - 1)]
+        new = x[min(i + half + 1, n - 1)]
+        # Replace one occurrence of the old value by the new one and restore the order.
+        k = 0
+        while win[k] != old:
+            k += 1
+        win[k] = new
+        while k > 0 and win[k - 1] > win[k]:
+            win[k - 1], win[k] = win[k], win[k - 1]
+            k -= 1
+        while k + 1 < width and win[k + 1] < win[k]:
+            win[k + 1], win[k] = win[k], win[k + 1]
+            k += 1
+
+
+def _median_filter(x: FloatArray, width: int) -> FloatArray:
+    out = np.empty(x.shape[0])
+    running_median(np.ascontiguousarray(x, dtype=np.float64), width, out)
+    return out
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """What the spectral features need that depends only on the sample rate."""
+
+    freqs: FloatArray
+    band: npt.NDArray[np.bool_]
+    band_freqs: FloatArray
+    width: int
+    top: int
+    valid: npt.NDArray[np.bool_]
+    counts: npt.NDArray[np.int64]
+    harm: npt.NDArray[np.int64]
+    """Spectrum bins of f0, 2f0, 3f0, 4f0 for every f0 searched."""
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(rate: float, size: int) -> _Grid:
+    freqs = np.asarray(np.fft.rfftfreq(round(WELCH_SEGMENT_S * rate), 1.0 / rate), np.float64)
+    band = (freqs >= 2.0) & (freqs <= SPECTRUM_TOP_HZ)
+    width = 2 * round(2.5 * WELCH_SEGMENT_S) + 1
+    top = int(np.searchsorted(freqs, SPECTRUM_TOP_HZ)) + width
+    df = freqs[1]
+    f0 = np.arange(LINE_SEARCH_HZ[0], LINE_SEARCH_HZ[1] + df / 2, df)
+    k = np.arange(1, 5)
+    harm = f0[:, None] * k[None, :]
+    valid = harm <= SPECTRUM_TOP_HZ
+    idx = np.minimum(np.rint(harm / df).astype(np.int64), size - 1)
+    return _Grid(freqs, band, freqs[band], width, top, valid, valid.sum(axis=1), idx)
 
 
 def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[float, float]:
     """``(centroid_hz, harmonic line score)`` of an event against the noise before it."""
     seg = _strongest_window(bb, int(SPECTRUM_MAX_S * rate))
     p_ev = welch_psd(seg, rate)
-    freqs = np.fft.rfftfreq(round(WELCH_SEGMENT_S * rate), 1.0 / rate)
+    g = _grid(rate, p_ev.size)
     have_noise = noise.size >= round(WELCH_SEGMENT_S * rate)
     p_no = welch_psd(noise, rate) if have_noise else np.zeros_like(p_ev)
-    band = (freqs >= 2.0) & (freqs <= SPECTRUM_TOP_HZ)
     excess = np.maximum(p_ev - p_no, 0.0)
-    total = float(excess[band].sum())
-    centroid = float((freqs[band] * excess[band]).sum() / total) if total > 0 else 0.0
+    total = float(excess[g.band].sum())
+    centroid = float((g.band_freqs * excess[g.band]).sum() / total) if total > 0 else 0.0
     # Line prominence: log power over a running median of the spectrum (about 5 Hz wide),
     # computed up to the top of the band only.
-    width = 2 * round(2.5 * WELCH_SEGMENT_S) + 1
+    width = g.width
     tiny = 1e-30
-    top = int(np.searchsorted(freqs, SPECTRUM_TOP_HZ)) + width
+    top = g.top
     prom = np.zeros_like(p_ev)
     prom[:top] = np.log10(p_ev[:top] + tiny) - np.log10(_median_filter(p_ev[:top], width) + tiny)
     if have_noise:
@@ -157,15 +223,9 @@ def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[f
         prom[:top] -= np.maximum(prom_no, 0.0)
     prom = np.maximum(prom, 0.0)
     # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0.
-    df = freqs[1]
     peak3 = np.maximum(np.maximum(prom, np.roll(prom, 1)), np.roll(prom, -1))
-    f0 = np.arange(LINE_SEARCH_HZ[0], LINE_SEARCH_HZ[1] + df / 2, df)
-    k = np.arange(1, 5)
-    harm = f0[:, None] * k[None, :]
-    valid = harm <= SPECTRUM_TOP_HZ
-    idx = np.minimum(np.rint(harm / df).astype(np.int64), peak3.size - 1)
-    vals = np.where(valid, peak3[idx], 0.0)
-    counts = valid.sum(axis=1)
+    vals = np.where(g.valid, peak3[g.harm], 0.0)
+    counts = g.counts
     scores = np.where(counts >= 2, vals.sum(axis=1) / np.maximum(counts, 1), 0.0)
     best = float(scores.max()) if scores.size else 0.0
     return centroid, best
@@ -254,3 +314,13 @@ def seismic_features(
     feats["risefall"] = rf
     feats["peak_pos"] = peak_pos
     return feats
+
+
+def _warm() -> object:
+    out = np.empty(32)
+    running_median(np.arange(32.0), 11, out)
+    return out
+
+
+WARMUP = {"running_median": _warm}
+"""For ``ugs-gateway warmup``: the other features are plain numpy."""

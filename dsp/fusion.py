@@ -1,12 +1,20 @@
 """Joining per-sensor events into one group per physical event, and deciding when a group
 is complete.
 
-Sensor events whose spans come within ``join_s`` of each other belong to one group. A group
-is released only when every stream that is keeping up has moved past the group's end plus
-``join_s`` (so nothing it could still report would join the group), and has no event open
-that started before that point. Groups therefore come out the same whatever the block sizes
-and however the streams interleave; the price is latency: a detection leaves at the end of
-the event plus ``join_s`` plus the lag of the slowest stream.
+Two events of different sensors are *joinable* when they come within ``join_s`` of each other
+and neither outlasts the other by more than ``overhang_s``, unless the one that lasts longer
+is a geophone piece that began first: the geophone hears a source long before and after the
+PIR and the magnetometer do, and its pieces carry theirs. Two events of one sensor are
+joinable only when they overlap (its chain already decided they were two). Taken in order
+of their start, each event joins the earliest group holding an event it is joinable with.
+
+A group is released only when nothing a stream that is keeping up has still to deliver could
+join it: not the event it has open (which starts at a known time and ends no earlier than a
+known time), nor anything after that. Groups therefore come out the same whatever the block
+sizes and however the streams interleave, and a long event of one sensor holds the others'
+groups back by ``overhang_s`` at most (plus its own hold), unless it is a geophone piece
+they lie inside. The latency of a group is its end plus ``join_s`` (or the slowest chain's own
+decision time, if later) plus the lag of the slowest stream.
 
 A stream that falls further behind the most advanced one than ``stale_s`` (or two of the
 biggest blocks any stream delivers, when drivers deliver big blocks) is not waited for: a
@@ -15,24 +23,35 @@ dead sensor must not hold up detections from the others.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from dsp.records import SensorEvent
 
-# Events start at their trigger, at most one frame plus the resampler's delay before the
-# stream's current time; this margin covers that.
 START_MARGIN_S = 0.5
+"""A new event starts at its trigger, at most one frame plus the resampler's delay before
+the stream's current time; this margin covers that."""
+
+NESTING_KINDS = frozenset({"seismic"})
+"""Kinds whose events may hold others of any length inside them (see the module text)."""
 
 
 @dataclass
 class StreamClock:
-    """How far one stream has got, and whether it has an event open."""
+    """How far one stream has got, and what it may still report."""
 
+    kind: str = ""
     time: float | None = None
     """Time just after the last sample delivered (None: nothing yet)."""
     block_s: float = 0.0
     open_since: float | None = None
     """Start of the event the stream's chain has open, if any."""
+    open_until: float = 0.0
+    """The earliest the open event can end (what the chain has seen of it so far)."""
+    next_from: float | None = None
+    """The earliest start of anything after the open event (None: ``time`` less
+    ``START_MARGIN_S``). A geophone event cut at a valley goes on from the valley, which
+    may lie behind the stream's time."""
 
 
 @dataclass
@@ -51,31 +70,90 @@ class Group:
         return tuple(sorted({ev.sensor for ev in self.events}))
 
 
+def _order(ev: SensorEvent) -> tuple[float, float, str]:
+    return (ev.t0, ev.t1, ev.sensor)
+
+
 class Fusion:
-    def __init__(self, join_s: float, stale_s: float) -> None:
+    def __init__(self, join_s: float, stale_s: float, overhang_s: float) -> None:
         self.join_s = join_s
         self.stale_s = stale_s
+        self.overhang_s = overhang_s
         self.pending: list[SensorEvent] = []
+        self._earliest: float | None = None
 
     def add(self, events: list[SensorEvent]) -> None:
         self.pending.extend(events)
+        self._earliest = None
+
+    def earliest_end(self) -> float:
+        """The earliest end of an event held (inf if none): no group can be released before
+        every stream that is keeping up has passed it."""
+        if self._earliest is None:
+            self._earliest = min((ev.t1 for ev in self.pending), default=math.inf)
+        return self._earliest
+
+    def joinable(self, a: SensorEvent, b: SensorEvent) -> bool:
+        """Whether two sensor events may belong to one physical event (see the module)."""
+        if a.sensor == b.sensor:
+            return a.t0 < b.t1 and b.t0 < a.t1
+        if a.t0 > b.t1 + self.join_s or b.t0 > a.t1 + self.join_s:
+            return False
+        longer, other = (a, b) if a.t1 >= b.t1 else (b, a)
+        if longer.t1 - other.t1 <= self.overhang_s:
+            return True
+        return longer.kind in NESTING_KINDS and longer.t0 <= other.t0
 
     def _groups(self) -> list[Group]:
         groups: list[Group] = []
-        for ev in sorted(self.pending, key=lambda e: (e.t0, e.t1, e.sensor)):
-            if groups and self._joins(groups[-1], ev):
-                groups[-1].add(ev)
+        for ev in sorted(self.pending, key=_order):
+            for g in groups:
+                if any(self.joinable(ev, other) for other in g.events):
+                    g.add(ev)
+                    break
             else:
                 groups.append(Group(ev.t0, ev.t1, [ev]))
         return groups
 
-    def _joins(self, group: Group, ev: SensorEvent) -> bool:
-        # Another sensor's event within join_s joins; the same sensor's next event only if
-        # they truly overlap (its chain already decided they were two events).
-        return any(
-            ev.t0 <= other.t1 + self.join_s if other.sensor != ev.sensor else ev.t0 < other.t1
-            for other in group.events
-        )
+    def _settled(self, group: Group, name: str, clock: StreamClock) -> bool:
+        """True when nothing stream ``name`` has still to deliver can join ``group``."""
+        if clock.time is None:
+            return False
+        later = clock.time - START_MARGIN_S
+        if clock.next_from is not None:
+            later = min(later, clock.next_from)
+        opened = clock.open_since
+        for ev in group.events:
+            if ev.sensor == name:
+                # Its own later events (and the open one) start after this one ended.
+                if later < ev.t1 or (opened is not None and opened < ev.t1):
+                    return False
+                continue
+            # Anything later may be short: joinable if it starts close enough.
+            if later <= ev.t1 + self.join_s:
+                return False
+            # The open event, however long it turns out, from its start and least end. It is
+            # grouped after the events that start before it: if the group started before it,
+            # only those can take it in (the others still go to the earliest group that takes
+            # them, this one); if not, it would come first and take what it can.
+            if (
+                opened is not None
+                and (ev.t0 <= opened or opened < group.t0)
+                and opened <= ev.t1 + self.join_s
+                and (
+                    clock.open_until <= ev.t1 + self.overhang_s
+                    or (clock.kind in NESTING_KINDS and opened <= ev.t0)
+                )
+            ):
+                return False
+        return True
+
+    def stale_limit(self, clocks: dict[str, StreamClock]) -> float:
+        """How far behind the most advanced stream one may fall and still be waited for.
+
+        Streams delivered in big blocks are that far apart even when all is well: two of the
+        biggest blocks (or runs) of any stream are allowed."""
+        return max(self.stale_s, 2.0 * max((c.block_s for c in clocks.values()), default=0.0))
 
     def waiting_on(self, clocks: dict[str, StreamClock]) -> list[str]:
         """Streams that are keeping up (the ones a group waits for)."""
@@ -83,9 +161,7 @@ class Fusion:
         if not times:
             return []
         lead = max(times)
-        # Streams delivered in big blocks are that far apart even when all is well: allow
-        # two of the biggest blocks of any stream before calling one stale.
-        limit = max(self.stale_s, 2.0 * max(c.block_s for c in clocks.values()))
+        limit = self.stale_limit(clocks)
         return [name for name, c in clocks.items() if c.time is not None and lead - c.time <= limit]
 
     def release(self, clocks: dict[str, StreamClock], final: bool = False) -> list[Group]:
@@ -95,21 +171,17 @@ class Fusion:
         groups = self._groups()
         if final:
             self.pending = []
+            self._earliest = None
             return groups
-        live = [clocks[name] for name in self.waiting_on(clocks)]
+        live = [(name, clocks[name]) for name in self.waiting_on(clocks)]
         ready: list[Group] = []
         for g in groups:
-            horizon = g.t1 + self.join_s
-            if all(
-                c.time is not None
-                and c.time >= horizon + START_MARGIN_S
-                and (c.open_since is None or c.open_since > horizon)
-                for c in live
-            ):
+            if all(self._settled(g, name, c) for name, c in live):
                 ready.append(g)
             else:
                 break  # later groups wait too: detections leave in time order
         if ready:
             done = {id(ev) for g in ready for ev in g.events}
             self.pending = [ev for ev in self.pending if id(ev) not in done]
+            self._earliest = None
         return ready

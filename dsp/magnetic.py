@@ -175,6 +175,9 @@ class MagChain(SimpleChain):
     def open_since(self) -> float | None:
         return self.time(self.st[G_START]) if self.st[G_IN] else None
 
+    def open_until(self) -> float:
+        return self.time(self.st[G_LAST] + 1.0)
+
     def _open_event(self) -> FloatArray | None:
         st = self.st
         if not st[G_IN]:

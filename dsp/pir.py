@@ -173,6 +173,9 @@ class PirChain(SimpleChain):
     def open_since(self) -> float | None:
         return self.time(self.st[R_START]) if self.st[R_IN] else None
 
+    def open_until(self) -> float:
+        return self.time(self.st[R_LAST] + 1.0)
+
     def _open_event(self) -> FloatArray | None:
         st = self.st
         if not st[R_IN]:

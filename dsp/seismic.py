@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -19,8 +18,11 @@ from dsp.seismic_kernel import (
     F_BB,
     F_OK,
     F_PEAK,
+    F_RATIO,
     F_SNR,
+    K_TRIGGER,
     N_BAND_STATE,
+    N_EVENT_COLS,
     N_FRAME_EXTRA,
     N_PARAMS,
     N_STATE,
@@ -28,6 +30,7 @@ from dsp.seismic_kernel import (
     P_CEIL,
     P_CLIP_FACTOR,
     P_CLTA,
+    P_CREEP,
     P_CSTA,
     P_DROP,
     P_FRAME,
@@ -35,18 +38,28 @@ from dsp.seismic_kernel import (
     P_IMP_OFF,
     P_IMP_ON,
     P_LOG_CEIL,
+    P_LONG,
+    P_LONG_DEPTH,
     P_MAXF,
     P_NSTA,
     P_OFF,
     P_ON,
+    P_PLATEAU,
     P_RELEARN,
+    P_SMOOTH,
+    P_SPLIT_DEPTH,
+    P_SPLIT_LEVEL,
+    P_SPLIT_MIN,
     P_WARM,
     S_EV_LAST,
-    S_EV_PEAK,
-    S_EV_START,
     S_FRAME,
     S_IN_EVENT,
     S_NOISE,
+    S_P_ABOVE,
+    S_P_FALL,
+    S_P_KIND,
+    S_P_START,
+    S_V_POS,
     S_WARM,
     seismic_block,
 )
@@ -59,6 +72,21 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 CHUNK_S = 10.0
 """Longest slice of input processed in one kernel call."""
+
+# The valley search that cuts an open event into pieces (seismic_kernel._valley); the depths
+# and the time it may take are ``[dsp.seismic] split_depth_db``, ``split_level_db``, ``hold_s``.
+LOUDNESS_SMOOTH_S = 1.0
+"""Boxcar over which the loudness (mean over bands of energy / floor) is averaged: a
+valley is known half of it late."""
+SPLIT_MIN_S = 2.0
+"""No piece shorter than this is cut off the start of a piece."""
+LONG_PIECE_S = 40.0
+LONG_DEPTH_DB = 3.0
+"""A piece longer than ``LONG_PIECE_S`` is cut at a valley of only ``LONG_DEPTH_DB`` near
+the event's loudness floor: sources back to back in gusty wind."""
+FLOOR_CREEP_DB_S = 0.5
+"""How fast an open event's running loudness floor may rise (dB/s): wind that picks up
+during an event is background, a vehicle's slow approach is not."""
 
 
 class SeismicChain:
@@ -116,12 +144,20 @@ class SeismicChain:
         prm[P_RELEARN] = round(cfg.relearn_s * self.frame_rate)
         prm[P_IMP_ON] = cfg.impulse_on
         prm[P_IMP_OFF] = cfg.impulse_off
+        prm[P_SMOOTH] = max(1, round(LOUDNESS_SMOOTH_S * self.frame_rate))
+        prm[P_SPLIT_DEPTH] = cfg.split_depth_db
+        prm[P_SPLIT_LEVEL] = cfg.split_level_db
+        prm[P_SPLIT_MIN] = round(SPLIT_MIN_S * self.frame_rate)
+        prm[P_PLATEAU] = round(cfg.hold_s * self.frame_rate)
+        prm[P_LONG] = round(LONG_PIECE_S * self.frame_rate)
+        prm[P_LONG_DEPTH] = LONG_DEPTH_DB
+        prm[P_CREEP] = FLOOR_CREEP_DB_S / self.frame_rate
         self.prm = prm
         self.vp = validity_params(config, self.rate, cfg.settle_s)
         self.n_frames_hist = round(cfg.history_s * self.frame_rate)
         self.frame_ring = np.zeros((self.n_frames_hist, 2 * self.nb + N_FRAME_EXTRA))
         self.bb_ring = np.zeros(self.n_frames_hist * self.frame_len)
-        self._events = np.zeros((0, 4))
+        self._events = np.zeros((0, N_EVENT_COLS))
         self._flags = np.zeros((0, 3), dtype=np.int64)
         self.reset(0)
 
@@ -135,6 +171,7 @@ class SeismicChain:
         self.vs = validity_state(at_index)
         self.vp[VP_CLIP_DEV] = math.inf
         self.frame_ring[:] = 0.0
+        self._last_fracs: FloatArray | None = None  # band shares of the piece before
 
     @property
     def next_index(self) -> int:
@@ -143,7 +180,8 @@ class SeismicChain:
     def _buffers(self, n: int) -> None:
         if self._flags.shape[0] >= n + 8:
             return  # sized for the largest block so far (events need far fewer rows)
-        self._events = np.zeros((int(n * self.up / self.down / self.frame_len) + 4, 4))
+        frames = int(n * self.up / self.down / self.frame_len) + 2
+        self._events = np.zeros((2 * frames + 2, N_EVENT_COLS))
         self._flags = np.zeros((n + 8, 3), dtype=np.int64)
 
     def feed(self, x: FloatArray, bad_kind: int = NAN) -> tuple[list[SensorEvent], list[RawFlag]]:
@@ -185,56 +223,63 @@ class SeismicChain:
         )
         if not (n_ev or n_fl):
             return [], []
-        events = [ev for i in range(n_ev) for ev in self._event(*self._events[i])]
+        events = [self._event(*self._events[i]) for i in range(n_ev)]
         flags = [(int(k), int(a), int(b)) for k, a, b in self._flags[:n_fl]]
         return events, flags
 
     def close(self) -> tuple[list[SensorEvent], list[RawFlag]]:
-        """End of stream (or before a reset): the open event and flagged stretches."""
+        """End of stream (or before a reset): the open piece and flagged stretches."""
         events = []
         if self.st[S_IN_EVENT]:
-            start, last = self.st[S_EV_START], self.st[S_EV_LAST]
-            events += self._event(start, last + 1.0, self.st[S_EV_PEAK], 0.0)
+            start, end = self.st[S_P_START], self.st[S_EV_LAST] + 1.0
+            if end > start:
+                st = self.st
+                events.append(
+                    self._event(start, end, 0.0, st[S_P_KIND], st[S_P_ABOVE], st[S_P_FALL])
+                )
             self.st[S_IN_EVENT] = 0.0
         flags = np.zeros((8, 3), dtype=np.int64)
         n = close_all(self.vs, flags)
         return events, [(int(k), int(a), int(b)) for k, a, b in flags[:n]]
 
     def open_since(self) -> float | None:
-        """Start (seconds from stream start) of the event open now, if any."""
-        return self.frame_time(self.st[S_EV_START]) if self.st[S_IN_EVENT] else None
+        """Start (seconds from stream start) of the piece open now, if any: the start of
+        the event, or of the valley where its last piece was cut off."""
+        return self.frame_time(self.st[S_P_START]) if self.st[S_IN_EVENT] else None
+
+    def open_until(self) -> float:
+        """The earliest the open piece can end: at its last active frame, at the valley now
+        waiting for confirmation, or at a valley still to come (the loudness is known up to
+        half the smoothing behind the last frame). The next piece would start there."""
+        st = self.st
+        centre = st[S_FRAME] - float(int(self.prm[P_SMOOTH]) // 2)
+        end = min(st[S_EV_LAST] + 1.0, centre)
+        if st[S_V_POS] >= 0.0 and centre - 1.0 - st[S_V_POS] <= self.prm[P_PLATEAU]:
+            end = min(end, st[S_V_POS])
+        return self.frame_time(max(end, st[S_P_START]))
+
+    next_from = open_until
+    """Where a piece after the open one may start (None for chains that cannot cut)."""
 
     def frame_time(self, frame: float) -> float:
         """Seconds from stream start of the beginning of a frame of the current segment."""
         return (self.seg_start + frame * self.frame_in - self.delay_in) / self.rate
 
-    def _event(self, start: float, end: float, peak: float, forced: float) -> list[SensorEvent]:
-        """The closed event as one or more sensor events (split at deep valleys)."""
+    def _event(
+        self, start: float, end: float, forced: float, kind: float, above: float, fall: float
+    ) -> SensorEvent:
+        """One piece of an event (frames ``start``..``end``) as a sensor event."""
         k0, k1 = int(start), int(end)
-        k_now = int(self.st[S_FRAME])
-        # Frames still in the history ring (an event is never longer than the ring).
-        k0 = max(k0, k_now - self.n_frames_hist + 1)
-        frames = self.frame_ring[np.arange(k0, k1) % self.n_frames_hist]
-        cuts = split_points(
-            frames[:, : self.nb],
-            frames[:, self.nb : 2 * self.nb],
-            self.frame_rate,
-            self.cfg.split_depth_db,
-            self.cfg.split_level_db,
-        )
-        bounds = [k0, *(k0 + c for c in cuts), k1]
-        return [
-            self._piece(a, b, frames[a - k0 : b - k0], forced if b == k1 else 0.0)
-            for a, b in itertools.pairwise(bounds)
-        ]
-
-    def _piece(self, k0: int, k1: int, frames: FloatArray, forced: float) -> SensorEvent:
         nb = self.nb
         fl = self.frame_len
+        nh = self.n_frames_hist
         k_now = int(self.st[S_FRAME])
+        # Frames still in the history ring (a piece is never longer than the ring).
+        k0 = max(k0, k_now - nh + 1)
+        frames = self.frame_ring[np.arange(k0, k1) % nh]
         bb_idx = np.arange(k0 * fl, k1 * fl) % self.bb_ring.size
         noise_frames = round(self.cfg.noise_before_s * self.frame_rate)
-        n0 = max(k0 - noise_frames, k_now - self.n_frames_hist + 1, 0)
+        n0 = max(k0 - noise_frames, k_now - nh + 1, 0)
         noise_idx = np.arange(n0 * fl, k0 * fl) % self.bb_ring.size
         peak = float(frames[:, 2 * nb + F_SNR].max())
         feats = seismic_features(
@@ -251,6 +296,7 @@ class SeismicChain:
         feats["usable"] = float(frames[:, 2 * nb + F_OK].mean())
         feats["peak"] = float(frames[:, 2 * nb + F_PEAK].max())
         feats["cut"] = float(forced)
+        feats.update(self._continuation(k0, frames, feats, kind, above, fall))
         return SensorEvent(
             sensor=self.name,
             kind=self.kind,
@@ -259,6 +305,41 @@ class SeismicChain:
             features=feats,
             strength=peak,
         )
+
+    def _continuation(
+        self,
+        k0: int,
+        frames: FloatArray,
+        feats: dict[str, float],
+        kind: float,
+        above: float,
+        fall: float,
+    ) -> dict[str, float]:
+        """How a piece relates to the piece of the same event before it, for the classifier
+        to tell a new source from more of the same (which was reported already): whether
+        it follows a valley (``cont``: 1 the loudness rose out of it, 2 it stayed low), how
+        far below the loudest point before it that valley lay and how far above the event's
+        loudness floor (dB), how far the piece rose out of it (dB), and how different its
+        band shares are (a vehicle's engine dying down and coming back keeps its spectrum;
+        the next source does not)."""
+        fracs = np.array([feats[f"band_frac_{i}"] for i in range(self.nb)])
+        before, self._last_fracs = self._last_fracs, fracs
+        if kind == K_TRIGGER or before is None:
+            return dict.fromkeys(("cont", "fall_db", "valley_db", "rise_db", "frac_change"), 0.0)
+        nh = self.n_frames_hist
+        width = int(self.prm[P_SMOOTH])
+        ratio = self.frame_ring[
+            np.arange(k0 - width + 1, k0 + frames.shape[0]) % nh, 2 * self.nb + F_RATIO
+        ]
+        loud = np.convolve(ratio, np.ones(width) / width, mode="valid")
+        db = 10.0 * np.log10(np.maximum(loud, 1e-12))
+        return {
+            "cont": float(kind),
+            "fall_db": float(fall),
+            "valley_db": float(above),
+            "rise_db": float(db.max() - db[0]),
+            "frac_change": float(np.abs(fracs - before).sum() / 2.0),
+        }
 
     def status(self) -> dict[str, Any]:
         st = self.st
@@ -272,55 +353,3 @@ class SeismicChain:
             "ready": bool(st[S_WARM] >= self.prm[P_WARM]),
             "event_open": bool(st[S_IN_EVENT]),
         }
-
-
-def split_points(
-    band_e: FloatArray,
-    band_floor: FloatArray,
-    frame_rate: float,
-    depth_db: float,
-    level_db: float,
-    long_s: float = 40.0,
-    long_depth_db: float = 3.0,
-) -> list[int]:
-    """Frames at which an event holds two (or more) sources one after the other.
-
-    The event's loudness (sum over bands of energy / floor, smoothed over a second, in dB) is
-    cut at a valley at least ``depth_db`` below the highest point on *both* sides (plus
-    however far the valley stands more than ``level_db`` above the noise floor): the signal
-    went away and came back. A piece still longer than ``long_s`` (sources back to back in
-    gusty wind, where the loudness never falls to the floor) is cut at its deepest valley
-    of at least ``long_depth_db``. Deepest valley first; pieces shorter than two seconds are
-    not cut off.
-    """
-    n = band_e.shape[0]
-    min_len = round(2.0 * frame_rate)
-    if n < 2 * min_len:
-        return []
-    ratio = (band_e / np.maximum(band_floor, 1e-300)).sum(axis=1) / band_e.shape[1]
-    width = max(1, round(frame_rate))
-    kernel = np.ones(width) / width
-    loud = 10.0 * np.log10(np.maximum(np.convolve(ratio, kernel, mode="same"), 1e-12))
-    long_len = round(long_s * frame_rate)
-    cuts: list[int] = []
-    segments = [(0, n)]
-    while segments:
-        a, b = segments.pop()
-        if b - a < 2 * min_len:
-            continue
-        inner = loud[a + min_len : b - min_len]
-        left_max = np.maximum.accumulate(loud[a:b])[min_len : b - a - min_len]
-        right_max = np.maximum.accumulate(loud[a:b][::-1])[::-1][min_len : b - a - min_len]
-        depth = np.minimum(left_max, right_max) - inner
-        # Near the floor an 8 dB valley is enough; above it the valley must be deeper by as
-        # much as it stands above the floor.
-        ok = depth >= depth_db + np.maximum(inner - level_db, 0.0)
-        if not ok.any() and b - a > long_len:
-            ok = depth >= long_depth_db
-        if not ok.any():
-            continue
-        i = int(np.argmax(np.where(ok, depth, -np.inf)))
-        cut = a + min_len + i
-        cuts.append(cut)
-        segments += [(a, cut), (cut, b)]
-    return sorted(cuts)

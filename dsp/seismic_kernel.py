@@ -7,6 +7,11 @@ band on the frame energy, with a noise floor (the LTA) that is frozen while an e
 and adapts ten times slower when the ratio is already high (a slowly approaching vehicle must
 not teach the floor its own level); hysteresis trigger and hold time segment events.
 
+An open event is cut into pieces as it goes, at valleys of its loudness (two sources one after
+the other, glued by a third or by wind): each piece leaves the kernel as soon as its valley is
+confirmed, at most ``P_PLATEAU`` frames after it (plus half the loudness smoothing), whatever
+follows. That bounds the detector's latency however long sources keep the event open.
+
 Everything the kernel remembers is in the arrays it is given (``SeismicState``), so blocks of
 any size give identical frames, events and flags.
 """
@@ -20,7 +25,7 @@ import numpy.typing as npt
 from numba import njit
 
 from dsp.filters import bank_block, biquad_run, resample_block
-from dsp.validity import V_DC, V_HAVE_GOOD, VP_CLIP_DEV, validate_block
+from dsp.validity import VP_CLIP_DEV, validate_block
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -43,7 +48,15 @@ P_IMP_ON = 13  # frame peak^2 / floor that opens an event (an impact)
 P_IMP_OFF = 14  # ... that keeps it open
 P_NSTA = 15  # frames in the (boxcar) STA
 P_LOG_CEIL = 16  # log(P_CEIL)
-N_PARAMS = 17
+P_SMOOTH = 17  # frames in the loudness boxcar (the valley search looks this far / 2 ahead)
+P_SPLIT_DEPTH = 18  # dB: a valley this deep below the loudest point before it cuts ...
+P_SPLIT_LEVEL = 19  # dB: ... plus however far it stands more than this above S_REF
+P_SPLIT_MIN = 20  # frames: no piece shorter than this is cut off at its start
+P_PLATEAU = 21  # frames: a cut is decided at most this long after its valley
+P_LONG = 22  # frames: a piece this long is cut at a valley of only ...
+P_LONG_DEPTH = 23  # dB
+P_CREEP = 24  # dB per frame S_REF may rise
+N_PARAMS = 25
 
 # Scalar state (st).
 S_FRAME = 0  # index of the frame being accumulated (since the chain started)
@@ -54,14 +67,25 @@ S_BAD_ACC = 4  # 1 if the frame holds a sample taken while settling
 S_IN_EVENT = 5
 S_EV_START = 6
 S_EV_LAST = 7  # last frame at or above trigger_off
-S_EV_PEAK = 8
-S_WARM = 9  # usable frames seen (noise floor formed after P_WARM)
-S_NOISE = 10  # broadband noise energy (floor, same rules as the band LTAs)
-S_BB_POS = 11  # write position in the history ring
-S_PRIMED = 12  # filters primed with the first good value
-S_BB_STA = 13  # broadband STA (for its floor)
-S_RELEARN = 14  # frames of re-learning left
-N_STATE = 15
+S_WARM = 8  # usable frames seen (noise floor formed after P_WARM)
+S_NOISE = 9  # broadband noise energy (floor, same rules as the band LTAs)
+S_BB_POS = 10  # write position in the history ring
+S_PRIMED = 11  # filters primed with the first good value
+S_BB_STA = 12  # broadband STA (for its floor)
+S_RELEARN = 13  # frames of re-learning left
+S_LOUD = 14  # sum of the loudness ratio over the last P_SMOOTH frames
+S_P_START = 15  # first frame of the open piece of the open event
+S_P_KIND = 16  # how that piece began (K_TRIGGER, K_RISE, K_PLATEAU)
+S_P_MAX = 17  # loudest point (dB) of the piece since it began, or since its last valley
+S_V_POS = 18  # centre frame of the valley candidate (the quietest point since S_P_MAX), or -1
+S_V_DB = 19  # its loudness (dB)
+S_R_MAX = 20  # loudest point since the valley candidate (dB)
+S_BG = 21  # loudness ratio outside events (running mean, frozen in events)
+S_REF = 22  # running loudness floor of the open event (dB): follows it down, creeps up
+S_V_REF = 23  # ... where the valley candidate was found
+S_P_ABOVE = 24  # the open piece's valley, dB above that floor (E_ABOVE)
+S_P_FALL = 25  # ... and dB below the loudest point before it (E_FALL)
+N_STATE = 26
 
 # Per-band state (bst rows).
 B_ACC = 0
@@ -79,19 +103,31 @@ FLOOR_EVERY = 5
 #   [0, nb)       band energy (mean square over the frame)
 #   [nb, 2nb)     band noise floor (LTA) at that frame
 #   2nb + F_BB    broadband energy, + F_PEAK peak |broadband|, + F_SNR max band STA/LTA,
-#   2nb + F_OK    1 when the frame was usable
+#   2nb + F_OK    1 when the frame was usable, + F_RATIO mean over bands of energy / floor
 F_BB = 0
 F_PEAK = 1
 F_SNR = 2
 F_OK = 3
-N_FRAME_EXTRA = 4
+F_RATIO = 4
+N_FRAME_EXTRA = 5
 
-# Event record (events rows): start frame, end frame (exclusive), peak STA/LTA, forced (cut
-# at max_event_s).
+RATIO_MAX = 1e12
+"""Loudness ratios are clipped here so that the running sum stays finite (a spike over a
+floor still forming)."""
+
+# Piece record (events rows): start frame, end frame (exclusive), forced (the event was cut
+# at max_event_s there), how the piece began.
 E_START = 0
 E_END = 1
-E_PEAK = 2
-E_FORCED = 3
+E_FORCED = 2
+E_KIND = 3
+E_ABOVE = 4  # the valley it began at: dB above the event's running loudness floor ...
+E_FALL = 5  # ... and dB below the loudest point of the piece before (0 after a trigger)
+N_EVENT_COLS = 6
+
+K_TRIGGER = 0.0  # the event's first piece: it began at the trigger
+K_RISE = 1.0  # after a valley out of which the loudness rose again (a new source)
+K_PLATEAU = 2.0  # after a valley where the loudness stayed low for P_PLATEAU frames
 
 
 @njit(cache=True)
@@ -118,8 +154,8 @@ def seismic_block(
     """Run one block of raw samples ``x`` through the chain; returns (events, flags) written.
 
     Stage by stage over the block (each filter keeps its state in registers while it runs);
-    the results do not depend on where blocks are cut. ``events`` needs one row per frame
-    the block can complete plus one; ``flags`` one row per input sample plus eight.
+    the results do not depend on where blocks are cut. ``events`` needs two rows per frame
+    the block can complete plus two; ``flags`` one row per input sample plus eight.
     """
     n = x.shape[0]
     nb = layout.shape[0] - 1
@@ -127,12 +163,16 @@ def seismic_block(
     # -- input checks, then resampling to the internal rate -----------------------------------
     if st[S_WARM] >= prm[P_WARM]:
         vp[VP_CLIP_DEV] = prm[P_CLIP_FACTOR] * math.sqrt(st[S_NOISE])
+    if st[S_PRIMED] == 0.0:
+        # With the stream's first finite sample, wherever the blocks were cut.
+        for i in range(n):
+            if math.isfinite(x[i]):
+                _prime(x[i], rs_ring, sos, layout, zi)
+                st[S_PRIMED] = 1.0
+                break
     clean = np.empty(n)
     settling_in = np.empty(n, dtype=np.bool_)
     n_fl = validate_block(x, bad_kind, vp, vs, clean, settling_in, flags)
-    if st[S_PRIMED] == 0.0 and vs[V_HAVE_GOOD] != 0.0:
-        _prime(vs[V_DC], rs_ring, sos, layout, zi)
-        st[S_PRIMED] = 1.0
     up = hp.shape[0]
     cap = (n * up) // down + 2
     bb = np.empty(cap)
@@ -286,6 +326,7 @@ def _close_frame(
     old_row = int(k - n_sta) % frame_ring.shape[0]
     snr_max = 0.0
     imp_max = 0.0
+    ratio = 0.0
     active = False
     for b in range(nb):
         e = fe[f, b] / frame_len
@@ -308,6 +349,8 @@ def _close_frame(
         floor = bst[b, B_FLOOR]
         snr = sta / floor if floor > 0.0 else 0.0
         imp = fe[f, nb + b] / floor if floor > 0.0 else 0.0
+        if floor > 0.0:
+            ratio += min(e / floor, RATIO_MAX)
         snr_max = max(snr_max, snr)
         imp_max = max(imp_max, imp)
         if in_event:
@@ -330,6 +373,19 @@ def _close_frame(
     strength = max(snr_max, imp_max / prm[P_IMP_ON] * prm[P_ON])
     frame_ring[row, xb + F_SNR] = strength
     frame_ring[row, xb + F_OK] = 1.0 if ok else 0.0
+    # Loudness for the valley search: boxcar sum of the ratio over the last P_SMOOTH frames
+    # (the ring still holds the frame that drops out, as for the STA).
+    ratio /= nb
+    n_smooth = prm[P_SMOOTH]
+    loud = st[S_LOUD] + ratio
+    if k >= n_smooth:
+        loud -= frame_ring[int(k - n_smooth) % frame_ring.shape[0], xb + F_RATIO]
+    st[S_LOUD] = loud
+    frame_ring[row, xb + F_RATIO] = ratio
+    if ok and not in_event:
+        # Loudness between events: gusty wind keeps it well above the floor (a log mean).
+        # An event's running loudness floor starts from it.
+        st[S_BG] += max(1.0 / (warm + 1.0), prm[P_CLTA]) * (ratio - st[S_BG])
     if ok and warm < prm[P_WARM]:
         st[S_WARM] = warm + 1.0
     armed = ok and warm >= prm[P_WARM]
@@ -338,21 +394,96 @@ def _close_frame(
             st[S_IN_EVENT] = 1.0
             st[S_EV_START] = k
             st[S_EV_LAST] = k
-            st[S_EV_PEAK] = strength
             for b in range(nb):
                 bst[b, B_PEAK] = max(bst[b, B_STA], 0.0) / n_sta
+            st[S_P_START] = k
+            st[S_P_KIND] = K_TRIGGER
+            st[S_P_ABOVE] = 0.0
+            st[S_P_FALL] = 0.0
+            st[S_P_MAX] = -math.inf
+            st[S_V_POS] = -1.0
+            st[S_REF] = 10.0 * math.log10(max(st[S_BG], 1e-12))
     else:
         if ok and active:
             st[S_EV_LAST] = k
-            st[S_EV_PEAK] = max(st[S_EV_PEAK], strength)
+        n_ev = _valley(prm, st, k - float(int(n_smooth) // 2), loud / n_smooth, events, n_ev)
         forced = k + 1.0 - st[S_EV_START] >= prm[P_MAXF]
         if forced or k - st[S_EV_LAST] > prm[P_HOLD]:
-            events[n_ev, E_START] = st[S_EV_START]
-            events[n_ev, E_END] = (k + 1.0) if forced else (st[S_EV_LAST] + 1.0)
-            events[n_ev, E_PEAK] = st[S_EV_PEAK]
-            events[n_ev, E_FORCED] = 1.0 if forced else 0.0
-            n_ev += 1
+            end = (k + 1.0) if forced else (st[S_EV_LAST] + 1.0)
+            if end > st[S_P_START]:  # empty when the last cut came after the last activity
+                events[n_ev, E_START] = st[S_P_START]
+                events[n_ev, E_END] = end
+                events[n_ev, E_FORCED] = 1.0 if forced else 0.0
+                events[n_ev, E_KIND] = st[S_P_KIND]
+                events[n_ev, E_ABOVE] = st[S_P_ABOVE]
+                events[n_ev, E_FALL] = st[S_P_FALL]
+                n_ev += 1
             st[S_IN_EVENT] = 0.0
             st[S_RELEARN] = prm[P_RELEARN]
     st[S_FRAME] = k + 1.0
+    return n_ev
+
+
+@njit(cache=True, inline="always")
+def _valley(
+    prm: FloatArray, st: FloatArray, c: float, mean: float, events: FloatArray, n_ev: int
+) -> int:
+    """Online valley search in the open event, one loudness value (centre frame ``c``) at a
+    time; writes the piece before a confirmed valley to ``events``.
+
+    The valley candidate is the quietest point after the piece's loudest one (at least
+    ``P_SPLIT_MIN`` frames into the piece). It is a cut when it lies far enough below that
+    loudest point: ``P_SPLIT_DEPTH`` if it comes back to the loudness the event keeps falling
+    back to (``S_REF``: the loudness before the event, following every low since, rising
+    ``P_CREEP`` per frame at most, so that wind picking up meanwhile counts as background),
+    deeper by however far it stands more than ``P_SPLIT_LEVEL`` above that (a dip in a loud
+    vehicle's pass is not a gap between two sources), and only ``P_LONG_DEPTH`` once the
+    piece is ``P_LONG`` frames long (sources back to back in gusty wind), if the valley comes
+    within ``P_SPLIT_DEPTH`` of that floor. Then, within ``P_PLATEAU`` frames, the loudness
+    either rose again by as much (a new source: ``K_RISE``) or neither went lower nor came
+    back to within half that depth of the loudest point (the source has gone, whatever comes
+    next: ``K_PLATEAU``). Older candidates are never cut: every cut is decided by then.
+    """
+    start = st[S_P_START]
+    if c < start:
+        return n_ev
+    level = 10.0 * math.log10(max(mean, 1e-12))
+    # The loudness the event keeps falling back to (wind that picked up meanwhile, say):
+    # what a valley between two sources is judged against.
+    st[S_REF] = min(level, st[S_REF] + prm[P_CREEP])
+    vpos = st[S_V_POS]
+    if vpos >= 0.0:
+        vdb = st[S_V_DB]
+        top = max(st[S_R_MAX], level)
+        st[S_R_MAX] = top
+        age = c - vpos
+        above = vdb - st[S_V_REF]
+        if c - start >= prm[P_LONG] and above <= prm[P_SPLIT_DEPTH]:
+            need = prm[P_LONG_DEPTH]
+        else:
+            need = prm[P_SPLIT_DEPTH] + max(above - prm[P_SPLIT_LEVEL], 0.0)
+        if age <= prm[P_PLATEAU] and st[S_P_MAX] - vdb >= need:
+            rise = top - vdb >= need
+            if rise or (age == prm[P_PLATEAU] and top <= st[S_P_MAX] - 0.5 * need):
+                events[n_ev, E_START] = start
+                events[n_ev, E_END] = vpos
+                events[n_ev, E_FORCED] = 0.0
+                events[n_ev, E_KIND] = st[S_P_KIND]
+                events[n_ev, E_ABOVE] = st[S_P_ABOVE]
+                events[n_ev, E_FALL] = st[S_P_FALL]
+                st[S_P_START] = vpos
+                st[S_P_KIND] = K_RISE if rise else K_PLATEAU
+                st[S_P_ABOVE] = above
+                st[S_P_FALL] = st[S_P_MAX] - vdb
+                st[S_P_MAX] = top
+                st[S_V_POS] = -1.0
+                return n_ev + 1
+    if level > st[S_P_MAX]:
+        st[S_P_MAX] = level
+        st[S_V_POS] = -1.0
+    elif c >= start + prm[P_SPLIT_MIN] and (vpos < 0.0 or level < st[S_V_DB]):
+        st[S_V_POS] = c
+        st[S_V_DB] = level
+        st[S_V_REF] = st[S_REF]
+        st[S_R_MAX] = level
     return n_ev

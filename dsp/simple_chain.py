@@ -108,6 +108,15 @@ class SimpleChain:
         """Start (seconds from stream start) of the event open now, if any."""
         raise NotImplementedError
 
+    def open_until(self) -> float:
+        """The earliest the open event can end (just after its last active sample)."""
+        raise NotImplementedError
+
+    def next_from(self) -> float | None:
+        """Events here are never cut in pieces: the next one starts after the current
+        time (the fusion's own margin covers its trigger)."""
+        return None
+
     def _open_event(self) -> FloatArray | None:
         raise NotImplementedError
 

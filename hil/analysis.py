@@ -31,6 +31,10 @@ class AnalysisResult:
     detector: StreamingDetector
     duration_s: float
     channels: dict[str, Channel] = field(default_factory=dict)
+    emitted_s: list[float] = field(default_factory=list)
+    """Per detection, the stream time at which the detector gave it out: the end of the
+    block whose ``feed`` returned it (the end of the recording for those left to ``flush``).
+    ``emitted_s[i] - detections[i].t1`` is the detector's latency as a live unit sees it."""
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:
@@ -84,6 +88,7 @@ def run_detector(
         block_samples if block_samples else max(1, round(block_s * ch.rate)) for ch in channels
     ]
     detections: list[Detection] = []
+    emitted: list[float] = []
     flags: list[Flag] = []
     pending: dict[str, int] = {}
     total = sum(len(ch) for ch in channels) or 1
@@ -103,7 +108,9 @@ def run_detector(
         ch = channels[best]
         a = starts[best]
         b = min(a + sizes[best], len(ch))
-        detections += _feed(det, ch, a, b, pending)
+        got = _feed(det, ch, a, b, pending)
+        detections += got
+        emitted += [b / ch.rate] * len(got)
         flags += det.pop_flags()
         starts[best] = b
         done += b - a
@@ -112,9 +119,15 @@ def run_detector(
             progress(last_report)
     for ch in channels:
         if pending.get(ch.name):  # the recording ends in a dropout
-            detections += det.feed(ch.name, len(ch) / ch.rate, ch.data[:0], gap=pending[ch.name])
-    detections += det.flush()
+            got = det.feed(ch.name, len(ch) / ch.rate, ch.data[:0], gap=pending[ch.name])
+            detections += got
+            emitted += [len(ch) / ch.rate] * len(got)
+    got = det.flush()
+    detections += got
+    emitted += [recording.duration] * len(got)
     flags += det.pop_flags()
     if progress is not None:
         progress(1.0)
-    return AnalysisResult(detections, flags, det, recording.duration, recording.channels)
+    return AnalysisResult(
+        detections, flags, det, recording.duration, recording.channels, emitted
+    )

@@ -12,8 +12,8 @@ from dsp.design import butter_sos
 from dsp.filters import bank_block
 from dsp.magnetic import MagChain, mag_block
 from dsp.pir import PirChain, pir_block
-from dsp.seismic import SeismicChain, split_points
-from dsp.seismic_kernel import seismic_block
+from dsp.seismic import SeismicChain
+from dsp.seismic_kernel import K_PLATEAU, K_RISE, K_TRIGGER, seismic_block
 
 
 def _pir_crossing(first_sign: float, rate: float = 50.0, seconds: float = 60.0) -> np.ndarray:
@@ -70,6 +70,61 @@ def test_magnetometer_sees_a_car_and_not_the_drift():
     assert quiet.feed(_mag(pass_at=None))[0] == []
 
 
+def _walkers_on_a_hum(rate: float = 500.0) -> np.ndarray:
+    """Two walkers one after the other (20-48 s and 53-85 s) while a distant engine's hum
+    (4 Hz) keeps the geophone's event open from 12 to 95 s: one event, two sources."""
+    rng = np.random.default_rng(10)
+    n = int(110 * rate)
+    t = np.arange(n) / rate
+    x = rng.standard_normal(n) * 5e-8
+    x += 6e-8 * np.sin(2 * np.pi * 4.0 * t) * ((t > 12.0) & (t < 95.0))
+    ring_t = np.arange(int(0.15 * rate)) / rate
+    ring = np.exp(-ring_t / 0.03) * np.sin(2 * np.pi * 22.0 * ring_t)
+    for start, end in ((20.0, 48.0), (53.0, 85.0)):
+        mid, half = (start + end) / 2, (end - start) / 2
+        for ts in np.arange(start, end, 0.55):
+            i = int(ts * rate)
+            x[i : i + ring.size] += 3e-6 * math.exp(-(((ts - mid) / half) ** 2) * 2.0) * ring
+    return x
+
+
+def test_an_open_event_is_cut_between_two_sources_as_it_goes():
+    cfg = DspConfig()
+    x = _walkers_on_a_hum()
+    chain = SeismicChain("g", 500.0, cfg)
+    pieces = []
+    for a in range(0, x.size, 50):  # 0.1-s blocks, as a driver delivers them
+        events, _ = chain.feed(x[a : a + 50])
+        pieces += [(ev, (a + 50) / 500.0) for ev in events]
+    pieces += [(ev, x.size / 500.0) for ev in chain.close()[0]]
+    assert len(pieces) >= 2
+    (first, out), second = pieces[0], pieces[1][0]
+    assert 12.0 < first.t0 < 21.0  # the hum, then the first walker
+    assert 47.0 < first.t1 < 54.0  # at the valley between the walkers
+    assert first.features["cont"] == K_TRIGGER
+    assert second.features["cont"] in (K_RISE, K_PLATEAU)
+    assert second.t0 == first.t1 and second.t1 > 80.0
+    assert second.features["rise_db"] > 10.0
+    # It left within the hold plus half the loudness smoothing (and a frame, and the block),
+    # long before the event ended.
+    assert out - first.t1 <= cfg.seismic.hold_s + 0.5 + 0.1 + 0.1
+
+
+def test_a_single_source_is_not_cut():
+    rate = 500.0
+    rng = np.random.default_rng(11)
+    t = np.arange(int(90 * rate)) / rate
+    x = rng.standard_normal(t.size) * 5e-8
+    # A vehicle: engine lines under a smooth rise and fall, 20-70 s.
+    env = np.exp(-(((t - 45.0) / 9.0) ** 2)) * ((t > 20.0) & (t < 70.0))
+    x += 2e-6 * env * sum(np.sin(2 * np.pi * f * t) for f in (9.0, 18.0, 27.0))
+    chain = SeismicChain("g", rate, DspConfig())
+    events, _ = chain.feed(x)
+    events += chain.close()[0]
+    assert len(events) == 1
+    assert events[0].features["cont"] == K_TRIGGER
+
+
 def test_kernel_twins_agree():
     cfg = DspConfig()
     rng = np.random.default_rng(8)
@@ -84,6 +139,22 @@ def test_kernel_twins_agree():
             chain.bb_ring, chain._events, chain._flags,
         )  # fmt: skip
     np.testing.assert_allclose(a.frame_ring, b.frame_ring, rtol=1e-9, atol=1e-30)
+    np.testing.assert_allclose(a.st, b.st, rtol=1e-9)
+
+    # An event cut in pieces as it goes: the same pieces, the same valley state.
+    geo = _walkers_on_a_hum()[: 500 * 70]
+    a, b = SeismicChain("g", 500.0, cfg), SeismicChain("g", 500.0, cfg)
+    rows = []
+    for chain, fn in ((a, seismic_block), (b, seismic_block.py_func)):
+        chain._buffers(geo.size)
+        n_ev, _ = fn(
+            geo, 0, chain.hp, chain.down, chain.rs_ring, chain.rs_cnt, chain.sos, chain.layout,
+            chain.zi, chain.prm, chain.vp, chain.st, chain.bst, chain.vs, chain.frame_ring,
+            chain.bb_ring, chain._events, chain._flags,
+        )  # fmt: skip
+        rows.append(chain._events[:n_ev].copy())
+    assert rows[0].shape[0] >= 1
+    np.testing.assert_array_equal(rows[0], rows[1])
     np.testing.assert_allclose(a.st, b.st, rtol=1e-9)
 
     pir = _pir_crossing(1.0)
@@ -136,14 +207,3 @@ def test_bank_twin_and_four_lane_path_agree_with_one_lane():
                 out[k] = y0
             ref = out
         np.testing.assert_allclose(results[0][i], ref, rtol=1e-10, atol=1e-14)
-
-
-def test_split_points_cut_two_sources_apart_but_not_one():
-    rate = 50.0
-    t = np.arange(int(60 * rate)) / rate
-    floor = np.ones((t.size, 1))
-    one = 1.0 + 100.0 * np.exp(-(((t - 30.0) / 8.0) ** 2))
-    assert split_points(one[:, None], floor, rate, 8.0, 4.0) == []
-    two = 1.0 + 100.0 * (np.exp(-(((t - 15.0) / 4.0) ** 2)) + np.exp(-(((t - 45.0) / 4.0) ** 2)))
-    cuts = split_points(two[:, None], floor, rate, 8.0, 4.0)
-    assert len(cuts) == 1 and abs(cuts[0] / rate - 30.0) < 2.0
