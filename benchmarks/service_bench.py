@@ -9,7 +9,7 @@ counted), a local mosquitto, a subscriber standing in for the command post, and
 - ``rss_mb`` / ``rss_anon_mb``: resident memory sampled every 10 s (start of the steady
   state, peak, end); anonymous memory is the process's own, the rest is shared library code;
 - ``latency_s``: from the end of each detected event (the report's t1) to its arrival at the
-  subscriber, and the same beyond the detector's own windows (hold + join + margin).
+  subscriber, and the same beyond the detector's own windows (``dsp.detector.latency_window_s``).
 
     .venv/bin/python benchmarks/service_bench.py --minutes 10
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dsp.config import DspConfig
-from dsp.fusion import START_MARGIN_S
+from dsp.detector import latency_window_s
 from gateway import mqtt_client as mq
 from gateway.local_broker import LocalBroker
 from gateway.report import parse_time
@@ -135,7 +135,7 @@ def main() -> int:
         hil.wait(30)
 
     dsp = DspConfig()
-    window = dsp.seismic.hold_s + dsp.fusion.join_s + START_MARGIN_S
+    window = round(latency_window_s(dsp), 2)
     latency = [at - parse_time(report["t1"]) for at, report in arrivals]
     beyond = [value - window for value in latency]
     result = {

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from dsp.config import DspConfig
-from dsp.detector import StreamingDetector
+from dsp.detector import StreamingDetector, latency_window_s
 from dsp.records import SensorSpec
-from dsp.seismic import LOUDNESS_SMOOTH_S
 from hil.analysis import run_detector
 from hil.scenarios import generate
 
@@ -169,18 +168,9 @@ def test_detection_leaves_soon_after_the_event_ends():
 
 
 def _latency_bound(cfg: DspConfig, block_s: float) -> float:
-    """The longest a detection can take to leave after its end (``t1``), from the windows.
-
-    A chain says an event has ended after its hold (the geophone: the hold after the valley
-    or last activity, plus half the loudness smoothing and a frame); another sensor's event
-    still open may join it for ``overhang_s`` more; input waits for a batch; blocks arrive
-    ``block_s`` apart; and a tenth of a second covers the resampler's delay and rounding."""
-    decided = max(
-        cfg.seismic.hold_s + LOUDNESS_SMOOTH_S / 2 + 2 * cfg.seismic.frame_s,
-        cfg.pir.hold_s,
-        cfg.magnetometer.hold_s,
-    )
-    return cfg.fusion.overhang_s + decided + cfg.input.batch_s + block_s + 0.1
+    """The longest a detection can take to leave after its end: the detector's own windows,
+    and blocks that arrive ``block_s`` apart."""
+    return latency_window_s(cfg) + block_s
 
 
 def test_latency_is_bounded_when_sources_follow_each_other_closely():
