@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dsp.config import DspConfig
-from dsp.detector import latency_window_s
+from dsp.windows import latency_window_s
 from gateway import mqtt_client as mq
 from gateway.local_broker import LocalBroker
 from gateway.report import parse_time

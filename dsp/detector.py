@@ -30,7 +30,7 @@ from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.magnetic import MagChain
 from dsp.pir import PirChain
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
-from dsp.seismic import LOUDNESS_SMOOTH_S, SeismicChain
+from dsp.seismic import SeismicChain
 from dsp.simple_chain import RawFlag
 from dsp.validity import FLAG_NAMES, GAP, NAN
 
@@ -414,26 +414,6 @@ class StreamingDetector:
             "model": self.model.info.get("id", "unversioned"),
             "classes": list(CLASSES),
         }
-
-
-SETTLE_MARGIN_S = 0.1
-"""The resampler's delay and the rounding of frames to samples."""
-
-
-def latency_window_s(config: DspConfig) -> float:
-    """The longest the detector holds a detection after its end (``t1``), by design.
-
-    The slowest chain's decision that an event is over (the geophone: its hold after the
-    last activity or the valley, plus half the loudness smoothing and a frame; the PIR's and
-    the magnetometer's holds), plus how long another sensor's event may still join it
-    (``overhang_s``), plus the input batch (``batch_s``). Blocks arriving late add their own
-    length on top."""
-    decided = max(
-        config.seismic.hold_s + LOUDNESS_SMOOTH_S / 2 + 2 * config.seismic.frame_s,
-        config.pir.hold_s,
-        config.magnetometer.hold_s,
-    )
-    return decided + config.fusion.overhang_s + config.input.batch_s + SETTLE_MARGIN_S
 
 
 def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]:

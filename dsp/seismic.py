@@ -65,6 +65,7 @@ from dsp.seismic_kernel import (
 )
 from dsp.simple_chain import RawFlag, validity_params
 from dsp.validity import NAN, V_INDEX, VP_CLIP_DEV, close_all, validity_state
+from dsp.windows import LOUDNESS_SMOOTH_S
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -75,9 +76,6 @@ CHUNK_S = 10.0
 
 # The valley search that cuts an open event into pieces (seismic_kernel._valley); the depths
 # and the time it may take are ``[dsp.seismic] split_depth_db``, ``split_level_db``, ``hold_s``.
-LOUDNESS_SMOOTH_S = 1.0
-"""Boxcar over which the loudness (mean over bands of energy / floor) is averaged: a
-valley is known half of it late."""
 SPLIT_MIN_S = 2.0
 """No piece shorter than this is cut off the start of a piece."""
 LONG_PIECE_S = 40.0

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from dsp.config import DspConfig
-from dsp.detector import StreamingDetector, latency_window_s
+from dsp.detector import StreamingDetector
 from dsp.records import SensorSpec
+from dsp.windows import latency_window_s
 from hil.analysis import run_detector
 from hil.scenarios import generate
 
