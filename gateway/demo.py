@@ -65,6 +65,8 @@ class _Seen:
     t0: float
     t1: float
     report_id: str
+    at: float
+    """When it reached the command post (or the outbox, without a broker)."""
 
 
 @dataclass
@@ -103,7 +105,7 @@ class Board:
             event, ok = match
             verdict = f"truth: {describe(event)} {'✓' if ok else '✗ wrong class'}"
         self.line(
-            seen.t1,
+            seen.at,
             f"DETECTION {seen.cls:<8} conf {seen.conf:.2f}  [{seen.t0:.1f}-{seen.t1:.1f} s]  "
             f"{seen.report_id}   {verdict}",
         )
@@ -217,6 +219,7 @@ def run_demo(
                 parse_time(report["t0"]) - start,
                 parse_time(report["t1"]) - start,
                 report["id"],
+                scenario_now(),
             )
 
         subscriber: Subscriber | None = None
