@@ -22,28 +22,12 @@ import numpy as np
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from hil.analysis import run_detector
+from hil.scenario_specs import SPECS, STUDIED
 from hil.scenarios import generate
 from hil.scoring import Counts, score
 
-EVENT_SCENARIOS = (
-    "patrol",
-    "quiet-night",
-    "windy",
-    "rainy",
-    "busy-road",
-    "border-crossing",
-    "animals",
-    "range-sweep",
-)
-NOISE_SCENARIOS = (
-    "noise-quiet",
-    "noise-wind",
-    "noise-rain",
-    "noise-traffic",
-    "noise-hum",
-    "noise-faults",
-    "noise-mixed",
-)
+EVENT_SCENARIOS = tuple(name for name in STUDIED if not SPECS[name].noise_only)
+NOISE_SCENARIOS = tuple(name for name in STUDIED if SPECS[name].noise_only)
 TRAINING_SEEDS = range(1000, 9000)
 BLOCK_S = 0.1
 

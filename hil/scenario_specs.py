@@ -75,6 +75,8 @@ class ScenarioSpec:
     lead_in_s: float = 0.0
     """Background only before the first event: time for a live detector to learn the noise
     floor (it does not trigger during its warm-up)."""
+    studied: bool = True
+    """Part of training and evaluation (the demo's show is not)."""
 
     @property
     def noise_only(self) -> bool:
@@ -156,14 +158,6 @@ SPECS: dict[str, ScenarioSpec] = {
         ferrous_am2=0.3,
         overlap_prob=0.1,
     ),
-    "range-sweep": ScenarioSpec(
-        "Single walkers at 2, 5, 10, 15, 20, 30, 40, 50 m and cars and tracked vehicles at "
-        "10, 25, 50, 100, 150, 200, 250, 300 m, in shuffled rounds over a steady moderate "
-        "background: for range fall-off curves.",
-        Background(site_rms=(6e-8, 6e-8), site_variation=0.05, hum_ratio=(0.2, 0.2), sun_per_h=0.0),
-        mean_gap_s=8.0,
-        sweep=True,
-    ),
     "animals": ScenarioSpec(
         "Dogs, deer and cattle wandering past (to be reported as 'unknown'), mixed with "
         "walkers and groups: for telling gaits apart.",
@@ -171,6 +165,14 @@ SPECS: dict[str, ScenarioSpec] = {
         {"quadruped": 0.6, "walker": 0.25, "group": 0.15},
         mean_gap_s=6.0,
         animal_range=(2.0, 30.0),
+    ),
+    "range-sweep": ScenarioSpec(
+        "Single walkers at 2, 5, 10, 15, 20, 30, 40, 50 m and cars and tracked vehicles at "
+        "10, 25, 50, 100, 150, 200, 250, 300 m, in shuffled rounds over a steady moderate "
+        "background: for range fall-off curves.",
+        Background(site_rms=(6e-8, 6e-8), site_variation=0.05, hum_ratio=(0.2, 0.2), sun_per_h=0.0),
+        mean_gap_s=8.0,
+        sweep=True,
     ),
     "demo": ScenarioSpec(
         "A short show for `ugs-gateway demo`: after 15 s of quiet (the detector learns the "
@@ -183,6 +185,7 @@ SPECS: dict[str, ScenarioSpec] = {
         people_range=(3.0, 12.0),
         vehicle_range=(15.0, 60.0),
         animal_range=(3.0, 12.0),
+        studied=False,
     ),
     "noise-quiet": ScenarioSpec(
         "No events: quiet-to-moderate site noise and a weak hum. False-alarm baseline.",
@@ -239,3 +242,6 @@ SPECS: dict[str, ScenarioSpec] = {
 
 SWEEP_PEOPLE_M = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0)
 SWEEP_VEHICLE_M = (10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0)
+
+STUDIED = tuple(name for name, spec in SPECS.items() if spec.studied)
+"""The scenarios the model is trained and evaluated on, in the order training walks them."""

@@ -20,6 +20,7 @@ from dsp.config import DspConfig
 from dsp.detector import Candidate
 from hil.analysis import run_detector
 from hil.recording import TruthEvent
+from hil.scenario_specs import STUDIED
 from hil.scenarios import generate
 
 LABEL_TOLERANCE_S = 1.0
@@ -31,23 +32,7 @@ background: seismically they look like road traffic a few hundred metres away, w
 scenarios rightly call background, and teaching the model to report them would report the
 road."""
 
-TRAIN_SCENARIOS = (
-    "patrol",
-    "quiet-night",
-    "windy",
-    "rainy",
-    "busy-road",
-    "border-crossing",
-    "animals",
-    "range-sweep",
-    "noise-quiet",
-    "noise-wind",
-    "noise-rain",
-    "noise-traffic",
-    "noise-hum",
-    "noise-faults",
-    "noise-mixed",
-)
+TRAIN_SCENARIOS = STUDIED
 """Every named scenario: the model must know every background it will meet."""
 
 
