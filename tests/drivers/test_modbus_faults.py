@@ -66,6 +66,23 @@ class Rig:
         return lost
 
 
+def _running(
+    stack: contextlib.ExitStack,
+    emulator: Any,
+    driver: ModbusSensor,
+    sink: Collector,
+    source: np.ndarray,
+) -> Rig:
+    """Start the driver against the held emulator, then let the samples flow."""
+    driver.start()
+    stack.callback(driver.stop)
+    rig = Rig(emulator, driver, sink, source)
+    rig.wait_status(lambda s: s["state"] != "starting")
+    emulator.faults.resume()
+    rig.wait_more_samples(20)
+    return rig
+
+
 @pytest.fixture
 def pir_rig(stack: contextlib.ExitStack) -> Rig:
     source = pir_samples(LONG, seed=11)
@@ -74,14 +91,7 @@ def pir_rig(stack: contextlib.ExitStack) -> Rig:
     path = emulator.start()
     stack.callback(emulator.stop)
     sink = Collector()
-    driver = PirDriver(pir_config(path), sink)
-    driver.start()
-    stack.callback(driver.stop)
-    rig = Rig(emulator, driver, sink, source)
-    rig.wait_status(lambda s: s["state"] != "starting")
-    emulator.faults.resume()
-    rig.wait_more_samples(20)
-    return rig
+    return _running(stack, emulator, PirDriver(pir_config(path), sink), sink, source)
 
 
 @pytest.fixture
@@ -92,14 +102,7 @@ def mag_rig(stack: contextlib.ExitStack) -> Rig:
     address = emulator.start("tcp")
     stack.callback(emulator.stop)
     sink = Collector()
-    driver = MagnetometerDriver(mag_config(address), sink)
-    driver.start()
-    stack.callback(driver.stop)
-    rig = Rig(emulator, driver, sink, source)
-    rig.wait_status(lambda s: s["state"] != "starting")
-    emulator.faults.resume()
-    rig.wait_more_samples(20)
-    return rig
+    return _running(stack, emulator, MagnetometerDriver(mag_config(address), sink), sink, source)
 
 
 def test_exception_replies_are_counted_and_survived(pir_rig: Rig) -> None:
