@@ -3,6 +3,9 @@ points the gateway at them and at a broker, and a command post collecting what a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -99,6 +102,23 @@ class Bench:
         self.config = tmp_path / "gateway.toml"
         self.config.write_text(text)
         self.state_dir = tmp_path / "state"
+        self.log_path = tmp_path / "run.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def run_gateway(self, **env: str) -> subprocess.Popen[bytes]:
+        """``ugs-gateway run`` on this bench's config, with ``env`` added to the environment
+        and its log in ``log_path``; ``close`` kills it if it is still running."""
+        with self.log_path.open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run", "-c", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, **env),
+            )
+        return self.proc
 
     def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
         self.station.stop()

@@ -3,10 +3,7 @@ and a broken config is refused while the unit keeps running on the old one."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,15 +38,7 @@ def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
         kinds=("seismic", "pir"),
     )
     post = CommandPost(mqtt_broker.host, mqtt_broker.port, bench.site, bench.node)
-    log_path = tmp_path / "run.log"
-    env = dict(os.environ, NOTIFY_SOCKET=notify.address)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "-c", str(bench.config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    proc = bench.run_gateway(NOTIFY_SOCKET=notify.address)
     try:
         notify.wait_for("READY=1", timeout=STARTUP_S)
         post.wait(lambda p: status_of(p, "pir1") == "ok", 20, "the PIR reading")
@@ -84,11 +73,8 @@ def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         post.close()
         bench.close()
-    log_text = log_path.read_text()
+    log_text = bench.log_path.read_text()
     assert "reload refused: sensors[0].sample_rate" in log_text, log_text[-2000:]
     assert "sensors restarted" in log_text

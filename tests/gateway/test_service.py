@@ -8,10 +8,7 @@ still in progress and says "stopped".
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,14 +60,7 @@ def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collect
         extra='\n[record]\nmode = "snippets"\npre_s = 5\npost_s = 2\n',
     )
     post = CommandPost(mqtt_broker.host, mqtt_broker.port, bench.site, bench.node)
-    env = dict(os.environ, NOTIFY_SOCKET=listener.address, WATCHDOG_USEC="2000000")
-    log = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "-c", str(bench.config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    proc = bench.run_gateway(NOTIFY_SOCKET=listener.address, WATCHDOG_USEC="2000000")
     try:
         ready = listener.wait_for("READY=1", timeout=STARTUP_S)
         assert any(line.startswith("STATUS=") for line in ready)
@@ -125,13 +115,9 @@ def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collect
         snippets = sorted(p.stem for p in (bench.state_dir / "recordings").glob("*.mseed"))
         assert snippets == sorted(ids)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
         post.close()
         bench.close()
-        print((tmp_path / "run.log").read_text()[-3000:])
+        print(bench.log_path.read_text()[-3000:])
         print("last status:", post.last_status())
         print("statuses:", len(post.statuses))
 
