@@ -22,8 +22,8 @@ import numpy as np
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from hil.analysis import run_detector
-from hil.scenario_specs import SPECS, STUDIED
 from hil.scenarios import generate
+from hil.scenarios.specs import SPECS, STUDIED
 from hil.scoring import Counts, score
 
 EVENT_SCENARIOS = tuple(name for name in STUDIED if not SPECS[name].noise_only)

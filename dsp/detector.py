@@ -30,8 +30,8 @@ from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.magnetic import MagChain
 from dsp.pir import PirChain
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
+from dsp.sample_chain import RawFlag
 from dsp.seismic import SeismicChain
-from dsp.simple_chain import RawFlag
 from dsp.validity import FLAG_NAMES, GAP, NAN
 
 log = logging.getLogger(__name__)

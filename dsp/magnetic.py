@@ -19,7 +19,7 @@ from numba import njit
 
 from dsp.config import DspConfig
 from dsp.records import SensorEvent
-from dsp.simple_chain import SimpleChain
+from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
 
 FloatArray = npt.NDArray[np.float64]
@@ -147,7 +147,7 @@ def mag_block(
     return n_ev, n_fl
 
 
-class MagChain(SimpleChain):
+class MagChain(SampleChain):
     kind = "magnetometer"
     n_state = N_GSTATE
     n_event_cols = N_EVCOLS

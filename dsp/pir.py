@@ -24,7 +24,7 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.filters import biquad_run
 from dsp.records import SensorEvent
-from dsp.simple_chain import SimpleChain
+from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
 
 FloatArray = npt.NDArray[np.float64]
@@ -132,7 +132,7 @@ def pir_block(
     return n_ev, n_fl
 
 
-class PirChain(SimpleChain):
+class PirChain(SampleChain):
     kind = "pir"
     n_state = N_RSTATE
     n_event_cols = N_EVCOLS

@@ -12,6 +12,7 @@ from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
 from dsp.records import SensorEvent
+from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
     B_LTA,
     B_STA,
@@ -63,7 +64,6 @@ from dsp.seismic_kernel import (
     S_WARM,
     seismic_block,
 )
-from dsp.simple_chain import RawFlag, validity_params
 from dsp.validity import NAN, V_INDEX, VP_CLIP_DEV, close_all, validity_state
 from dsp.windows import LOUDNESS_SMOOTH_S
 

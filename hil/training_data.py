@@ -20,8 +20,8 @@ from dsp.config import DspConfig
 from dsp.detector import Candidate
 from hil.analysis import run_detector
 from hil.recording import TruthEvent
-from hil.scenario_specs import STUDIED
 from hil.scenarios import generate
+from hil.scenarios.specs import STUDIED
 
 LABEL_TOLERANCE_S = 1.0
 NEW_SOURCE_S = 4.0

@@ -7,9 +7,9 @@ import pytest
 
 from hil.recording import Recording
 from hil.scenarios import generate
-from hil.synth_background import rain_noise
-from hil.synth_ground import Ground
-from hil.synth_scene import Scene
+from hil.synth.background import rain_noise
+from hil.synth.ground import Ground
+from hil.synth.scene import Scene
 
 
 def _share(x: np.ndarray, rate: float, lo: float, hi: float) -> float:

@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from hil import synth_mag, synth_pir
 from hil.scenarios import generate
-from hil.synth_ground import Ground, band, shape_spectrum
-from hil.synth_people import person, quadruped
-from hil.synth_scene import Body, Scene, Track
-from hil.synth_vehicles import vehicle
+from hil.synth import magnetometer as synth_mag
+from hil.synth import pir as synth_pir
+from hil.synth.ground import Ground, band, shape_spectrum
+from hil.synth.people import person, quadruped
+from hil.synth.scene import Body, Scene, Track
+from hil.synth.vehicles import vehicle
 
 RATE = 500.0
 SCENE = Scene(

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from hil.synth_ground import FloatArray, render_impulses
-from hil.synth_scene import Body, Contribution, Scene, Track, crossing_track, local_window
+from hil.synth.ground import FloatArray, render_impulses
+from hil.synth.scene import Body, Contribution, Scene, Track, crossing_track, local_window
 
 WALK_AMPLITUDE = 1.5e-5
 """Peak vertical ground velocity of a 75-kg adult's heel strike 1 m away, m/s."""

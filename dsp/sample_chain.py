@@ -47,7 +47,7 @@ def validity_params(config: DspConfig, rate: float, settle_s: float) -> FloatArr
     return vp
 
 
-class SimpleChain:
+class SampleChain:
     kind = ""
     n_state = 0
     n_event_cols = 0

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from hil.synth_ground import FloatArray, band, coloured_noise, shape_spectrum, smooth_random
-from hil.synth_scene import Body, Scene, local_window
+from hil.synth.ground import FloatArray, band, coloured_noise, shape_spectrum, smooth_random
+from hil.synth.scene import Body, Scene, local_window
 
 FOV_HALF = math.radians(35.0)
 ZONES = tuple(math.radians(a) for a in (-24.0, -8.0, 8.0, 24.0))

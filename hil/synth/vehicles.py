@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.synth_ground import (
+from hil.synth.ground import (
     FloatArray,
     band,
     band_noises,
@@ -22,7 +22,7 @@ from hil.synth_ground import (
     cosine_taper,
     smooth_random,
 )
-from hil.synth_scene import Body, Contribution, Scene, crossing_track, local_window
+from hil.synth.scene import Body, Contribution, Scene, crossing_track, local_window
 
 # amp: peak vertical velocity 1 m from the vehicle's path, m/s; f0: fundamental, Hz;
 # moment: magnetic dipole, A.m^2; rmax: distance at which it enters/leaves the scene, m;

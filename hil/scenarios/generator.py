@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hil import synth_background as bg
-from hil import synth_mag, synth_pir
 from hil.recording import DEFAULT_BITS, DEFAULT_SCALE, Channel, Recording
-from hil.scenario_events import (
+from hil.scenarios.events import (
     DETECTABLE,
     LABELS,
     SOURCES,
@@ -33,10 +31,13 @@ from hil.scenario_events import (
     schedule,
     truth_event,
 )
-from hil.scenario_specs import SPECS, ScenarioSpec
-from hil.synth_ground import FloatArray, random_ground
-from hil.synth_scene import Scene
-from hil.synth_vehicles import distant_traffic
+from hil.scenarios.specs import SPECS, ScenarioSpec
+from hil.synth import background as bg
+from hil.synth import magnetometer as synth_mag
+from hil.synth import pir as synth_pir
+from hil.synth.ground import FloatArray, random_ground
+from hil.synth.scene import Scene
+from hil.synth.vehicles import distant_traffic
 
 __all__ = [
     "DETECTABLE",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.synth_ground import (
+from hil.synth.ground import (
     FloatArray,
     band,
     coloured_noise,
@@ -26,7 +26,7 @@ from hil.synth_ground import (
     shape_spectrum,
     smooth_random,
 )
-from hil.synth_scene import Scene
+from hil.synth.scene import Scene
 
 
 def site_noise(
@@ -217,7 +217,7 @@ def apply_faults(
 
 def geophone(data: FloatArray, rate: float, natural_hz: float) -> FloatArray:
     """The geophone's response and the digitizer's anti-alias filter applied to velocity."""
-    from hil.synth_ground import antialias, geophone_response
+    from hil.synth.ground import antialias, geophone_response
 
     return shape_spectrum(
         data, rate, lambda f: geophone_response(f, natural_hz) * antialias(f, rate)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hil.synth_ground import FloatArray, coloured_noise, smooth_random
-from hil.synth_scene import Body, Scene, local_window
+from hil.synth.ground import FloatArray, coloured_noise, smooth_random
+from hil.synth.scene import Body, Scene, local_window
 
 MU0_4PI_NT = 100.0
 """mu0 / 4 pi in nT.m^3 per A.m^2 (1e-7 T.m/A = 100 nT.m/A)."""

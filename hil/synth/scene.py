@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from hil.synth_ground import FloatArray, Ground
+from hil.synth.ground import FloatArray, Ground
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from hil import synth_mag, synth_pir
 from hil.recording import TruthEvent
-from hil.scenario_specs import SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
-from hil.synth_ground import FloatArray, band, block_rms, moving_peak, shape_spectrum
-from hil.synth_people import group, person, quadruped
-from hil.synth_scene import Body, Contribution, Scene, add_window
-from hil.synth_vehicles import vehicle
+from hil.scenarios.specs import SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
+from hil.synth import magnetometer as synth_mag
+from hil.synth import pir as synth_pir
+from hil.synth.ground import FloatArray, band, block_rms, moving_peak, shape_spectrum
+from hil.synth.people import group, person, quadruped
+from hil.synth.scene import Body, Contribution, Scene, add_window
+from hil.synth.vehicles import vehicle
 
 LABELS = {
     "walker": "footstep",
