@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,28 +64,40 @@ SEISMIC_FEATURES = (
 PIR_FEATURES = ("pir_log_snr", "pir_lobes", "pir_lobe_s", "pir_log_duration")
 MAG_FEATURES = ("mag_log_peak_nt", "mag_log_snr", "mag_log_duration")
 
+KIND_PREFIX = {"seismic": "seis", "pir": "pir", "magnetometer": "mag"}
+
 FEATURES = (
+    "seis_live",
     "seis_present",
     *(f"seis_{name}" for name in SEISMIC_FEATURES),
+    "pir_live",
     "pir_present",
     *PIR_FEATURES,
+    "mag_live",
     "mag_present",
     *MAG_FEATURES,
 )
-"""Every feature a model may use, in vector order. A model names the subset it was fitted on."""
+"""Every feature a model may use, in vector order. A model names the subset it was fitted on.
+``<kind>_live``: a sensor of that kind is installed and delivering (it may have seen
+nothing); ``<kind>_present``: it saw this event."""
 
 
 class ModelError(ValueError):
     """A model file that cannot be used (missing, malformed, or for other features)."""
 
 
-def feature_vector(events: list[SensorEvent]) -> dict[str, float]:
+def feature_vector(events: list[SensorEvent], live: Iterable[str] = ()) -> dict[str, float]:
     """Features of a group of sensor events: the strongest event of each kind speaks.
 
-    A sensor kind that saw nothing (or is not installed) contributes zeros and
-    ``<kind>_present = 0``: the model is trained with such gaps.
+    ``live`` are the kinds of sensor installed and delivering at the time (a kind that saw
+    the event is live whatever it says). A kind that saw nothing contributes zeros and
+    ``<kind>_present = 0``; one that is not live also ``<kind>_live = 0``: the model is
+    trained on every combination, so a unit whose sensor dies keeps detecting with the rest.
     """
     out = dict.fromkeys(FEATURES, 0.0)
+    for kind in (*live, *(ev.kind for ev in events)):
+        if kind in KIND_PREFIX:
+            out[f"{KIND_PREFIX[kind]}_live"] = 1.0
     best: dict[str, SensorEvent] = {}
     for ev in events:
         if ev.kind not in best or ev.strength > best[ev.kind].strength:

@@ -178,6 +178,14 @@ class InputDspConfig(BaseModel):
         description="input is run through the detector in batches this long: fewer, bigger "
         "calls for drivers that deliver small blocks, at up to this much extra latency",
     )
+    prime_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60.0,
+        description="after a start or a reconnect, a sensor's first seconds are surveyed "
+        "before they are run: its noise level is learnt from their quiet parts, so an event "
+        "in them is detected (up to this much late); 0 = warm up on them instead",
+    )
 
 
 class FusionDspConfig(BaseModel):

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from numba import njit
 
 from dsp.config import DspConfig
+from dsp.priming import robust_sigma
 from dsp.records import SensorEvent
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
@@ -168,6 +169,26 @@ class MagChain(SampleChain):
 
     def _reset_filters(self) -> None:
         pass  # all of this chain's memory is in its state array
+
+    def _prime(self, x: FloatArray) -> bool:
+        """Baseline per axis (the median field) and the spread of the smoothed anomaly, from
+        the bulk of ``x``: a passing vehicle moves the field for seconds only."""
+        field = x if x.ndim == 2 else x[:, None]
+        axes = min(field.shape[1], MAX_AXES)
+        base = np.median(field[:, :axes], axis=0)
+        d = np.sqrt(np.sum((field[:, :axes] - base) ** 2, axis=1))
+        width = max(1, round(2.0 / self.mp[M_CSMOOTH]))  # a boxcar as long as the EMA's memory
+        ds = np.convolve(d, np.ones(width) / width, mode="valid") if d.size > width else d
+        mean = float(np.median(ds))
+        spread = robust_sigma(ds)
+        st = self.st
+        st[:axes] = base
+        st[G_HAVE] = 1.0
+        st[G_SMOOTH] = mean
+        st[G_MEAN] = mean
+        st[G_MSQ] = mean * mean + spread * spread
+        st[G_WARM] = self.mp[M_WARM]
+        return True
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
         return mag_block(x, bad_kind, self.mp, self.vp, self.st, self.vs, self._events, self._flags)

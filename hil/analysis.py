@@ -23,6 +23,11 @@ from hil.recording import Channel, Recording
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1)."""
 
+OFFLINE_PRIME_S = 120.0
+"""How much of a file's start the offline tools survey to learn each sensor's noise level
+before running it (dsp.priming): all of a triggered clip, the first minutes of a long
+recording. A live unit surveys ``[dsp.input] prime_s``; it cannot look further ahead."""
+
 
 @dataclass
 class AnalysisResult:
@@ -73,15 +78,19 @@ def run_detector(
     block_samples: int | None = None,
     keep_candidates: bool = False,
     progress: Progress | None = None,
+    prime_s: float | None = None,
 ) -> AnalysisResult:
     """Feed the whole recording (times in seconds from its start) and flush.
 
     Blocks are ``block_s`` long, or exactly ``block_samples`` samples of each sensor;
-    either way they are delivered in order of their start time.
+    either way they are delivered in order of their start time. ``prime_s`` overrides
+    ``[dsp.input] prime_s`` (``OFFLINE_PRIME_S`` for tools that may look ahead).
     """
     config = config or DspConfig()
     specs = sensor_specs(recording)
-    det = StreamingDetector(config, specs, model, keep_candidates=keep_candidates)
+    det = StreamingDetector(
+        config, specs, model, keep_candidates=keep_candidates, prime_s=prime_s
+    )
     channels = list(recording.channels.values())
     starts = [0] * len(channels)
     sizes = [

@@ -161,6 +161,9 @@ class TruthEvent:
     def overlaps(self, other: TruthEvent) -> bool:
         return self.t0 < other.t1 and other.t0 < self.t1
 
+    def overlaps_span(self, t0: float, t1: float) -> bool:
+        return self.t0 < t1 and t0 < self.t1
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = jsonable(asdict(self))
         return out

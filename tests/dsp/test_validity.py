@@ -18,6 +18,7 @@ from dsp.validity import (
     VP_DC,
     VP_FLAT_RUN,
     VP_MERGE,
+    VP_QUIET_RUN,
     VP_SETTLE,
     close_all,
     validate_block,
@@ -30,6 +31,7 @@ def _params(clip_dev: float = 5.0, flat_run: int = 50, merge: int = 10) -> np.nd
     vp[VP_CLIP_RUN] = 3
     vp[VP_CLIP_DEV] = clip_dev
     vp[VP_FLAT_RUN] = flat_run
+    vp[VP_QUIET_RUN] = 20 * flat_run
     vp[VP_MERGE] = merge
     vp[VP_SETTLE] = 20
     vp[VP_DC] = 0.01
