@@ -125,7 +125,7 @@ def load_dsp_config(path: str | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import run_detector
+    from hil.analysis import OFFLINE_PRIME_S, run_detector
     from hil.formats import read_recording
 
     config = load_dsp_config(args.config)
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
     announce_compiling()
     try:
-        result = run_detector(recording, config)
+        result = run_detector(recording, config, prime_s=OFFLINE_PRIME_S)
     except ModelError as exc:
         raise ConfigError(f"dsp.classifier.model: {exc}") from None
     lines: list[tuple[float, dict[str, Any]]] = []

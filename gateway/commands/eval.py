@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError, load_model
     from gateway.commands.analyze import announce_compiling, load_dsp_config
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import run_detector
+    from hil.analysis import OFFLINE_PRIME_S, run_detector
     from hil.scoring import Counts, score
 
     if bool(args.files) == bool(args.scenario):
@@ -143,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
             def on_progress(fraction: float, i: int = i, label: str = label) -> None:
                 progress.update(i, label, fraction)
 
-            result = run_detector(recording, config, model=model, progress=on_progress)
+            result = run_detector(
+                recording, config, model=model, progress=on_progress, prime_s=OFFLINE_PRIME_S
+            )
             counts = score(
                 recording.truth,
                 result.detections,
