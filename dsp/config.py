@@ -217,13 +217,24 @@ class ClassifierDspConfig(BaseModel):
         default=None, description="model file; default: the one shipped in the package"
     )
     min_conf: float = Field(
-        default=0.8, ge=0, le=1, description="detections less certain than this are dropped"
+        default=0.8,
+        ge=0,
+        le=1,
+        description="an event is reported when the model is at least this sure it is real "
+        "(not noise)",
+    )
+    name_share: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="... and named for the class that holds this share of that; otherwise "
+        "it is reported as unknown",
     )
     min_duration_s: float = Field(
         default=2.0,
         ge=0,
-        description="shorter detections are dropped: a passer-by is heard for seconds, a "
-        "knock or a spike is not",
+        description="shorter detections the geophone took part in are dropped: a passer-by "
+        "is heard for seconds, a knock or a spike is not",
     )
     report_unknown: bool = Field(
         default=True, description="report events that are real but neither class (animals)"

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.classifier import CLASSES, NOISE, Model, feature_vector, load_model
-from dsp.config import DspConfig
+from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.magnetic import MagChain
 from dsp.pir import PirChain
@@ -58,7 +58,6 @@ REPORT_FEATURES = {
     "seis_cadence_hz": "cadence_hz",
     "seis_harmonic": "harmonic",
     "seis_centroid_hz": "centroid_hz",
-    "mag_log_peak_nt": "mag_peak_nt",
 }
 
 
@@ -209,7 +208,8 @@ class StreamingDetector:
         rate = s.spec.rate
         chain = s.chain
         if s.anchor is None:
-            s.anchor = float(t0) - chain.next_index / rate
+            # Samples lost before the first block are part of the stream: they came first.
+            s.anchor = float(t0) - (chain.next_index + gap) / rate
         expected = s.anchor + (chain.next_index + s.held) / rate
         jump = 0.0
         if abs(t0 - expected) > CLOCK_TOLERANCE_S + gap / rate and math.isfinite(t0):
@@ -412,7 +412,13 @@ class StreamingDetector:
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group, live)
-            if det is not None and det.t1 - det.t0 >= shortest:
+            if det is None:
+                continue
+            # The geophone hears knocks and spikes, too short for a passer-by; the PIR and
+            # the magnetometer see a fast car for a second or two; an event the end of the
+            # record cut short may have gone on for long.
+            seismic = [ev for ev in group.events if ev.kind == "seismic"]
+            if det.t1 - det.t0 >= shortest or not seismic or any(ev.truncated for ev in seismic):
                 out.append(det)
         self.detections += len(out)
         return out
@@ -424,19 +430,17 @@ class StreamingDetector:
             self.candidates.append(
                 Candidate(group.t0, group.t1, group.sensors, vector, tuple(map(float, proba)))
             )
-        k = int(np.argmax(proba))
+        named = decide(proba, self.config.classifier)
+        if named is None:
+            return None
+        k, conf = named
         cls = self.model.classes[k]
-        cfg = self.config.classifier
-        if k == NOISE or float(proba[k]) < cfg.min_conf:
-            return None
-        if cls == "unknown" and not cfg.report_unknown:
-            return None
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
         )
         return Detection(
             cls=cls,
-            conf=round(float(proba[k]), 3),
+            conf=round(conf, 3),
             t0=group.t0,
             t1=group.t1,
             sensors=group.sensors,
@@ -467,6 +471,28 @@ class StreamingDetector:
         }
 
 
+UNKNOWN = CLASSES.index("unknown")
+
+
+def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:
+    """The class to report, with its confidence, or None.
+
+    An event is reported when the model is at least ``min_conf`` sure it is real (not
+    noise); it is named for the class that holds at least ``name_share`` of that, and
+    otherwise reported as ``unknown``, real but not nameable (a PIR on its own can be sure
+    a warm body went past without being sure it walked on two legs)."""
+    real = 1.0 - float(proba[NOISE])
+    if real < cfg.min_conf:
+        return None
+    k = int(np.argmax(proba[1:])) + 1
+    conf = float(proba[k])
+    if conf < cfg.name_share * real:
+        k, conf = UNKNOWN, real
+    if k == UNKNOWN and not cfg.report_unknown:
+        return None
+    return k, conf
+
+
 def regroup(
     events: Sequence[SensorEvent], kinds: Sequence[str], config: DspConfig
 ) -> list[Candidate]:
@@ -495,8 +521,11 @@ def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]
     if vector["pir_present"]:
         dirs = [ev.features["pir_direction"] for ev in group.events if ev.kind == "pir"]
         feats["pir_direction"] = dirs[0] if dirs else 0.0
-    if vector["mag_present"]:
-        feats["mag_peak_nt"] = round(10.0 ** vector["mag_log_peak_nt"], 2)
+    mags = [ev for ev in group.events if ev.kind == "magnetometer"]
+    if mags:
+        # In the sensor's units: nT for a calibrated unit, counts for raw files.
+        peak = max(mags, key=lambda ev: ev.strength).features["mag_log_peak_nt"]
+        feats["mag_peak_nt"] = round(10.0**peak, 2)
     return feats
 
 

@@ -29,21 +29,32 @@ QUIET_WINDOW_S = 0.2
 """Windows over which energy is averaged before the quietest are picked: short enough to
 fit between two footsteps, long enough to average the noise."""
 
-QUIET_QUANTILE = 0.25
+QUIET_QUANTILE = 0.1
 """Which window counts as quiet: the quietest quarter (an event may fill the rest)."""
 
 MAD_SIGMA = 1.4826
 """Standard deviation per median absolute deviation, for Gaussian noise."""
 
 
+QUIET_SPREAD = 4.0
+"""Windows within this factor of the quiet quantile are background too: noise scatters that
+far around its mean (more in narrow bands), an event rises well above it."""
+
+
 def quiet_level(energy: FloatArray, window: int, quantile: float = QUIET_QUANTILE) -> FloatArray:
-    """Per column of ``energy`` (frames, columns): the ``quantile`` of its means over
-    ``window`` consecutive frames (every window, overlapping)."""
+    """Per column of ``energy`` (frames, columns): the mean energy of its background.
+
+    Energy is averaged over ``window`` consecutive frames (every window, overlapping); the
+    ``quantile`` of those means is surely background, however much of the stretch an event
+    fills; the windows within ``QUIET_SPREAD`` of it are taken as the background, and their
+    mean is its level (so a noise that comes and goes is not taken at its quietest)."""
     n = energy.shape[0]
     w = max(1, min(window, n))
     c = np.cumsum(np.vstack([np.zeros((1, energy.shape[1])), energy]), axis=0)
     means = (c[w:] - c[:-w]) / w
-    return np.asarray(np.quantile(means, quantile, axis=0))
+    low = np.quantile(means, quantile, axis=0)
+    quiet = means <= QUIET_SPREAD * low
+    return np.asarray(np.sum(means * quiet, axis=0) / np.maximum(np.sum(quiet, axis=0), 1))
 
 
 def robust_sigma(x: FloatArray) -> float:

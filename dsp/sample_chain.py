@@ -100,6 +100,8 @@ class SampleChain:
         """End of stream (or before a reset): the open event and flagged stretches."""
         row = self._open_event()
         events = [self._event(row)] if row is not None else []
+        for ev in events:
+            ev.truncated = True
         flags = np.zeros((8, 3), dtype=np.int64)
         n = close_all(self.vs, flags)
         return events, [(int(k), int(a), int(b)) for k, a, b in flags[:n]]

@@ -309,9 +309,9 @@ class SeismicChain:
             start, end = self.st[S_P_START], self.st[S_EV_LAST] + 1.0
             if end > start:
                 st = self.st
-                events.append(
-                    self._event(start, end, 0.0, st[S_P_KIND], st[S_P_ABOVE], st[S_P_FALL])
-                )
+                ev = self._event(start, end, 0.0, st[S_P_KIND], st[S_P_ABOVE], st[S_P_FALL])
+                ev.truncated = True
+                events.append(ev)
             self.st[S_IN_EVENT] = 0.0
         flags = np.zeros((8, 3), dtype=np.int64)
         n = close_all(self.vs, flags)
