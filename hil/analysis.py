@@ -17,6 +17,7 @@ import numpy as np
 from dsp.classifier import Model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
+from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import Detection, Flag, SensorSpec
 from hil.recording import Channel, Recording
 
@@ -40,6 +41,25 @@ class AnalysisResult:
     """Per detection, the stream time at which the detector gave it out: the end of the
     block whose ``feed`` returned it (the end of the recording for those left to ``flush``).
     ``emitted_s[i] - detections[i].t1`` is the detector's latency as a live unit sees it."""
+
+
+def usability(recording: Recording) -> list[str]:
+    """Why a recording (or one of its channels) cannot give detections, in words."""
+    if recording.duration < SHORTEST_CLIP_S:
+        return [
+            f"{recording.duration:.2f} s is too short to analyse: the detector needs at least "
+            f"{SHORTEST_CLIP_S:g} s (a second of background to learn from, and the event)"
+        ]
+    out = []
+    for ch in recording.channels.values():
+        good = ch.data if ch.valid is None else ch.data[ch.valid]
+        finite = good[np.isfinite(good).all(axis=1)]
+        if finite.shape[0] and np.all(finite == finite[0]):
+            out.append(
+                f"{ch.name} never changes ({finite[0, 0]:g}): a dead sensor, a stuck converter "
+                "or a file of padding; nothing can be detected in it"
+            )
+    return out
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:
