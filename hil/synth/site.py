@@ -123,6 +123,8 @@ class MagSensor:
     noise_nt: float = 0.4
     interference: tuple[Interference, ...] = ()
     adc: Adc = field(default_factory=Adc)
+    axis_offsets: tuple[float, ...] = ()
+    """Each axis's own offset from ``adc.offset``, counts (hard iron, uncompensated)."""
 
     @property
     def n_axes(self) -> int:
@@ -323,6 +325,14 @@ def random_magnetometer(rng: np.random.Generator) -> MagSensor:
             bits += 4
         offset = float(np.rint(rng.uniform(-0.3, 0.3) * 2.0 ** (bits - 1)))
         adc = Adc(raw=True, bits=bits, signed=True, offset=offset, noise_steps=steps)
+        spread = rng.normal(0.0, 0.05 * 2.0 ** (bits - 1), len(axes) or 3)
+        return MagSensor(
+            axes=axes,
+            noise_nt=noise,
+            interference=tuple(lines),
+            adc=adc,
+            axis_offsets=tuple(float(v) for v in np.rint(spread)),
+        )
     return MagSensor(axes=axes, noise_nt=noise, interference=tuple(lines), adc=adc)
 
 
