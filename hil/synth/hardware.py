@@ -221,12 +221,18 @@ def pir_response(board: PirBoard) -> Response:
     return response
 
 
+SATURATION_KNEE = 20.0
+"""Sharpness of the amplifier's approach to its rails (higher: closer to hard clipping)."""
+
+
 def pir_output(v: FloatArray, board: PirBoard) -> FloatArray:
-    """The board's output: gain, soft saturation at its (possibly unequal) rails, and the
-    converter's counts on the mid-rail offset when it has one."""
+    """The board's output: gain, saturation at its (possibly unequal) rails with a sharp
+    knee, and the converter's counts on the mid-rail offset when it has one."""
     lo, hi = board.rails
     x = board.gain * v
-    out = np.where(x >= 0, hi * np.tanh(x / hi), -lo * np.tanh(x / -lo))
+    rail = np.where(x >= 0, hi, -lo)
+    p = SATURATION_KNEE
+    out = x / (1.0 + np.abs(x / rail) ** p) ** (1.0 / p)
     if not board.adc.raw:
         return np.asarray(out)
     return digitize(out, board.adc, board.volts_per_count)

@@ -141,7 +141,10 @@ class PirBoard:
     gain: float = 1.0
     noise_factor: float = 1.0
     lowpass_hz: float = 5.0
-    """Corner of the amplifier's (second-order) low-pass: boards differ, 1-5 Hz."""
+    """Corner of the amplifier's (second-order) low-pass: boards differ, 0.7-5 Hz."""
+    lens_scale: float = 1.0
+    """Angular scale of the lens's zones relative to the model's (2: zones and element
+    pairs twice as wide, field of view +-70 degrees)."""
     rails: tuple[float, float] = (-1.6, 1.6)
     adc: Adc = field(default_factory=Adc)
     volts_per_count: float = 1e-4
@@ -222,10 +225,10 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
 
 def floor_ground(rng: np.random.Generator) -> Ground:
     """A building floor: a slab or joists ringing in a few modes from a fundamental of
-    6-25 Hz up (light timber floors low, concrete slabs higher), far less damped than soil,
+    6-22 Hz up (light timber floors low, concrete slabs higher), far less damped than soil,
     a footfall going mostly into the fundamental modes (real floors: 10-30 Hz); waves cross
     it fast and lose little, but rooms are small."""
-    f1 = loguniform(rng, 6.0, 25.0)
+    f1 = loguniform(rng, 6.0, 22.0)
     ratios = (1.0, rng.uniform(1.6, 2.1), rng.uniform(2.7, 3.5), rng.uniform(4.2, 5.5))
     return Ground(
         q=float(rng.uniform(20.0, 80.0)),
@@ -233,7 +236,7 @@ def floor_ground(rng: np.random.Generator) -> Ground:
         spreading=float(rng.uniform(0.5, 1.0)),
         modes_hz=tuple(float(f1 * r) for r in ratios),
         mode_q=float(rng.uniform(8.0, 25.0)),
-        mode_gain=(4.0, 1.0, float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.1, 0.3))),
+        mode_gain=(4.0, 1.0, float(rng.uniform(0.15, 0.4)), float(rng.uniform(0.05, 0.2))),
         impact_gain=loguniform(rng, 1.0, 4.0),
     )
 
@@ -267,7 +270,7 @@ def random_adc(
     weights: tuple[float, ...],
     *,
     raw_prob: float = 0.7,
-    noise_steps: tuple[float, float] = (0.2, 30.0),
+    noise_steps: tuple[float, float] = (0.2, 60.0),
     headroom: float = 40.0,
 ) -> Adc:
     """A converter whose quiet background is ``noise_steps`` counts (log-uniform), with at
@@ -339,12 +342,19 @@ def random_magnetometer(rng: np.random.Generator) -> MagSensor:
 def random_pir(rng: np.random.Generator) -> PirBoard:
     """An analog PIR board: amplifier gain and noise, rails, and (mostly) a microcontroller
     ADC of 10-16 bits over 3.3 V reading it on its mid-rail offset."""
-    gain = loguniform(rng, 0.3, 5.0)
+    gain = loguniform(rng, 0.7, 10.0)
     noise = loguniform(rng, 1.0, 3.0)
-    lowpass = loguniform(rng, 1.0, 5.0)
+    lowpass = loguniform(rng, 0.7, 5.0)
+    lens = float(rng.uniform(1.0, 2.0))
     if rng.random() >= 0.7:
         swing = float(rng.uniform(1.0, 2.5))
-        return PirBoard(gain=gain, noise_factor=noise, lowpass_hz=lowpass, rails=(-swing, swing))
+        return PirBoard(
+            gain=gain,
+            noise_factor=noise,
+            lowpass_hz=lowpass,
+            lens_scale=lens,
+            rails=(-swing, swing),
+        )
     bits = int(rng.choice([10, 12, 16], p=[0.35, 0.45, 0.2]))
     full = 2.0**bits
     volts_per_count = 3.3 / full
@@ -356,6 +366,7 @@ def random_pir(rng: np.random.Generator) -> PirBoard:
         gain=gain,
         noise_factor=noise,
         lowpass_hz=lowpass,
+        lens_scale=lens,
         rails=(-float(down), float(up)),
         adc=Adc(raw=True, bits=bits, signed=False, offset=offset, noise_steps=0.0),
         volts_per_count=volts_per_count,
