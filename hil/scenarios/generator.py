@@ -14,6 +14,7 @@ except where a scenario asks for overlaps (then ``extra["overlaps"]`` lists the 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -203,7 +204,10 @@ def scenario_site(name: str, seed: int) -> Site:
     uses: drawn from the seed for the scenario's setting."""
     if name not in SPECS:
         raise UnknownScenarioError(name)
-    return random_site(np.random.default_rng([seed, 7]), SPECS[name].setting)
+    # The name too: the same seed draws different units for different scenarios.
+    return random_site(
+        np.random.default_rng([seed, 7, zlib.crc32(name.encode())]), SPECS[name].setting
+    )
 
 
 def count_labels(truth: list[Any]) -> dict[str, int]:
