@@ -551,8 +551,9 @@ def distant_footsteps(
     wall_loss: tuple[float, float] = (0.05, 0.3),
 ) -> tuple[FloatArray, int]:
     """People walking in another part of a building, heard through walls and floors:
-    background, so each is kept below half the detectability factor against ``levels``
-    (too far to detect). Returns the seismic signal to add and how many walked."""
+    background, so they are kept below half the detectability factor against ``levels``
+    (too far to detect), each and where they overlap. Returns the seismic signal to add
+    and how many walked."""
     rate = scene.seismic_rate
     n = scene.n(rate)
     out = np.zeros((n, scene.seismic_components))
@@ -560,17 +561,27 @@ def distant_footsteps(
     lo, hi = PEOPLE_BAND
     response = _band_response(lo, hi) if scene.site is None else _judged(scene, lo, hi)
     cap = 0.5 * DETECTABLE["seismic_impulsive"]
+
+    def ratio(x: FloatArray, t0: float) -> float:
+        """Highest 0.25-s peak over the background of the block it falls in."""
+        z = shape_spectrum(x[:, :1], rate, response)
+        env, step = moving_peak(z, rate, 0.25)
+        blocks = np.floor((t0 + np.arange(env.size) * step) / levels.block_s).astype(int)
+        level = levels.people[np.clip(blocks, 0, levels.people.size - 1)]
+        return float(np.max(env / np.maximum(level, 1e-15), initial=0.0))
+
     for _ in range(count):
         t = float(rng.uniform(0.0, scene.duration_s))
         r = loguniform(rng, *ranges)
         contrib = person(rng, scene, t, r, half_m=(3.0, 10.0))
         seis = contrib.seismic * float(rng.uniform(*wall_loss))
-        z = shape_spectrum(seis[:, :1], rate, response)
-        env, _ = moving_peak(z, rate, 0.25)
-        t0 = contrib.seismic_i0 / rate
-        level = max(levels.over(levels.people, t0, t0 + seis.shape[0] / rate), 1e-15)
-        ratio = float(np.max(env, initial=0.0)) / level
-        if ratio > cap:
-            seis *= cap / ratio
+        peak = ratio(seis, contrib.seismic_i0 / rate)
+        if peak > cap:
+            seis *= cap / peak
         add_window(out, seis, contrib.seismic_i0)
+    if count:
+        # Two at once must not add up to something detectable either.
+        peak = ratio(out, 0.0)
+        if peak > cap:
+            out *= cap / peak
     return out, count
