@@ -16,9 +16,10 @@ that saw it, measured the same way on synthetic and real files:
   the background's per-axis RMS) and peak SNR.
 
 Per recording it also notes the background in quantisation steps (RMS of the quiet parts
-over the smallest step between sample values; ``inf`` for float data) and, for the
-magnetometer, the prominence of the strongest spectral line of the background (periodic
-interference), dB over the median spectrum.
+over the smallest step between sample values; ``inf`` for float data), the seismic
+background's own band shares and centroid, and, for the magnetometer, the prominence of
+the strongest spectral line of the background (periodic interference), dB over the median
+spectrum.
 
     .venv/bin/python benchmarks/realism.py [--duration 1800] [--seeds 1,2]
         [--scenarios roadside,indoor,patrol] [--site none|random] [--json] [REAL_DIR ...]
@@ -189,6 +190,13 @@ def seismic_props(
     quiet = _join(raw, _edges(raw.shape[0], rate), quiet_idx)
     f, p_bg = _welch(quiet, rate)
     bg_props = {"quant_steps": quant_steps(raw, quiet - np.mean(quiet))}
+    # The background's own spectrum (2-100 Hz): where a site's noise lies.
+    in_band = (f >= 2.0) & (f <= 100.0)
+    bg_total = float(p_bg[in_band].sum())
+    if bg_total > 0:
+        bg_props["centroid_hz"] = float((f[in_band] * p_bg[in_band]).sum() / bg_total)
+        for lo, hi in BANDS:
+            bg_props[f"share_{lo:g}_{hi:g}"] = float(p_bg[(f >= lo) & (f < hi)].sum()) / bg_total
     out = []
     for ev in truth:
         i0, i1 = math.floor(ev.t0 / BLOCK_S), math.ceil(ev.t1 / BLOCK_S)

@@ -290,9 +290,9 @@ SPECS: dict[str, ScenarioSpec] = {
         "lines, doors slamming and objects dropped (background, not events), footsteps "
         "elsewhere in the building (background), PIR drafts; no vehicles.",
         Background(
-            site_rms=(2e-7, 2e-6),
+            site_rms=(3e-7, 3e-6),
             site_variation=0.3,
-            hum_ratio=(0.1, 1.0),
+            hum_ratio=(0.05, 0.4),
             sun_per_h=0.0,
             traffic_per_h=30.0,
             road_m=(300.0, 1000.0),
@@ -326,9 +326,9 @@ SPECS: dict[str, ScenarioSpec] = {
         "machinery cycling, doors and dropped objects, footsteps in another part of the "
         "building (too far to detect), PIR drafts.",
         Background(
-            site_rms=(2e-7, 2e-6),
+            site_rms=(3e-7, 3e-6),
             site_variation=0.3,
-            hum_ratio=(0.1, 1.0),
+            hum_ratio=(0.05, 0.4),
             sun_per_h=0.0,
             traffic_per_h=30.0,
             road_m=(300.0, 1000.0),

@@ -41,7 +41,7 @@ class Building:
 
     machines: tuple[int, int] = (1, 3)
     """How many HVAC units and machines run in the building (drawn per recording)."""
-    machine_ratio: tuple[float, float] = (0.3, 3.0)
+    machine_ratio: tuple[float, float] = (0.2, 1.5)
     """Each machine's lines, RMS relative to the building noise, while it runs."""
     impacts_per_h: float = 20.0
     """Doors and dropped objects."""
@@ -61,11 +61,11 @@ def floor_noise(
     n = scene.n(rate)
     g = scene.ground
     widths = [f / max(g.mode_q, 1.0) for f in g.modes_hz]
-    weights = (1.0, 0.7, 0.4, 0.2)
+    weights = (1.0, 0.5, 0.2, 0.08)
 
     def amplitude(f: FloatArray) -> FloatArray:
         f = np.maximum(f, 0.1)
-        shape = 0.25 * (f / 10.0) ** -0.4
+        shape = 0.08 * (f / 10.0) ** -0.4
         for fm, w, width in zip(g.modes_hz, weights, widths, strict=False):
             shape = shape + w / np.sqrt(1.0 + ((f - fm) / width) ** 2)
         return np.asarray(shape * band(f, 0.5, 0.45 * rate, order=3))
@@ -113,8 +113,8 @@ def machinery(
             wave += rng.uniform(0.3, 1.0) / k * np.sin(2 * np.pi * k * cycles + rng.uniform(0, 6.3))
             k += 1
         wave *= level / max(float(np.sqrt(np.mean(wave**2))), 1e-30)
-        air = coloured_noise(rng, n, rate, lambda f: band(f, 20.0, 200.0), 1.0)[:, 0]
-        wave += air * level * float(rng.uniform(0.2, 0.6))
+        air = coloured_noise(rng, n, rate, lambda f: band(f, 15.0, 120.0), 1.0)[:, 0]
+        wave += air * level * float(rng.uniform(0.1, 0.4))
         for c in range(scene.seismic_components):
             out[:, c] += wave * on * (1.0 if c == 0 else 0.5)
         drawn.append({"hz": round(f0, 2), "rms": level})

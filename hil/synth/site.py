@@ -342,7 +342,7 @@ def random_magnetometer(rng: np.random.Generator) -> MagSensor:
 def random_pir(rng: np.random.Generator) -> PirBoard:
     """An analog PIR board: amplifier gain and noise, rails, and (mostly) a microcontroller
     ADC of 10-16 bits over 3.3 V reading it on its mid-rail offset."""
-    gain = loguniform(rng, 0.7, 10.0)
+    gain = loguniform(rng, 1.0, 12.0)
     noise = loguniform(rng, 1.0, 3.0)
     lowpass = loguniform(rng, 0.7, 5.0)
     lens = float(rng.uniform(1.0, 2.0))
