@@ -129,7 +129,7 @@ def quiet_rms(x: FloatArray, rate: float, block_s: float = 5.0) -> float:
 def digitize(x: FloatArray, adc: Adc, step: float) -> FloatArray:
     """Counts (as floats) of ``x`` through a converter of ``step`` units per count."""
     counts = np.rint(adc.offset + x / step)
-    return np.asarray(np.clip(counts, adc.low, adc.high))
+    return np.asarray(np.clip(counts, adc.low, adc.high) + 0.0)  # no -0.0
 
 
 def quant_ms(step: float) -> float:
