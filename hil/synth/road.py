@@ -30,7 +30,7 @@ from hil.synth.ground import (
     render_impulses,
     smooth_random,
 )
-from hil.synth.scene import Body, Contribution, Scene, crossing_track, local_window
+from hil.synth.scene import Body, Contribution, Scene, Track, crossing_track, local_window
 from hil.synth.vehicles import vehicle_moment
 
 # tyre: RMS ground velocity of the tyre/road noise at 1 m, m/s, at REFERENCE_SPEED;
@@ -197,7 +197,7 @@ def road_vehicle(
 def _axle_impacts(
     rng: np.random.Generator,
     scene: Scene,
-    track: Any,
+    track: Track,
     speed: float,
     spec: dict[str, Any],
     out: FloatArray,
