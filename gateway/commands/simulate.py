@@ -6,9 +6,16 @@ scenario's background. The format follows the extension of --out: .npz (default,
 float64) or .mseed (integer counts, one trace per component); .wav and .csv hold the geophone
 only. The ground truth goes next to it as OUT.truth.json (see docs/scenarios.md).
 
+With --site random the recording is made by a unit drawn from the seed, as real units
+vary: its own sample rates (often not round numbers), ground, transducer (geophone or
+accelerometer, maybe high-passed), raw converter counts on a DC offset, a magnetometer of
+one or three axes with offsets and interference, a PIR board on a mid-rail offset; the
+truth file's meta.site says what was drawn (docs/scenarios.md, "Sites").
+
 Examples:
   ugs-gateway simulate --list
   ugs-gateway simulate --scenario patrol --duration 3600 --seed 7 --out patrol-7.npz
+  ugs-gateway simulate --scenario roadside --site random --seed 7 --out roadside-7.npz
 """
 
 from __future__ import annotations
@@ -37,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=(1, 3),
         default=1,
         help="geophone components: 1 (vertical) or 3 (Z, N, E)",
+    )
+    parser.add_argument(
+        "--site",
+        choices=("none", "random"),
+        default="none",
+        help="the recording unit: none (the ideal one, float units at --rate) or random "
+        "(rates, ground, transducer, converters drawn from the seed; --rate is ignored)",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
@@ -87,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         seismic_rate=args.rate,
         seismic_components=args.components,
+        site="random" if args.site == "random" else None,
     )
     out = write_recording(rec, args.out)
     truth = rec.write_truth(truth_path(out))
@@ -98,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "duration_s": args.duration,
         "events": len(rec.truth),
         "counts": rec.meta["counts"],
+        "site": args.site,
         "channels": {
             n: {"kind": c.kind, "rate": c.rate, "components": list(c.components), "units": c.units}
             for n, c in rec.channels.items()

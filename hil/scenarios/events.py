@@ -20,10 +20,12 @@ import numpy.typing as npt
 
 from hil.recording import TruthEvent
 from hil.scenarios.specs import SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
+from hil.synth import hardware
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
 from hil.synth.ground import FloatArray, band, block_rms, moving_peak, shape_spectrum
-from hil.synth.people import group, person, quadruped
+from hil.synth.people import group, occupants, person, quadruped
+from hil.synth.road import ROAD_VEHICLES, road_vehicle
 from hil.synth.scene import Body, Contribution, Scene, add_window
 from hil.synth.vehicles import vehicle
 
@@ -49,6 +51,11 @@ SOURCES = {
 # Seismic band in which each class is judged detectable, and how.
 PEOPLE_BAND = (6.0, 45.0)
 VEHICLE_BAND = (2.0, 30.0)
+ROAD_BAND = (10.0, 100.0)
+"""Vehicles in the near field of a road (``vehicle_mode = "road"``): tyre noise and knocks."""
+ROAD_MODELS = tuple(ROAD_VEHICLES)
+LANE_M = 1.75
+"""Each lane's centre from the road's centre line."""
 DETECTABLE = {
     "seismic_impulsive": 5.0,  # 0.25-s peak / band RMS of the background (people, animals)
     "seismic_continuous": 1.0,  # 2-s RMS / band RMS of the background (vehicles)
@@ -79,6 +86,8 @@ class Levels:
     block_s: float
     pir: FloatArray
     mag: FloatArray
+    road: FloatArray | None = None
+    """Background in ``ROAD_BAND`` (only where vehicles pass in the road's near field)."""
 
     def over(self, series: FloatArray, t0: float, t1: float) -> float:
         """The typical level while an event lasts (median of its blocks)."""
@@ -109,32 +118,74 @@ def _local_median(rms: FloatArray, k: int = 3) -> FloatArray:
     )
 
 
+@dataclass(frozen=True)
+class HardwareFloor:
+    """What a site's hardware adds to the background the truth is judged against:
+    quantisation of the seismic converter (mean square per Hz of bandwidth), the PIR's and
+    the magnetometer's added mean square, and their noise floors."""
+
+    seismic_ms_per_hz: float = 0.0
+    pir_ms: float = 0.0
+    pir_min: float = synth_pir.NOISE_RMS
+    mag_ms: float = 0.0
+    mag_min: float = synth_mag.NOISE_RMS
+
+
 def background_levels(
-    scene: Scene, seis_bg: FloatArray, pir_bg: FloatArray, mag_bg: FloatArray
+    scene: Scene,
+    seis_bg: FloatArray,
+    pir_bg: FloatArray,
+    mag_bg: FloatArray,
+    *,
+    road: bool = False,
+    floor: HardwareFloor | None = None,
 ) -> Levels:
     """Background levels on 5-s blocks: seismic per class band, PIR, magnetometer (per axis,
-    around each block's own mean, so Earth's field and its drift do not count)."""
+    around each block's own mean, so Earth's field and its drift do not count).
+
+    With a site (``scene.site``) the seismic bands are judged as its transducer passes them
+    and ``floor`` adds what its hardware contributes (noise, interference, quantisation)."""
     block = 5.0
     rate = scene.seismic_rate
     z = seis_bg[:, :1]
+    bands = [PEOPLE_BAND, VEHICLE_BAND] + ([ROAD_BAND] if road else [])
     out = []
-    for lo, hi in (PEOPLE_BAND, VEHICLE_BAND):
-        filtered = shape_spectrum(z, rate, _band_response(lo, hi))
+    for lo, hi in bands:
+        response = _band_response(lo, hi) if scene.site is None else _judged(scene, lo, hi)
+        filtered = shape_spectrum(z, rate, response)
         rms, _ = block_rms(filtered, rate, block)
+        if floor is not None and floor.seismic_ms_per_hz > 0:
+            width = max(min(hi, hardware.output_band_hz(scene)) - lo, 0.0)
+            rms = np.sqrt(rms**2 + floor.seismic_ms_per_hz * width)
         out.append(_local_median(rms))
     pir_rms, _ = block_rms(pir_bg, scene.pir_rate, block)
+    cols = mag_bg.shape[1]
     step = max(1, min(round(block * scene.mag_rate), mag_bg.shape[0]))
     nblocks = max(1, mag_bg.shape[0] // step)
-    blocks = mag_bg[: nblocks * step].reshape(nblocks, step, 3)
+    blocks = mag_bg[: nblocks * step].reshape(nblocks, step, cols)
     mag_rms = np.sqrt(np.mean(np.var(blocks, axis=1), axis=1))
+    pir_level = _local_median(pir_rms)
+    mag_level = _local_median(mag_rms)
+    pir_min, mag_min = synth_pir.NOISE_RMS, synth_mag.NOISE_RMS
+    if floor is not None:
+        pir_level = np.sqrt(pir_level**2 + floor.pir_ms)
+        mag_level = np.sqrt(mag_level**2 + floor.mag_ms)
+        pir_min, mag_min = floor.pir_min, floor.mag_min
     # Never below the sensor's own noise (the quiet floor the thresholds are quoted for).
     return Levels(
         out[0],
         out[1],
         block,
-        np.maximum(_local_median(pir_rms), synth_pir.NOISE_RMS),
-        np.maximum(_local_median(mag_rms), synth_mag.NOISE_RMS),
+        np.maximum(pir_level, pir_min),
+        np.maximum(mag_level, mag_min),
+        out[2] if road else None,
     )
+
+
+def _judged(
+    scene: Scene, lo: float, hi: float
+) -> Callable[[FloatArray], npt.NDArray[np.complex128]]:
+    return hardware.judge_response(scene, lo, hi)
 
 
 def _render(
@@ -156,16 +207,38 @@ def _render(
             running=kind == "runner",
             bearing=bearing,
             ferrous=spec.ferrous_am2,
+            half_m=spec.walk_half_m,
         )
     elif kind == "group":
         size = int(rng.integers(spec.group_size[0], spec.group_size[1] + 1))
-        contrib = group(rng, scene, t_cpa, range_m, size, bearing=bearing, ferrous=spec.ferrous_am2)
+        if spec.group_style == "room":
+            contrib = occupants(
+                rng,
+                scene,
+                t_cpa,
+                range_m,
+                size,
+                ranges=spec.people_range,
+                bearing=bearing,
+                ferrous=spec.ferrous_am2,
+                half_m=spec.walk_half_m or (2.0, 5.0),
+            )
+        else:
+            contrib = group(
+                rng, scene, t_cpa, range_m, size, bearing=bearing, ferrous=spec.ferrous_am2
+            )
     elif kind == "quadruped":
-        contrib = quadruped(rng, scene, t_cpa, range_m, bearing=bearing)
+        contrib = quadruped(rng, scene, t_cpa, range_m, spec.animal_species, bearing=bearing)
+    elif spec.vehicle_mode == "road" and kind in ROAD_MODELS:
+        contrib = road_vehicle(rng, scene, t_cpa, range_m, kind, bearing=bearing)
     else:
         contrib = vehicle(rng, scene, t_cpa, range_m, kind, bearing=bearing)
     pir, pir_i0, direction = _sum_bodies(scene, contrib, "pir")
     mag, mag_i0, _ = _sum_bodies(scene, contrib, "mag")
+    if scene.site is not None:
+        mag = hardware.project(scene.site.magnetometer, mag)
+        if pir.size and scene.site.pir.lowpass_hz != synth_pir.LOWPASS_HZ:
+            pir = shape_spectrum(pir, scene.pir_rate, hardware.pir_response(scene.site.pir))
     return Rendered(kind, range_m, contrib, pir, pir_i0, direction, mag, mag_i0)
 
 
@@ -209,12 +282,15 @@ def _detectable(
     rate = scene.seismic_rate
     t_first = c.seismic_i0 / rate
     is_vehicle = LABELS[ev.kind] == "vehicle"
-    lo, hi = VEHICLE_BAND if is_vehicle else PEOPLE_BAND
-    z = shape_spectrum(c.seismic[:, :1], rate, _band_response(lo, hi))
+    near_road = is_vehicle and c.info.get("mode") == "road"
+    lo, hi = ROAD_BAND if near_road else VEHICLE_BAND if is_vehicle else PEOPLE_BAND
+    response = _band_response(lo, hi) if scene.site is None else _judged(scene, lo, hi)
+    z = shape_spectrum(c.seismic[:, :1], rate, response)
     t_last = t_first + z.shape[0] / rate
-    level = max(
-        levels.over(levels.vehicle if is_vehicle else levels.people, t_first, t_last), 1e-15
-    )
+    series = levels.people
+    if is_vehicle:
+        series = levels.road if near_road and levels.road is not None else levels.vehicle
+    level = max(levels.over(series, t_first, t_last), 1e-15)
     if is_vehicle:
         env, step = block_rms(z, rate, 2.0)
         ratio = env / level
@@ -263,8 +339,21 @@ def _draw(
     scene: Scene,
     index: int,
     sweep: list[tuple[str, float]],
+    road: tuple[float, float] | None = None,
 ) -> tuple[str, float, float | None]:
-    """Kind, range and (for people) the bearing of the next event."""
+    """Kind, range and (for people) the bearing of the next event. ``road``: (distance,
+    bearing) of a road that vehicles drive on and people walk along."""
+    if road is not None:
+        kinds = list(spec.mix)
+        weights = np.asarray([spec.mix[k] for k in kinds])
+        kind = str(rng.choice(kinds, p=weights / weights.sum()))
+        distance, road_bearing = road
+        if LABELS[kind] == "vehicle":
+            offset = LANE_M * float(rng.choice([-1.0, 1.0]))
+        else:
+            # On either shoulder, or on the road itself.
+            offset = float(rng.uniform(-5.0, 5.0))
+        return kind, max(0.5, abs(distance + offset)), road_bearing
     if spec.sweep:
         if index % len(sweep) == 0:
             rng.shuffle(sweep)
@@ -290,8 +379,14 @@ def _draw(
 
 
 def schedule(
-    spec: ScenarioSpec, scene: Scene, seed: int, levels: Levels
+    spec: ScenarioSpec,
+    scene: Scene,
+    seed: int,
+    levels: Levels,
+    road: tuple[float, float] | None = None,
 ) -> list[tuple[Rendered, dict[str, Any]]]:
+    """Events of the scenario one after the other, each with its truth span; ``road``:
+    (distance, bearing) of the road of a roadside scenario."""
     if spec.noise_only:
         return []
     rng = np.random.default_rng([seed, 3])
@@ -302,7 +397,7 @@ def schedule(
     cursor = spec.lead_in_s
     index = 0
     while True:
-        kind, range_m, bearing = _draw(spec, rng, scene, index, sweep)
+        kind, range_m, bearing = _draw(spec, rng, scene, index, sweep, road)
         ev_seed = [seed, 4, index]
         gap = 2.0 + float(rng.exponential(spec.mean_gap_s))
         overlap = bool(placed) and rng.random() < spec.overlap_prob
@@ -445,3 +540,48 @@ def add_events(
         add_window(seis, ev.contribution.seismic, ev.contribution.seismic_i0)
         add_window(pir, ev.pir, ev.pir_i0)
         add_window(mag, ev.mag, ev.mag_i0)
+
+
+def distant_footsteps(
+    rng: np.random.Generator,
+    scene: Scene,
+    levels: Levels,
+    per_hour: float,
+    ranges: tuple[float, float] = (12.0, 40.0),
+    wall_loss: tuple[float, float] = (0.05, 0.3),
+) -> tuple[FloatArray, int]:
+    """People walking in another part of a building, heard through walls and floors:
+    background, so they are kept below half the detectability factor against ``levels``
+    (too far to detect), each and where they overlap. Returns the seismic signal to add
+    and how many walked."""
+    rate = scene.seismic_rate
+    n = scene.n(rate)
+    out = np.zeros((n, scene.seismic_components))
+    count = int(rng.poisson(per_hour * scene.duration_s / 3600.0))
+    lo, hi = PEOPLE_BAND
+    response = _band_response(lo, hi) if scene.site is None else _judged(scene, lo, hi)
+    cap = 0.5 * DETECTABLE["seismic_impulsive"]
+
+    def ratio(x: FloatArray, t0: float) -> float:
+        """Highest 0.25-s peak over the background of the block it falls in."""
+        z = shape_spectrum(x[:, :1], rate, response)
+        env, step = moving_peak(z, rate, 0.25)
+        blocks = np.floor((t0 + np.arange(env.size) * step) / levels.block_s).astype(int)
+        level = levels.people[np.clip(blocks, 0, levels.people.size - 1)]
+        return float(np.max(env / np.maximum(level, 1e-15), initial=0.0))
+
+    for _ in range(count):
+        t = float(rng.uniform(0.0, scene.duration_s))
+        r = loguniform(rng, *ranges)
+        contrib = person(rng, scene, t, r, half_m=(3.0, 10.0))
+        seis = contrib.seismic * float(rng.uniform(*wall_loss))
+        peak = ratio(seis, contrib.seismic_i0 / rate)
+        if peak > cap:
+            seis *= cap / peak
+        add_window(out, seis, contrib.seismic_i0)
+    if count:
+        # Two at once must not add up to something detectable either.
+        peak = ratio(out, 0.0)
+        if peak > cap:
+            out *= cap / peak
+    return out, count

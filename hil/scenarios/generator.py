@@ -14,6 +14,8 @@ except where a scenario asks for overlaps (then ``extra["overlaps"]`` lists the 
 from __future__ import annotations
 
 import math
+import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,17 +28,22 @@ from hil.scenarios.events import (
     SOURCES,
     add_events,
     background_levels,
+    distant_footsteps,
     loguniform,
     mark_overlaps,
     schedule,
     truth_event,
 )
+from hil.scenarios.site_render import render_site
 from hil.scenarios.specs import SPECS, ScenarioSpec
 from hil.synth import background as bg
+from hil.synth import building
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
-from hil.synth.ground import FloatArray, random_ground
+from hil.synth.ground import FloatArray, Ground, random_ground
+from hil.synth.hardware import internal_rates
 from hil.synth.scene import Scene
+from hil.synth.site import Site, random_site, site_ground
 from hil.synth.vehicles import distant_traffic
 
 __all__ = [
@@ -74,9 +81,17 @@ def generate(
     mag_rate: float = 50.0,
     seismic_components: int = 1,
     start_time: float | None = None,
+    site: Site | str | None = None,
 ) -> Recording:
     """Simulate ``duration_s`` seconds of scenario ``name``; the same seed gives the same
-    recording (for a given generator version)."""
+    recording (for a given generator version).
+
+    ``site``: a :class:`~hil.synth.site.Site` (rates, ground, transducer, converters,
+    magnetometer and PIR boards of one unit; its rates replace the ``*_rate`` arguments),
+    ``"random"`` for one drawn from the seed for the scenario's setting
+    (:func:`scenario_site`), or None for the scenarios' own ideal unit (float physical
+    units at the given rates), which comes out exactly as it always did.
+    """
     if name not in SPECS:
         raise UnknownScenarioError(name)
     if not duration_s >= 1.0:
@@ -84,16 +99,27 @@ def generate(
     if seismic_components not in (1, 3):
         raise ValueError("seismic_components must be 1 or 3")
     spec = SPECS[name]
+    if isinstance(site, str):
+        if site != "random":
+            raise ValueError(f"site must be a Site, 'random' or None, not {site!r}")
+        site = scenario_site(name, seed)
     rng = np.random.default_rng([seed, 0])
+    if site is not None:
+        seismic_rate, pir_rate, mag_rate = internal_rates(site)
+    if site is not None and site.ground is not None:
+        ground = site.ground
+    else:
+        ground = _ground(rng, spec.setting)
     scene = Scene(
         duration_s=float(duration_s),
         seismic_rate=float(seismic_rate),
         pir_rate=float(pir_rate),
         mag_rate=float(mag_rate),
-        ground=random_ground(rng),
+        ground=ground,
         seismic_components=seismic_components,
         pir_axis=float(rng.uniform(0.0, 2.0 * math.pi)),
         earth_field_nt=_earth_field(rng),
+        site=site,
     )
     meta: dict[str, Any] = {
         "scenario": name,
@@ -104,9 +130,36 @@ def generate(
         "description": spec.description,
     }
     seis_bg, pir_bg, mag_bg, bg_meta = _background(np.random.default_rng([seed, 1]), scene, spec)
+    road_mode = spec.vehicle_mode == "road"
+    if spec.background.building is not None:
+        far = spec.background.building.far_walkers_per_h
+        extra_rng = np.random.default_rng([seed, 6])
+        building_meta = _building(extra_rng, scene, spec, seis_bg, pir_bg, bg_meta["site_rms"])
+        if far > 0:
+            first = background_levels(scene, seis_bg, pir_bg, mag_bg)
+            steps, walked = distant_footsteps(extra_rng, scene, first, far)
+            seis_bg += steps
+            building_meta["distant_walkers"] = walked
+        bg_meta["building"] = building_meta
     meta["background"] = bg_meta
-    levels = background_levels(scene, seis_bg, pir_bg, mag_bg)
-    events = schedule(spec, scene, seed, levels)
+    road = None
+    if spec.roadside_m is not None:
+        # The road's distance, drawn per recording; the PIR looks across it.
+        road = (loguniform(np.random.default_rng([seed, 5]), *spec.roadside_m), scene.pir_axis)
+    if site is not None:
+        return render_site(
+            np.random.default_rng([seed, 8]),
+            scene,
+            spec,
+            site,
+            (seis_bg, pir_bg, mag_bg),
+            meta,
+            road,
+            seed,
+            DEFAULT_START if start_time is None else float(start_time),
+        )
+    levels = background_levels(scene, seis_bg, pir_bg, mag_bg, road=road_mode)
+    events = schedule(spec, scene, seed, levels, road)
     truth = [truth_event(ev, span) for ev, span in events]
     mark_overlaps(truth)
 
@@ -131,17 +184,63 @@ def generate(
         "pir_axis_deg": math.degrees(scene.pir_axis) % 360.0,
         "earth_field_nt": list(scene.earth_field_nt),
     }
+    if spec.setting != "field":
+        meta["scene"]["setting"] = spec.setting
+        meta["scene"]["ground"]["mode_q"] = scene.ground.mode_q
+    if road is not None:
+        meta["scene"]["road_m"] = road[0]
     meta["detectable"] = dict(DETECTABLE)
-    meta["counts"] = {
-        label: sum(1 for ev in truth if ev.label == label)
-        for label in ("footstep", "vehicle", "unknown")
-    }
+    meta["counts"] = count_labels(truth)
     return Recording(
         channels=channels,
         truth=truth,
         start_time=DEFAULT_START if start_time is None else float(start_time),
         meta=meta,
     )
+
+
+def scenario_site(name: str, seed: int) -> Site:
+    """The random site (``random_site``) that ``generate(name, ..., seed, site="random")``
+    uses: drawn from the seed for the scenario's setting."""
+    if name not in SPECS:
+        raise UnknownScenarioError(name)
+    # The name too: the same seed draws different units for different scenarios.
+    return random_site(
+        np.random.default_rng([seed, 7, zlib.crc32(name.encode())]), SPECS[name].setting
+    )
+
+
+def count_labels(truth: list[Any]) -> dict[str, int]:
+    return {
+        label: sum(1 for ev in truth if ev.label == label)
+        for label in ("footstep", "vehicle", "unknown")
+    }
+
+
+def _ground(rng: np.random.Generator, setting: str) -> Ground:
+    """Open ground as the scenarios always had it; a road bed or a floor otherwise."""
+    return random_ground(rng) if setting == "field" else site_ground(rng, setting)
+
+
+def _building(
+    rng: np.random.Generator,
+    scene: Scene,
+    spec: ScenarioSpec,
+    seis: FloatArray,
+    pir: FloatArray,
+    site_rms: float,
+) -> dict[str, Any]:
+    """Machinery, doors and dropped objects, and PIR drafts, added in place."""
+    b = spec.background.building
+    assert b is not None
+    machines, running, drawn = building.machinery(rng, scene, site_rms, b)
+    seis += machines
+    knocks, count = building.impacts(rng, scene, b)
+    seis += knocks
+    step = max(1, round(scene.seismic_rate / scene.pir_rate))
+    on = bg.resample_to(running[::step], scene.seismic_rate / step, pir.size, scene.pir_rate)
+    pir += building.drafts(rng, scene, on, b)
+    return {"machines": drawn, "impacts": count}
 
 
 def _earth_field(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -161,7 +260,10 @@ def _background(
 ) -> tuple[FloatArray, FloatArray, FloatArray, dict[str, Any]]:
     b = spec.background
     site_rms = loguniform(rng, *b.site_rms)
-    seis = bg.site_noise(rng, scene, site_rms, b.site_variation)
+    if b.building is not None:
+        seis = building.floor_noise(rng, scene, site_rms, b.site_variation)
+    else:
+        seis = bg.site_noise(rng, scene, site_rms, b.site_variation)
     wind_mean = float(rng.uniform(*b.wind_mps)) if b.wind_mps[1] > 0 else 0.0
     wind, wind_rate = bg.wind_speed(rng, scene.duration_s, wind_mean, b.gustiness)
     n_seis = scene.n(scene.seismic_rate)
@@ -178,7 +280,9 @@ def _background(
     road = 0.0
     if b.traffic_per_h > 0:
         road = float(rng.uniform(*b.road_m))
-        traffic = distant_traffic(rng, scene, seis, b.traffic_per_h, road)
+        # Far away the waves travel through the soil, whatever the unit stands on.
+        outside = scene if spec.setting == "field" else replace(scene, ground=Ground())
+        traffic = distant_traffic(rng, outside, seis, b.traffic_per_h, road)
     wind_pir = bg.resample_to(wind, wind_rate, scene.n(scene.pir_rate), scene.pir_rate)
     pir, sun = synth_pir.background(rng, scene, wind_pir, b.sun_per_h)
     wind_mag = bg.resample_to(wind, wind_rate, scene.n(scene.mag_rate), scene.mag_rate)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hil.synth.building import Building
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -37,6 +39,9 @@ class Background:
     """Clouds passing the sun (PIR clutter)."""
     mag_drift_nt_per_h: float = 3.0
     faults: Faults = field(default_factory=Faults)
+    building: Building | None = None
+    """Indoors: the floor rings under the building's activity instead of site noise, with
+    machinery, doors, footsteps elsewhere and PIR drafts (``hil.synth.building``)."""
 
 
 PEOPLE_RANGE = (2.0, 50.0)
@@ -77,6 +82,23 @@ class ScenarioSpec:
     floor (it does not trigger during its warm-up)."""
     studied: bool = True
     """Part of training and evaluation (the demo's show is not)."""
+    setting: str = "field"
+    """Where the unit stands: ``field``, ``road`` (a road bed) or ``building`` (a floor):
+    the kind of ground drawn for it (``hil.synth.site.SETTINGS``)."""
+    vehicle_mode: str = "engine"
+    """``engine``: vehicles as heard from tens to hundreds of metres (engine and tyre lines,
+    low-frequency rumble); ``road``: the near field of a road a few metres away (tyre/road
+    noise and axle knocks, ``hil.synth.road``)."""
+    roadside_m: tuple[float, float] | None = None
+    """A road passes this far from the unit (log-uniform per recording): vehicles drive on
+    it (two lanes), people walk along its shoulders, and the PIR looks across it."""
+    walk_half_m: tuple[float, float] | None = None
+    """Half-length of people's straight walks (None: 10-20 m walking, 20-40 m running)."""
+    group_style: str = "file"
+    """``file``: a group walks in file at one pace; ``room``: each person on their own path
+    in a room, within seconds of one another."""
+    animal_species: str | None = None
+    """Only this species (``hil.synth.people.SPECIES``); None: any."""
 
     @property
     def noise_only(self) -> bool:
@@ -237,6 +259,83 @@ SPECS: dict[str, ScenarioSpec] = {
             sun_per_h=4.0,
             faults=Faults(dropouts_per_h=3.0),
         ),
+    ),
+    "roadside": ScenarioSpec(
+        "A unit 1-30 m from a gravel or paved road: cars and trucks pass at 8-30 m/s as "
+        "short broadband bursts of tyre noise and axle knocks (engine lines weak), people "
+        "walk along the road, now and then with a dog; moderately noisy ground, some wind, "
+        "a busier road farther off. The PIR looks across the road and the magnetometer sits "
+        "by it.",
+        Background(
+            site_rms=(6e-8, 2.5e-7),
+            site_variation=0.35,
+            wind_mps=(0.0, 6.0),
+            traffic_per_h=60.0,
+            road_m=(300.0, 900.0),
+            hum_ratio=(0.1, 0.5),
+            sun_per_h=3.0,
+        ),
+        {"car": 0.5, "truck": 0.15, "walker": 0.2, "group": 0.05, "quadruped": 0.1},
+        mean_gap_s=8.0,
+        overlap_prob=0.05,
+        group_size=(2, 4),
+        setting="road",
+        vehicle_mode="road",
+        roadside_m=(1.0, 30.0),
+        animal_species="dog",
+    ),
+    "indoor": ScenarioSpec(
+        "A geophone on a building floor and a PIR in the room: one to four people walking "
+        "within 0.5-8 m; the floor ringing under the building's activity, HVAC and machinery "
+        "lines, doors slamming and objects dropped (background, not events), footsteps "
+        "elsewhere in the building (background), PIR drafts; no vehicles.",
+        Background(
+            site_rms=(3e-7, 3e-6),
+            site_variation=0.3,
+            hum_ratio=(0.05, 0.4),
+            sun_per_h=0.0,
+            traffic_per_h=30.0,
+            road_m=(300.0, 1000.0),
+            mag_drift_nt_per_h=5.0,
+            building=Building(),
+        ),
+        {"walker": 0.55, "group": 0.45},
+        mean_gap_s=10.0,
+        people_range=(0.5, 8.0),
+        group_size=(2, 4),
+        group_style="room",
+        walk_half_m=(1.5, 4.0),
+        setting="building",
+    ),
+    "noise-roadside": ScenarioSpec(
+        "No events: beside a quiet road with no close passes: gusty wind (2-10 m/s), a busy "
+        "road 150-600 m away, cloud shadows and vegetation on the PIR.",
+        Background(
+            site_rms=(6e-8, 2.5e-7),
+            site_variation=0.35,
+            wind_mps=(2.0, 10.0),
+            gustiness=0.4,
+            traffic_per_h=200.0,
+            road_m=(150.0, 600.0),
+            sun_per_h=4.0,
+        ),
+        setting="road",
+    ),
+    "noise-indoor": ScenarioSpec(
+        "No events: empty rooms: the floor ringing under the building's activity, HVAC and "
+        "machinery cycling, doors and dropped objects, footsteps in another part of the "
+        "building (too far to detect), PIR drafts.",
+        Background(
+            site_rms=(3e-7, 3e-6),
+            site_variation=0.3,
+            hum_ratio=(0.05, 0.4),
+            sun_per_h=0.0,
+            traffic_per_h=30.0,
+            road_m=(300.0, 1000.0),
+            mag_drift_nt_per_h=5.0,
+            building=Building(impacts_per_h=40.0, far_walkers_per_h=60.0),
+        ),
+        setting="building",
     ),
 }
 

@@ -37,6 +37,12 @@ class Ground:
     """Resonances of the ground under an impact: what a footstep 'rings' at."""
     mode_q: float = 5.0
     """Quality factor of those resonances (decay time q / (pi f))."""
+    mode_gain: tuple[float, ...] | None = None
+    """How strongly an impact excites each resonance relative to soil (None: as soil). A
+    floor puts most of a footfall into its fundamental modes."""
+    impact_gain: float = 1.0
+    """Ground velocity per unit of impact force relative to soil: a compliant floor moves
+    more under the same footfall."""
 
     def gain(self, f: npt.ArrayLike, r: npt.ArrayLike) -> FloatArray:
         freq = np.asarray(f, dtype=np.float64)

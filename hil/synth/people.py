@@ -108,6 +108,8 @@ def render_footfalls(
     ground = scene.ground
     base_f = np.asarray(ground.modes_hz)
     w = np.asarray(weights)
+    if ground.mode_gain is not None:
+        w = w * np.asarray(ground.mode_gain)
     for track, times, strength in walkers:
         if times.size == 0:
             continue
@@ -122,6 +124,8 @@ def render_footfalls(
             * rng.lognormal(0.0, 0.2, freqs.shape)
             * ground.gain(freqs, r[:, None])
         )
+        if ground.impact_gain != 1.0:
+            amps *= ground.impact_gain
         t_first = i0 / rate
         render_impulses(out, rate, t_first, arrival, amps, freqs, taus, RING_S)
         if scene.seismic_components == 3:
@@ -168,10 +172,15 @@ def person(
     running: bool = False,
     bearing: float | None = None,
     ferrous: float = 0.05,
+    half_m: tuple[float, float] | None = None,
 ) -> Contribution:
-    """One walker or runner crossing past the sensor."""
+    """One walker or runner crossing past the sensor, on a straight stretch of 2 x
+    ``half_m`` metres (default 20-40 m walking, 40-80 m running)."""
     gait = person_gait(rng, running=running)
-    half = rng.uniform(20.0, 40.0) if running else rng.uniform(10.0, 20.0)
+    if half_m is not None:
+        half = rng.uniform(*half_m)
+    else:
+        half = rng.uniform(20.0, 40.0) if running else rng.uniform(10.0, 20.0)
     track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
     times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
     amps = _step_strengths(rng, times.size, gait["strength"])
@@ -251,6 +260,66 @@ def group(
             "n_walkers": size,
             "heading_deg": leader.heading_deg(),
             "present": [leader.t_start, t_end],
+            "ferrous_am2": float(max(np.linalg.norm(b.moment) for b in bodies)),
+        },
+    )
+
+
+def occupants(
+    rng: np.random.Generator,
+    scene: Scene,
+    t_cpa: float,
+    range_m: float,
+    size: int,
+    *,
+    ranges: tuple[float, float],
+    bearing: float | None = None,
+    ferrous: float = 0.05,
+    half_m: tuple[float, float] = (2.0, 5.0),
+) -> Contribution:
+    """People walking about a room, each on a short path of their own, crossing within a
+    few seconds of one another; the first passes ``range_m`` from the sensor at ``t_cpa``,
+    the others anywhere in ``ranges``."""
+    walkers = []
+    bodies = []
+    cadences = []
+    starts = []
+    ends = []
+    for k in range(size):
+        gait = person_gait(rng, running=False)
+        if k == 0:
+            r, b, t_k = range_m, bearing, t_cpa
+        else:
+            r = float(math.exp(rng.uniform(math.log(ranges[0]), math.log(ranges[1]))))
+            b = float(rng.uniform(0.0, 2.0 * math.pi))
+            t_k = t_cpa + float(rng.uniform(-4.0, 4.0))
+        track = crossing_track(rng, t_k, r, gait["speed"], rng.uniform(*half_m), bearing=b)
+        times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
+        amps = _step_strengths(rng, times.size, gait["strength"])
+        times, amps = _with_toe_off(rng, times, amps)
+        walkers.append((track, times, amps))
+        cadences.append(gait["cadence"])
+        starts.append(track.t_start)
+        ends.append(track.t_end)
+        bodies.append(
+            Body(
+                track,
+                thermal=PERSON_THERMAL * rng.uniform(0.8, 1.3),
+                moment=_random_moment(rng, ferrous),
+            )
+        )
+    seis, i0 = render_footfalls(rng, scene, walkers, HEEL_MODES, min(starts), max(ends))
+    lead = walkers[0][0]
+    return Contribution(
+        seis,
+        i0,
+        bodies,
+        {
+            "speed_mps": lead.speed,
+            "cadence_hz": float(np.mean(cadences)),
+            "n_walkers": size,
+            "heading_deg": lead.heading_deg(),
+            "present": [min(starts), max(ends)],
             "ferrous_am2": float(max(np.linalg.norm(b.moment) for b in bodies)),
         },
     )

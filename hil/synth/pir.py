@@ -65,6 +65,9 @@ def body_signal(scene: Scene, body: Body) -> tuple[FloatArray, int, str | None]:
     inside = (t >= track.t_start) & (t <= track.t_end)
     x, y = track.position(t)
     theta = (scene.pir_axis - np.arctan2(y, x) + math.pi) % (2 * math.pi) - math.pi
+    if scene.site is not None and scene.site.pir.lens_scale != 1.0:
+        # A coarser lens: wider zones, elements farther apart, a wider field of view.
+        theta = theta / scene.site.pir.lens_scale
     r2 = np.maximum(x**2 + y**2, 0.25)
     flux = np.where(inside, body.thermal / r2 * pattern(theta), 0.0)
     if not np.any(flux):

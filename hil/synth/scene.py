@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hil.synth.ground import FloatArray, Ground
+
+if TYPE_CHECKING:
+    from hil.synth.site import Site
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ class Scene:
     """Direction the PIR looks (radians); people's trails mostly cross in front of it."""
     earth_field_nt: tuple[float, float, float] = (20000.0, 1500.0, 44000.0)
     """Earth's field along the magnetometer's axes (north, east, down), nT."""
+    site: Site | None = None
+    """The unit's hardware when it is not the default one (``hil.synth.site``): the rates
+    above are then the rates the physics is rendered at, resampled to the site's own."""
 
     def n(self, rate: float) -> int:
         return round(self.duration_s * rate)

@@ -100,3 +100,20 @@ def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         == 2
     )
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_random_site_writes_what_the_generator_makes_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "roadside.npz"
+    args = ["simulate", "--scenario", "roadside", "--duration", "60", "--seed", "12"]
+    assert main([*args, "--site", "random", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    again = generate("roadside", 60.0, 12, site="random")
+    rec = read_recording(out)
+    assert summary["site"] == "random"
+    for name, ch in again.channels.items():
+        assert rec.channels[name].rate == ch.rate == summary["channels"][name]["rate"]
+        assert np.array_equal(rec.channels[name].data, ch.data)
+    _, header = read_truth(f"{out}.truth.json")
+    assert header["meta"]["site"]["seismic_rate"] == again.channels["geo1"].rate

@@ -1,0 +1,157 @@
+"""The roadside and indoor scenarios: their events, truth and physics, measured from the
+signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hil.recording import Recording
+from hil.scenarios import SCENARIOS, generate
+from hil.scenarios.events import DETECTABLE, PEOPLE_BAND, background_levels, distant_footsteps
+from hil.scenarios.specs import SPECS, STUDIED
+from hil.synth.ground import Ground, band, moving_peak, shape_spectrum
+from hil.synth.road import road_vehicle
+from hil.synth.scene import Scene
+from hil.synth.site import floor_ground, site_ground
+from hil.synth.vehicles import vehicle
+
+RATE = 500.0
+
+
+def _centroid(x: np.ndarray, rate: float) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    f = np.fft.rfftfreq(x.size, 1.0 / rate)
+    sel = (f >= 2.0) & (f <= 100.0)
+    return float((f[sel] * spec[sel]).sum() / spec[sel].sum())
+
+
+@pytest.fixture(scope="module")
+def roadside() -> Recording:
+    return generate("roadside", 1800.0, seed=31)
+
+
+@pytest.fixture(scope="module")
+def indoor() -> Recording:
+    return generate("indoor", 900.0, seed=32)
+
+
+def test_new_scenarios_are_studied() -> None:
+    for name in ("roadside", "indoor", "noise-roadside", "noise-indoor"):
+        assert name in SCENARIOS and name in STUDIED
+    assert SPECS["noise-roadside"].noise_only and SPECS["noise-indoor"].noise_only
+
+
+def test_road_passes_are_short_broadband_bursts_unlike_distant_vehicles() -> None:
+    scene = Scene(120.0, RATE, 50.0, 50.0, site_ground(np.random.default_rng(2), "road"))
+    near = road_vehicle(np.random.default_rng(1), scene, 60.0, 4.0, "car")
+    far = vehicle(
+        np.random.default_rng(1), Scene(120.0, RATE, 50.0, 50.0, Ground()), 60.0, 40.0, "car"
+    )
+    x = near.seismic[:, 0]
+    t = (near.seismic_i0 + np.arange(x.size)) / RATE
+    rms = np.sqrt(np.convolve(x**2, np.ones(250) / 250, mode="same"))
+    peak = rms.max()
+    assert abs(t[np.argmax(rms)] - 60.0) < 2.0
+    # A burst: 20 dB down within ~10 s of the closest approach at 8-30 m/s.
+    loud = t[rms > 0.1 * peak]
+    assert loud[-1] - loud[0] < 20.0
+    core = x[np.abs(t - 60.0) < 2.0]
+    assert 25.0 < _centroid(core, RATE) < 60.0
+    y = far.seismic[:, 0]
+    assert _centroid(y[y.size // 2 - 1000 : y.size // 2 + 1000], RATE) < 20.0
+    assert near.info["mode"] == "road" and near.info["axle_impacts"] > 0
+
+
+def test_roadside_vehicles_pass_on_the_road(roadside: Recording) -> None:
+    road = roadside.meta["scene"]["road_m"]
+    assert 1.0 <= road <= 30.0
+    vehicles = [ev for ev in roadside.truth if ev.label == "vehicle"]
+    assert len(vehicles) >= 20
+    spans = []
+    for ev in vehicles:
+        assert ev.extra["kind"] in ("car", "truck") and ev.extra["mode"] == "road"
+        assert 8.0 <= ev.extra["speed_mps"] <= 30.0
+        assert (
+            abs(ev.range_m - max(0.5, abs(road - 1.75))) < 0.01
+            or abs(ev.range_m - (road + 1.75)) < 0.01
+        )
+        if ev.extra["detectable"]:
+            assert ev.t0 <= ev.t_cpa <= ev.t1
+            spans.append(ev.t1 - ev.t0)
+    # A few seconds to ~20 s, not the minute-long swell of a vehicle heard from afar.
+    assert 2.0 <= float(np.median(spans)) <= 25.0
+    close = [ev for ev in vehicles if ev.range_m <= 10.0]
+    if close:
+        seen = [set(ev.extra["sensors"]) for ev in close]
+        assert sum("magnetometer" in s for s in seen) >= 0.8 * len(close)
+        assert sum("pir" in s for s in seen) >= 0.6 * len(close)
+
+
+def test_roadside_people_and_dogs_use_the_road(roadside: Recording) -> None:
+    road = roadside.meta["scene"]["road_m"]
+    people = [ev for ev in roadside.truth if ev.label == "footstep"]
+    dogs = [ev for ev in roadside.truth if ev.label == "unknown"]
+    assert people and dogs
+    for ev in people + dogs:
+        assert ev.range_m <= road + 5.0 + 1e-6
+    assert all(ev.extra["species"] == "dog" for ev in dogs)
+
+
+def test_roadside_vehicle_energy_is_at_tens_of_hertz(roadside: Recording) -> None:
+    geo = roadside.channels["geo1"]
+    for ev in [e for e in roadside.truth if e.label == "vehicle" and e.extra["detectable"]][:8]:
+        i = round(ev.t_cpa * geo.rate)
+        seg = geo.data[max(0, i - 1000) : i + 1000, 0]
+        assert _centroid(seg, geo.rate) > 20.0, ev
+
+
+def test_indoor_people_walk_about_the_room(indoor: Recording) -> None:
+    assert indoor.meta["counts"]["vehicle"] == 0
+    people = indoor.truth
+    assert len(people) >= 20
+    sizes = {ev.extra["n_walkers"] for ev in people}
+    assert 1 in sizes and max(sizes) <= 4 and len(sizes) >= 2
+    assert all(0.5 <= ev.range_m <= 8.0 for ev in people)
+    assert all(ev.extra["detectable"] for ev in people)
+    b = indoor.meta["background"]["building"]
+    assert b["impacts"] > 0 and b["machines"] and b["distant_walkers"] >= 0
+    assert indoor.meta["scene"]["setting"] == "building"
+
+
+def test_floor_footfalls_ring_in_the_floors_low_modes(indoor: Recording) -> None:
+    geo = indoor.channels["geo1"]
+    ev = min(indoor.truth, key=lambda e: e.range_m)
+    seg = geo.data[round(ev.t0 * geo.rate) : round(ev.t1 * geo.rate), 0]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size))) ** 2
+    f = np.fft.rfftfreq(seg.size, 1.0 / geo.rate)
+    low = spec[(f >= 5.0) & (f < 60.0)].sum()
+    assert low > 0.6 * spec[f >= 2.0].sum()
+    modes = indoor.meta["scene"]["ground"]["modes_hz"]
+    assert 6.0 <= modes[0] <= 22.0
+    assert indoor.meta["scene"]["ground"]["mode_q"] >= 8.0
+
+
+def test_noise_companions_have_no_events() -> None:
+    for name in ("noise-roadside", "noise-indoor"):
+        rec = generate(name, 300.0, seed=3)
+        assert rec.truth == [] and rec.meta["noise_only"] is True
+
+
+def test_footsteps_elsewhere_in_the_building_stay_undetectable() -> None:
+    scene = Scene(600.0, RATE, 50.0, 50.0, floor_ground(np.random.default_rng(4)))
+    rng = np.random.default_rng(5)
+    quiet = rng.standard_normal((scene.n(RATE), 1)) * 2e-7
+    pir = np.zeros(scene.n(50.0))
+    mag = np.zeros((scene.n(50.0), 3))
+    levels = background_levels(scene, quiet, pir, mag)
+    steps, count = distant_footsteps(
+        np.random.default_rng(6), scene, levels, 120.0, ranges=(2.0, 5.0)
+    )
+    assert count >= 5
+    z = shape_spectrum(steps[:, :1], RATE, lambda f: band(f, *PEOPLE_BAND).astype(complex))
+    env, _ = moving_peak(z, RATE, 0.25)
+    assert (
+        env.max() / float(np.median(levels.people)) <= 0.5 * DETECTABLE["seismic_impulsive"] * 1.01
+    )
+    assert env.max() > 0.0
