@@ -108,11 +108,19 @@ MAG_ONLY_PEOPLE = "unknown"
 """What a magnetometer on its own is taught to call people (their keys, phones and tools):
 iron it cannot name (the class ``footstep`` says *a person on foot*, which it cannot tell)."""
 
-CLIPS_PER_RECORDING = 12
+SITE_EVERY = 3
+"""Of every three training recordings, two are rendered through a random site (a foreign
+unit: its rates, ground, transducer and converters, ``hil.synth.site``) and one through the
+scenarios' own ideal unit."""
+
+CLIPS_PER_RECORDING = 40
 CLIP_LEAD_S = (0.0, 3.0)
 CLIP_LENGTH_S = (6.0, 25.0)
 """Triggered clips cut from each training recording (after what event-triggered recorders
-keep): the model learns events that start with the file and stop with it."""
+keep), one from before each of its events, up to this many: the model learns events that
+start with the file and stop with it (an approaching vehicle's first seconds, cut off by the
+end of the clip, are a vehicle; a weak rumble that rose and fell in a continuous record is
+mostly distant traffic)."""
 
 
 def subsets(kinds: Sequence[str]) -> list[tuple[str, ...]]:
@@ -169,18 +177,24 @@ def recording_clips(rec: Recording, rng: np.random.Generator) -> list[Recording]
         b = min(rec.duration, a + length)
         if b - a >= CLIP_LENGTH_S[0]:
             clips.append(cut(rec, a, b))
-    n_quiet = max(1, CLIPS_PER_RECORDING // 4) if rec.truth else CLIPS_PER_RECORDING
+    n_quiet = max(3, len(clips) // 4) if rec.truth else 12
     clips += quiet_clips(rec, rng, n_quiet, float(rng.uniform(*CLIP_LENGTH_S)))
     return clips
+
+
+def training_site(scenario: str, seed: int) -> str | None:
+    """``"random"`` (a foreign unit) or None (the ideal one) for a training recording."""
+    index = TRAIN_SCENARIOS.index(scenario) if scenario in TRAIN_SCENARIOS else 0
+    return None if (seed + index) % SITE_EVERY == 0 else "random"
 
 
 def recording_examples(
     scenario: str, seed: int, duration_s: float, config: DspConfig
 ) -> tuple[list[dict[str, float]], list[int]]:
-    """Labelled candidates of one training recording: the detector running through it as a
-    live unit would, and triggered clips cut from it analysed as files are, each with every
-    subset of the sensors."""
-    rec = generate(scenario, duration_s, seed)
+    """Labelled candidates of one training recording (through the unit ``training_site``
+    picks): the detector running through it as a live unit would, and triggered clips cut
+    from it analysed as files are, each with every subset of the sensors."""
+    rec = generate(scenario, duration_s, seed, site=training_site(scenario, seed))
     vectors, taught = _examples(rec, config, None)
     rng = np.random.default_rng([seed, 7, len(scenario)])
     for clip in recording_clips(rec, rng):

@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score a unit with only these sensors (seismic, pir, magnetometer)",
     )
     parser.add_argument(
+        "--site",
+        choices=("random",),
+        help="simulate each recording through a random unit (rates, ground, transducer, "
+        "converters: hil.synth.site) instead of the scenarios' ideal one",
+    )
+    parser.add_argument(
         "--clips",
         action="store_true",
         help="score triggered 10-s clips cut before each event, one by one",
@@ -289,7 +295,7 @@ def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, A
             def simulate(name: str = name, seed: int = seed) -> tuple[Any, bool]:
                 from hil.scenarios import generate
 
-                rec = generate(name, args.duration, seed)
+                rec = generate(name, args.duration, seed, site=args.site)
                 return rec, bool(rec.meta.get("noise_only", False))
 
             jobs.append((f"{name}/{seed}", simulate))

@@ -43,6 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
     parser.add_argument(
+        "--depth", type=int, default=3, metavar="N", help="depth of each tree (default 3)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=300,
+        metavar="N",
+        help="most boosting rounds (the best on held-back recordings are kept; default 300)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=0,
@@ -90,12 +100,18 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from dsp.classifier import CLASSES, FEATURES
-    from dsp.training import train_model
+    from dsp.training import BoostParams, train_model
     from gateway.commands.analyze import announce_compiling, load_dsp_config
     from gateway.commands.eval import parse_seeds
     from gateway.errors import InputError
     from hil.scenarios import GENERATOR_VERSION, SCENARIOS
-    from hil.training_data import TRAIN_SCENARIOS, collect, plan_for
+    from hil.training_data import (
+        CLIPS_PER_RECORDING,
+        SITE_EVERY,
+        TRAIN_SCENARIOS,
+        collect,
+        plan_for,
+    )
 
     seeds = parse_seeds(args.seeds)
     scenarios = (
@@ -158,9 +174,14 @@ def run(args: argparse.Namespace) -> int:
         "scenarios": list(scenarios),
         "duration_s": args.duration,
         "examples": {cls: int(n) for cls, n in zip(CLASSES, counts, strict=True)},
+        "sites": f"a random site for 2 recordings in {SITE_EVERY} (hil.training_data)",
+        "clips_per_recording": CLIPS_PER_RECORDING,
         "dsp_config": config.model_dump(mode="json"),
     }
-    model = train_model(examples.x, examples.y, FEATURES, calibrate, info=info)
+    if not (1 <= args.depth <= 6 and 1 <= args.rounds <= 2000):
+        raise InputError("--depth must be 1-6 and --rounds 1-2000")
+    params = BoostParams(max_rounds=args.rounds, depth=args.depth)
+    model = train_model(examples.x, examples.y, FEATURES, calibrate, params=params, info=info)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
     Path(args.out).write_text(text)
     print(
