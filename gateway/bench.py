@@ -58,8 +58,8 @@ class _RawFsync:
 
 def outbox_store() -> dict[str, Any]:
     """Durable store rate: one report per SQLite commit (WAL, synchronous=FULL), two uplinks."""
-    from gateway.outbox import Outbox
-    from gateway.outbox_config import OutboxConfig
+    from gateway.outbox.config import OutboxConfig
+    from gateway.outbox.store import Outbox
     from gateway.report import detection_fields
 
     def accepts(report: dict[str, Any]) -> bool:

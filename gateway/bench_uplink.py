@@ -73,8 +73,8 @@ def _fill(path: str, count: int | str) -> str:
     """
     import sqlite3
 
-    from gateway.outbox import Outbox
-    from gateway.outbox_config import OutboxConfig
+    from gateway.outbox.config import OutboxConfig
+    from gateway.outbox.store import Outbox
 
     fields, total = _fields(), int(count)
     config = OutboxConfig(max_bytes=1024**3, min_free_bytes=0)
@@ -180,8 +180,8 @@ def drain() -> dict[str, Any]:
     """``drain_per_s`` and the RSS trace of draining :data:`DRAIN_REPORTS` reports."""
     from gateway.encoding import encode
     from gateway.local_broker import LocalBroker, find_mosquitto
-    from gateway.outbox import Outbox
-    from gateway.outbox_config import OutboxConfig
+    from gateway.outbox.config import OutboxConfig
+    from gateway.outbox.store import Outbox
     from gateway.report import build_report
     from gateway.uplink import Uplink
     from gateway.uplink_config import UplinkConfig

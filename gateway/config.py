@@ -19,7 +19,7 @@ from dsp.config import DspConfig
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
 from gateway.health import HealthConfig
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
 from gateway.recorder import RecordConfig
 from gateway.uplink_config import UplinkList
 

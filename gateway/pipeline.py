@@ -24,7 +24,7 @@ from drivers.block import SampleBlock
 from dsp.detector import StreamingDetector
 from dsp.records import Detection
 from gateway.errors import StorageError
-from gateway.outbox import Outbox, OutboxFullError
+from gateway.outbox.store import Outbox, OutboxFullError
 from gateway.report import detection_fields
 
 log = logging.getLogger(__name__)

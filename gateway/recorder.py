@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.block import SampleBlock
 from gateway.config_types import ConfigPath
 from gateway.errors import RecordingError
-from gateway.outbox_config import Size
+from gateway.outbox.config import Size
 
 if TYPE_CHECKING:
     from hil.formats.mseed_writer import MiniSeedWriter

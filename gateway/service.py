@@ -26,7 +26,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.health import Health
 from gateway.memory import release_compiler_pages
-from gateway.outbox import Outbox
+from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
 from gateway.recorder import Recorder
 from gateway.sdnotify import Notifier, Probe, Watchdog

@@ -46,7 +46,7 @@ from drivers.backoff import Backoff
 from gateway import mqtt_client as mq
 from gateway.encoding import detection_topic, encode, status_topic
 from gateway.errors import UgsError
-from gateway.outbox import Outbox, OutboxRow
+from gateway.outbox.store import Outbox, OutboxRow
 from gateway.report import format_time
 from gateway.uplink_config import UplinkConfig
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
 from gateway.report import detection_fields
 
 NODE = "ugs-0007"

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from gateway.boot import next_boot
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
 from gateway.report import detection_fields
 from gateway.uplink import Uplink
 from gateway.uplink_config import UplinkConfig

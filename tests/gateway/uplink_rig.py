@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
 from gateway.report import detection_fields
 from gateway.uplink import Uplink
 from gateway.uplink_config import UplinkConfig

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import StorageError
-from gateway.outbox_db import (
+from gateway.outbox.db import (
     DROP_REASONS,
     SCHEMA_VERSION,
     file_bytes,

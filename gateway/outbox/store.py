@@ -53,14 +53,14 @@ Contract (relied on by the uplinks and the pipeline)::
   file (so the counts survive restarts).
 - A disk that refuses writes (SQLITE_FULL, ENOSPC, a file size limit) makes ``store`` free
   its ballast file, drop the oldest reports, checkpoint and retry (see
-  :mod:`gateway.outbox_bounds`); only when that fails too it raises :class:`StorageError`,
+  :mod:`gateway.outbox.bounds`); only when that fails too it raises :class:`StorageError`,
   and the caller carries on with the next report.
 - A damaged file is moved aside (``outbox.sqlite.corrupt-<UTC time>``), a new one is
   started and every report still readable in the old one is copied over and queued again
-  (:mod:`gateway.outbox_salvage`), at open and whenever SQLite reports corruption at runtime.
+  (:mod:`gateway.outbox.salvage`), at open and whenever SQLite reports corruption at runtime.
 - Thread-safe: ``store``, ``pending``, ``ack`` and ``stats`` may be called from any thread.
   One process owns the file (an flock on ``<path>.lock``); other processes read it with
-  :func:`gateway.outbox_stats.read_stats`.
+  :func:`gateway.outbox.stats.read_stats`.
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import outbox_db as db
 from gateway.errors import StorageError
-from gateway.outbox_bounds import Bounds, OutboxFullError, row_cost
-from gateway.outbox_config import OutboxConfig
-from gateway.outbox_salvage import salvage
-from gateway.outbox_stats import Counts, collect_stats, count_all
-from gateway.outbox_uplinks import delete_unneeded, parse_body, register_uplinks
+from gateway.outbox import db
+from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
+from gateway.outbox.salvage import salvage
+from gateway.outbox.stats import Counts, collect_stats, count_all
 from gateway.report import build_report
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]

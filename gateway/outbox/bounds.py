@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway import outbox_db as db
 from gateway.errors import StorageError
-from gateway.outbox_config import OutboxConfig
-from gateway.outbox_stats import Counts
+from gateway.outbox import db
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.stats import Counts
 from gateway.report import CLOCK_FLOOR_S
 
 log = logging.getLogger(__name__)
