@@ -2,9 +2,10 @@
 
 Registered in :mod:`gateway.bench` as ``drain_per_s``. The backlog is made first by a child
 process (see :func:`_fill`), so that this process's memory starts clean. Then one
-:class:`gateway.uplink.Uplink` (``drain_rate = 0``: no rate limit, default ``max_inflight``)
-drains it while a thread samples this process's RSS every 0.1 s: it must stay flat, since at
-most one in-flight window of reports is ever in memory (SQLite's page cache is bounded too).
+:class:`gateway.uplinks.mqtt.MqttUplink` (``drain_rate = 0``: no rate limit, default
+``max_inflight``) drains it while a thread samples this process's RSS every 0.1 s: it must
+stay flat, since at most one in-flight window of reports is ever in memory (SQLite's page
+cache is bounded too).
 
 The broker has no subscriber: the figure is what the gateway can push and have acknowledged.
 Bare paho publishing one prepared payload with the same window to the same broker is
@@ -178,13 +179,13 @@ class _RssSampler(threading.Thread):
 
 def drain() -> dict[str, Any]:
     """``drain_per_s`` and the RSS trace of draining :data:`DRAIN_REPORTS` reports."""
-    from gateway.encoding import encode
     from gateway.local_broker import LocalBroker, find_mosquitto
     from gateway.outbox.config import OutboxConfig
     from gateway.outbox.store import Outbox
     from gateway.report import build_report
-    from gateway.uplink import Uplink
-    from gateway.uplink_config import UplinkConfig
+    from gateway.uplinks.config import UplinkConfig
+    from gateway.uplinks.encoding import encode
+    from gateway.uplinks.mqtt import MqttUplink
 
     if find_mosquitto() is None:
         return {"drain_per_s": None, "drain_note": "mosquitto is not installed: not measured"}
@@ -202,7 +203,7 @@ def drain() -> dict[str, Any]:
                             uplinks={UPLINK: _accept_all})  # fmt: skip
             try:
                 backlog = outbox.pending_count(UPLINK)
-                uplink = Uplink(config, outbox, node=NODE, site=SITE)
+                uplink = MqttUplink(config, outbox, node=NODE, site=SITE)
                 sampler = _RssSampler()
                 sampler.start()
                 started, cpu = time.perf_counter(), time.process_time()

@@ -21,7 +21,7 @@ from gateway.errors import ConfigError
 from gateway.health import HealthConfig
 from gateway.outbox.config import OutboxConfig
 from gateway.recorder import RecordConfig
-from gateway.uplink_config import UplinkList
+from gateway.uplinks.config import UplinkList
 
 
 class Location(BaseModel):

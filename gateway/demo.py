@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway import mqtt_client as mq
 from gateway import warmup
 from gateway.config import parse_config
 from gateway.health import Health
@@ -29,6 +28,7 @@ from gateway.local_broker import LocalBroker, find_mosquitto
 from gateway.report import parse_time
 from gateway.service import Service
 from gateway.subscriber import Subscriber
+from gateway.uplinks import mqtt_client as mq
 from hil.playback import apply_calibration, scenario_playback
 from hil.recording import TruthEvent
 from hil.scoring import score

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import __version__
 from gateway.report import format_time
+from gateway.uplinks import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,6 @@ class HealthConfig(BaseModel):
 
 class _StatusSource(Protocol):
     def status(self) -> dict[str, Any]: ...
-
-
-class _Uplink(Protocol):
-    name: str
-
-    def status(self, outbox_stats: Any = None) -> dict[str, Any]: ...
-
-    def publish_status(self, payload: Any) -> None: ...
-
-    @property
-    def state(self) -> str: ...
 
 
 class _Sensors(Protocol):
@@ -104,7 +94,7 @@ class Health:
         sensors: _Sensors,
         pipeline: _StatusSource,
         outbox: _Outbox,
-        uplinks: Sequence[_Uplink],
+        uplinks: Sequence[Uplink],
         system: _System,
         watchdog: _StatusSource | None = None,
         recorder: _StatusSource | None = None,

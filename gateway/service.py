@@ -31,7 +31,8 @@ from gateway.pipeline import Pipeline
 from gateway.recorder import Recorder
 from gateway.sdnotify import Notifier, Probe, Watchdog
 from gateway.sysinfo import SystemInfo
-from gateway.uplink import Uplink
+from gateway.uplinks import open_uplink
+from gateway.uplinks.share import share_filters
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,10 @@ class Service:
             node=node.id,
             site=node.site,
             boot=self.boot,
-            uplinks={u.name: u.share.accepts for u in config.uplinks},
+            uplinks=share_filters(config.uplinks),
         )
         self.uplinks = [
-            Uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
+            open_uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
         ]
         loc = node.location.model_dump(exclude_none=True) if node.location else None
         self.recorder: Recorder | None = None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import paho.mqtt
 
-from gateway import mqtt_client as mq
+from gateway.uplinks import mqtt_client as mq
 
 
 def read_packet(conn: socket.socket) -> tuple[int, bytes]:

@@ -15,9 +15,9 @@ import paho.mqtt.publish as publish
 import pytest
 
 from gateway.cli import main
-from gateway.encoding import encode
 from gateway.report import build_report
 from gateway.subscriber import SeenIds, default_client_id
+from gateway.uplinks.encoding import encode
 from tests.broker import Broker, free_port
 from tests.gateway.mqtt_collect import wait_until
 from tests.gateway.uplink_rig import fields

@@ -33,21 +33,16 @@ TLS is on by default: a plain link has to be asked for with ``tls = false``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from gateway.config_types import ConfigPath, TopicSafeName
-
-# Fields a partner may be denied. Identity, class, confidence, times and sensors are what
-# every receiver needs to deduplicate and validate a report, so they cannot be redacted.
-REDACTABLE = ("loc", "features")
+from gateway.uplinks.share import ShareFilter
 
 DEFAULT_PREFIX = "ugs/v1"
 
 _HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,253}$")
-_CLASS = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _tls_shorthand(value: object) -> object:
@@ -64,15 +59,6 @@ def _check_prefix(value: str) -> str:
     if any(ch in value for ch in "+#") or any(ch.isspace() for ch in value):
         raise ValueError("must not contain '+', '#' or spaces")
     return value
-
-
-def _check_class(value: str) -> str:
-    if not _CLASS.match(value):
-        raise ValueError(f"{value!r} is not a class name (examples: footstep, vehicle, unknown)")
-    return value
-
-
-ClassName = Annotated[str, AfterValidator(_check_class)]
 
 
 class TlsConfig(BaseModel):
@@ -104,31 +90,6 @@ class TlsConfig(BaseModel):
             if given:
                 raise ValueError(f"{given[0]}: given, but TLS is disabled (enabled = false)")
         return self
-
-
-class ShareFilter(BaseModel):
-    """Which reports a partner receives, and which of their fields."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    classes: list[ClassName] | None = Field(
-        default=None, description="classes to share; default every class (also new ones)"
-    )
-    min_conf: float = Field(default=0.0, ge=0.0, le=1.0, description="lowest confidence shared")
-    redact: list[Literal["loc", "features"]] = Field(
-        default_factory=list, description="fields removed before sending: loc, features"
-    )
-
-    def accepts(self, report: Mapping[str, Any]) -> bool:
-        """Whether this partner should receive ``report`` at all."""
-        if self.classes is not None and report.get("class") not in self.classes:
-            return False
-        conf = report.get("conf", 0.0)
-        return isinstance(conf, int | float) and conf >= self.min_conf
-
-    def apply(self, report: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy of ``report`` without the redacted fields."""
-        return {key: value for key, value in report.items() if key not in self.redact}
 
 
 class UplinkConfig(BaseModel):

@@ -1,7 +1,7 @@
 """Report encodings on the wire, and the detection topic.
 
 - ``json``: the v1 report as compact UTF-8 JSON (``docs/messages.md``).
-- ``compact``: the binary encoding of :mod:`gateway.compact`; a typical detection is 33-48
+- ``compact``: the binary encoding of :mod:`gateway.uplinks.compact`; a typical detection is 33-48
   bytes. Node and site are not in it: they come from the topic.
 
 :func:`decode` tells the two apart by the first byte (compact starts with 0xC0-0xC7, which
@@ -15,9 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gateway.compact import RESERVED_MAGIC, decode_compact, encode_compact
 from gateway.errors import ProtocolError
 from gateway.report import validate_report
+from gateway.uplinks.compact import RESERVED_MAGIC, decode_compact, encode_compact
 
 Encoding = Literal["json", "compact"]
 ENCODINGS: tuple[Encoding, ...] = ("json", "compact")

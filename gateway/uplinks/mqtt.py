@@ -1,6 +1,6 @@
 """MQTT uplinks to partner agencies: each carries reports from the durable outbox to one broker.
 
-One :class:`Uplink` per ``[[uplinks]]`` entry, each with its own thread, connection, outbox
+One :class:`MqttUplink` per ``[[uplinks]]`` entry, each with its own thread, connection, outbox
 cursor and counters; nothing is shared between uplinks but the outbox (whose lock is never
 held across network I/O), so one partner's outage never delays another's reports.
 
@@ -19,13 +19,13 @@ How a report travels:
 
 Status: every connection carries a last will ``offline`` (retained) on
 ``{prefix}/{site}/{node}/status``. On connecting, the uplink publishes the latest payload
-given to :meth:`Uplink.publish_status` (or ``{"state": "online", ...}`` until the service
-gives one), retained; on a clean :meth:`Uplink.stop` it publishes
+given to :meth:`MqttUplink.publish_status` (or ``{"state": "online", ...}`` until the service
+gives one), retained; on a clean :meth:`MqttUplink.stop` it publishes
 ``{"state": "stopped", ...}`` retained before disconnecting (a clean disconnect suppresses
 the will). So a central system reads JSON while the node is up or was stopped on purpose,
 and the plain string ``offline`` when the node or its link died.
 
-Connection failures are logged once per state change (see :mod:`gateway.mqtt_client` for the
+Connection failures are logged once per state change (see :mod:`gateway.uplinks.mqtt_client` for the
 states); the uplink keeps redialling with jittered exponential backoff between
 ``reconnect_min`` and ``reconnect_max`` while reports accumulate in the outbox.
 """
@@ -39,16 +39,16 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from drivers.backoff import Backoff
-from gateway import mqtt_client as mq
-from gateway.encoding import detection_topic, encode, status_topic
 from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
 from gateway.report import format_time
-from gateway.uplink_config import UplinkConfig
+from gateway.uplinks import mqtt_client as mq
+from gateway.uplinks.config import UplinkConfig
+from gateway.uplinks.encoding import detection_topic, encode, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,11 @@ STOP_FLUSH_S = 2.0  # on stop: wait this long for the last PUBACKs and the final
 ERROR_PAUSE_S = 5.0  # after an unexpected error in the uplink thread
 
 
-def share_filters(configs: Iterable[UplinkConfig]) -> dict[str, Callable[[dict[str, Any]], bool]]:
-    """The ``uplinks`` mapping the :class:`Outbox` takes: each uplink's name -> its filter."""
-    return {c.name: c.share.accepts for c in configs}
-
-
 def _iso_now() -> str:
     return format_time(time.time())
 
 
-class Uplink:
+class MqttUplink:
     """One partner link: its own thread between the outbox and one MQTT broker.
 
     Thread-safe API: :meth:`start`, :meth:`stop`, :meth:`notify`, :meth:`publish_status`,
@@ -80,7 +75,7 @@ class Uplink:
 
         outbox = Outbox(path, cfg.outbox, node=..., site=..., boot=...,
                         uplinks=share_filters(cfg.uplinks))
-        uplinks = [Uplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
+        uplinks = [MqttUplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
     """
 
     def __init__(self, config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> None:
@@ -332,7 +327,7 @@ class Uplink:
 class _Session:
     """The work of one live connection: what is in flight, the rate budget, the acks."""
 
-    def __init__(self, uplink: Uplink, conn: mq.MqttConnection) -> None:
+    def __init__(self, uplink: MqttUplink, conn: mq.MqttConnection) -> None:
         self.up = uplink
         self.conn = conn
         cfg = uplink.config

@@ -44,7 +44,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.uplink_config import TlsConfig
+from gateway.uplinks.config import TlsConfig
 
 # Link states shown in status() and logs. See docs/uplinks.md for what each one means.
 CONNECTING = "connecting"

@@ -1,6 +1,6 @@
 """Building blocks of the compact encoding: varints, strings, sensor names, feature blocks.
 
-See :mod:`gateway.compact` for the layout they make up.
+See :mod:`gateway.uplinks.compact` for the layout they make up.
 """
 
 from __future__ import annotations

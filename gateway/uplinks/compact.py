@@ -38,15 +38,6 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.compact_fields import (
-    FEATURE_NAMES,
-    SENSOR_PREFIXES,
-    Reader,
-    encode_features,
-    sensor,
-    text,
-    varint,
-)
 from gateway.errors import ProtocolError
 from gateway.report import (
     CLOCK_UNSYNCED,
@@ -56,6 +47,15 @@ from gateway.report import (
     parse_time_ms,
     report_id,
     validate_report,
+)
+from gateway.uplinks.compact_fields import (
+    FEATURE_NAMES,
+    SENSOR_PREFIXES,
+    Reader,
+    encode_features,
+    sensor,
+    text,
+    varint,
 )
 
 __all__ = ["FEATURE_NAMES", "MAGIC", "SENSOR_PREFIXES", "decode_compact", "encode_compact"]
