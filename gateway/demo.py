@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from drivers.recordings.waveforms import TruthEvent
 from gateway import warmup
 from gateway.config import parse_config
 from gateway.health import Health
@@ -30,7 +31,6 @@ from gateway.service import Service
 from gateway.subscriber import Subscriber
 from gateway.uplinks import mqtt_client as mq
 from hil.playback import apply_calibration, scenario_playback
-from hil.recording import TruthEvent
 from hil.scoring import score
 from hil.station import EmulatedStation
 

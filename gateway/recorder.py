@@ -30,7 +30,7 @@ from gateway.errors import RecordingError
 from gateway.outbox.config import Size
 
 if TYPE_CHECKING:
-    from hil.formats.mseed_writer import MiniSeedWriter
+    from drivers.recordings.mseed_writer import MiniSeedWriter
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Recorder:
         self._waiting: list[_Snippet] = []
         self._writer: MiniSeedWriter | None = None
         if config.mode == "continuous":
-            from hil.formats.mseed_writer import MiniSeedWriter
+            from drivers.recordings.mseed_writer import MiniSeedWriter
 
             self._writer = MiniSeedWriter(
                 self.directory,
@@ -242,7 +242,7 @@ class Recorder:
         ]
         if not blocks:
             return
-        from hil.formats.mseed_writer import MiniSeedWriter
+        from drivers.recordings.mseed_writer import MiniSeedWriter
 
         target = self.directory / f"{snippet.name}.mseed"
         scratch = Path(tempfile.mkdtemp(prefix=".snippet-", dir=self.directory))

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivers.recordings.waveforms import Channel, Recording
 from dsp.classifier import Model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, Flag, SensorSpec
-from hil.recording import Channel, Recording
 
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1)."""

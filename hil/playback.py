@@ -1,6 +1,6 @@
 """Play a recording or a generated scenario through the device emulators.
 
-A :class:`~hil.recording.Recording` is in physical units; the emulators take raw device
+A :class:`~drivers.recordings.Recording` is in physical units; the emulators take raw device
 integers. :func:`load_playback` turns each sensor of the recording into a
 :class:`~hil.source.WaveformSource` of counts (``Channel.to_counts`` at the device's width:
 24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import RecordingError
+from drivers.recordings.waveforms import DEFAULT_BITS, Channel, Recording, TruthEvent
 from hil.ambient import PRESETS, AmbientSource
-from hil.recording import DEFAULT_BITS, Channel, Recording, TruthEvent
 from hil.source import ArraySource, Samples, WaveformSource
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def recording_playback(
     loop: bool = False,
     seed: int = 0,
 ) -> Playback:
-    from hil.formats import read_recording
+    from drivers.recordings import read_recording
 
     rec = read_recording(paths, sensor=sensor, rate=rate)
     pb = load_playback(rec, loop=loop, seed=seed)

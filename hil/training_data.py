@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from drivers.recordings.waveforms import TruthEvent
 from dsp.classifier import CLASSES, FEATURES, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate
 from hil.analysis import run_detector
-from hil.recording import TruthEvent
 from hil.scenarios import generate
 from hil.scenarios.specs import STUDIED
 

@@ -71,7 +71,7 @@ def file_spans(
     """Where each file lies in the joined recording (one file: all of it)."""
     if len(paths) == 1:
         return [FileSpan(paths[0], 0.0, recording.duration)]
-    from hil.formats import read_recording
+    from drivers.recordings import read_recording
 
     spans = []
     for p in paths:
@@ -123,10 +123,10 @@ def load_dsp_config(path: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drivers.recordings import read_recording
     from dsp.classifier import ModelError
     from gateway.errors import ConfigError, InputError
     from hil.analysis import run_detector
-    from hil.formats import read_recording
 
     config = load_dsp_config(args.config)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)

@@ -187,8 +187,8 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Any]]:
     if args.files:
 
         def load_files() -> tuple[Any, bool]:
-            from hil.formats import read_recording
-            from hil.recording import read_truth
+            from drivers.recordings import read_recording
+            from drivers.recordings.waveforms import read_truth
 
             rec = read_recording(args.files, sensor=args.sensor, rate=args.rate)
             if args.truth:

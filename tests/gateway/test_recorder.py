@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from drivers.block import SampleBlock
+from drivers.recordings import read_recording
 from gateway.errors import ConfigError
 from gateway.recorder import RecordConfig, Recorder, station_code
-from hil.formats import read_recording
 
 T0 = 1_795_800_000.0  # a whole minute, so hourly-style rotation falls on block edges
 RATE = {"geo1": 500.0, "mag1": 50.0}

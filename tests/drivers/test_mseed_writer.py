@@ -15,8 +15,8 @@ import pytest
 
 from drivers.block import SampleBlock
 from drivers.errors import RecordingError
-from hil.formats import read_recording
-from hil.formats.mseed_writer import MiniSeedWriter
+from drivers.recordings import read_recording
+from drivers.recordings.mseed_writer import MiniSeedWriter
 
 T0 = 1795795230.0  # 30 s past a whole hour (and minute)
 
@@ -123,7 +123,7 @@ def test_wide_jumps_fall_back_to_plain_integers(tmp_path: Path) -> None:
 
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, numpy as np
-    from hil.formats.mseed_writer import MiniSeedWriter
+    from drivers.recordings.mseed_writer import MiniSeedWriter
     w = MiniSeedWriter(sys.argv[1], rotate_s=5.0, flush_interval_s=1.0)
     t0, k = 1795795200.0, 0
     while True:   # writes until killed

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.formats.common import file_kind, invalid_runs, make_channel, valid_from_runs
-from hil.recording import Channel, Recording
+from drivers.recordings.common import file_kind, invalid_runs, make_channel, valid_from_runs
+from drivers.recordings.waveforms import Channel, Recording
 
 FORMAT_PCM = 1
 FORMAT_FLOAT = 3
@@ -110,7 +110,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | N
         # A geophone stored in an audio container often carries a made-up header rate.
         ch_rate = float(rate)
     ch_scale = float(scale or meta.get("scale") or 0.0) or None
-    from hil.recording import DEFAULT_SCALE
+    from drivers.recordings.waveforms import DEFAULT_SCALE
 
     unit = ch_scale or DEFAULT_SCALE.get(kind, 1.0)
     data = samples if is_float else samples.astype(np.float64) * unit

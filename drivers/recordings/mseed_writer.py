@@ -31,9 +31,9 @@ import numpy.typing as npt
 
 from drivers.block import SampleBlock
 from drivers.errors import RecordingError
-from hil.formats.common import default_components
-from hil.formats.mseed_format import SOURCE_CODE, STEIM2_MAX_DIFF, band_code
-from hil.recording import DEFAULT_SCALE, UNITS
+from drivers.recordings.common import default_components
+from drivers.recordings.mseed_format import SOURCE_CODE, STEIM2_MAX_DIFF, band_code
+from drivers.recordings.waveforms import DEFAULT_SCALE, UNITS
 
 log = logging.getLogger(__name__)
 

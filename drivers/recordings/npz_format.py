@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import RecordingError
-from hil.formats.common import check_kind, check_rate, make_channel
-from hil.recording import Channel, Recording, jsonable
+from drivers.recordings.common import check_kind, check_rate, make_channel
+from drivers.recordings.waveforms import Channel, Recording, jsonable
 
 HEADER_KEY = "__ugs__"
 FORMAT = "ugs-recording"

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.recording import DEFAULT_SCALE, KINDS, NAME_PREFIX, UNITS, Channel
+from drivers.recordings.waveforms import DEFAULT_SCALE, KINDS, NAME_PREFIX, UNITS, Channel
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,7 +1,15 @@
-"""Recorded waveforms in the formats people have: MiniSEED, WAV, CSV and NPZ.
+"""Recorded waveforms: the sensors' samples on disk, in the formats people have.
+
+- ``waveforms``: the in-memory form every format meets in (:class:`Recording`,
+  :class:`Channel`, the ground truth :class:`TruthEvent` and its ``.truth.json`` sidecar);
+- ``mseed_format``, ``wav_format``, ``csv_format``, ``npz_format`` (with ``common``): one
+  reader and writer per format (MiniSEED, WAV, CSV, NPZ);
+- ``mseed_writer``: the streaming MiniSEED writer the field recorder appends with.
+
+Production code (the field recorder, ``analyze``) and the test bench (``hil``) use them alike.
 
 ``read_recording(paths)`` recognises the format from the file's content (the extension is
-only a tie-breaker), checks it, and returns a :class:`~hil.recording.Recording` in physical
+only a tie-breaker), checks it, and returns a :class:`~drivers.recordings.Recording` in physical
 units; ``write_recording(rec, path)`` picks the format from the extension. Every problem with
 a file is a :class:`~drivers.errors.RecordingError` naming the file, never a traceback.
 See docs/recordings.md.
@@ -15,7 +23,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.errors import RecordingError
-from hil.recording import Channel, Recording, read_truth, truth_path
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_truth, truth_path
+
+__all__ = [
+    "Channel",
+    "Recording",
+    "TruthEvent",
+    "read_recording",
+    "read_truth",
+    "truth_path",
+    "write_recording",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +146,7 @@ def read_recording(
     mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
     parts: list[Recording] = []
     if mseed:
-        from hil.formats import mseed_format
+        from drivers.recordings import mseed_format
 
         if rate is not None:
             log.info("--rate is ignored for miniSEED, which carries its own rate")
@@ -151,14 +169,14 @@ def _read_one(
 ) -> Recording:
     try:
         if fmt == "wav":
-            from hil.formats import wav_format
+            from drivers.recordings import wav_format
 
             return wav_format.read(path, sensor=sensor, rate=rate, scale=scale)
         if fmt == "npz":
-            from hil.formats import npz_format
+            from drivers.recordings import npz_format
 
             return npz_format.read(path, sensor=sensor, rate=rate)
-        from hil.formats import csv_format
+        from drivers.recordings import csv_format
 
         return csv_format.read(path, sensor=sensor, rate=rate)
     except MemoryError:
@@ -171,7 +189,7 @@ def _merge(parts: list[Recording]) -> Recording:
     """Channels of several single-file recordings side by side, aligned on start time."""
     import numpy as np
 
-    from hil.formats.common import unique_name
+    from drivers.recordings.common import unique_name
 
     known = [p.start_time for p in parts if p.start_time > 0]
     start = min(known) if len(known) == len(parts) else 0.0
@@ -211,21 +229,21 @@ def write_recording(
         raise RecordingError(f"{out}: the recording has no channels to write")
     try:
         if kind == "npz":
-            from hil.formats import npz_format
+            from drivers.recordings import npz_format
 
             npz_format.write(rec, out)
         elif kind == "mseed":
-            from hil.formats import mseed_format
+            from drivers.recordings import mseed_format
 
             mseed_format.write(rec, out, format_version=mseed_version)
         else:
             ch = _single_channel(rec, channel, out)
             if kind == "wav":
-                from hil.formats import wav_format
+                from drivers.recordings import wav_format
 
                 wav_format.write(rec, out, ch)
             else:
-                from hil.formats import csv_format
+                from drivers.recordings import csv_format
 
                 csv_format.write(rec, out, ch)
     except OSError as exc:

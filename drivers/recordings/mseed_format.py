@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.formats.common import make_channel, unique_name
-from hil.recording import DEFAULT_SCALE, KINDS, UNITS, Channel, Recording
+from drivers.recordings.common import make_channel, unique_name
+from drivers.recordings.waveforms import DEFAULT_SCALE, KINDS, UNITS, Channel, Recording
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,12 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-
-if TYPE_CHECKING:
-    from hil.source import ArraySource
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +204,6 @@ class Recording:
                 f"(has {', '.join(self.channels) or 'none'})"
             )
         return found[0]
-
-    def source(self, name: str, *, bits: int | None = None, loop: bool = False) -> ArraySource:
-        """The channel's raw device counts as a source for an emulator."""
-        from hil.source import ArraySource
-
-        ch = self.channel(name)
-        return ArraySource(ch.to_counts(bits), ch.rate, loop=loop)
 
     def truth_json(self) -> dict[str, Any]:
         return {

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from drivers.errors import RecordingError
-from hil.formats import read_recording, sniff, write_recording
-from hil.recording import Channel, Recording, TruthEvent
+from drivers.recordings import read_recording, sniff, write_recording
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent
 from hil.scenarios import generate
 
 

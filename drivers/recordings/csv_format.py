@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from hil.formats.common import check_rate, file_kind, make_channel
-from hil.recording import Channel, Recording
+from drivers.recordings.common import check_rate, file_kind, make_channel
+from drivers.recordings.waveforms import Channel, Recording
 
 TIME_NAMES = {
     "t",
