@@ -3,7 +3,7 @@
 Times are compared with one forward + inverse FFT of 1.8 M samples (an hour at 500 Hz)
 measured in the same run, so the ratios mean something on a busy or slow machine.
 
-    .venv/bin/python benchmarks/scenario_speed.py [--duration 3600] [--seed 101] [NAME ...]
+    .venv/bin/python -m gateway.bench.scenario_speed [--duration 3600] [--seed 101] [NAME ...]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drivers.bench import BENCHMARKS, decoder_throughput
+from gateway.bench.seismic_driver import BENCHMARKS, decoder_throughput
 from gateway.commands.bench import collect
 
 

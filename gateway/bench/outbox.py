@@ -120,7 +120,7 @@ def outbox_store() -> dict[str, Any]:
 
 def drain_per_s() -> dict[str, Any]:
     """Backlog drain of 100 000 reports through an uplink, with the RSS trace."""
-    from gateway.bench_uplink import drain
+    from gateway.bench.uplink_drain import drain
 
     return drain()
 

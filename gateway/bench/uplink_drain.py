@@ -1,6 +1,6 @@
 """Backlog drain benchmark: 100 000 stored reports through one uplink to a local mosquitto.
 
-Registered in :mod:`gateway.bench` as ``drain_per_s``. The backlog is made first by a child
+Registered in :mod:`gateway.bench.outbox` as ``drain_per_s``. The backlog is made first by a child
 process (see :func:`_fill`), so that this process's memory starts clean. Then one
 :class:`gateway.uplinks.mqtt.MqttUplink` (``drain_rate = 0``: no rate limit, default
 ``max_inflight``) drains it while a thread samples this process's RSS every 0.1 s: it must
@@ -114,7 +114,7 @@ def _make_backlog(target: Path, count: int) -> tuple[float, str]:
     started = time.perf_counter()
     # A separate interpreter (not multiprocessing, which re-imports whatever is __main__),
     # so that this process's memory starts clean.
-    code = "import sys; from gateway.bench_uplink import _fill; print(_fill(*sys.argv[1:]))"
+    code = "import sys; from gateway.bench.uplink_drain import _fill; print(_fill(*sys.argv[1:]))"
     done = subprocess.run(
         [sys.executable, "-c", code, str(target), str(count)],
         check=True,

@@ -6,7 +6,7 @@ drivers deliver them, scores it (hil.scoring, the rule in docs/evaluation.md) an
 Markdown table per scenario, the totals, the range fall-off, the bars and the latency (when
 each detection came out, less its end), then the whole report as JSON. Takes a few minutes:
 
-    .venv/bin/python benchmarks/eval_heldout.py [--seeds 9000,9001] [--event-s 1800]
+    .venv/bin/python -m gateway.bench.heldout [--seeds 9000,9001] [--event-s 1800]
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ counted), a local mosquitto, a subscriber standing in for the command post, and
 - ``rss_mb`` / ``rss_anon_mb``: resident memory sampled every 10 s (start of the steady
   state, peak, end); anonymous memory is the process's own, the rest is shared library code;
 - ``latency_s``: from the end of each detected event (the report's t1) to its arrival at the
-  subscriber, and the same beyond the detector's own windows (``dsp.detector.latency_window_s``).
+  subscriber, and the same beyond the detector's own windows (``dsp.windows.latency_window_s``).
 
-    .venv/bin/python benchmarks/service_bench.py --minutes 10
+    .venv/bin/python -m gateway.bench.service --minutes 10
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def main() -> int:
         notify.setblocking(False)
 
         rss: list[tuple[float, float]] = []
-        cpu0 = wall0 = None
+        cpu0: float | None = None
+        wall0 = 0.0
         end = started + duration
         while time.monotonic() < end:
             time.sleep(10.0)
