@@ -27,8 +27,8 @@ import time
 import zlib
 from pathlib import Path
 
+from gateway.detection_report import clock_synced
 from gateway.errors import StorageError
-from gateway.report import clock_synced
 
 log = logging.getLogger(__name__)
 

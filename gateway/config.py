@@ -18,9 +18,9 @@ from drivers.config import SensorConfig, check_buses
 from dsp.config import DspConfig
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
+from gateway.field_recorder import RecordConfig
 from gateway.health import HealthConfig
 from gateway.outbox.config import OutboxConfig
-from gateway.recorder import RecordConfig
 from gateway.uplinks.config import UplinkList
 
 

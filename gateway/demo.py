@@ -24,9 +24,9 @@ from typing import Any, TextIO
 from drivers.recordings.waveforms import TruthEvent
 from gateway import warmup
 from gateway.config import parse_config
+from gateway.detection_report import parse_time
 from gateway.health import Health
 from gateway.local_broker import LocalBroker, find_mosquitto
-from gateway.report import parse_time
 from gateway.service import Service
 from gateway.subscriber import Subscriber
 from gateway.uplinks import mqtt_client as mq

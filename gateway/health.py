@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import __version__
-from gateway.report import format_time
+from gateway.detection_report import format_time
 from gateway.uplinks import Uplink
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ from gateway import warmup
 from gateway.boot import next_boot
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.field_recorder import FieldRecorder
 from gateway.health import Health
 from gateway.memory import release_compiler_pages
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
-from gateway.recorder import Recorder
 from gateway.sdnotify import Notifier, Probe, Watchdog
 from gateway.sysinfo import SystemInfo
 from gateway.uplinks import open_uplink
@@ -105,9 +105,9 @@ class Service:
             open_uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
         ]
         loc = node.location.model_dump(exclude_none=True) if node.location else None
-        self.recorder: Recorder | None = None
+        self.recorder: FieldRecorder | None = None
         if config.record.mode != "off":
-            self.recorder = Recorder(config.record, state_dir=self.state_dir, node_id=node.id)
+            self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
         self.pipeline = Pipeline(
             self._detector(config),
             self.outbox,

@@ -58,9 +58,9 @@ class _RawFsync:
 
 def outbox_store() -> dict[str, Any]:
     """Durable store rate: one report per SQLite commit (WAL, synchronous=FULL), two uplinks."""
+    from gateway.detection_report import detection_fields
     from gateway.outbox.config import OutboxConfig
     from gateway.outbox.store import Outbox
-    from gateway.report import detection_fields
 
     def accepts(report: dict[str, Any]) -> bool:
         return True

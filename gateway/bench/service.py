@@ -30,8 +30,8 @@ from typing import Any
 
 from dsp.config import DspConfig
 from dsp.windows import latency_window_s
+from gateway.detection_report import parse_time
 from gateway.local_broker import LocalBroker
-from gateway.report import parse_time
 from gateway.subscriber import Subscriber
 from gateway.uplinks import mqtt_client as mq
 

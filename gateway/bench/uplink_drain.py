@@ -51,7 +51,7 @@ def _accept_all(report: dict[str, Any]) -> bool:
 
 
 def _fields() -> dict[str, Any]:
-    from gateway.report import detection_fields
+    from gateway.detection_report import detection_fields
 
     now = time.time()
     return detection_fields(
@@ -179,10 +179,10 @@ class _RssSampler(threading.Thread):
 
 def drain() -> dict[str, Any]:
     """``drain_per_s`` and the RSS trace of draining :data:`DRAIN_REPORTS` reports."""
+    from gateway.detection_report import build_report
     from gateway.local_broker import LocalBroker, find_mosquitto
     from gateway.outbox.config import OutboxConfig
     from gateway.outbox.store import Outbox
-    from gateway.report import build_report
     from gateway.uplinks.config import UplinkConfig
     from gateway.uplinks.encoding import encode
     from gateway.uplinks.mqtt import MqttUplink

@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import CLOCK_FLOOR_S
 from gateway.errors import StorageError
 from gateway.outbox import db
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.stats import Counts
-from gateway.report import CLOCK_FLOOR_S
 
 log = logging.getLogger(__name__)
 

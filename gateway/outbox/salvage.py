@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import validate_report
 from gateway.errors import ProtocolError
-from gateway.report import validate_report
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import CLOCK_FLOOR_S, format_time
 from gateway.errors import StorageError
 from gateway.outbox.db import (
     DROP_REASONS,
@@ -22,7 +23,6 @@ from gateway.outbox.db import (
     meta_get,
     used_bytes,
 )
-from gateway.report import CLOCK_FLOOR_S, format_time
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -77,6 +77,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import build_report
 from gateway.errors import StorageError
 from gateway.outbox import db
 from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
@@ -84,7 +85,6 @@ from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
 from gateway.outbox.salvage import salvage
 from gateway.outbox.stats import Counts, collect_stats, count_all
-from gateway.report import build_report
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
 

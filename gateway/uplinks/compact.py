@@ -38,8 +38,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import ProtocolError
-from gateway.report import (
+from gateway.detection_report import (
     CLOCK_UNSYNCED,
     MAX_TIME_MS,
     VERSION,
@@ -48,6 +47,7 @@ from gateway.report import (
     report_id,
     validate_report,
 )
+from gateway.errors import ProtocolError
 from gateway.uplinks.compact_fields import (
     FEATURE_NAMES,
     SENSOR_PREFIXES,

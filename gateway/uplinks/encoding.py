@@ -15,8 +15,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from gateway.detection_report import validate_report
 from gateway.errors import ProtocolError
-from gateway.report import validate_report
 from gateway.uplinks.compact import RESERVED_MAGIC, decode_compact, encode_compact
 
 Encoding = Literal["json", "compact"]

@@ -43,9 +43,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from drivers.backoff import Backoff
+from gateway.detection_report import format_time
 from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
-from gateway.report import format_time
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic

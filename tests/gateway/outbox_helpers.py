@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import detection_fields
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.store import Outbox
-from gateway.report import detection_fields
 
 NODE = "ugs-0007"
 SITE = "sector-12"

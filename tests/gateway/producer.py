@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from gateway.boot import next_boot
+from gateway.detection_report import detection_fields
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.store import Outbox
-from gateway.report import detection_fields
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.mqtt import MqttUplink
 

@@ -15,7 +15,7 @@ import paho.mqtt.publish as publish
 import pytest
 
 from gateway.cli import main
-from gateway.report import build_report
+from gateway.detection_report import build_report
 from gateway.subscriber import SeenIds, default_client_id
 from gateway.uplinks.encoding import encode
 from tests.broker import Broker, free_port

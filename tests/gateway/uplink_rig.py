@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gateway.detection_report import detection_fields
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.store import Outbox
-from gateway.report import detection_fields
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.mqtt import MqttUplink
 

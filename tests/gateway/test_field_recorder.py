@@ -10,7 +10,7 @@ import pytest
 from drivers.block import SampleBlock
 from drivers.recordings import read_recording
 from gateway.errors import ConfigError
-from gateway.recorder import RecordConfig, Recorder, station_code
+from gateway.field_recorder import FieldRecorder, RecordConfig, station_code
 
 T0 = 1_795_800_000.0  # a whole minute, so hourly-style rotation falls on block edges
 RATE = {"geo1": 500.0, "mag1": 50.0}
@@ -44,7 +44,7 @@ def counts(path: list[Path] | Path, name: str) -> np.ndarray:
 
 
 def run(
-    recorder: Recorder, items: list[SampleBlock], requests: dict[int, tuple[str, float, float]]
+    recorder: FieldRecorder, items: list[SampleBlock], requests: dict[int, tuple[str, float, float]]
 ) -> None:
     recorder.start()
     for i, block in enumerate(items):
@@ -56,7 +56,7 @@ def run(
 
 def test_continuous_recording_rotates_and_reads_back_bit_exact(tmp_path: Path) -> None:
     config = RecordConfig(mode="continuous", directory=tmp_path / "rec", rotate_s=60)
-    recorder = Recorder(config, state_dir=tmp_path, node_id="ugs-0007")
+    recorder = FieldRecorder(config, state_dir=tmp_path, node_id="ugs-0007")
     items, raw = blocks(150.0)
     run(recorder, items, {})
     files = sorted((tmp_path / "rec").glob("*.mseed"))
@@ -69,7 +69,7 @@ def test_continuous_recording_rotates_and_reads_back_bit_exact(tmp_path: Path) -
 
 def test_snippets_cover_the_event_with_pre_and_post_roll(tmp_path: Path) -> None:
     config = RecordConfig(mode="snippets", pre_s=5, post_s=5)
-    recorder = Recorder(config, state_dir=tmp_path, node_id="ugs-0007")
+    recorder = FieldRecorder(config, state_dir=tmp_path, node_id="ugs-0007")
     items, raw = blocks(60.0)
     # The detection of an event at 20-30 s is known once the data has reached ~33 s.
     at = next(i for i, b in enumerate(items) if b.t0 >= T0 + 33)
@@ -88,7 +88,7 @@ def test_snippets_cover_the_event_with_pre_and_post_roll(tmp_path: Path) -> None
 
 def test_snippets_keep_under_the_disk_cap(tmp_path: Path) -> None:
     config = RecordConfig(mode="snippets", pre_s=1, post_s=1, max_bytes=150_000)
-    recorder = Recorder(config, state_dir=tmp_path, node_id="ugs-0007")
+    recorder = FieldRecorder(config, state_dir=tmp_path, node_id="ugs-0007")
     items, _ = blocks(120.0)
     requests = {}
     for k in range(10):  # a detection every 10 s
@@ -105,7 +105,7 @@ def test_an_unwritable_directory_is_reported_not_raised_from_the_thread(tmp_path
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the recordings should go")
     with pytest.raises(Exception, match="cannot create the recording directory"):
-        Recorder(
+        FieldRecorder(
             RecordConfig(mode="continuous", directory=blocker), state_dir=tmp_path, node_id="x"
         )
 

@@ -82,7 +82,7 @@ class _Snippet:
     t1: float
 
 
-class Recorder:
+class FieldRecorder:
     """Writes blocks (and detection snippets) on its own thread."""
 
     def __init__(self, config: RecordConfig, *, state_dir: Path, node_id: str) -> None:

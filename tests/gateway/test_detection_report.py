@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ProtocolError
-from gateway.report import (
+from gateway.detection_report import (
     build_report,
     clock_synced,
     detection_fields,
@@ -16,6 +15,7 @@ from gateway.report import (
     parse_time_ms,
     validate_report,
 )
+from gateway.errors import ProtocolError
 
 T0 = 1_795_802_531.25  # 2026-11-27T18:02:11.250Z
 
