@@ -27,7 +27,7 @@ import time
 import zlib
 from pathlib import Path
 
-from gateway.detection_report import clock_synced
+from gateway import clock
 from gateway.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def next_boot(state_dir: Path) -> int:
         raise StorageError(f"the state dir {state_dir} is not a directory (check node.state_dir)")
     current, damaged = _read(state_dir)
     if current == 0 and damaged:
-        if not clock_synced():
+        if not clock.plausible(time.time()):
             raise StorageError(
                 f"the boot counter in {state_dir} is damaged and the clock is not set, so no "
                 "boot number is safe to use; set the clock or remove the damaged boot files"

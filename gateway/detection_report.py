@@ -17,9 +17,10 @@ A report is a plain ``dict`` of JSON types, in this key order::
   optional: a partner's share filter may redact them, and a node without a configured location
   has no ``loc``.
 - ``clock``: present, with the value ``"unsynced"``, only when the node's clock was not
-  synchronised when the event happened (a unit without a real-time clock boots in 1970 until
-  NTP or GNSS sets it). Its ``t0``/``t1`` are then only good relative to each other and to
-  other reports of the same boot. Absent means the clock was believed correct.
+  synchronised when the event happened, by the rule of :mod:`gateway.clock` (a unit without
+  a real-time clock boots in 1970 until NTP or GNSS sets it). Its ``t0``/``t1`` are then only
+  good relative to each other and to other reports of the same boot. Absent means the clock
+  was believed correct.
 
 Receivers keep fields they do not know (later versions may add optional ones).
 """
@@ -28,19 +29,16 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
+from gateway import clock
 from gateway.errors import ProtocolError
 
 VERSION = 1
 CLASSES = ("unknown", "footstep", "vehicle")
 CLOCK_UNSYNCED = "unsynced"
-
-# Before this instant (2024-01-01) a wall clock cannot be right: the unit has no RTC or lost it.
-CLOCK_FLOOR_S = 1_704_067_200.0
 
 KEY_ORDER = (
     "v", "id", "node", "site", "boot", "seq", "class", "conf",
@@ -56,16 +54,6 @@ _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 _MAX_COUNTER = 2**63 - 1
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 4-digit year
-
-
-def clock_synced(now: float | None = None) -> bool:
-    """Whether the wall clock can be right: it reads later than 2024-01-01.
-
-    A unit without an RTC starts in 1970 until NTP or GNSS sets the clock; its reports carry
-    ``"clock": "unsynced"`` meanwhile. (The kernel's NTP status is not used: in containers
-    and on GNSS-disciplined units it often reads unsynchronised while the time is correct.)
-    """
-    return (time.time() if now is None else now) >= CLOCK_FLOOR_S
 
 
 def format_time(epoch_s: float) -> str:
@@ -115,7 +103,8 @@ def detection_fields(
 ) -> dict[str, Any]:
     """The fields of a detection that the pipeline hands to ``Outbox.store``.
 
-    ``t0``/``t1`` are epoch seconds. ``clock_ok`` defaults to :func:`clock_synced` at ``t1``.
+    ``t0``/``t1`` are epoch seconds. ``clock_ok`` is the clock's
+    state (:class:`gateway.clock.ClockWatch`); None leaves it to the floor at ``t1``.
     The outbox adds ``v``, ``id``, ``node``, ``site``, ``boot`` and ``seq``.
 
     What a detector may hand over that a report cannot carry is mended rather than refused,
@@ -136,7 +125,7 @@ def detection_fields(
         }
     if loc is not None:
         fields["loc"] = {str(k): float(v) for k, v in loc.items()}
-    if not (clock_synced(t1) if clock_ok is None else clock_ok):
+    if not clock.trusted(clock_ok, t1):
         fields["clock"] = CLOCK_UNSYNCED
     return fields
 

@@ -22,6 +22,7 @@ from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
 from gateway import warmup
 from gateway.boot import next_boot
+from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.field_recorder import FieldRecorder
@@ -42,9 +43,6 @@ ReportHook = Callable[[dict[str, Any], Detection], None]
 READER_STALE_S = 60.0
 """Reader loops turn at least every few seconds, even while backing off from a dead device."""
 
-CLOCK_RECHECK_S = 10.0
-"""How often the clock's synchronisation is looked at again for new reports."""
-
 # Columns each kind of driver delivers (drivers/*.py): PIR level + motion flag, three axes.
 CHANNELS = {"pir": 2, "magnetometer": 3}
 
@@ -56,22 +54,6 @@ def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
         for s in sensors
         if s.enabled
     ]
-
-
-class _ClockCheck:
-    """Whether the wall clock is synchronised, asked of the kernel at most every 10 s."""
-
-    def __init__(self, system: SystemInfo) -> None:
-        self._system = system
-        self._value: bool | None = None
-        self._at = -CLOCK_RECHECK_S
-
-    def __call__(self) -> bool | None:
-        now = time.monotonic()
-        if now - self._at >= CLOCK_RECHECK_S:
-            self._value = self._system.clock()["clock_synced"]
-            self._at = now
-        return self._value
 
 
 class Service:
@@ -112,7 +94,7 @@ class Service:
             self._detector(config),
             self.outbox,
             loc=loc,
-            clock_ok=_ClockCheck(self.system),
+            clock_ok=ClockWatch(),
             clock=clock,
             on_block=self.recorder.submit if self.recorder else None,
             on_report=self._on_report,

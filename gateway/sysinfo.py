@@ -5,17 +5,12 @@ every few seconds: it reads a handful of small files under /proc and /sys and ma
 system calls. Anything a unit does not have (no thermal zones, no /proc) is null, never an
 error: a health report that fails on a missing sensor of its own is no health report.
 
-The clock check matters because a field unit without a real-time clock may boot in 1970 (or
-at the last shutdown time, with fake-hwclock) and run for a while before NTP or GPS sets the
-time; detections stamped then must say the clock was not synchronised rather than lie.
+The clock's verdict comes from :mod:`gateway.clock`, which owns the rule for every user.
 """
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import errno
-import functools
 import logging
 import os
 import shutil
@@ -24,83 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.clock import FLOOR_S, TIMESYNC_FLAG, judge, kernel_clock_synced
+
 log = logging.getLogger(__name__)
 
 THERMAL_ROOT = Path("/sys/class/thermal")
-# systemd-timesyncd creates this file once it has synchronised the clock (tmpfs: per boot).
-TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 PROC_SELF = Path("/proc/self")
-
-# No clock reading before this release existed can be right.
-RELEASE_YEAR = 2026
-NOT_BEFORE = dt.datetime(RELEASE_YEAR, 1, 1, tzinfo=dt.UTC).timestamp()
 
 # Thermal zone types that name the SoC or CPU (Raspberry Pi: cpu-thermal; x86: x86_pkg_temp).
 _SOC_ZONE_HINTS = ("cpu", "soc", "x86_pkg", "package")
-
-
-class _Timex(ctypes.Structure):
-    # struct timex from <sys/timex.h>: modes, then longs, then the status word and padding.
-    # Only `status` is read; the rest is sized generously to match every 64-bit ABI.
-    _fields_ = (
-        ("modes", ctypes.c_uint),
-        ("offset", ctypes.c_long),
-        ("freq", ctypes.c_long),
-        ("maxerror", ctypes.c_long),
-        ("esterror", ctypes.c_long),
-        ("status", ctypes.c_int),
-        ("constant", ctypes.c_long),
-        ("precision", ctypes.c_long),
-        ("tolerance", ctypes.c_long),
-        ("time_sec", ctypes.c_long),
-        ("time_usec", ctypes.c_long),
-        ("tick", ctypes.c_long),
-        ("ppsfreq", ctypes.c_long),
-        ("jitter", ctypes.c_long),
-        ("shift", ctypes.c_int),
-        ("stabil", ctypes.c_long),
-        ("jitcnt", ctypes.c_long),
-        ("calcnt", ctypes.c_long),
-        ("errcnt", ctypes.c_long),
-        ("stbcnt", ctypes.c_long),
-        ("tai", ctypes.c_int),
-        ("_padding", ctypes.c_int * 11),
-    )
-
-
-STA_UNSYNC = 0x0040
-TIME_ERROR = 5
-
-
-@functools.cache
-def _adjtimex() -> Any:
-    # The symbols already loaded into the interpreter include libc's; no library search
-    # (ctypes.util.find_library would run ldconfig on every call).
-    try:
-        return ctypes.CDLL(None, use_errno=True).adjtimex
-    except (OSError, AttributeError):
-        return None
-
-
-def kernel_clock_synced() -> bool | None:
-    """The kernel's own verdict (``adjtimex``, read only): True, False, or None if unknown.
-
-    Every time daemon (systemd-timesyncd, chrony, ntpd, gpsd with chrony) clears the
-    kernel's STA_UNSYNC flag while it keeps the clock disciplined. Reading needs no
-    privilege; the unit allows the ``adjtimex`` call for that (and has no CAP_SYS_TIME to
-    change anything with it).
-    """
-    adjtimex = _adjtimex()
-    if adjtimex is None:
-        return None
-    timex = _Timex()  # modes = 0: read only
-    state = adjtimex(ctypes.byref(timex))
-    if state == -1:
-        err = ctypes.get_errno()
-        if err not in (errno.EPERM, errno.ENOSYS):
-            log.debug("adjtimex failed: %s", os.strerror(err))
-        return None
-    return state != TIME_ERROR and not timex.status & STA_UNSYNC
 
 
 def _read_text(path: Path) -> str | None:
@@ -123,7 +50,7 @@ class SystemInfo:
         thermal_root: Path | str = THERMAL_ROOT,
         timesync_flag: Path | str = TIMESYNC_FLAG,
         proc_self: Path | str = PROC_SELF,
-        not_before: float = NOT_BEFORE,
+        not_before: float = FLOOR_S,
         kernel_clock: Callable[[], bool | None] = kernel_clock_synced,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -217,21 +144,11 @@ class SystemInfo:
     def clock(self) -> dict[str, Any]:
         """Whether the wall clock can be trusted for timestamps, and who said so."""
         now = self._wall_clock()
-        plausible = now >= self.not_before
-        source: str | None = "kernel"
-        synced = self._kernel_clock()
-        if synced is None:
-            # adjtimex not available: systemd-timesyncd's flag file is the next best witness.
-            source = "timesyncd"
-            synced = True if self.timesync_flag.exists() else None
-            if synced is None:
-                source = None
-        if not plausible:
-            synced = False
+        verdict = judge(now, self._kernel_clock(), self.timesync_flag.exists, self.not_before)
         return {
-            "clock_synced": synced,
-            "clock_source": source,
-            "clock_plausible": plausible,
+            "clock_synced": verdict.synced,
+            "clock_source": verdict.source,
+            "clock_plausible": verdict.plausible,
             "time": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
         }
 

@@ -7,7 +7,8 @@
   the file would leave less than ``min_free_bytes``, the bound is lowered to the file's
   current size, so new reports reuse the pages of dropped ones and the file stops growing.
 - **Age**: once a second, reports older than ``max_age`` are dropped. A report stored while
-  the clock read before 2024 has no trustworthy age and is kept (only the byte bound applies).
+  the clock read before :data:`gateway.clock.FLOOR` has no trustworthy age and is kept (only
+  the byte bound applies).
 - **Full disk**: a *ballast* file (``<outbox>.ballast``, ``ballast_bytes``, 8 MiB by
   default) is kept beside the database while there is room. When the disk refuses a write
   anyway (another program filled it), the ballast is deleted: that gives SQLite the room to
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.detection_report import CLOCK_FLOOR_S
+from gateway.clock import FLOOR_S
 from gateway.errors import StorageError
 from gateway.outbox import db
 from gateway.outbox.config import OutboxConfig
@@ -209,7 +210,7 @@ class Bounds:
         first_kept = conn.execute(
             "SELECT row_id FROM reports WHERE NOT (stored_at < ? AND stored_at >= ?) "
             "ORDER BY row_id LIMIT 1",
-            (cutoff, CLOCK_FLOOR_S),
+            (cutoff, FLOOR_S),
         ).fetchone()
         oldest = conn.execute("SELECT min(row_id) FROM reports").fetchone()[0]
         if oldest is None or (first_kept is not None and first_kept[0] <= oldest):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.detection_report import CLOCK_FLOOR_S, format_time
+from gateway.clock import FLOOR_S
+from gateway.detection_report import format_time
 from gateway.errors import StorageError
 from gateway.outbox.db import (
     DROP_REASONS,
@@ -107,7 +108,7 @@ def collect_stats(
     finally:
         conn.execute("COMMIT")
     oldest_age = None
-    if oldest is not None and oldest[1] >= CLOCK_FLOOR_S:
+    if oldest is not None and oldest[1] >= FLOOR_S:
         oldest_age = round(max(0.0, now - oldest[1]), 3)
     return {
         "path": str(path),

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from gateway.clock import plausible
 from gateway.detection_report import (
     build_report,
-    clock_synced,
     detection_fields,
     format_time,
     parse_time,
@@ -62,7 +62,7 @@ def test_build_assigns_identity_in_canonical_order() -> None:
 
 
 def test_clock_not_set_is_marked() -> None:
-    assert clock_synced(T0) and not clock_synced(120.0)
+    assert plausible(T0) and not plausible(120.0)
     fields = detection_fields("vehicle", 0.5, 120.0, 125.0, ["mag1"])
     assert fields["clock"] == "unsynced" and fields["t0"] == "1970-01-01T00:02:00.000Z"
     assert "clock" not in detection_fields("vehicle", 0.5, T0, T0 + 1, ["mag1"])
