@@ -151,16 +151,31 @@ def write(
     path.write_bytes(b"".join(records))
 
 
-def _scan(path: Path) -> dict[str, dict[str, Any]]:
+@dataclass
+class _Scan:
+    extras: dict[str, dict[str, Any]]
+    """Each trace's ``UGS`` extra header, by source id."""
+    complete: int | None = None
+    """Bytes of whole records, when a streamed file ends in a torn one (else None)."""
+
+
+def _scan(path: Path) -> _Scan:
     """Walk every record once: catches truncation and garbage, and collects each trace's
-    ``UGS`` extra header."""
+    ``UGS`` extra header.
+
+    A file the streaming writer appends to (``"streamed": true`` in its extra header) may end
+    in a torn record when the recorder was killed or lost power mid-write: the kernel writes
+    a large ``write()`` page by page and a fatal signal can stop it between pages. Such a
+    file is read up to its last whole record, with a warning. Any other damage is an error.
+    """
     from pymseed import MiniSEEDError, MS3Record
 
     extras: dict[str, dict[str, Any]] = {}
-    count = 0
+    count = good = 0
     try:
         for msr in MS3Record.from_file(str(path)):
             count += 1
+            good += msr.reclen
             sid = msr.sourceid
             if sid in extras:
                 continue
@@ -171,12 +186,23 @@ def _scan(path: Path) -> dict[str, dict[str, Any]]:
                 except (ValueError, AttributeError):
                     extras[sid] = {}
     except MiniSEEDError as exc:
+        torn = count > 0 and "ncomplete" in str(exc)
+        if torn and any(extra.get("streamed") for extra in extras.values()):
+            log.warning(
+                "%s: the recorder stopped mid-write; reading its %d whole records", path, count
+            )
+            return _Scan(extras, complete=good)
         where = f" after {count} good record(s)" if count else ""
-        hint = " (was the recorder stopped mid-write?)" if count and "ncomplete" in str(exc) else ""
+        hint = " (was the recorder stopped mid-write?)" if torn else ""
         raise RecordingError(f"{path}: bad miniSEED{where}: {exc}{hint}") from None
     if not count:
         raise RecordingError(f"{path}: no miniSEED records in the file")
-    return extras
+    return _Scan(extras)
+
+
+def complete_length(path: Path) -> int | None:
+    """Bytes of whole records in a streamed file that ends in a torn one, else None."""
+    return _scan(path).complete
 
 
 @dataclass
@@ -202,13 +228,21 @@ def read(paths: list[Path], *, sensor: str | None, scale: float | None) -> Recor
     from pymseed import MiniSEEDError, MS3TraceList
 
     extras: dict[str, dict[str, Any]] = {}
+    complete: dict[Path, int | None] = {}
     for p in paths:
-        for sid, extra in _scan(p).items():
+        scan = _scan(p)
+        complete[p] = scan.complete
+        for sid, extra in scan.extras.items():
             extras.setdefault(sid, extra)
     traces = MS3TraceList()
     try:
         for p in paths:
-            traces.add_file(str(p), unpack_data=True)
+            whole = complete[p]
+            if whole is None:
+                traces.add_file(str(p), unpack_data=True)
+            else:
+                with p.open("rb") as f:
+                    traces.add_buffer(f.read(whole), unpack_data=True)
     except MiniSEEDError as exc:
         raise RecordingError(f"{paths[0]}: cannot decode miniSEED: {exc}") from None
     label = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"

@@ -7,10 +7,14 @@ default) are written as soon as they fill, partial ones at ``flush(force=True)``
 ``{net}.{sta}.{YYYYmmddTHHMMSSZ}.mseed`` after the start of their period. When the
 directory's recordings exceed ``max_bytes``, the oldest files are deleted.
 
-Crash safety: records are appended with single ``write()`` calls of whole records to a file
-opened ``O_APPEND``, and files are fsync'ed when they are closed. A process killed at any
-moment leaves every earlier file intact and the current one readable up to its last
-record; restarting in the same period appends to the same file.
+Crash safety: records are appended to a file opened ``O_APPEND`` and files are fsync'ed when
+they are closed. A ``write()`` of whole records is not atomic: the kernel copies it page by
+page and a fatal signal (SIGKILL, the OOM killer) or a power cut can stop it between two
+pages, mid-record. So every record says ``"streamed": true`` in its extra header, which lets
+readers take such a file up to its last whole record, and a writer that reopens a file cuts
+a torn record off before it appends. A process killed at any moment therefore leaves every
+earlier file intact and the current one readable up to its last whole record; restarting in
+the same period appends to the same file.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ import numpy.typing as npt
 from drivers.block import SampleBlock
 from drivers.errors import RecordingError
 from drivers.recordings.common import default_components
-from drivers.recordings.mseed_format import SOURCE_CODE, STEIM2_MAX_DIFF, band_code
+from drivers.recordings.mseed_format import (
+    SOURCE_CODE,
+    STEIM2_MAX_DIFF,
+    band_code,
+    complete_length,
+)
 from drivers.recordings.waveforms import DEFAULT_SCALE, UNITS
 
 log = logging.getLogger(__name__)
@@ -210,6 +219,7 @@ class MiniSeedWriter:
                     "offset": offset,
                     "units": UNITS.get(kind, "counts"),
                     "components": list(comps),
+                    "streamed": True,
                 }
             }
         )
@@ -285,6 +295,7 @@ class MiniSeedWriter:
         so a recorder stopped between files leaves no empty file behind."""
         path = self._path or self.directory / self.file_name(self._period or 0)
         try:
+            _cut_torn_record(path)
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             raise RecordingError(
@@ -382,6 +393,19 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _cut_torn_record(path: Path) -> None:
+    """Truncate a file left with a torn last record, so new records follow whole ones."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        whole = complete_length(path)
+    except RecordingError as exc:
+        raise OSError(f"will not append to a damaged recording ({exc})") from None
+    if whole is not None:
+        log.warning("recording: %s ended in a torn record; cut it at %d bytes", path, whole)
+        os.truncate(path, whole)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -159,3 +159,22 @@ def test_survives_sigkill_mid_write(tmp_path: Path) -> None:
     counts = rec.channels["geo1"].to_counts()[:, 0]
     assert rec.channels["geo1"].valid is None
     assert np.array_equal(counts, expected_all[: counts.size])
+
+
+def test_a_torn_last_record_is_read_around_and_cut_before_appending(tmp_path: Path) -> None:
+    """What a kill between two pages of a write() leaves: whole records, then part of one."""
+    block = ((np.arange(5000) * 7919) % 20001 - 10000).astype(np.int32)
+    with MiniSeedWriter(tmp_path, record_length=512) as writer:
+        writer.append_samples("geo1", T0, 500.0, block[:2500], kind="seismic", scale=1e-9)
+    (path,) = tmp_path.glob("*.mseed")
+    whole = path.read_bytes()
+    os.truncate(path, len(whole) - 60)  # the last record loses its tail
+    torn = read_recording(path).channels["geo1"].to_counts()[:, 0]
+    assert 0 < torn.size < 2500
+    assert np.array_equal(torn, block[: torn.size])
+    # A recorder restarted in the same period cuts the torn record and appends after it.
+    with MiniSeedWriter(tmp_path, record_length=512) as writer:
+        writer.append_samples("geo1", T0 + 5.0, 500.0, block[2500:], kind="seismic", scale=1e-9)
+    rec = read_recording(sorted(tmp_path.glob("*.mseed")))
+    assert rec.channels["geo1"].valid is not None  # the torn record's samples are a gap
+    assert not rec.channels["geo1"].valid.all()
