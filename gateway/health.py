@@ -133,9 +133,17 @@ class Health:
                 problems[f"thread {name}"] = f"no progress for {age:.0f} s"
         return problems
 
-    def _key(self, state: str, problems: dict[str, str]) -> tuple[Any, ...]:
-        # States only (not ages or counters), so a change means a real change of state.
-        return (state, tuple(sorted((k, v.split(":")[0]) for k, v in problems.items())))
+    def _key(
+        self, state: str, problems: dict[str, str], sensors: dict[str, dict[str, Any]]
+    ) -> tuple[Any, ...]:
+        # States only (not ages or counters), so a change means a real change of state; a
+        # sensor that has started is one (the status would otherwise say "starting" until
+        # the next periodic publish).
+        return (
+            state,
+            tuple(sorted((k, v.split(":")[0]) for k, v in problems.items())),
+            tuple(sorted((name, str(s.get("state"))) for name, s in sensors.items())),
+        )
 
     def snapshot(self, state: str = "running") -> dict[str, Any]:
         """The whole status (plain JSON types)."""
@@ -200,7 +208,7 @@ class Health:
             uplink.publish_status(snapshot)
         if self._on_summary is not None:
             self._on_summary(self.summary(snapshot))
-        self._last_key = self._key(snapshot["state"], snapshot["problems"])
+        self._last_key = self._key(snapshot["state"], snapshot["problems"], snapshot["sensors"])
         self.published += 1
         return snapshot
 
@@ -222,10 +230,13 @@ class Health:
             self._thread = None
 
     def _changed(self) -> bool:
-        problems = self._problems(self.sensors.status())
+        sensors = self.sensors.status()
+        problems = self._problems(sensors)
         state = "degraded" if problems else "ok"
-        key = self._key(state, problems)
+        key = self._key(state, problems, sensors)
         if key != self._last_key:
+            if self._last_key is not None and key[:2] == self._last_key[:2]:
+                return True  # only a sensor's state changed: publish, nothing to log
             for name, why in problems.items():
                 log.warning("%s: %s", name, why)
             if not problems and self._last_key is not None:
