@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drivers.config import SensorConfig
+from drivers.config import PolledSensorConfig
 from drivers.errors import DeviceError
 from drivers.modbus_registers import (
     CONTROL_CLEAR_RESTARTED,
@@ -24,7 +24,9 @@ class WrongDeviceError(DeviceError):
     """Something answers at the configured address, but not the configured kind of device."""
 
 
-def identify(link: ModbusLink, config: SensorConfig, regmap: RegisterMap, timeout: float) -> int:
+def identify(
+    link: ModbusLink, config: PolledSensorConfig, regmap: RegisterMap, timeout: float
+) -> int:
     """Check that the device is the configured kind and speaks this map; returns its STATUS."""
     head = link.read_input_registers(config.device_id, IR_DEVICE_TYPE, IR_FIFO, timeout)
     device_type, version, depth, words = head[:IDENTITY_COUNT]
@@ -42,7 +44,7 @@ def identify(link: ModbusLink, config: SensorConfig, regmap: RegisterMap, timeou
     return head[IR_STATUS]
 
 
-def set_sample_rate(link: ModbusLink, config: SensorConfig, timeout: float) -> None:
+def set_sample_rate(link: ModbusLink, config: PolledSensorConfig, timeout: float) -> None:
     """Make the device sample at the configured rate (it forgets it when it restarts)."""
     wanted = round(config.rate)
     (rate,) = link.read_holding_registers(config.device_id, HR_SAMPLE_RATE, 1, timeout)
@@ -56,7 +58,7 @@ def set_sample_rate(link: ModbusLink, config: SensorConfig, timeout: float) -> N
 
 
 def acknowledge_restart(
-    link: ModbusLink, config: SensorConfig, status: int, timeout: float
+    link: ModbusLink, config: PolledSensorConfig, status: int, timeout: float
 ) -> bool:
     """Clear RESTARTED if set (after the settings are applied); True if it was."""
     if not status & STATUS_RESTARTED:

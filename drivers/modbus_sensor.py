@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from drivers.backoff import Backoff
 from drivers.block import BlockSink, SampleBlock
-from drivers.config import SensorConfig, bits_per_byte
+from drivers.config import PolledSensorConfig, bits_per_byte
 from drivers.errors import ConfigError
 from drivers.fifo_stream import FifoStream
 from drivers.modbus_bus import ModbusBus
@@ -68,7 +68,7 @@ class ModbusSensor:
 
     def __init__(
         self,
-        config: SensorConfig,
+        config: PolledSensorConfig,
         sink: BlockSink,
         *,
         clock: Callable[[], float] = time.time,

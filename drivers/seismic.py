@@ -20,7 +20,7 @@ import numpy as np
 import serial
 
 from drivers.block import BlockSink, SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import StreamSensorConfig
 from drivers.registry import register
 from drivers.seismic_codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
 from drivers.seismic_timing import Placement, StreamClock
@@ -40,7 +40,7 @@ READ_BATCH_BYTES = 1024
 FRAME_OVERHEAD_BYTES_PER_S = 50 * 16  # header + CRC of 20 ms frames
 
 
-def read_interval(config: SensorConfig) -> float:
+def read_interval(config: StreamSensorConfig) -> float:
     """Seconds between reads for this digitizer's byte rate."""
     bytes_per_s = config.rate * config.channels * config.sample_bits / 8
     return min(READ_BATCH_S, READ_BATCH_BYTES / (bytes_per_s + FRAME_OVERHEAD_BYTES_PER_S))
@@ -54,7 +54,7 @@ class SeismicDriver:
 
     def __init__(
         self,
-        config: SensorConfig,
+        config: StreamSensorConfig,
         sink: BlockSink,
         *,
         clock: Callable[[], float] = time.time,

@@ -43,17 +43,10 @@ ReportHook = Callable[[dict[str, Any], Detection], None]
 READER_STALE_S = 60.0
 """Reader loops turn at least every few seconds, even while backing off from a dead device."""
 
-# Columns each kind of driver delivers (drivers/*.py): PIR level + motion flag, three axes.
-CHANNELS = {"pir": 2, "magnetometer": 3}
-
 
 def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
     """What the detector needs to know of each enabled sensor."""
-    return [
-        SensorSpec(s.name, s.kind, s.rate, s.channels if s.kind == "seismic" else CHANNELS[s.kind])
-        for s in sensors
-        if s.enabled
-    ]
+    return [SensorSpec(s.name, s.kind, s.rate, s.columns) for s in sensors if s.enabled]
 
 
 class Service:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.errors import RecordingError
+from drivers.kinds import KINDS
 from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_truth, truth_path
 
 __all__ = [
@@ -131,8 +132,8 @@ def read_recording(
     if not items:
         raise RecordingError("no recording file given")
     files = [Path(p) for p in items]
-    if sensor is not None and sensor not in ("seismic", "pir", "magnetometer"):
-        raise RecordingError(f"unknown sensor kind {sensor!r} (seismic, pir or magnetometer)")
+    if sensor is not None and sensor not in KINDS:
+        raise RecordingError(f"unknown sensor kind {sensor!r} ({', '.join(KINDS)})")
     if rate is not None and not rate > 0:
         raise RecordingError(f"--rate must be a positive number of Hz, not {rate!r}")
     if len(files) > 1:

@@ -9,24 +9,24 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from drivers.recordings.waveforms import DEFAULT_SCALE, KINDS, NAME_PREFIX, UNITS, Channel
+from drivers.kinds import KINDS
+from drivers.recordings.waveforms import Channel, scale_of, units_of
 
 FloatArray = npt.NDArray[np.float64]
 
-DEFAULT_COMPONENTS = {
-    ("seismic", 1): ("Z",),
-    ("seismic", 3): ("Z", "N", "E"),
-    ("pir", 1): ("I",),
-    ("pir", 2): ("I", "M"),
-    ("magnetometer", 3): ("N", "E", "Z"),
-    ("magnetometer", 1): ("Z",),
-}
-"""Component names when a file does not say: vertical geophone, PIR level (+ motion flag),
-magnetometer north/east/down."""
-
-
 def default_components(kind: str, count: int) -> tuple[str, ...]:
-    return DEFAULT_COMPONENTS.get((kind, count), tuple(str(i + 1) for i in range(count)))
+    """Component names when a file does not say (the kind's descriptor): vertical geophone,
+    PIR level (+ motion flag), magnetometer north/east/down; else ``1``, ``2``, ..."""
+    known = KINDS.get(kind)
+    if known is None:
+        return tuple(str(i + 1) for i in range(count))
+    return known.component_names(count)
+
+
+def default_name(kind: str) -> str:
+    """The name of a kind's first sensor (``geo1``), for files that do not name theirs."""
+    known = KINDS.get(kind)
+    return known.default_name if known else f"{kind[:3]}1"
 
 
 def check_kind(kind: str | None, path: Path) -> str:
@@ -85,14 +85,14 @@ def make_channel(
         raise RecordingError(f"{path}: no samples for {name}")
     check_finite(array, path, rate, name)
     comps = components or default_components(kind, array.shape[1])
-    meta = {"file": str(path), "units": UNITS.get(kind, "counts")}
+    meta = {"file": str(path), "units": units_of(kind)}
     meta.update(info or {})
     return Channel(
         name=name,
         kind=kind,
         rate=rate,
         data=array,
-        scale=float(scale if scale is not None else DEFAULT_SCALE.get(kind, 1.0)),
+        scale=float(scale if scale is not None else scale_of(kind)),
         valid=valid if valid is not None and not bool(np.all(valid)) else None,
         components=comps,
         info=meta,
@@ -103,7 +103,7 @@ def unique_name(wanted: str | None, kind: str, taken: set[str]) -> str:
     """``wanted`` if free, else ``geo1``, ``geo2`` ... by kind."""
     if wanted and wanted not in taken:
         return wanted
-    prefix = NAME_PREFIX.get(kind, kind[:3])
+    prefix = KINDS[kind].name_prefix if kind in KINDS else kind[:3]
     k = 1
     while f"{prefix}{k}" in taken:
         k += 1

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from drivers.recordings.common import check_rate, file_kind, make_channel
+from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
 from drivers.recordings.waveforms import Channel, Recording
 
 TIME_NAMES = {
@@ -138,7 +138,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
             start = t_first
     else:
         data, ch_rate = values, check_rate(rate, path)
-    name = str(meta.get("name") or "") or {"seismic": "geo1", "pir": "pir1"}.get(kind, "mag1")
+    name = str(meta.get("name") or "") or default_name(kind)
     comps = tuple(meta.get("components") or ()) or None
     if comps is not None and len(comps) != data.shape[1]:
         comps = None

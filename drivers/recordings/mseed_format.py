@@ -28,22 +28,17 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
+from drivers.kinds import KINDS
 from drivers.recordings.common import make_channel, unique_name
-from drivers.recordings.waveforms import DEFAULT_SCALE, KINDS, UNITS, Channel, Recording
+from drivers.recordings.waveforms import Channel, Recording, scale_of, units_of
 
 log = logging.getLogger(__name__)
 
 SHORT_PERIOD_BANDS = ((1000.0, "G"), (250.0, "D"), (80.0, "E"), (10.0, "S"), (1.0001, "M"))
 BROADBAND_BANDS = ((1000.0, "F"), (250.0, "C"), (80.0, "H"), (10.0, "B"), (1.0001, "M"))
-SOURCE_CODE = {"seismic": "P", "pir": "Y", "magnetometer": "F"}
-KIND_OF_SOURCE = {
-    "P": "seismic",
-    "H": "seismic",
-    "L": "seismic",
-    "N": "seismic",
-    "F": "magnetometer",
-    "Y": "pir",
-}
+SOURCE_CODE = {kind.name: kind.seed_codes[0] for kind in KINDS.values()}
+"""The SEED instrument code written for each kind (from :mod:`drivers.kinds`)."""
+KIND_OF_SOURCE = {code: kind.name for kind in KINDS.values() for code in kind.seed_codes}
 EXTRA_KEY = "UGS"
 NETWORK = "XX"
 STATION = "UGS"
@@ -52,7 +47,8 @@ CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
 
 
 def band_code(kind: str, rate: float) -> str:
-    table = SHORT_PERIOD_BANDS if kind == "seismic" else BROADBAND_BANDS
+    known = KINDS.get(kind)
+    table = SHORT_PERIOD_BANDS if known and known.short_period else BROADBAND_BANDS
     for lowest, code in table:
         if rate >= lowest:
             return code
@@ -271,7 +267,8 @@ def read(paths: list[Path], *, sensor: str | None, scale: float | None) -> Recor
         what = f"no {sensor} channel" if sensor else "no sensor channel"
         raise RecordingError(f"{label}: {what} in the file (has {', '.join(kinds) or 'none'})")
     start = min(t.t_start for t in built)
-    built.sort(key=lambda t: (KINDS.index(t.kind) if t.kind in KINDS else len(KINDS), t.name))
+    order = list(KINDS)
+    built.sort(key=lambda t: (order.index(t.kind) if t.kind in KINDS else len(order), t.name))
     channels: dict[str, Channel] = {}
     for t in built:
         data, valid = t.data, t.valid
@@ -346,7 +343,7 @@ def _assemble(
     comps = tuple(dict.fromkeys(c for c, *_ in segs))
     data = np.zeros((n, len(comps)))
     valid = np.zeros((n, len(comps)), dtype=bool)
-    ch_scale = float(extra.get("scale") or scale or DEFAULT_SCALE.get(kind, 1.0))
+    ch_scale = float(extra.get("scale") or scale or scale_of(kind))
     offset = float(extra.get("offset") or 0.0)
     for comp, t0, samples, stype in segs:
         i0 = round((t0 - t_start) * rate)
@@ -359,7 +356,7 @@ def _assemble(
         valid[i0:i1, col] = True
     info = {
         "seed_ids": [sid for _, sid, _ in members],
-        "units": str(extra.get("units") or UNITS.get(kind, "counts")),
+        "units": str(extra.get("units") or units_of(kind)),
     }
     return _Trace(
         str(extra.get("name") or ""),

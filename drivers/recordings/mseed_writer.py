@@ -42,7 +42,7 @@ from drivers.recordings.mseed_format import (
     band_code,
     complete_length,
 )
-from drivers.recordings.waveforms import DEFAULT_SCALE, UNITS
+from drivers.recordings.waveforms import scale_of, units_of
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +215,9 @@ class MiniSeedWriter:
                 "UGS": {
                     "name": name,
                     "kind": kind,
-                    "scale": scale if scale is not None else DEFAULT_SCALE.get(kind, 1.0),
+                    "scale": scale if scale is not None else scale_of(kind),
                     "offset": offset,
-                    "units": UNITS.get(kind, "counts"),
+                    "units": units_of(kind),
                     "components": list(comps),
                     "streamed": True,
                 }

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import RecordingError
-from drivers.recordings.common import check_kind, check_rate, make_channel
+from drivers.recordings.common import check_kind, check_rate, default_name, make_channel
 from drivers.recordings.waveforms import Channel, Recording, jsonable
 
 HEADER_KEY = "__ugs__"
@@ -164,6 +164,6 @@ def _read_bare(
     kind = check_kind(sensor, path)
     if data.ndim == 2 and data.shape[0] < data.shape[1]:
         data = data.T  # (components, n) as some tools save it
-    name = {"seismic": "geo1", "pir": "pir1"}.get(kind, "mag1")
+    name = default_name(kind)
     ch = make_channel(path, name, kind, check_rate(rate, path), data)
     return Recording({name: ch}, [], 0.0, {"format": "npz", "files": [str(path)]})

@@ -21,7 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from drivers.recordings.common import file_kind, invalid_runs, make_channel, valid_from_runs
+from drivers.recordings.common import (
+    default_name,
+    file_kind,
+    invalid_runs,
+    make_channel,
+    valid_from_runs,
+)
 from drivers.recordings.waveforms import Channel, Recording
 
 FORMAT_PCM = 1
@@ -110,14 +116,14 @@ def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | N
         # A geophone stored in an audio container often carries a made-up header rate.
         ch_rate = float(rate)
     ch_scale = float(scale or meta.get("scale") or 0.0) or None
-    from drivers.recordings.waveforms import DEFAULT_SCALE
+    from drivers.recordings.waveforms import scale_of
 
-    unit = ch_scale or DEFAULT_SCALE.get(kind, 1.0)
+    unit = ch_scale or scale_of(kind)
     data = samples if is_float else samples.astype(np.float64) * unit
     comps = tuple(meta.get("components") or ()) or None
     if comps is not None and len(comps) != data.shape[1]:
         comps = None
-    name = str(meta.get("name") or "") or {"seismic": "geo1", "pir": "pir1"}.get(kind, "mag1")
+    name = str(meta.get("name") or "") or default_name(kind)
     valid = valid_from_runs(data.shape[0], list(meta.get("invalid") or []))
     ch = make_channel(
         path,

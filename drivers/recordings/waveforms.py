@@ -19,21 +19,27 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
+from drivers.kinds import KINDS
 
 log = logging.getLogger(__name__)
 
-KINDS = ("seismic", "pir", "magnetometer")
+DEFAULT_SCALE = {kind.name: kind.scale for kind in KINDS.values()}
+"""Physical units per device count, by kind (a view of :mod:`drivers.kinds`)."""
 
-UNITS = {"seismic": "m/s", "pir": "V", "magnetometer": "nT"}
-"""Physical unit of each sensor kind's samples."""
-
-DEFAULT_SCALE = {"seismic": 1e-9, "pir": 1e-4, "magnetometer": 1.0}
-"""Physical units per device count: 1 nm/s, 0.1 mV and 1 nT (see docs/recordings.md)."""
-
-DEFAULT_BITS = {"seismic": 24, "pir": 16, "magnetometer": 32}
+DEFAULT_BITS = {kind.name: kind.bits for kind in KINDS.values()}
 """Signed sample width of each kind of device: the range ``to_counts`` clips to."""
 
-NAME_PREFIX = {"seismic": "geo", "pir": "pir", "magnetometer": "mag"}
+
+def units_of(kind: str) -> str:
+    """Physical unit of a kind's samples (``counts`` for a kind the gateway does not know)."""
+    known = KINDS.get(kind)
+    return known.units if known else "counts"
+
+
+def scale_of(kind: str) -> float:
+    """Default physical units per count of a kind (1.0 for a kind the gateway does not know)."""
+    known = KINDS.get(kind)
+    return known.scale if known else 1.0
 
 TRUTH_SUFFIX = ".truth.json"
 TRUTH_FORMAT = "ugs-truth"
@@ -92,7 +98,7 @@ class Channel:
 
     @property
     def units(self) -> str:
-        return str(self.info.get("units", UNITS.get(self.kind, "counts")))
+        return str(self.info.get("units", units_of(self.kind)))
 
     @property
     def device_bits(self) -> int:

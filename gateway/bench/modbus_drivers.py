@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers.config import SensorConfig
+from drivers.config import PolledSensorConfig, sensor_config
 from drivers.modbus_registers import IR_COUNTER, MAGNETOMETER_MAP, PIR_MAP
 from drivers.modbus_transport import ModbusLink, RtuLink, TcpLink
 
@@ -98,7 +98,7 @@ def reader_cpu() -> dict[str, Any]:
     def sink(block: Any) -> None:
         samples[0] += len(block)
 
-    config = SensorConfig(
+    config = sensor_config(
         name="pir1",
         kind="pir",
         transport="modbus-rtu",
@@ -107,6 +107,7 @@ def reader_cpu() -> dict[str, Any]:
         poll_hz=50,
         sample_rate=100,
     )
+    assert isinstance(config, PolledSensorConfig)
     driver = PirDriver(config, sink)
     seconds = 10.0
     try:

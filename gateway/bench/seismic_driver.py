@@ -79,7 +79,7 @@ def decoder_throughput() -> dict[str, Any]:
 
 def live_stream_cpu() -> dict[str, Any]:
     from drivers.block import SampleBlock
-    from drivers.config import SensorConfig
+    from drivers.config import StreamSensorConfig, sensor_config
     from drivers.seismic import SeismicDriver
     from hil.ambient import AmbientSource
     from hil.digitizer import DigitizerEmulator
@@ -93,10 +93,11 @@ def live_stream_cpu() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ugs-bench-") as tmp:
         link = Path(tmp) / "serial" / "by-id" / "usb-bench-digitizer"
         emulator = DigitizerEmulator(AmbientSource.preset("seismic", RATE, seed=1), link=link)
-        config = SensorConfig(
+        config = sensor_config(
             name="geo1", kind="seismic", transport="serial", port=str(link),
             baudrate=460800, sample_rate=RATE, channels=CHANNELS,
         )  # fmt: skip
+        assert isinstance(config, StreamSensorConfig)
         driver = SeismicDriver(config, sink)
         emulator.start()
         try:

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drivers import kinds
+
 NAME = "analyze"
 HELP = "run the detector over recorded waveforms; one JSON line per detection"
 ORDER = 40
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="recording file(s)")
     parser.add_argument(
         "--sensor",
-        choices=("seismic", "pir", "magnetometer"),
+        choices=kinds.names(),
         help="kind of sensor in a single-sensor file (default seismic); for multi-sensor "
         "files, analyse only that kind",
     )

@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Any
 
+from drivers import kinds
+
 NAME = "eval"
 HELP = "score the detector against ground truth (simulated or from a truth file)"
 ORDER = 45
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", default="1", metavar="N|A-B|A,B", help="seed(s) of the simulations (default 1)"
     )
-    parser.add_argument("--sensor", choices=("seismic", "pir", "magnetometer"))
+    parser.add_argument("--sensor", choices=kinds.names())
     parser.add_argument("--rate", type=float, metavar="HZ")
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
     parser.add_argument("--model", metavar="FILE", help="classifier model (default: packaged)")

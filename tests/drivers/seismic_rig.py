@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from drivers.block import SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import sensor_config
 from drivers.seismic import SeismicDriver
 from hil.digitizer import DigitizerEmulator
 from hil.faults import Faults
@@ -59,7 +59,7 @@ class Rig:
             link=tmp_path / LINK,
             counter_start=counter_start,
         )
-        self.config = SensorConfig(
+        self.config = sensor_config(
             name="geo1",
             kind="seismic",
             transport="serial",
