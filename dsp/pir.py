@@ -20,10 +20,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.filters import biquad_run
-from dsp.records import SensorEvent
+from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
 
@@ -215,3 +216,8 @@ class PirChain(SampleChain):
             "ready": bool(self.st[R_WARM] >= self.qp[Q_WARM]),
             "event_open": bool(self.st[R_IN]),
         }
+
+
+@register_chain("pir")
+def _chain(spec: SensorSpec, config: DspConfig) -> tuple[PirChain, int]:
+    return PirChain(spec.name, spec.rate, config), 0

@@ -9,6 +9,7 @@ to change on a running unit; the outbox is never recreated.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -45,8 +46,11 @@ READER_STALE_S = 60.0
 
 
 def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
-    """What the detector needs to know of each enabled sensor."""
-    return [SensorSpec(s.name, s.kind, s.rate, s.columns) for s in sensors if s.enabled]
+    """What the detector needs to know of each enabled sensor (its kind's chain loaded)."""
+    enabled = [s for s in sensors if s.enabled]
+    for module in {s.descriptor.chain for s in enabled}:
+        importlib.import_module(module)  # registers the kind's chain with dsp
+    return [SensorSpec(s.name, s.kind, s.rate, s.columns) for s in enabled]
 
 
 class Service:

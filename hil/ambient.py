@@ -12,6 +12,7 @@ bump for the magnetometer.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.kinds import kind_of
 from hil.source import Samples
 
 CHUNK_S = 1.0  # samples are generated per chunk of this many seconds
@@ -35,15 +37,39 @@ class EventShape:
     """Mean time between events (Poisson)."""
 
 
-# Defaults per device kind, in the raw units each emulator takes.
-PRESETS: dict[str, tuple[Sequence[float], float, EventShape]] = {
-    # 24-bit geophone counts: ~300 counts of site noise, knocks of a few 1e5 counts.
-    "seismic": ((0.0, 0.0, 0.0), 300.0, EventShape(4e5, 25.0, 0.08, 4.0)),
-    # PIR level in signed 16-bit counts: a person crossing swings it by a few thousand.
-    "pir": ((0.0,), 40.0, EventShape(6000.0, 0.6, 1.0, 8.0)),
-    # Magnetometer axes in nT: the Earth's field plus a car's few-µT bump.
-    "magnetometer": ((18_000.0, -1_200.0, 44_000.0), 1.5, EventShape(3000.0, 0.15, 2.0, 10.0)),
-}
+@dataclass(frozen=True)
+class Waveform:
+    """What an emulator plays when it is given nothing else, in the raw counts it takes.
+
+    Each emulator module defines its kind's as ``WAVEFORM`` (found through the kind's
+    descriptor, :func:`waveform`).
+    """
+
+    baseline: tuple[float, ...]
+    """Level of each channel; as many channels as the ambient waveform has."""
+    noise: float
+    """Standard deviation of the noise, in counts."""
+    event: EventShape
+    quiet_rate: float
+    """Rate of the quiet background played for a kind a recording lacks."""
+    quiet_noise: float
+    quiet_channels: int
+    play_channels: int | None = None
+    """Columns the emulator plays from a recording (None: all it has); fewer are repeated."""
+    holds_level: bool = False
+    """After a recording, the background carries on at its last level (a steady field)."""
+
+
+def waveform(kind: str) -> Waveform:
+    """The default waveform of a kind's emulator (the module its descriptor names)."""
+    found: Waveform = importlib.import_module(kind_of(kind).emulator).WAVEFORM
+    return found
+
+
+def count_limits(kind: str) -> tuple[int, int]:
+    """The signed range of a kind's device samples."""
+    bits = kind_of(kind).bits
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 class AmbientSource:
@@ -78,14 +104,11 @@ class AmbientSource:
         cls, kind: str, rate: float, *, seed: int = 0, channels: int | None = None
     ) -> AmbientSource:
         """The default waveform for one device kind (``seismic``, ``pir``, ``magnetometer``)."""
-        baseline, noise, event = PRESETS[kind]
-        n = channels or len(baseline)
-        limits = (-(1 << 23), (1 << 23) - 1) if kind == "seismic" else (-(1 << 15), (1 << 15) - 1)
-        if kind == "magnetometer":
-            limits = (-(1 << 31), (1 << 31) - 1)
+        wave = waveform(kind)
+        n = channels or len(wave.baseline)
         return cls(
-            rate, n, seed=seed, baseline=list(baseline[:n]) or [0.0], noise=noise, event=event,
-            limits=limits,
+            rate, n, seed=seed, baseline=list(wave.baseline[:n]) or [0.0], noise=wave.noise,
+            event=wave.event, limits=count_limits(kind),
         )  # fmt: skip
 
     @property

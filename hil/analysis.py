@@ -9,11 +9,13 @@ deliver them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivers.kinds import KINDS
 from drivers.recordings.waveforms import Channel, Recording
 from dsp.classifier import Model
 from dsp.config import DspConfig
@@ -38,6 +40,8 @@ class AnalysisResult:
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:
+    for kind in {ch.kind for ch in recording.channels.values()} & set(KINDS):
+        importlib.import_module(KINDS[kind].chain)  # registers the kind's chain with dsp
     return [
         SensorSpec(ch.name, ch.kind, ch.rate, int(ch.data.shape[1]))
         for ch in recording.channels.values()
@@ -128,6 +132,4 @@ def run_detector(
     flags += det.pop_flags()
     if progress is not None:
         progress(1.0)
-    return AnalysisResult(
-        detections, flags, det, recording.duration, recording.channels, emitted
-    )
+    return AnalysisResult(detections, flags, det, recording.duration, recording.channels, emitted)

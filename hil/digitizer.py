@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,10 +42,14 @@ from drivers.seismic_codec import (
     encode_frame,
     rate_code,
 )
+from hil.ambient import EventShape, Waveform
 from hil.faults import Faults
 from hil.pacer import Pacer
 from hil.pty import Pty, StableLink
 from hil.source import WaveformSource
+
+if TYPE_CHECKING:
+    from hil.station import EmulatedStation
 
 log = logging.getLogger(__name__)
 
@@ -235,3 +240,42 @@ class DigitizerEmulator:
                 self._pty.close()
             self._pty = None
         self._backlog.clear()
+
+
+# -- as part of an emulated field station (hil.station) -------------------------------------
+
+WAVEFORM = Waveform(
+    # 24-bit geophone counts: ~300 counts of site noise, knocks of a few 1e5 counts.
+    baseline=(0.0, 0.0, 0.0),
+    noise=300.0,
+    event=EventShape(4e5, 25.0, 0.08, 4.0),
+    quiet_rate=500.0,
+    quiet_noise=60.0,  # ~60 nm/s at the default scale
+    quiet_channels=1,
+)
+STATION_BAUD = 460800  # 1000 Hz x 3 x 24-bit needs more than 115200 (docs/seismic-protocol.md)
+
+
+def start_for_station(
+    station: EmulatedStation, source: WaveformSource
+) -> tuple[DigitizerEmulator, str, str, dict[str, Any]]:
+    """Start the station's digitizer on a pty: (emulator, path, what, ``[[sensors]]`` entry)."""
+    emulator = DigitizerEmulator(
+        source,
+        speed=station.speed,
+        link=station.link("usb-UGS_Seismic_Digitizer_EMU0001-if00-port0"),
+    )
+    station.emulators["seismic"] = emulator
+    path = emulator.start()
+    rate, channels = int(source.rate), source.channels
+    return (
+        emulator,
+        path,
+        f"digitizer frames, {rate} Hz × {channels}, 24-bit (pty {emulator.pty_path})",
+        {
+            "transport": "serial", "port": path, "baudrate": STATION_BAUD, "sample_rate": rate,
+            "channels": channels, "sample_bits": 24,
+            # ~2.5 nm/s per count: a 24-bit digitizer behind a 28.8 V/(m/s) geophone
+            "calibration": {"scale": 2.5e-9, "offset": 0.0, "units": "m/s"},
+        },
+    )  # fmt: skip

@@ -7,15 +7,19 @@ bit-exact; a value at the end of the 32-bit range raises OVERRANGE.
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from drivers.modbus_registers import MAGNETOMETER_MAP, RegisterMap
+from hil.ambient import EventShape, Waveform
 from hil.faults import Faults
 from hil.modbus_device import EmulatedFifoDevice
 from hil.modbus_server import ModbusEmulatorServer, ModbusTransport
 from hil.source import Samples, WaveformSource
+
+if TYPE_CHECKING:
+    from hil.station import EmulatedStation
 
 INT32_LIMITS = (-0x80000000, 0x7FFFFFFF)
 
@@ -64,3 +68,38 @@ class MagnetometerEmulator(EmulatedFifoDevice):
         entries = [MAGNETOMETER_MAP.encode_sample(row) for row in raw.tolist()]
         clipped = bool(len(raw)) and bool(np.isin(raw[-1], INT32_LIMITS).any())
         return entries, clipped
+
+
+# -- as part of an emulated field station (hil.station) -------------------------------------
+
+WAVEFORM = Waveform(
+    # Magnetometer axes in nT: the Earth's field plus a car's few-µT bump.
+    baseline=(18_000.0, -1_200.0, 44_000.0),
+    noise=1.5,
+    event=EventShape(3000.0, 0.15, 2.0, 10.0),
+    quiet_rate=50.0,
+    quiet_noise=1.0,  # ~1 nT
+    quiet_channels=3,
+    play_channels=3,
+    holds_level=True,  # the Earth's field stays where the recording left it
+)
+
+
+def start_for_station(
+    station: EmulatedStation, source: WaveformSource
+) -> tuple[MagnetometerEmulator, str, str, dict[str, Any]]:
+    """Start the station's magnetometer on Modbus TCP, 127.0.0.1: (emulator, address, ...)."""
+    emulator = MagnetometerEmulator(source, device_id=1, speed=station.speed)
+    station.emulators["magnetometer"] = emulator
+    address = emulator.start("tcp", host="127.0.0.1", port=0)
+    rate = int(source.rate)
+    return (
+        emulator,
+        address,
+        f"Modbus TCP, unit 1, {rate} Hz, nT",
+        {
+            "transport": "modbus-tcp", "port": address, "device_id": 1, "sample_rate": rate,
+            "poll_hz": station.poll_hz("magnetometer"),
+            "calibration": {"scale": 1.0, "offset": 0.0, "units": "nT"},
+        },
+    )  # fmt: skip

@@ -9,15 +9,19 @@ converter range, which raises OVERRANGE) and optionally the motion flag (channel
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from drivers.modbus_registers import HR_MOTION_THRESHOLD, PIR_MAP, RegisterMap
+from hil.ambient import EventShape, Waveform
 from hil.faults import Faults
 from hil.modbus_device import EmulatedFifoDevice
 from hil.modbus_server import ModbusEmulatorServer
 from hil.source import Samples, WaveformSource
+
+if TYPE_CHECKING:
+    from hil.station import EmulatedStation
 
 INT16_MIN, INT16_MAX = -0x8000, 0x7FFF
 
@@ -86,3 +90,37 @@ class PirEmulator(EmulatedFifoDevice):
 
     def reset_settings(self) -> None:
         self._threshold = self.default_threshold
+
+
+# -- as part of an emulated field station (hil.station) -------------------------------------
+
+WAVEFORM = Waveform(
+    # PIR level in signed 16-bit counts: a person crossing swings it by a few thousand.
+    baseline=(0.0,),
+    noise=40.0,
+    event=EventShape(6000.0, 0.6, 1.0, 8.0),
+    quiet_rate=50.0,
+    quiet_noise=150.0,  # ~15 mV at the default scale
+    quiet_channels=1,
+    play_channels=1,  # the level; the device derives its own motion flag
+)
+STATION_BAUD = 115200
+
+
+def start_for_station(
+    station: EmulatedStation, source: WaveformSource
+) -> tuple[PirEmulator, str, str, dict[str, Any]]:
+    """Start the station's PIR on Modbus RTU over a pty: (emulator, path, what, entry)."""
+    emulator = PirEmulator(source, device_id=1, speed=station.speed)
+    station.emulators["pir"] = emulator
+    path = emulator.start(station.link("usb-UGS_RS485_EMU0002-if00-port0"), STATION_BAUD)
+    rate = int(source.rate)
+    return (
+        emulator,
+        path,
+        f"Modbus RTU, {STATION_BAUD} 8N1, unit 1, {rate} Hz",
+        {
+            "transport": "modbus-rtu", "port": path, "baudrate": STATION_BAUD, "device_id": 1,
+            "sample_rate": rate, "poll_hz": station.poll_hz("pir"),
+        },
+    )  # fmt: skip
