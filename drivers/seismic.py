@@ -37,13 +37,14 @@ RECENT_PROBLEM_S = 10.0
 # is kept well below the 4 KiB a tty buffers, so fast digitizers read more often.
 READ_BATCH_S = 0.1
 READ_BATCH_BYTES = 1024
-FRAME_OVERHEAD_BYTES_PER_S = 50 * 16  # header + CRC of 20 ms frames
 
 
 def read_interval(config: StreamSensorConfig) -> float:
     """Seconds between reads for this digitizer's byte rate."""
+    kind = config.descriptor
     bytes_per_s = config.rate * config.channels * config.sample_bits / 8
-    return min(READ_BATCH_S, READ_BATCH_BYTES / (bytes_per_s + FRAME_OVERHEAD_BYTES_PER_S))
+    overhead = kind.frames_per_s * kind.frame_bytes  # headers and CRCs
+    return min(READ_BATCH_S, READ_BATCH_BYTES / (bytes_per_s + overhead))
 
 
 @register("seismic")
@@ -63,8 +64,8 @@ class SeismicDriver:
         stale_after_s: float | None = None,
         opener: Opener = serial.serial_for_url,
     ) -> None:
-        if config.kind != "seismic":
-            raise ValueError(f"{config.name} is a {config.kind} sensor, not seismic")
+        if config.kind != self.kind:
+            raise ValueError(f"{config.name} is a {config.kind} sensor, not {self.kind}")
         self.config = config
         self.name = config.name
         self._sink = sink
