@@ -19,29 +19,35 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from gateway.config_types import ConfigPath
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
-}  # fmt: skip
+_BYTES: TypeAdapter[ByteSize] = TypeAdapter(ByteSize)
 _DURATIONS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
 
 def parse_size(value: object) -> int:
-    """Bytes from an int or a string like ``"64MiB"``, ``"500kB"``, ``"1GB"``."""
+    """Bytes from a number or a string like ``"64MiB"``, ``"500kB"``, ``"1GB"`` (pydantic's
+    :class:`~pydantic.ByteSize` reads the units)."""
     if isinstance(value, bool):
         raise ValueError("expected a size in bytes")
     if isinstance(value, int | float):
         return int(value)
     if isinstance(value, str):
-        match = _AMOUNT.match(value)
-        if match and match.group(2).lower() in _UNITS:
-            return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        try:
+            return int(_BYTES.validate_python(value))
+        except ValidationError:
+            pass
     raise ValueError(f'{value!r} is not a size (examples: 1048576, "500kB", "64MiB", "1GB")')
 
 
