@@ -27,6 +27,7 @@ import time
 import zlib
 from pathlib import Path
 
+from drivers.durable import fsync_dir
 from gateway import clock
 from gateway.errors import StorageError
 
@@ -50,14 +51,6 @@ def _parse(data: bytes) -> int | None:
     return int(parts[1])
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -72,7 +65,7 @@ def _replace(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _overwrite(path: Path, data: bytes) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from gateway.clock import FLOOR_S, TIMESYNC_FLAG, judge, kernel_clock_synced
 log = logging.getLogger(__name__)
 
 THERMAL_ROOT = Path("/sys/class/thermal")
-PROC_SELF = Path("/proc/self")
+PROC = Path("/proc")
+PROC_SELF = PROC / "self"
 
 # Thermal zone types that name the SoC or CPU (Raspberry Pi: cpu-thermal; x86: x86_pkg_temp).
 _SOC_ZONE_HINTS = ("cpu", "soc", "x86_pkg", "package")
@@ -83,15 +84,8 @@ class SystemInfo:
 
     def memory(self) -> dict[str, int | None]:
         """Resident memory now and at its peak, in bytes (VmRSS, VmHWM)."""
-        fields: dict[str, int | None] = {"rss_bytes": None, "rss_peak_bytes": None}
-        text = _read_text(self.proc_self / "status") or ""
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            name = {"VmRSS": "rss_bytes", "VmHWM": "rss_peak_bytes"}.get(key)
-            parts = value.split()
-            if name and len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
-                fields[name] = int(parts[0]) * 1024
-        return fields
+        found = memory_bytes(self.proc_self / "status", ("VmRSS", "VmHWM"))
+        return {"rss_bytes": found["VmRSS"], "rss_peak_bytes": found["VmHWM"]}
 
     def process_uptime(self) -> float:
         """Seconds since this process started (from its start time in /proc, else ours)."""
@@ -174,6 +168,19 @@ class SystemInfo:
             **self.clock(),
             "load_avg": self.load_average(),
         }
+
+
+def memory_bytes(status: Path | int | str, keys: Sequence[str]) -> dict[str, int | None]:
+    """Memory figures (``VmRSS``, ``VmHWM``, ``RssAnon`` ...) of a process in bytes, from its
+    ``/proc/PID/status`` (a pid, ``"self"`` or the file's path); None for what is missing."""
+    path = status if isinstance(status, Path) else PROC / str(status) / "status"
+    found: dict[str, int | None] = dict.fromkeys(keys)
+    for line in (_read_text(path) or "").splitlines():
+        key, _, value = line.partition(":")
+        parts = value.split()
+        if key in found and len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            found[key] = int(parts[0]) * 1024
+    return found
 
 
 def _zone_number(path: Path) -> tuple[int, str]:

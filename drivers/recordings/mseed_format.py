@@ -46,6 +46,15 @@ STEIM2_MAX_DIFF = 2**29
 CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
 
 
+def steim2_fits(counts: npt.NDArray[np.integer[Any]]) -> bool:
+    """Whether every step between consecutive samples (along axis 0) fits Steim-2's 30-bit
+    differences; otherwise the samples are stored as plain 32-bit integers."""
+    values = np.asarray(counts, dtype=np.int64)
+    if values.shape[0] < 2:
+        return True
+    return int(np.abs(np.diff(values, axis=0)).max()) < STEIM2_MAX_DIFF
+
+
 def band_code(kind: str, rate: float) -> str:
     known = KINDS.get(kind)
     table = SHORT_PERIOD_BANDS if known and known.short_period else BROADBAND_BANDS
@@ -99,9 +108,7 @@ def encode_records(
     from pymseed import DataEncoding, MS3TraceList
 
     counts = np.ascontiguousarray(counts, dtype=np.int32)
-    diffs = np.abs(np.diff(counts.astype(np.int64)))
-    wide = counts.size > 1 and int(diffs.max()) >= STEIM2_MAX_DIFF
-    encoding = DataEncoding.INT32 if wide else DataEncoding.STEIM2
+    encoding = DataEncoding.STEIM2 if steim2_fits(counts) else DataEncoding.INT32
     traces = MS3TraceList()
     traces.add_data(sourceid, counts, "i", rate, starttime=start_ns)
     return list(

@@ -19,6 +19,7 @@ the same period appends to the same file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,13 +35,14 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.block import SampleBlock
+from drivers.durable import fsync_dir
 from drivers.errors import RecordingError
 from drivers.recordings.common import default_components
 from drivers.recordings.mseed_format import (
     SOURCE_CODE,
-    STEIM2_MAX_DIFF,
     band_code,
     complete_length,
+    steim2_fits,
 )
 from drivers.recordings.waveforms import scale_of, units_of
 
@@ -303,7 +305,8 @@ class MiniSeedWriter:
             ) from None
         self._path = path
         self._stats.files_opened += 1
-        _fsync_dir(self.directory)
+        with contextlib.suppress(OSError):  # the file itself is written either way
+            fsync_dir(self.directory)
         self._enforce_cap()
 
     def _close_file(self) -> None:
@@ -382,10 +385,8 @@ class MiniSeedWriter:
 
 
 def _too_wide(last: npt.NDArray[np.int32] | None, counts: npt.NDArray[np.int32]) -> bool:
-    values = counts.astype(np.int64)
-    if last is not None:
-        values = np.concatenate((last[None, :].astype(np.int64), values))
-    return values.shape[0] > 1 and int(np.abs(np.diff(values, axis=0)).max()) >= STEIM2_MAX_DIFF
+    values = counts if last is None else np.concatenate((last[None, :], counts))
+    return not steim2_fits(values)
 
 
 def _size(path: Path) -> int:
@@ -407,16 +408,3 @@ def _cut_torn_record(path: Path) -> None:
         log.warning("recording: %s ended in a torn record; cut it at %d bytes", path, whole)
         os.truncate(path, whole)
 
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new file's directory entry durable too."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -33,6 +33,7 @@ from dsp.windows import latency_window_s
 from gateway.detection_report import parse_time
 from gateway.local_broker import LocalBroker
 from gateway.subscriber import Subscriber
+from gateway.sysinfo import memory_bytes
 from gateway.uplinks import mqtt_client as mq
 
 STEADY_AFTER_S = 30.0
@@ -45,12 +46,8 @@ def proc_cpu_s(pid: int) -> float:
 
 
 def proc_memory_mb(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "RssAnon"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["RssAnon"]
+    found = memory_bytes(pid, ("VmRSS", "RssAnon"))
+    return (found["VmRSS"] or 0) / 1024**2, (found["RssAnon"] or 0) / 1024**2
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -36,14 +36,9 @@ NODE, SITE, UPLINK = "ugs-bench", "bench", "bench"
 
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size of a process in KiB (0 if unknown)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    from gateway.sysinfo import memory_bytes
+
+    return (memory_bytes(pid, ("VmRSS",))["VmRSS"] or 0) // 1024
 
 
 def _accept_all(report: dict[str, Any]) -> bool:

@@ -16,9 +16,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.detection_report import build_report
+from gateway.local_broker import free_port
 from gateway.subscriber import SeenIds, default_client_id
 from gateway.uplinks.encoding import encode
-from tests.broker import Broker, free_port
+from tests.broker import Broker
 from tests.gateway.mqtt_collect import wait_until
 from tests.gateway.uplink_rig import fields
 

@@ -167,7 +167,7 @@ def test_missing_client_certificate_is_named(
 
 
 def test_unreachable_host_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from tests.broker import free_port
+    from gateway.local_broker import free_port
 
     caplog.set_level(logging.INFO, logger="gateway")
     port = free_port()
