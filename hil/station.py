@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import tomli_w
+
 from drivers.kinds import KINDS, kind_of
 from hil.ambient import AmbientSource
 from hil.faults import Faults
@@ -160,28 +162,15 @@ def config_toml(
     state_dir: str = "hil-state",
     comment: str = "",
 ) -> str:
-    """A gateway config (TOML) with a ``[node]`` section and the given ``[[sensors]]``."""
+    """A gateway config (TOML) with a ``[node]`` section and the given ``[[sensors]]``.
+
+    Written by ``tomli_w``, so any string (quotes, backslashes, newlines) comes out as valid
+    TOML; a value TOML cannot hold raises :class:`TypeError`.
+    """
     lines = [f"# {line}" for line in comment.splitlines()]
-    lines += ["[node]", f"id = {_value(node_id)}", f"site = {_value(site)}"]
-    lines += [f"state_dir = {_value(state_dir)}", ""]
-    for sensor in sensors:
-        lines.append("[[sensors]]")
-        lines += [f"{key} = {_value(value)}" for key, value in sensor.items()]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    node = {"id": node_id, "site": site, "state_dir": state_dir}
+    body = tomli_w.dumps({"node": node, "sensors": list(sensors)})
+    return "\n".join([*lines, body]) if lines else body
 
 
 def write_config(path: str | Path, text: str) -> None:
