@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import ModbusPDU
@@ -36,17 +37,15 @@ log = logging.getLogger(__name__)
 if logging.getLogger("pymodbus").level == logging.NOTSET:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
-EXCEPTION_NAMES = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "server device failure",
-    5: "acknowledge",
-    6: "server device busy",
-    8: "memory parity error",
-    10: "gateway path unavailable",
-    11: "gateway target device failed to respond",
-}
+
+
+def exception_name(code: int) -> str:
+    """``3`` -> ``"illegal value"``: the name pymodbus gives a Modbus exception code."""
+    try:
+        name = ExcCodes(code).name
+    except ValueError:
+        return "unknown exception"
+    return name.lower().replace("_", " ").replace("unaviable", "unavailable")  # pymodbus's typo
 
 
 class NoReplyError(DeviceError):
@@ -73,7 +72,7 @@ class ModbusExceptionError(DeviceError):
     """The device answered with a Modbus exception response."""
 
     def __init__(self, device_id: int, function: int, code: int) -> None:
-        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        name = exception_name(code)
         super().__init__(
             f"device {device_id} refused function {function} with exception {code} ({name})"
         )
