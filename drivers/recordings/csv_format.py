@@ -17,6 +17,7 @@ comment holding the channel's name, kind, scale and start time.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -52,13 +53,25 @@ _NUMBER = re.compile(
 )
 
 
+DELIMITERS = ",;\t"
+
+
 def _split(line: str, delimiter: str | None) -> list[str]:
-    return [c.strip() for c in (line.split(delimiter) if delimiter else line.split())]
+    """The cells of one row: the csv module's reading (quotes included), or whitespace."""
+    if delimiter is None:
+        return line.split()
+    return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
 
 
 def _delimiter(lines: list[str]) -> str | None:
+    """The csv module's sniffer decides; when it cannot (rows of different lengths, which are
+    then reported by line), a delimiter on every line; else cells are whitespace-separated."""
     sample = lines[:20]
-    for d in (",", ";", "\t"):
+    try:
+        return csv.Sniffer().sniff("\n".join(sample), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        pass
+    for d in DELIMITERS:
         if sample and all(d in ln for ln in sample):
             return d
     return None

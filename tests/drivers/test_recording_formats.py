@@ -326,3 +326,11 @@ def test_csv_from_a_legacy_spreadsheet_export(tmp_path: Path) -> None:
     path.write_bytes(body.encode("cp1252"))
     ch = read_recording(path).channels["geo1"]
     assert ch.rate == 250.0 and ch.data.shape == (200, 1)
+
+
+def test_csv_with_quoted_cells_and_semicolons(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text('"time_s";"Z, vertical"\n"0.00";"1.5"\n"0.01";"-2"\n"0.02";"3"\n')
+    ch = read_recording(path).channel("seismic")
+    assert ch.rate == 100.0
+    assert ch.data[:, 0].tolist() == [1.5, -2.0, 3.0]
