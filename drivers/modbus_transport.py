@@ -28,6 +28,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers.config import SensorConfig, split_host_port
 from drivers.errors import DeviceError, ProtocolError
+from drivers.pymodbus_adapter import AbortRequest, serial_client, set_reply_timeout
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,27 @@ if logging.getLogger("pymodbus").level == logging.NOTSET:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
+# The Modbus specification's names of pymodbus's exception codes, for messages.
+EXCEPTION_NAMES = {
+    ExcCodes.ILLEGAL_FUNCTION: "illegal function",
+    ExcCodes.ILLEGAL_ADDRESS: "illegal data address",
+    ExcCodes.ILLEGAL_VALUE: "illegal data value",
+    ExcCodes.DEVICE_FAILURE: "server device failure",
+    ExcCodes.ACKNOWLEDGE: "acknowledge",
+    ExcCodes.DEVICE_BUSY: "server device busy",
+    ExcCodes.NEGATIVE_ACKNOWLEDGE: "negative acknowledge",
+    ExcCodes.MEMORY_PARITY_ERROR: "memory parity error",
+    ExcCodes.GATEWAY_PATH_UNAVIABLE: "gateway path unavailable",
+    ExcCodes.GATEWAY_NO_RESPONSE: "gateway target device failed to respond",
+}
+
 
 def exception_name(code: int) -> str:
-    """``3`` -> ``"illegal value"``: the name pymodbus gives a Modbus exception code."""
+    """``4`` -> ``"server device failure"``."""
     try:
-        name = ExcCodes(code).name
+        return EXCEPTION_NAMES[ExcCodes(code)]
     except ValueError:
         return "unknown exception"
-    return name.lower().replace("_", " ").replace("unaviable", "unavailable")  # pymodbus's typo
 
 
 class NoReplyError(DeviceError):
@@ -62,10 +76,6 @@ class BadReplyError(ProtocolError):
     def __init__(self, message: str, *, crc: bool = False) -> None:
         super().__init__(message)
         self.crc = crc
-
-
-class _CrcFailedError(Exception):
-    """Raised through pymodbus from the trace hook to end a request with a bad reply."""
 
 
 class ModbusExceptionError(DeviceError):
@@ -171,11 +181,11 @@ class ModbusLink(ABC):
         call: Callable[[], ModbusPDU],
     ) -> Any:
         client = self._require()
-        _set_timeout(client, timeout)
+        set_reply_timeout(client, timeout)
         self._expect = (device_id, function, reply_length)
         try:
             reply = call()
-        except _CrcFailedError:
+        except AbortRequest:  # from _trace: the reply failed its CRC
             raise BadReplyError(
                 f"device {device_id}: reply failed its CRC (noise on the line? check "
                 "termination and grounding)",
@@ -237,15 +247,12 @@ class RtuLink(ModbusLink):
         self._identity: tuple[int, int, int] | None = None
 
     def _make_client(self) -> ModbusSerialClient:
-        return ModbusSerialClient(
+        return serial_client(
             self.port,
             baudrate=self.baudrate or 115200,
             parity=self.parity,
             stopbits=self.stopbits,
-            bytesize=8,
-            timeout=1.0,
-            retries=0,
-            trace_packet=self._trace,
+            trace=self._trace,
         )
 
     def _open_failure(self) -> str:
@@ -301,7 +308,7 @@ class RtuLink(ModbusLink):
                 return data[i:]
             i += size  # a whole, valid reply of another length: a late one, skip it
         if corrupt:
-            raise _CrcFailedError
+            raise AbortRequest
         return data[i:]
 
 
@@ -333,13 +340,6 @@ def link_for(sensor: SensorConfig) -> ModbusLink:
             sensor.port, baudrate=sensor.baudrate, parity=sensor.parity, stopbits=sensor.stopbits
         )
     raise ValueError(f"{sensor.name}: {sensor.transport} is not a Modbus transport")
-
-
-def _set_timeout(client: ModbusSerialClient | ModbusTcpClient, timeout: float) -> None:
-    # pymodbus 3.16 (pinned) reads the reply timeout from the client's comm_params and from
-    # the copy its transaction manager keeps; both must change for a per-device timeout.
-    client.comm_params.timeout_connect = timeout
-    client.transaction.comm_params.timeout_connect = timeout
 
 
 def _is_local_path(port: str) -> bool:

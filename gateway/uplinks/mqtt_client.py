@@ -34,17 +34,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt import __version__ as paho_version
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.exception import MalformedPacket
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.uplinks.config import TlsConfig
+from gateway.uplinks.paho_client import PahoClient
 
 # Link states shown in status() and logs. See docs/uplinks.md for what each one means.
 CONNECTING = "connecting"
@@ -148,36 +144,6 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     return ctx
 
 
-# The paho release whose internals _Client's PUBACK shortcut was checked against; with any
-# other, every PUBACK takes paho's own path (correct, only slower).
-PAHO_CHECKED = "2.2.0"
-FAST_PUBACK = paho_version == PAHO_CHECKED
-_PUBACK_REASON = ReasonCode(PacketTypes.PUBACK)  # "success": all an MQTT 3.1.1 PUBACK says
-_PUBACK_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]  # paho
-
-
-class _Client(paho.Client):
-    """paho's client with a cheaper PUBACK on MQTT 3.1.1.
-
-    paho decodes every PUBACK into a new MQTT 5 reason code and property set, even on 3.1.1
-    where the packet holds nothing but the message id: that was a third of an uplink's CPU
-    per report while draining a backlog. Here the id is read directly and shared "success"
-    objects are handed on; the checks (packet length, known mid) are paho's own.
-    """
-
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        if not FAST_PUBACK or cmd != "PUBACK" or self._protocol != paho.MQTTv311:
-            return super()._handle_pubackcomp(cmd)
-        packet = self._in_packet["packet"]
-        if len(packet) != 2:
-            raise MalformedPacket("wrong size of packet")  # paho: a protocol error, closes
-        mid = (packet[0] << 8) | packet[1]
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, _PUBACK_REASON, _PUBACK_PROPERTIES)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-
 class _LastError(logging.Handler):
     """Keeps paho's last error line (it logs why a socket died, then reports a bare code)."""
 
@@ -276,7 +242,7 @@ class MqttConnection:
 
     def _build(self) -> paho.Client:
         s = self.settings
-        client = _Client(
+        client = PahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             clean_session=s.clean_session,

@@ -154,6 +154,6 @@ def test_pir_and_magnetometer_samples_decode_as_documented() -> None:
 def test_exception_codes_are_named_by_pymodbus() -> None:
     from drivers.modbus_transport import exception_name
 
-    assert exception_name(2) == "illegal address"
+    assert exception_name(2) == "illegal data address"
     assert exception_name(10) == "gateway path unavailable"
     assert exception_name(99) == "unknown exception"
