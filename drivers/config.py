@@ -26,8 +26,8 @@ from pydantic import (
 )
 
 from drivers.kinds import KINDS, SensorKind, Transport, kind_of
-from drivers.modbus_registers import RegisterMap, max_samples_per_poll, poll_window
-from drivers.seismic_codec import SAMPLE_RATES
+from drivers.modbus.registers import RegisterMap, max_samples_per_poll, poll_window
+from drivers.stream.codec import SAMPLE_RATES
 
 STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 

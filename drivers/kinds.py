@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from drivers.modbus_registers import MAGNETOMETER_MAP, PIR_MAP, RegisterMap
+from drivers.modbus.registers import MAGNETOMETER_MAP, PIR_MAP, RegisterMap
 
 Transport = Literal["serial", "modbus-rtu", "modbus-tcp"]
 Reading = Literal["stream", "poll"]

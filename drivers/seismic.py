@@ -1,8 +1,8 @@
 """Driver of the seismic digitizer (geophone), streaming frames over a serial port.
 
 One reader thread per port: it reads whatever arrived, decodes it
-(:mod:`drivers.seismic_codec`), places each frame in index and time from the device's own
-sample counter (:mod:`drivers.seismic_timing`) and hands contiguous runs of samples to the
+(:mod:`drivers.stream.codec`), places each frame in index and time from the device's own
+sample counter (:mod:`drivers.stream.timing`) and hands contiguous runs of samples to the
 sink as :class:`~drivers.block.SampleBlock` s. Nothing raises out of that thread: lost ports
 are reopened with backoff, bad bytes are counted, and every problem shows in :meth:`status`
 with a message for the technician.
@@ -22,9 +22,9 @@ import serial
 from drivers.block import BlockSink, SampleBlock
 from drivers.config import StreamSensorConfig
 from drivers.registry import register
-from drivers.seismic_codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
-from drivers.seismic_timing import Placement, StreamClock
-from drivers.serial_transport import Opener, PortLostError, SerialTransport
+from drivers.stream.codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
+from drivers.stream.timing import Placement, StreamClock
+from drivers.stream.transport import Opener, PortLostError, SerialTransport
 
 log = logging.getLogger(__name__)
 

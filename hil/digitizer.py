@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from drivers.seismic_codec import (
+from drivers.stream.codec import (
     FLAG_BOOT,
     FLAG_CLIP,
     FULL_SCALE,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from drivers.modbus_registers import MAGNETOMETER_MAP, RegisterMap
+from drivers.modbus.registers import MAGNETOMETER_MAP, RegisterMap
 from hil.ambient import EventShape, Waveform
 from hil.faults import Faults
 from hil.modbus_device import EmulatedFifoDevice

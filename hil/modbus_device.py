@@ -26,7 +26,7 @@ from typing import ClassVar
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     COUNTER_MODULUS,
     HR_CONTROL,
     HR_SAMPLE_RATE,

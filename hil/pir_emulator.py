@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from drivers.modbus_registers import HR_MOTION_THRESHOLD, PIR_MAP, RegisterMap
+from drivers.modbus.registers import HR_MOTION_THRESHOLD, PIR_MAP, RegisterMap
 from hil.ambient import EventShape, Waveform
 from hil.faults import Faults
 from hil.modbus_device import EmulatedFifoDevice

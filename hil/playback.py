@@ -110,7 +110,7 @@ def _check_rate(ch: Channel) -> None:
             f"resample the recording first"
         )
     if kind.reading == "stream":
-        from drivers.seismic_codec import SAMPLE_RATES, rate_code
+        from drivers.stream.codec import SAMPLE_RATES, rate_code
 
         try:
             rate_code(ch.rate)

@@ -14,6 +14,7 @@ from drivers.recordings.waveforms import Channel, scale_of, units_of
 
 FloatArray = npt.NDArray[np.float64]
 
+
 def default_components(kind: str, count: int) -> tuple[str, ...]:
     """Component names when a file does not say (the kind's descriptor): vertical geophone,
     PIR level (+ motion flag), magnetometer north/east/down; else ``1``, ``2``, ..."""

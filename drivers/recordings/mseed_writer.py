@@ -407,4 +407,3 @@ def _cut_torn_record(path: Path) -> None:
     if whole is not None:
         log.warning("recording: %s ended in a torn record; cut it at %d bytes", path, whole)
         os.truncate(path, whole)
-

@@ -41,6 +41,7 @@ def scale_of(kind: str) -> float:
     known = KINDS.get(kind)
     return known.scale if known else 1.0
 
+
 TRUTH_SUFFIX = ".truth.json"
 TRUTH_FORMAT = "ugs-truth"
 TRUTH_VERSION = 1

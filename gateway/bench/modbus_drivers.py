@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from drivers.config import PolledSensorConfig, sensor_config
-from drivers.modbus_registers import IR_COUNTER, MAGNETOMETER_MAP, PIR_MAP
-from drivers.modbus_transport import ModbusLink, RtuLink, TcpLink
+from drivers.modbus.registers import IR_COUNTER, MAGNETOMETER_MAP, PIR_MAP
+from drivers.modbus.transport import ModbusLink, RtuLink, TcpLink
 
 
 def _emulators() -> list[Any]:

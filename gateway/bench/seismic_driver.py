@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers.seismic_codec import StreamDecoder, decode, encode_frame
+from drivers.stream.codec import StreamDecoder, decode, encode_frame
 
 RATE = 1000
 CHANNELS = 3

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from drivers.magnetometer import MagnetometerDriver
-from drivers.modbus_registers import COUNTER_MODULUS, MAGNETOMETER_MAP
+from drivers.modbus.registers import COUNTER_MODULUS, MAGNETOMETER_MAP
 from drivers.pir import PirDriver
 from drivers.registry import driver_class
 from hil.magnetometer_emulator import MagnetometerEmulator

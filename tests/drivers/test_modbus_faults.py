@@ -13,7 +13,7 @@ import pytest
 
 from drivers.magnetometer import MagnetometerDriver
 from drivers.manager import SensorManager
-from drivers.modbus_sensor import ModbusSensor
+from drivers.modbus.sensor import ModbusSensor
 from drivers.pir import PirDriver
 from hil.magnetometer_emulator import MagnetometerEmulator
 from hil.modbus_server import ModbusEmulatorServer

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     COUNTER_MODULUS,
     HEADER_WORDS,
     IR_COUNTER,
@@ -152,7 +152,7 @@ def test_pir_and_magnetometer_samples_decode_as_documented() -> None:
 
 
 def test_exception_codes_are_named_by_pymodbus() -> None:
-    from drivers.modbus_transport import exception_name
+    from drivers.modbus.transport import exception_name
 
     assert exception_name(2) == "illegal data address"
     assert exception_name(10) == "gateway path unavailable"

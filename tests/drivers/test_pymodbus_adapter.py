@@ -1,4 +1,4 @@
-"""The pymodbus internals the drivers rely on are where drivers/pymodbus_adapter.py says.
+"""The pymodbus internals the drivers rely on are where drivers/modbus/pymodbus_adapter.py says.
 
 If a test here fails, pymodbus was upgraded: read the adapter's docstring, check each point
 against the new pymodbus, then set PYMODBUS_CHECKED to the new version.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pymodbus
 from pymodbus.client import ModbusTcpClient
 
-from drivers.pymodbus_adapter import PYMODBUS_CHECKED, serial_client, set_reply_timeout
+from drivers.modbus.pymodbus_adapter import PYMODBUS_CHECKED, serial_client, set_reply_timeout
 
 
 def test_the_pinned_pymodbus_is_the_one_checked() -> None:

@@ -216,7 +216,7 @@ def test_socket_url_port(tmp_path: Path) -> None:
     import threading
 
     from drivers.config import sensor_config
-    from drivers.seismic_codec import encode_frame
+    from drivers.stream.codec import encode_frame
 
     server = socket.create_server(("127.0.0.1", 0))
     config = sensor_config(

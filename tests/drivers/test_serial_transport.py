@@ -12,7 +12,7 @@ import pytest
 
 from drivers.backoff import Backoff
 from drivers.errors import DeviceError
-from drivers.serial_transport import PortLostError, SerialTransport
+from drivers.stream.transport import PortLostError, SerialTransport
 from hil.pty import Pty, StableLink
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import serial
 
-from drivers.seismic_codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
+from drivers.stream.codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
 from hil.digitizer import DigitizerEmulator
 from hil.faults import Faults
 from hil.source import ArraySource, FunctionSource

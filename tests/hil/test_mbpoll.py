@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from drivers.modbus_registers import COUNTER_MODULUS
+from drivers.modbus.registers import COUNTER_MODULUS
 from hil.magnetometer_emulator import MagnetometerEmulator
 from hil.pir_emulator import PirEmulator
 from hil.source import ArraySource

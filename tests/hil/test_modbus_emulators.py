@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     IR_COUNTER,
     MAGNETOMETER_MAP,
     PIR_MAP,

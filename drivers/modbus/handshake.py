@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drivers.config import PolledSensorConfig
 from drivers.errors import DeviceError
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     CONTROL_CLEAR_RESTARTED,
     DEVICE_TYPES,
     HR_CONTROL,
@@ -17,7 +17,7 @@ from drivers.modbus_registers import (
     STATUS_RESTARTED,
     RegisterMap,
 )
-from drivers.modbus_transport import BadReplyError, ModbusLink
+from drivers.modbus.transport import BadReplyError, ModbusLink
 
 
 class WrongDeviceError(DeviceError):

@@ -1,10 +1,10 @@
 """What the PIR and magnetometer drivers share: polling a FIFO device and keeping its health.
 
-A driver is one device on a :class:`~drivers.modbus_bus.ModbusBus`. On (re)connection it
+A driver is one device on a :class:`~drivers.modbus.bus.ModbusBus`. On (re)connection it
 checks the device type, sets the device's sample rate and clears its RESTARTED flag; then
 every poll reads the counter, status and newest FIFO entries in one request, delivers the
 samples that are new as a :class:`~drivers.block.SampleBlock` (gaps and timestamps from a
-:class:`~drivers.fifo_stream.FifoStream`), and counts what went wrong for ``status()``.
+:class:`~drivers.modbus.fifo_stream.FifoStream`), and counts what went wrong for ``status()``.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from drivers.backoff import Backoff
 from drivers.block import BlockSink, SampleBlock
 from drivers.config import PolledSensorConfig, bits_per_byte
 from drivers.errors import ConfigError
-from drivers.fifo_stream import FifoStream
-from drivers.modbus_bus import ModbusBus
-from drivers.modbus_handshake import (
+from drivers.modbus.bus import ModbusBus
+from drivers.modbus.fifo_stream import FifoStream
+from drivers.modbus.handshake import (
     WrongDeviceError,
     acknowledge_restart,
     identify,
     set_sample_rate,
 )
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     IR_COUNTER,
     STATUS_ACQUIRING,
     STATUS_RESTARTED,
@@ -42,7 +42,7 @@ from drivers.modbus_registers import (
     decode_fifo_block,
     poll_window,
 )
-from drivers.modbus_transport import (
+from drivers.modbus.transport import (
     BadReplyError,
     LinkDownError,
     ModbusExceptionError,

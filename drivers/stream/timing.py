@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from drivers.seismic_codec import FLAG_BOOT
+from drivers.stream.codec import FLAG_BOOT
 
 COUNTER_MOD = 1 << 32
 SEQ_MOD = 1 << 16

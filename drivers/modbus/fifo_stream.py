@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     COUNTER_MODULUS,
     STATUS_ACQUIRING,
     FifoBlock,

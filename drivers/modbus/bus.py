@@ -17,7 +17,7 @@ from typing import Protocol
 
 from drivers.backoff import Backoff
 from drivers.errors import DeviceError
-from drivers.modbus_transport import ModbusLink
+from drivers.modbus.transport import ModbusLink
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A link is one wire: a serial port (any ``serial.serial_for_url`` URL: a device path such as
 ``/dev/serial/by-id/...``, a pty, ``rfc2217://``) or one TCP endpoint. It is used by a single
-reader thread (see :mod:`drivers.modbus_bus`), so it holds no lock itself. What it adds to the
+reader thread (see :mod:`drivers.modbus.bus`), so it holds no lock itself. What it adds to the
 pymodbus client:
 
 - a reply timeout per request (each device on a bus has its own);
@@ -28,7 +28,7 @@ from pymodbus.pdu import ModbusPDU
 
 from drivers.config import SensorConfig, split_host_port
 from drivers.errors import DeviceError, ProtocolError
-from drivers.pymodbus_adapter import AbortRequest, serial_client, set_reply_timeout
+from drivers.modbus.pymodbus_adapter import AbortRequest, serial_client, set_reply_timeout
 
 log = logging.getLogger(__name__)
 
