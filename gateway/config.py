@@ -20,7 +20,7 @@ from dsp.config import DspConfig
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
 from gateway.field_recorder import RecordConfig
-from gateway.health import HealthConfig
+from gateway.health.status import HealthConfig
 from gateway.outbox.config import OutboxConfig
 from gateway.uplinks.config import UplinkList
 

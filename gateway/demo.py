@@ -25,7 +25,7 @@ from drivers.recordings.waveforms import TruthEvent
 from gateway import warmup
 from gateway.config import parse_config
 from gateway.detection_report import parse_time
-from gateway.health import Health
+from gateway.health.status import Health
 from gateway.local_broker import LocalBroker, find_mosquitto
 from gateway.service import Service
 from gateway.subscriber import Subscriber

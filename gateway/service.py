@@ -27,12 +27,12 @@ from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.field_recorder import FieldRecorder
-from gateway.health import Health
+from gateway.health.sdnotify import Notifier, Probe, Watchdog
+from gateway.health.status import Health
+from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
-from gateway.sdnotify import Notifier, Probe, Watchdog
-from gateway.sysinfo import SystemInfo
 from gateway.uplinks import open_uplink
 from gateway.uplinks.share import share_filters
 

@@ -31,9 +31,9 @@ from typing import Any
 from dsp.config import DspConfig
 from dsp.windows import latency_window_s
 from gateway.detection_report import parse_time
+from gateway.health.system import memory_bytes
 from gateway.local_broker import LocalBroker
 from gateway.subscriber import Subscriber
-from gateway.sysinfo import memory_bytes
 from gateway.uplinks import mqtt_client as mq
 
 STEADY_AFTER_S = 30.0

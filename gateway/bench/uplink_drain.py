@@ -36,7 +36,7 @@ NODE, SITE, UPLINK = "ugs-bench", "bench", "bench"
 
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size of a process in KiB (0 if unknown)."""
-    from gateway.sysinfo import memory_bytes
+    from gateway.health.system import memory_bytes
 
     return (memory_bytes(pid, ("VmRSS",))["VmRSS"] or 0) // 1024
 

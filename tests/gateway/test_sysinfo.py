@@ -11,7 +11,7 @@ import pytest
 
 from gateway.clock import FLOOR_S as NOT_BEFORE
 from gateway.clock import kernel_clock_synced
-from gateway.sysinfo import SystemInfo
+from gateway.health.system import SystemInfo
 
 EXPECTED_KEYS = {
     "pid",
