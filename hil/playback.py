@@ -2,8 +2,8 @@
 
 A :class:`~drivers.recordings.Recording` is in physical units; the emulators take raw device
 integers. :func:`load_playback` turns each sensor of the recording into a
-:class:`~hil.source.WaveformSource` of counts (``Channel.to_counts`` at the device's width:
-24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
+:class:`~hil.emulators.source.WaveformSource` of counts (``Channel.to_counts`` at the
+device's width: 24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
 ``calibration`` the gateway needs to get the physical units back. A sensor missing from the
 recording plays quiet background noise, and so does every sensor once the recording has
 ended (unless it loops), so the gateway never sees a dead device.
@@ -21,8 +21,8 @@ import numpy as np
 from drivers.errors import RecordingError
 from drivers.kinds import KINDS, kind_of
 from drivers.recordings.waveforms import Channel, Recording, TruthEvent
-from hil.ambient import AmbientSource, count_limits, waveform
-from hil.source import ArraySource, Samples, WaveformSource
+from hil.emulators.ambient import AmbientSource, count_limits, waveform
+from hil.emulators.source import ArraySource, Samples, WaveformSource
 
 log = logging.getLogger(__name__)
 

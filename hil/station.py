@@ -10,7 +10,7 @@ start itself here (``start_for_station``) and what it plays by default (``WAVEFO
 :meth:`EmulatedStation.start` returns where each listens, :meth:`EmulatedStation.sensors`
 the ``[[sensors]]`` entries that point a gateway at them and :func:`config_toml` a whole
 config file. Waveforms are pluggable: pass ``sources`` by kind, or get the built-in ambient
-noise with occasional events (:mod:`hil.ambient`).
+noise with occasional events (:mod:`hil.emulators.ambient`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import tomli_w
 
 from drivers.kinds import KINDS, kind_of
-from hil.ambient import AmbientSource
-from hil.faults import Faults
-from hil.source import WaveformSource
+from hil.emulators.ambient import AmbientSource
+from hil.emulators.faults import Faults
+from hil.emulators.source import WaveformSource
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from drivers.modbus.transport import ModbusLink, RtuLink, TcpLink
 
 
 def _emulators() -> list[Any]:
-    from hil.magnetometer_emulator import MagnetometerEmulator
-    from hil.pir_emulator import PirEmulator
-    from hil.source import ArraySource
+    from hil.emulators.magnetometer import MagnetometerEmulator
+    from hil.emulators.pir import PirEmulator
+    from hil.emulators.source import ArraySource
 
     rng = np.random.default_rng(0)
     pir = PirEmulator(ArraySource(rng.integers(-30000, 30000, (1000, 2)), 100, loop=True))

@@ -81,8 +81,8 @@ def live_stream_cpu() -> dict[str, Any]:
     from drivers.block import SampleBlock
     from drivers.config import StreamSensorConfig, sensor_config
     from drivers.seismic import SeismicDriver
-    from hil.ambient import AmbientSource
-    from hil.digitizer import DigitizerEmulator
+    from hil.emulators.ambient import AmbientSource
+    from hil.emulators.digitizer import DigitizerEmulator
 
     seconds = 10.0
     received = [0]

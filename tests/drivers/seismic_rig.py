@@ -13,9 +13,9 @@ import numpy as np
 from drivers.block import SampleBlock
 from drivers.config import sensor_config
 from drivers.seismic import SeismicDriver
-from hil.digitizer import DigitizerEmulator
-from hil.faults import Faults
-from hil.source import ArraySource
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.faults import Faults
+from hil.emulators.source import ArraySource
 
 LINK = "serial/by-id/usb-UGS_Seismic_Digitizer_TEST-if00-port0"
 

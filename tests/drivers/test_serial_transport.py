@@ -13,7 +13,7 @@ import pytest
 from drivers.backoff import Backoff
 from drivers.errors import DeviceError
 from drivers.stream.transport import PortLostError, SerialTransport
-from hil.pty import Pty, StableLink
+from hil.emulators.pty import Pty, StableLink
 
 
 @pytest.fixture

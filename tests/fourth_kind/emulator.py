@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hil.ambient import EventShape, Waveform
-from hil.digitizer import DigitizerEmulator
-from hil.source import WaveformSource
+from hil.emulators.ambient import EventShape, Waveform
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.source import WaveformSource
 from hil.station import EmulatedStation
 
 WAVEFORM = Waveform(

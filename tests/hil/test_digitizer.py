@@ -16,9 +16,9 @@ import pytest
 import serial
 
 from drivers.stream.codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
-from hil.digitizer import DigitizerEmulator
-from hil.faults import Faults
-from hil.source import ArraySource, FunctionSource
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.faults import Faults
+from hil.emulators.source import ArraySource, FunctionSource
 
 RATE = 1000
 

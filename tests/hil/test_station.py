@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gateway.config import parse_config
-from hil.source import ArraySource
+from hil.emulators.source import ArraySource
 from hil.station import EmulatedStation, config_toml, write_config
 
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from drivers.modbus.registers import MAGNETOMETER_MAP, RegisterMap
-from hil.ambient import EventShape, Waveform
-from hil.faults import Faults
-from hil.modbus_device import EmulatedFifoDevice
-from hil.modbus_server import ModbusEmulatorServer, ModbusTransport
-from hil.source import Samples, WaveformSource
+from hil.emulators.ambient import EventShape, Waveform
+from hil.emulators.faults import Faults
+from hil.emulators.modbus_device import EmulatedFifoDevice
+from hil.emulators.modbus_server import ModbusEmulatorServer, ModbusTransport
+from hil.emulators.source import Samples, WaveformSource
 
 if TYPE_CHECKING:
     from hil.station import EmulatedStation

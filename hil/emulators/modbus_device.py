@@ -1,12 +1,12 @@
 """The emulated FIFO device behind the PIR and magnetometer emulators.
 
-The device samples its :class:`~hil.source.WaveformSource` at its own rate (paced by a
-:class:`~hil.pacer.Pacer`) into a FIFO behind a 32-bit counter, and answers register reads
-and writes exactly as docs/registers.md describes. It is transport-free: a
-:class:`~hil.modbus_server.ModbusEmulatorServer` puts one or more devices on a serial line or
-a TCP port. Samples are taken lazily, when a request comes or a fault changes, at the times
-the pacer says they were due, so the device needs no thread of its own and its sample times
-(:meth:`sample_time`) are exact.
+The device samples its :class:`~hil.emulators.source.WaveformSource` at its own rate
+(paced by a :class:`~hil.emulators.pacer.Pacer`) into a FIFO behind a 32-bit counter, and
+answers register reads and writes exactly as docs/registers.md describes. It is
+transport-free: a :class:`~hil.emulators.modbus_server.ModbusEmulatorServer` puts one or
+more devices on a serial line or a TCP port. Samples are taken lazily, when a request comes
+or a fault changes, at the times the pacer says they were due, so the device needs no thread
+of its own and its sample times (:meth:`sample_time`) are exact.
 
 Faults it applies itself (the server applies those of the wire): ``stall`` freezes the
 counter while the device still answers (as when its converter hangs), ``reboot`` restarts it
@@ -38,9 +38,9 @@ from drivers.modbus.registers import (
     RegisterMap,
     split_int32,
 )
-from hil.faults import Faults
-from hil.pacer import Pacer
-from hil.source import Samples, WaveformSource
+from hil.emulators.faults import Faults
+from hil.emulators.pacer import Pacer
+from hil.emulators.source import Samples, WaveformSource
 
 _BIT_FUNCTIONS = {1, 2, 5, 15}  # coils and discrete inputs: these devices have none
 

@@ -1,7 +1,7 @@
 """A pymodbus server that puts emulated devices on a Modbus RTU line or a TCP port.
 
-RTU: the server sits on one end of a :class:`~hil.pty.PtyPair`; the driver opens the other
-end through a :class:`~hil.pty.StableLink` (a stand-in for ``/dev/serial/by-id/...``), so
+RTU: the server sits on one end of a :class:`~hil.emulators.pty.PtyPair`; the driver opens the other
+end through a :class:`~hil.emulators.pty.StableLink` (a stand-in for ``/dev/serial/by-id/...``), so
 the port can vanish and come back on a new device node. Several devices may share the line
 (an RS-485 bus). TCP: the server listens on 127.0.0.1 (a free port by default).
 
@@ -9,7 +9,7 @@ The server behaves like real hardware where pymodbus's defaults would not: on RT
 for a unit nobody hosts goes unanswered (pymodbus would answer exception 4), on TCP it is
 answered with exception 11 (gateway target failed to respond), as a Modbus TCP gateway does.
 
-Faults of the wire, from each device's :class:`~hil.faults.Faults`: ``silent`` and
+Faults of the wire, from each device's :class:`~hil.emulators.faults.Faults`: ``silent`` and
 ``drop_next`` swallow replies, ``modbus_exception`` replaces them, and on RTU
 ``corrupt_next`` breaks a reply's CRC and ``inject_garbage`` sends noise ahead of the next
 reply; ``unplug``/``replug`` make the port vanish and return (RTU: the pty and its path; TCP:
@@ -33,9 +33,9 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from hil.faults import Faults
-from hil.modbus_device import EmulatedFifoDevice
-from hil.pty import PtyPair, StableLink
+from hil.emulators.faults import Faults
+from hil.emulators.modbus_device import EmulatedFifoDevice
+from hil.emulators.pty import PtyPair, StableLink
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.kinds import kind_of
-from hil.source import Samples
+from hil.emulators.source import Samples
 
 CHUNK_S = 1.0  # samples are generated per chunk of this many seconds
 _CACHE_CHUNKS = 8
@@ -73,7 +73,7 @@ def count_limits(kind: str) -> tuple[int, int]:
 
 
 class AmbientSource:
-    """Noise + baseline + random events; a :class:`~hil.source.WaveformSource`."""
+    """Noise + baseline + random events; a :class:`~hil.emulators.source.WaveformSource`."""
 
     def __init__(
         self,

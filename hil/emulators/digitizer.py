@@ -1,10 +1,10 @@
 """Emulator of the seismic digitizer: frames of docs/seismic-protocol.md on a pty.
 
-It plays any :class:`~hil.source.WaveformSource` paced in real time (or ``speed`` times
+It plays any :class:`~hil.emulators.source.WaveformSource` paced in real time (or ``speed`` times
 faster), one frame per ``frame_s`` of samples, and writes them to a pty that the driver
 opens through a stable path (a symlink, like ``/dev/serial/by-id/...``).
 
-It behaves like the device under the faults of :mod:`hil.faults`:
+It behaves like the device under the faults of :mod:`hil.emulators.faults`:
 
 - ``inject_garbage``: the bytes go on the line before the next frame;
 - ``corrupt_next``: the next frames go out with one bit flipped in their samples;
@@ -42,11 +42,11 @@ from drivers.stream.codec import (
     encode_frame,
     rate_code,
 )
-from hil.ambient import EventShape, Waveform
-from hil.faults import Faults
-from hil.pacer import Pacer
-from hil.pty import Pty, StableLink
-from hil.source import WaveformSource
+from hil.emulators.ambient import EventShape, Waveform
+from hil.emulators.faults import Faults
+from hil.emulators.pacer import Pacer
+from hil.emulators.pty import Pty, StableLink
+from hil.emulators.source import WaveformSource
 
 if TYPE_CHECKING:
     from hil.station import EmulatedStation
