@@ -5,6 +5,9 @@ What every uplink kind shares sits beside the kinds:
 - ``config``: the ``[[uplinks]]`` section (host, TLS, topics, rates);
 - ``share``: the share filter (which reports a partner gets) and redaction;
 - ``encoding``, ``compact``, ``compact_fields``: the report's wire encodings (JSON, compact);
+- the cursor: each uplink's place in the stream of reports is kept by the outbox itself, per
+  uplink name (``Outbox.pending(name, ...)`` and ``Outbox.ack(name, ...)``), durable across
+  restarts;
 
 and each kind is one module holding one class that satisfies :class:`Uplink`:
 
