@@ -2,7 +2,9 @@
 
 Classes: ``noise`` (never reported), ``footstep``, ``vehicle`` and ``unknown`` (a real source
 that is neither, e.g. an animal). The model is a small JSON file (``dsp/model.json``) made by
-``ugs-gateway train`` from labelled scenario recordings: per boosting round and class one
+``ugs-gateway train`` from labelled scenario recordings: for every combination of live sensor
+kinds a booster of its own (so a unit that loses a sensor is classified by trees that learnt
+to do without it), and in each, per boosting round and class one
 shallow tree (complete, depth ``depth``: node ``i`` has children ``2i+1`` and ``2i+2``), whose
 leaves add to that class's score; a softmax of the scores divided by a temperature fitted on
 held-back training data gives calibrated probabilities. Evaluation is one small Numba kernel.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +30,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 MODEL_FORMAT = "ugs-dsp-model"
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 CLASSES = ("noise", "footstep", "vehicle", "unknown")
 NOISE = 0
 
@@ -61,34 +64,55 @@ SEISMIC_FEATURES = (
     "fall_db",
 )
 PIR_FEATURES = ("pir_log_snr", "pir_lobes", "pir_lobe_s", "pir_log_duration")
-MAG_FEATURES = ("mag_log_peak_nt", "mag_log_snr", "mag_log_duration")
+MAG_FEATURES = ("mag_log_snr", "mag_log_duration")
+"""Scale-free: a file of raw counts in unknown units is read as it stands (the peak in nT
+goes into the report, not into the model)."""
+
+KIND_PREFIX = {"seismic": "seis", "pir": "pir", "magnetometer": "mag"}
 
 FEATURES = (
+    "seis_live",
     "seis_present",
+    "seis_truncated",
     *(f"seis_{name}" for name in SEISMIC_FEATURES),
+    "pir_live",
     "pir_present",
+    "pir_truncated",
     *PIR_FEATURES,
+    "mag_live",
     "mag_present",
+    "mag_truncated",
     *MAG_FEATURES,
 )
-"""Every feature a model may use, in vector order. A model names the subset it was fitted on."""
+"""Every feature a model may use, in vector order. A model names the subset it was fitted on.
+``<kind>_live``: a sensor of that kind is installed and delivering (it may have seen
+nothing); ``<kind>_present``: it saw this event; ``<kind>_truncated``: its event was still
+going on when the record ended (a triggered clip cut it short)."""
 
 
 class ModelError(ValueError):
     """A model file that cannot be used (missing, malformed, or for other features)."""
 
 
-def feature_vector(events: list[SensorEvent]) -> dict[str, float]:
+def feature_vector(events: list[SensorEvent], live: Iterable[str] = ()) -> dict[str, float]:
     """Features of a group of sensor events: the strongest event of each kind speaks.
 
-    A sensor kind that saw nothing (or is not installed) contributes zeros and
-    ``<kind>_present = 0``: the model is trained with such gaps.
+    ``live`` are the kinds of sensor installed and delivering at the time (a kind that saw
+    the event is live whatever it says). A kind that saw nothing contributes zeros and
+    ``<kind>_present = 0``; one that is not live also ``<kind>_live = 0``: the model is
+    trained on every combination, so a unit whose sensor dies keeps detecting with the rest.
     """
     out = dict.fromkeys(FEATURES, 0.0)
+    for kind in (*live, *(ev.kind for ev in events)):
+        if kind in KIND_PREFIX:
+            out[f"{KIND_PREFIX[kind]}_live"] = 1.0
     best: dict[str, SensorEvent] = {}
     for ev in events:
         if ev.kind not in best or ev.strength > best[ev.kind].strength:
             best[ev.kind] = ev
+    for ev in events:
+        if ev.truncated:
+            out[f"{KIND_PREFIX[ev.kind]}_truncated"] = 1.0
     if "seismic" in best:
         out["seis_present"] = 1.0
         feats = best["seismic"].features
@@ -140,12 +164,21 @@ def predict_proba(
         out[c] /= total
 
 
+SensorSet = tuple[str, ...]
+"""Kinds of sensor live on a unit, in ``KIND_PREFIX`` order: which booster speaks."""
+
+
+def sensor_set(named: dict[str, float]) -> SensorSet:
+    """The kinds a feature vector says are live (``<kind>_live``)."""
+    return tuple(k for k, p in KIND_PREFIX.items() if named.get(f"{p}_live", 0.0))
+
+
 @dataclass
-class Model:
-    classes: tuple[str, ...]
-    features: tuple[str, ...]
+class Booster:
+    """The trees of one sensor set: ``feature``/``threshold`` per node, ``leaf`` values."""
+
     feature: IntArray
-    """(trees, nodes) index into ``features`` of each split."""
+    """(trees, nodes) index into the model's ``features`` of each split."""
     threshold: FloatArray
     """(trees, nodes) split thresholds (+inf: always left)."""
     leaf: FloatArray
@@ -157,44 +190,13 @@ class Model:
         self.feature = np.ascontiguousarray(self.feature, dtype=np.int64)
         self.threshold = np.ascontiguousarray(self.threshold, dtype=np.float64)
         self.leaf = np.ascontiguousarray(self.leaf, dtype=np.float64)
-        self._out = np.zeros(len(self.classes))
 
     @property
     def depth(self) -> int:
         return round(math.log2(self.feature.shape[1] + 1))
 
-    @classmethod
-    def untrained(cls) -> Model:
-        """Every class equally likely (so nothing is reported): for collecting candidates."""
-        n_c = len(CLASSES)
-        return cls(
-            classes=CLASSES,
-            features=FEATURES,
-            feature=np.zeros((n_c, 1), dtype=np.int64),
-            threshold=np.zeros((n_c, 1)),
-            leaf=np.zeros((n_c, 2)),
-            temperature=1.0,
-            info={"id": "untrained"},
-        )
-
-    def vector(self, named: dict[str, float]) -> FloatArray:
-        x = np.array([named.get(name, 0.0) for name in self.features], dtype=np.float64)
-        return np.where(np.isfinite(x), x, 0.0)
-
-    def proba(self, named: dict[str, float]) -> FloatArray:
-        return self.proba_x(self.vector(named))
-
-    def proba_x(self, x: FloatArray) -> FloatArray:
-        predict_proba(x, self.feature, self.threshold, self.leaf, self.temperature, self._out)
-        return self._out.copy()
-
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
-            "kind": "boosted-trees",
-            "classes": list(self.classes),
-            "features": list(self.features),
             "depth": self.depth,
             "trees": [
                 {
@@ -209,21 +211,9 @@ class Model:
         }
 
     @classmethod
-    def from_json(cls, obj: Any, origin: str) -> Model:
-        if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
-            raise ModelError(f"{origin}: not a ugs-gateway detector model")
-        if obj.get("version") != MODEL_VERSION:
-            raise ModelError(f"{origin}: model version {obj.get('version')} is not supported")
+    def from_json(cls, obj: Any, origin: str, n_classes: int, n_features: int) -> Booster:
         try:
-            classes = tuple(str(c) for c in obj["classes"])
-            features = tuple(str(f) for f in obj["features"])
             trees = list(obj["trees"])
-        except (KeyError, TypeError) as exc:
-            raise ModelError(f"{origin}: malformed model ({exc})") from None
-        unknown = [f for f in features if f not in FEATURES]
-        if unknown:
-            raise ModelError(f"{origin}: model uses unknown features {unknown}")
-        try:
             feature = np.array([t["feature"] for t in trees], dtype=np.int64)
             threshold = np.array(
                 [[math.inf if v is None else float(v) for v in t["threshold"]] for t in trees]
@@ -232,26 +222,102 @@ class Model:
             temperature = float(obj.get("temperature", 1.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{origin}: malformed model ({exc})") from None
-        n_c, n_f = len(classes), len(features)
-        if classes != CLASSES:
-            raise ModelError(
-                f"{origin}: model classes {list(classes)} are not the detector's {list(CLASSES)}"
-            )
         if (
             feature.ndim != 2
             or not trees
-            or len(trees) % n_c
+            or len(trees) % n_classes
             or threshold.shape != feature.shape
             or leaf.shape != (feature.shape[0], feature.shape[1] + 1)
         ):
             raise ModelError(f"{origin}: model shapes do not match its classes and trees")
-        if feature.size and (feature.min() < 0 or feature.max() >= n_f):
+        if feature.size and (feature.min() < 0 or feature.max() >= n_features):
             raise ModelError(f"{origin}: a tree splits on a feature the model does not have")
         if not (np.all(np.isfinite(leaf)) and math.isfinite(temperature) and temperature > 0):
             raise ModelError(f"{origin}: model has invalid numbers")
-        return cls(
-            classes, features, feature, threshold, leaf, temperature, dict(obj.get("info") or {})
-        )
+        return cls(feature, threshold, leaf, temperature, dict(obj.get("info") or {}))
+
+
+@dataclass
+class Model:
+    """One booster per set of live sensor kinds (every non-empty combination of the three):
+    a unit that has lost a sensor is classified by the trees that learnt to do without it.
+    A vector is scored by the booster of the kinds it says are live."""
+
+    classes: tuple[str, ...]
+    features: tuple[str, ...]
+    boosters: dict[SensorSet, Booster]
+    info: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self._out = np.zeros(len(self.classes))
+        self._uniform = np.full(len(self.classes), 1.0 / len(self.classes))
+
+    @classmethod
+    def untrained(cls) -> Model:
+        """Every class equally likely (so nothing is reported): for collecting candidates."""
+        return cls(CLASSES, FEATURES, {}, {"id": "untrained"})
+
+    def vector(self, named: dict[str, float]) -> FloatArray:
+        x = np.array([named.get(name, 0.0) for name in self.features], dtype=np.float64)
+        return np.where(np.isfinite(x), x, 0.0)
+
+    def proba(self, named: dict[str, float]) -> FloatArray:
+        return self.proba_x(self.vector(named), sensor_set(named))
+
+    def proba_x(self, x: FloatArray, sensors: SensorSet) -> FloatArray:
+        b = self.boosters.get(sensors)
+        if b is None:
+            return self._uniform.copy()
+        predict_proba(x, b.feature, b.threshold, b.leaf, b.temperature, self._out)
+        return self._out.copy()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "kind": "boosted-trees per sensor set",
+            "classes": list(self.classes),
+            "features": list(self.features),
+            "sets": [{"sensors": list(kinds), **b.to_json()} for kinds, b in self.boosters.items()],
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, origin: str) -> Model:
+        if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
+            raise ModelError(f"{origin}: not a ugs-gateway detector model")
+        if obj.get("version") != MODEL_VERSION:
+            raise ModelError(
+                f"{origin}: model version {obj.get('version')} is not supported by this "
+                f"detector (it reads version {MODEL_VERSION}): retrain it with ugs-gateway train"
+            )
+        try:
+            classes = tuple(str(c) for c in obj["classes"])
+            features = tuple(str(f) for f in obj["features"])
+            sets = list(obj["sets"])
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"{origin}: malformed model ({exc})") from None
+        unknown = [f for f in features if f not in FEATURES]
+        if unknown:
+            raise ModelError(f"{origin}: model uses unknown features {unknown}")
+        if classes != CLASSES:
+            raise ModelError(
+                f"{origin}: model classes {list(classes)} are not the detector's {list(CLASSES)}"
+            )
+        boosters: dict[SensorSet, Booster] = {}
+        for entry in sets:
+            try:
+                kinds = tuple(str(k) for k in entry["sensors"])
+            except (KeyError, TypeError) as exc:
+                raise ModelError(f"{origin}: malformed model ({exc})") from None
+            if not kinds or any(k not in KIND_PREFIX for k in kinds) or kinds in boosters:
+                raise ModelError(f"{origin}: bad sensor set {list(kinds)}")
+            boosters[tuple(k for k in KIND_PREFIX if k in kinds)] = Booster.from_json(
+                entry, origin, len(classes), len(features)
+            )
+        if not boosters:
+            raise ModelError(f"{origin}: model has no trees")
+        return cls(classes, features, boosters, dict(obj.get("info") or {}))
 
 
 def _num(value: float) -> float | None:

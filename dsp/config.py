@@ -178,6 +178,14 @@ class InputDspConfig(BaseModel):
         description="input is run through the detector in batches this long: fewer, bigger "
         "calls for drivers that deliver small blocks, at up to this much extra latency",
     )
+    prime_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60.0,
+        description="after a start or a reconnect, a sensor's first seconds are surveyed "
+        "before they are run: its noise level is learnt from their quiet parts, so an event "
+        "in them is detected (up to this much late); 0 = warm up on them instead",
+    )
 
 
 class FusionDspConfig(BaseModel):
@@ -209,13 +217,24 @@ class ClassifierDspConfig(BaseModel):
         default=None, description="model file; default: the one shipped in the package"
     )
     min_conf: float = Field(
-        default=0.8, ge=0, le=1, description="detections less certain than this are dropped"
+        default=0.8,
+        ge=0,
+        le=1,
+        description="an event is reported when the model is at least this sure it is real "
+        "(not noise)",
+    )
+    name_share: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="... and named for the class that holds this share of that; otherwise "
+        "it is reported as unknown",
     )
     min_duration_s: float = Field(
         default=2.0,
         ge=0,
-        description="shorter detections are dropped: a passer-by is heard for seconds, a "
-        "knock or a spike is not",
+        description="shorter detections the geophone took part in are dropped: a passer-by "
+        "is heard for seconds, a knock or a spike is not",
     )
     report_unknown: bool = Field(
         default=True, description="report events that are real but neither class (animals)"

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from dsp.chains import Chain, make_chain
 from dsp.classifier import CLASSES, NOISE, Model, feature_vector, load_model
-from dsp.config import DspConfig
+from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag
@@ -55,7 +55,6 @@ REPORT_FEATURES = {
     "seis_cadence_hz": "cadence_hz",
     "seis_harmonic": "harmonic",
     "seis_centroid_hz": "centroid_hz",
-    "mag_log_peak_nt": "mag_peak_nt",
 }
 
 
@@ -94,6 +93,10 @@ class _Stream:
     held: int = 0
     parts: list[FloatArray] = field(default_factory=list)
     """Blocks received but not yet run through the chain (``held`` samples in all)."""
+    prime_n: int = 0
+    """Samples surveyed to prime the chain after a start or a restart (0: none)."""
+    priming: bool = False
+    """The chain waits to be primed: input is held until ``prime_n`` samples have come."""
 
 
 class StreamingDetector:
@@ -106,7 +109,11 @@ class StreamingDetector:
         model: Model | None = None,
         *,
         keep_candidates: bool = False,
+        prime_s: float | None = None,
     ) -> None:
+        """``prime_s`` overrides ``[dsp.input] prime_s``: how much of each stream's start
+        (and restart) is surveyed to learn its noise level before it is run (dsp.priming);
+        offline tools may survey a whole file."""
         if not sensors:
             raise ValueError("a detector needs at least one sensor")
         self.config = config
@@ -129,12 +136,19 @@ class StreamingDetector:
                 (max(1, spec.channels),),
                 clock=StreamClock(spec.kind),
             )
+        prime = config.input.prime_s if prime_s is None else prime_s
+        for s in self.streams.values():
+            s.prime_n = max(0, round(prime * s.rate))
+            s.priming = s.prime_n > 0
         fusion = config.fusion
         self.fusion = Fusion(fusion.join_s, fusion.stale_s, fusion.overhang_s)
         self.flags: deque[Flag] = deque()
         self._new_flags: list[Flag] = []
         self.keep_candidates = keep_candidates
         self.candidates: list[Candidate] = []
+        self.sensor_events: list[SensorEvent] = []
+        """Every sensor event, when candidates are kept (training groups them anew for each
+        subset of the sensors: ``regroup``)."""
         self.detections = 0
         self._holding = False
         """The fusion holds events: every stream's input is run sooner (its clock tells the
@@ -168,30 +182,48 @@ class StreamingDetector:
             s.blocks += 1
             s.held = held = s.held + n
             s.next_t += n / s.rate
+            if s.priming:
+                return [] if held < s.prime_n else self._drain(s)
             if held < (
                 s.batch if s.clock.open_since is not None or self._holding else s.batch_idle
             ):
                 return []
             return self._drain(s)
-        found = self._drain(s)
-        x = self._column(s, data)
-        if x.shape[0]:
-            s.blocks += 1
+        arr = self._array(s, data)
+        x = self._select(s, arr)
         rate = s.spec.rate
         chain = s.chain
         if s.anchor is None:
-            s.anchor = float(t0) - chain.next_index / rate
-        expected = s.anchor + chain.next_index / rate
+            # Samples lost before the first block are part of the stream: they came first.
+            s.anchor = float(t0) - (chain.next_index + gap) / rate
+        expected = s.anchor + (chain.next_index + s.held) / rate
+        jump = 0.0
         if abs(t0 - expected) > CLOCK_TOLERANCE_S + gap / rate and math.isfinite(t0):
             jump = t0 - expected - gap / rate
-            if jump > 0:
-                gap += round(jump * rate)
-                log.info("%s: clock jumped %.1f s ahead: treated as a gap", sensor, jump)
-            else:
-                s.anchor = float(t0) - chain.next_index / rate
-                log.warning("%s: clock went back %.1f s: re-anchored", sensor, -jump)
+        # What is held is run first, unless this block simply adds to a stretch held for
+        # priming.
+        adds = not s.parts or arr.shape[1:] == s.parts[0].shape[1:]
+        found = [] if s.priming and not gap and not jump and adds else self._drain(s)
+        if x.shape[0]:
+            s.blocks += 1
+        if jump > 0:
+            gap += round(jump * rate)
+            log.info("%s: clock jumped %.1f s ahead: treated as a gap", sensor, jump)
+        elif jump < 0:
+            s.anchor = float(t0) - chain.next_index / rate
+            log.warning("%s: clock went back %.1f s: re-anchored", sensor, -jump)
         if gap > 0:
             self._gap(s, int(gap))
+        if s.priming and x.shape[0]:
+            # Held with what follows until there is enough to prime the chain on. Until
+            # then the stream counts as having reached its start (a stream that others wait
+            # for, however long it takes to prime).
+            s.parts.append(arr)
+            s.held += x.shape[0]
+            s.next_t = s.anchor + (chain.next_index + s.held) / rate
+            if s.clock.time is None:
+                s.clock.time = s.anchor + chain.next_index / rate
+            return found if s.held < s.prime_n else found + self._drain(s)
         return found + self._run(s, x, t0)
 
     def _drain(self, s: _Stream) -> list[Detection]:
@@ -203,8 +235,18 @@ class StreamingDetector:
         block = parts[0] if len(parts) == 1 else np.concatenate(parts)
         parts.clear()
         s.held = 0
-        x = block if s.column < 0 else block[:, min(s.column, block.shape[1] - 1)]
-        return self._run(s, np.ascontiguousarray(x), s.anchor + s.next_index / s.rate)
+        x = np.ascontiguousarray(self._select(s, block))
+        if s.priming:
+            s.priming = False
+            # Exactly the first prime_n samples, however the blocks came.
+            if not s.chain.prime(x[: s.prime_n]):
+                log.info(
+                    "%s: %.1f s is too little or too flat to learn the noise level "
+                    "from; warming up instead",
+                    s.spec.name,
+                    x.shape[0] / s.rate,
+                )
+        return self._run(s, x, s.anchor + s.next_index / s.rate)
 
     def _run(self, s: _Stream, x: FloatArray, t0: float) -> list[Detection]:
         """Samples ``x`` (the chain's columns) that follow on in time through the chain;
@@ -253,20 +295,25 @@ class StreamingDetector:
         out, self._new_flags = self._new_flags, []
         return out
 
-    def _column(self, s: _Stream, data: npt.ArrayLike) -> FloatArray:
+    def _array(self, s: _Stream, data: npt.ArrayLike) -> FloatArray:
+        """A block as float64 ``(n, columns)``; empty (and logged) when it is not one."""
         if isinstance(data, np.ndarray) and data.dtype == np.float64 and data.ndim == 2:
-            arr = data  # the common case: skip the conversions
-        else:
-            try:
-                arr = np.asarray(data, dtype=np.float64)
-            except (TypeError, ValueError):
-                log.warning("%s: block is not numeric; ignored", s.spec.name)
-                return np.zeros(0)
-            if arr.ndim == 1:
-                arr = arr[:, None]
-            if arr.ndim != 2 or arr.shape[1] == 0:
-                log.warning("%s: block of shape %s ignored", s.spec.name, arr.shape)
-                return np.zeros(0)
+            return data  # the common case: skip the conversions
+        try:
+            arr = np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError):
+            log.warning("%s: block is not numeric; ignored", s.spec.name)
+            return np.zeros((0, 1))
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            log.warning("%s: block of shape %s ignored", s.spec.name, arr.shape)
+            return np.zeros((0, 1))
+        return arr
+
+    @staticmethod
+    def _select(s: _Stream, arr: FloatArray) -> FloatArray:
+        """The columns the stream's chain takes (all, or the chosen component)."""
         if s.column < 0:
             return np.ascontiguousarray(arr)
         return np.ascontiguousarray(arr[:, min(s.column, arr.shape[1] - 1)])
@@ -288,6 +335,7 @@ class StreamingDetector:
         self._collect(s, events, flags)
         chain.reset(start + gap)
         s.next_index = chain.next_index
+        s.priming = s.prime_n > 0  # a sensor back after an outage starts afresh
 
     def _track_open(self, s: _Stream) -> None:
         """Note whether the stream's chain has an event open (``_clocks`` says more)."""
@@ -319,6 +367,8 @@ class StreamingDetector:
             ev.t0 += s.anchor
             ev.t1 += s.anchor
         self.fusion.add(events)
+        if self.keep_candidates:
+            self.sensor_events += events
         rate = s.spec.rate
         for kind, first, end in flags:
             name = FLAG_NAMES[kind]
@@ -343,35 +393,40 @@ class StreamingDetector:
             if laggard - START_MARGIN_S < self.fusion.earliest_end():
                 return []
         clocks = self._clocks()
+        live = {self.streams[name].spec.kind for name in self.fusion.waiting_on(clocks)}
         shortest = self.config.classifier.min_duration_s
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
-            det = self._classify(group)
-            if det is not None and det.t1 - det.t0 >= shortest:
+            det = self._classify(group, live)
+            if det is None:
+                continue
+            # The geophone hears knocks and spikes, too short for a passer-by; the PIR and
+            # the magnetometer see a fast car for a second or two; an event the end of the
+            # record cut short may have gone on for long.
+            seismic = [ev for ev in group.events if ev.kind == "seismic"]
+            if det.t1 - det.t0 >= shortest or not seismic or any(ev.truncated for ev in seismic):
                 out.append(det)
         self.detections += len(out)
         return out
 
-    def _classify(self, group: Group) -> Detection | None:
-        vector = feature_vector(group.events)
+    def _classify(self, group: Group, live: set[str]) -> Detection | None:
+        vector = feature_vector(group.events, live)
         proba = self.model.proba(vector)
         if self.keep_candidates:
             self.candidates.append(
                 Candidate(group.t0, group.t1, group.sensors, vector, tuple(map(float, proba)))
             )
-        k = int(np.argmax(proba))
+        named = decide(proba, self.config.classifier)
+        if named is None:
+            return None
+        k, conf = named
         cls = self.model.classes[k]
-        cfg = self.config.classifier
-        if k == NOISE or float(proba[k]) < cfg.min_conf:
-            return None
-        if cls == "unknown" and not cfg.report_unknown:
-            return None
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
         )
         return Detection(
             cls=cls,
-            conf=round(float(proba[k]), 3),
+            conf=round(conf, 3),
             t0=group.t0,
             t1=group.t1,
             sensors=group.sensors,
@@ -402,6 +457,43 @@ class StreamingDetector:
         }
 
 
+UNKNOWN = CLASSES.index("unknown")
+
+
+def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:
+    """The class to report, with its confidence, or None.
+
+    An event is reported when the model is at least ``min_conf`` sure it is real (not
+    noise); it is named for the class that holds at least ``name_share`` of that, and
+    otherwise reported as ``unknown``, real but not nameable (a PIR on its own can be sure
+    a warm body went past without being sure it walked on two legs)."""
+    real = 1.0 - float(proba[NOISE])
+    if real < cfg.min_conf:
+        return None
+    k = int(np.argmax(proba[1:])) + 1
+    conf = float(proba[k])
+    if conf < cfg.name_share * real:
+        k, conf = UNKNOWN, real
+    if k == UNKNOWN and not cfg.report_unknown:
+        return None
+    return k, conf
+
+
+def regroup(
+    events: Sequence[SensorEvent], kinds: Sequence[str], config: DspConfig
+) -> list[Candidate]:
+    """The candidates a detector with only sensors of ``kinds`` would have classified, from
+    the sensor events of a detector that had them all (each chain runs on its own input, so
+    only the grouping differs). For training on every subset of the sensors."""
+    fusion = Fusion(config.fusion.join_s, config.fusion.stale_s, config.fusion.overhang_s)
+    fusion.add([ev for ev in events if ev.kind in kinds])
+    out = []
+    for group in fusion.release({}, final=True):
+        vector = feature_vector(group.events, kinds)
+        out.append(Candidate(group.t0, group.t1, group.sensors, vector, ()))
+    return out
+
+
 def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]:
     feats: dict[str, float] = {"duration_s": round(group.t1 - group.t0, 2)}
     if vector["seis_present"]:
@@ -415,8 +507,11 @@ def _report_features(group: Group, vector: dict[str, float]) -> dict[str, float]
     if vector["pir_present"]:
         dirs = [ev.features["pir_direction"] for ev in group.events if ev.kind == "pir"]
         feats["pir_direction"] = dirs[0] if dirs else 0.0
-    if vector["mag_present"]:
-        feats["mag_peak_nt"] = round(10.0 ** vector["mag_log_peak_nt"], 2)
+    mags = [ev for ev in group.events if ev.kind == "magnetometer"]
+    if mags:
+        # In the sensor's units: nT for a calibrated unit, counts for raw files.
+        peak = max(mags, key=lambda ev: ev.strength).features["mag_log_peak_nt"]
+        feats["mag_peak_nt"] = round(10.0**peak, 2)
     return feats
 
 

@@ -37,6 +37,24 @@ def cascade_step(sos: FloatArray, zi: FloatArray, first: int, count: int, x: flo
 
 
 @njit(cache=True, inline="always")
+def prime_sections(sos: FloatArray, zi: FloatArray, first: int, count: int, x0: float) -> None:
+    """Set sections ``first .. first+count`` to the state they reach after the constant
+    ``x0`` for ever (``scipy.signal.sosfilt_zi(sos) * x0``): a stream that starts on a DC
+    offset, raw converter counts say, enters the filters without a step."""
+    u = x0
+    for s in range(first, first + count):
+        b0 = sos[s, 0]
+        b1 = sos[s, 1]
+        b2 = sos[s, 2]
+        a1 = sos[s, 4]
+        a2 = sos[s, 5]
+        y = u * (b0 + b1 + b2) / (1.0 + a1 + a2)  # the section's gain at DC
+        zi[s, 1] = b2 * u - a2 * y
+        zi[s, 0] = b1 * u - a1 * y + zi[s, 1]
+        u = y
+
+
+@njit(cache=True, inline="always")
 def biquad_run(sos: FloatArray, zi: FloatArray, s: int, x: FloatArray, y: FloatArray) -> None:
     """A whole block through section ``s``, its state held in registers; ``y`` may be ``x``.
 

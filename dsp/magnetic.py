@@ -19,6 +19,7 @@ from numba import njit
 
 from dsp.chains import register_chain
 from dsp.config import DspConfig
+from dsp.priming import robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
@@ -49,8 +50,9 @@ G_LAST = 10
 G_PEAK = 11
 G_THR = 12
 G_SPREAD = 13  # noise spread frozen at the start
-N_GSTATE = 14
+G_PREV = 14  # the two samples before, per axis (the median of three drops a glitch)
 MAX_AXES = 3
+N_GSTATE = G_PREV + 2 * MAX_AXES
 
 # Event rows: start, end (exclusive), peak |dB| nT, peak / noise spread, forced.
 N_EVCOLS = 5
@@ -70,7 +72,8 @@ def mag_block(
     """One block of (n, axes) field samples, nT; returns (events, flags) written.
 
     Input checks run on the sum of the axes (NaN in any axis, all axes stuck); a bad sample
-    holds the previous field on every axis.
+    holds the previous field on every axis. Each axis is the median of its last three samples:
+    a one-sample glitch of a sensor's bus is gone, while a car is seen for many samples.
     """
     n = x.shape[0]
     axes = min(x.shape[1], MAX_AXES)
@@ -86,20 +89,27 @@ def mag_block(
     n_fl = validate_block(probe, bad_kind, vp, vs, held, settling, flags)
     last = np.zeros(MAX_AXES)
     for a in range(axes):
-        last[a] = st[a]
+        last[a] = st[a] if st[G_HAVE] == 0.0 else st[G_PREV + 2 * a]
     n_ev = 0
     for i in range(n):
         idx = index0 + i
         finite = math.isfinite(probe[i])
-        if finite:
-            for a in range(axes):
-                last[a] = x[i, a]
         if st[G_HAVE] == 0.0:
             if not finite:
                 continue
             for a in range(axes):
-                st[a] = last[a]
+                st[a] = x[i, a]
+                st[G_PREV + 2 * a] = x[i, a]
+                st[G_PREV + 2 * a + 1] = x[i, a]
             st[G_HAVE] = 1.0
+        if finite:
+            for a in range(axes):
+                p1 = st[G_PREV + 2 * a]
+                p2 = st[G_PREV + 2 * a + 1]
+                v = x[i, a]
+                last[a] = max(min(p1, p2), min(max(p1, p2), v))
+                st[G_PREV + 2 * a + 1] = p1
+                st[G_PREV + 2 * a] = v
         ok = not settling[i]
         d2 = 0.0
         for a in range(axes):
@@ -169,6 +179,31 @@ class MagChain(SampleChain):
 
     def _reset_filters(self) -> None:
         pass  # all of this chain's memory is in its state array
+
+    def _prime(self, x: FloatArray) -> bool:
+        """Baseline per axis (the median field) and the spread of the smoothed anomaly, from
+        the bulk of ``x``: a passing vehicle moves the field for seconds only."""
+        raw = (x if x.ndim == 2 else x[:, None])[:, :MAX_AXES]
+        axes = raw.shape[1]
+        # As the kernel sees it: each axis the median of three samples.
+        padded = np.vstack([raw[:1], raw[:1], raw])
+        field = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        base = np.median(field, axis=0)
+        d = np.sqrt(np.sum((field - base) ** 2, axis=1))
+        width = max(1, round(2.0 / self.mp[M_CSMOOTH]))  # a boxcar as long as the EMA's memory
+        ds = np.convolve(d, np.ones(width) / width, mode="valid") if d.size > width else d
+        mean = float(np.median(ds))
+        spread = robust_sigma(ds)
+        st = self.st
+        st[:axes] = base
+        for a in range(axes):
+            st[G_PREV + 2 * a] = st[G_PREV + 2 * a + 1] = raw[0, a]
+        st[G_HAVE] = 1.0
+        st[G_SMOOTH] = mean
+        st[G_MEAN] = mean
+        st[G_MSQ] = mean * mean + spread * spread
+        st[G_WARM] = self.mp[M_WARM]
+        return True
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
         return mag_block(x, bad_kind, self.mp, self.vp, self.st, self.vs, self._events, self._flags)

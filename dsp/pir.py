@@ -23,7 +23,8 @@ from numba import njit
 from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.design import butter_sos
-from dsp.filters import biquad_run
+from dsp.filters import biquad_run, prime_sections, sosfilt_block
+from dsp.priming import robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
@@ -53,7 +54,8 @@ R_FIRST = 8
 R_SECOND = 9
 R_ABOVE = 10  # samples above threshold in this crossing
 R_THR = 11  # threshold frozen at the start of the crossing
-N_RSTATE = 12
+R_PRIMED = 12  # the band-pass has been set to the stream's first value
+N_RSTATE = 13
 
 # Event rows: start, end (exclusive), peak/noise, lobes, first sign, second sign, samples
 # above threshold, forced.
@@ -79,6 +81,14 @@ def pir_block(
     settling = np.empty(n, dtype=np.bool_)
     index0 = vs[0]  # V_INDEX: absolute index of x[0]
     n_fl = validate_block(x, bad_kind, vp, vs, y, settling, flags)
+    if st[R_PRIMED] == 0.0:
+        # With the stream's first finite sample: a PIR that reports raw converter counts
+        # rides on a DC offset, which must not ring through the band-pass as a step.
+        for i in range(n):
+            if math.isfinite(x[i]):
+                prime_sections(sos, zi, 0, sos.shape[0], x[i])
+                st[R_PRIMED] = 1.0
+                break
     for s in range(sos.shape[0]):
         biquad_run(sos, zi, s, y, y)
     n_ev = 0
@@ -155,6 +165,21 @@ class PirChain(SampleChain):
 
     def _reset_filters(self) -> None:
         self.zi = np.zeros((self.sos.shape[0], 2))
+
+    def _prime(self, x: FloatArray) -> bool:
+        """The noise RMS of the band-passed output, from its bulk (a crossing swings far
+        out of it for a few seconds only)."""
+        level = x if x.ndim == 1 else x[:, 0]
+        zi = np.zeros((self.sos.shape[0], 2))
+        prime_sections(self.sos, zi, 0, self.sos.shape[0], float(level[0]))
+        y = np.empty(level.shape[0])
+        sosfilt_block(self.sos, np.ascontiguousarray(level), zi, y)
+        sigma = robust_sigma(y)
+        if not sigma > 0.0:
+            return False  # a flat output: nothing to learn (the input checks flag it)
+        self.st[R_NOISE] = sigma * sigma
+        self.st[R_WARM] = self.qp[Q_WARM]
+        return True
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
         # Column 0 only: the analog level.

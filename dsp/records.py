@@ -26,6 +26,8 @@ class SensorEvent:
     features: dict[str, float]
     strength: float
     """Peak signal-to-noise ratio: which of several events of one kind speaks for the group."""
+    truncated: bool = False
+    """Still going on when its stream ended (or broke off): how long it lasts is unknown."""
 
 
 @dataclass(frozen=True, slots=True)

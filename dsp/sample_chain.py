@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.config import DspConfig
+from dsp.priming import enough
 from dsp.records import SensorEvent
 from dsp.validity import (
     N_VPARAMS,
@@ -23,6 +24,7 @@ from dsp.validity import (
     VP_DC,
     VP_FLAT_RUN,
     VP_MERGE,
+    VP_QUIET_RUN,
     VP_SETTLE,
     close_all,
     validity_state,
@@ -30,6 +32,10 @@ from dsp.validity import (
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+QUIET_FLATLINE_S = 60.0
+"""A quiet sensor on a coarse converter (its noise within a step or two) may read one value
+for seconds; only this long at its background level makes that a flat line."""
+
 RawFlag = tuple[int, int, int]
 """(kind, first input sample, end input sample)."""
 
@@ -41,6 +47,7 @@ def validity_params(config: DspConfig, rate: float, settle_s: float) -> FloatArr
     vp[VP_CLIP_RUN] = inp.clip_run
     vp[VP_CLIP_DEV] = math.inf  # seismic sets it once its noise floor is known
     vp[VP_FLAT_RUN] = max(inp.clip_run + 1, round(inp.flatline_s * rate))
+    vp[VP_QUIET_RUN] = max(vp[VP_FLAT_RUN], round(QUIET_FLATLINE_S * rate))
     vp[VP_MERGE] = max(1, round(inp.merge_s * rate))
     vp[VP_SETTLE] = round(settle_s * rate)
     vp[VP_DC] = 1.0 / (5.0 * rate)
@@ -65,6 +72,7 @@ class SampleChain:
         self.st = np.zeros(self.n_state)
         self.vs = validity_state(at_index)
         self._reset_filters()
+        self.primed = False
 
     @property
     def next_index(self) -> int:
@@ -92,11 +100,28 @@ class SampleChain:
         """End of stream (or before a reset): the open event and flagged stretches."""
         row = self._open_event()
         events = [self._event(row)] if row is not None else []
+        for ev in events:
+            ev.truncated = True
         flags = np.zeros((8, 3), dtype=np.int64)
         n = close_all(self.vs, flags)
         return events, [(int(k), int(a), int(b)) for k, a, b in flags[:n]]
 
+    def prime(self, x: FloatArray) -> bool:
+        """Learn the noise level from the quiet parts of ``x``, the input about to be fed
+        (dsp.priming), so that an event in it is seen from its start; False (and the chain
+        warms up as it goes) when ``x`` is too short or holds nothing to learn from."""
+        if self.primed or not enough(x.shape[0], self.rate):
+            return False
+        finite = np.isfinite(x) if x.ndim == 1 else np.isfinite(x).all(axis=1)
+        if not enough(int(np.count_nonzero(finite)), self.rate):
+            return False
+        self.primed = self._prime(np.ascontiguousarray(x[finite]))
+        return self.primed
+
     # -- subclass hooks -----------------------------------------------------------------------
+
+    def _prime(self, x: FloatArray) -> bool:
+        raise NotImplementedError
 
     def _reset_filters(self) -> None:
         raise NotImplementedError

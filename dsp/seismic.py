@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -12,9 +13,11 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
+from dsp.priming import QUIET_WINDOW_S, enough, quiet_level
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
+    B_FLOOR,
     B_LTA,
     B_STA,
     F_BB,
@@ -53,6 +56,8 @@ from dsp.seismic_kernel import (
     P_SPLIT_LEVEL,
     P_SPLIT_MIN,
     P_WARM,
+    S_BB_STA,
+    S_BG,
     S_EV_LAST,
     S_FRAME,
     S_IN_EVENT,
@@ -86,6 +91,32 @@ the event's loudness floor: sources back to back in gusty wind."""
 FLOOR_CREEP_DB_S = 0.5
 """How fast an open event's running loudness floor may rise (dB/s): wind that picks up
 during an event is background, a vehicle's slow approach is not."""
+
+
+CALIBRATION_S = 120.0
+"""Noise a chain is run over to learn how its quiet level relates to its noise floor."""
+
+_GAINS: dict[tuple[float, str], FloatArray] = {}
+
+
+def quiet_gain(rate: float, config: DspConfig) -> FloatArray:
+    """Per band (and broadband, last): the noise floor a chain settles on in steady noise,
+    over the quiet level (dsp.priming) of the same noise. How far below its mean the
+    quietest windows of a noise lie depends on the band's width; measured once per rate and
+    setting on white noise (deterministic), which has the same statistics within a band as
+    any smooth background."""
+    key = (float(rate), config.model_dump_json())
+    gain = _GAINS.get(key)
+    if gain is None:
+        chain = SeismicChain("calibration", rate, config)
+        noise = np.random.default_rng(0).standard_normal(round(CALIBRATION_S * rate))
+        chain.feed(noise)
+        frames = chain._survey_rows(CALIBRATION_S / 2.0)
+        window = max(1, round(QUIET_WINDOW_S * chain.frame_rate))
+        floors = np.append(np.exp(chain.bst[:, B_LTA]), chain.st[S_NOISE])
+        gain = floors / quiet_level(frames, window)
+        _GAINS[key] = gain
+    return gain
 
 
 class SeismicChain:
@@ -152,6 +183,7 @@ class SeismicChain:
         prm[P_LONG_DEPTH] = LONG_DEPTH_DB
         prm[P_CREEP] = FLOOR_CREEP_DB_S / self.frame_rate
         self.prm = prm
+        self._config = config
         self.vp = validity_params(config, self.rate, cfg.settle_s)
         self.n_frames_hist = round(cfg.history_s * self.frame_rate)
         self.frame_ring = np.zeros((self.n_frames_hist, 2 * self.nb + N_FRAME_EXTRA))
@@ -171,10 +203,55 @@ class SeismicChain:
         self.vp[VP_CLIP_DEV] = math.inf
         self.frame_ring[:] = 0.0
         self._last_fracs: FloatArray | None = None  # band shares of the piece before
+        self.primed = False
 
     @property
     def next_index(self) -> int:
         return int(self.vs[V_INDEX])
+
+    def prime(self, x: FloatArray) -> bool:
+        """Learn the noise floors from the quiet parts of ``x``, the input about to be fed
+        (dsp.priming): the floors are set and the chain is armed, so that an event in ``x``
+        is seen from its start. False (the chain warms up as it goes, triggers quiet) when
+        ``x`` is too short or has no usable quiet part."""
+        if self.primed or not enough(x.shape[0], self.rate):
+            return False
+        frames = self._survey(np.ascontiguousarray(x, dtype=np.float64))
+        window = max(1, round(QUIET_WINDOW_S * self.frame_rate))
+        if frames.shape[0] < 4 * window:
+            return False
+        floors = quiet_level(frames, window) * quiet_gain(self.rate, self._config)
+        if not np.all(floors > 0.0):
+            return False  # flat input: nothing to learn (the input checks flag it)
+        self.bst[:, B_LTA] = np.log(floors[: self.nb])
+        self.bst[:, B_FLOOR] = floors[: self.nb]
+        self.st[S_NOISE] = floors[self.nb]
+        self.st[S_BB_STA] = floors[self.nb]
+        self.st[S_BG] = 1.0  # the loudness (energy / floor) of the background, by definition
+        self.st[S_WARM] = self.prm[P_WARM]
+        self.primed = True
+        return True
+
+    def _survey(self, x: FloatArray) -> FloatArray:
+        """Band and broadband energy ``(frames, bands + 1)`` of ``x``'s usable frames, from a
+        copy of this chain that never triggers."""
+        scratch = copy.deepcopy(self)
+        scratch.prm = self.prm.copy()
+        scratch.prm[P_WARM] = math.inf
+        k0 = int(self.st[S_FRAME])
+        scratch.feed(x)
+        return scratch._survey_rows((scratch.st[S_FRAME] - k0) / self.frame_rate)
+
+    def _survey_rows(self, seconds: float) -> FloatArray:
+        """Band and broadband energy of the usable frames among the last ``seconds``."""
+        k1 = int(self.st[S_FRAME])
+        k0 = max(k1 - round(seconds * self.frame_rate), k1 - self.n_frames_hist, 0)
+        rows = self.frame_ring[np.arange(k0, k1) % self.n_frames_hist]
+        nb = self.nb
+        usable = rows[:, 2 * nb + F_OK] > 0.0
+        return np.ascontiguousarray(
+            np.concatenate([rows[usable, :nb], rows[usable, 2 * nb + F_BB : 2 * nb + F_BB + 1]], 1)
+        )
 
     def _buffers(self, n: int) -> None:
         if self._flags.shape[0] >= n + 8:
@@ -233,9 +310,9 @@ class SeismicChain:
             start, end = self.st[S_P_START], self.st[S_EV_LAST] + 1.0
             if end > start:
                 st = self.st
-                events.append(
-                    self._event(start, end, 0.0, st[S_P_KIND], st[S_P_ABOVE], st[S_P_FALL])
-                )
+                ev = self._event(start, end, 0.0, st[S_P_KIND], st[S_P_ABOVE], st[S_P_FALL])
+                ev.truncated = True
+                events.append(ev)
             self.st[S_IN_EVENT] = 0.0
         flags = np.zeros((8, 3), dtype=np.int64)
         n = close_all(self.vs, flags)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dsp.filters import bank_block, biquad_run, resample_block
+from dsp.filters import bank_block, biquad_run, prime_sections, resample_block
 from dsp.validity import VP_CLIP_DEV, validate_block
 
 FloatArray = npt.NDArray[np.float64]
@@ -258,9 +258,7 @@ def _prime(
     # Start as if the first value had always been there: no step into the filters, whose
     # ringing would otherwise inflate the noise floor being learnt.
     rs_ring[:] = v
-    s = layout[0, 0]
-    zi[s, 0] = -sos[s, 0] * v  # steady state of a high-pass section under DC: output 0
-    zi[s, 1] = sos[s, 2] * v
+    prime_sections(sos, zi, layout[0, 0], layout[0, 1], v)
 
 
 @njit(cache=True, inline="always")

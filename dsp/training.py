@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dsp.classifier import CLASSES, Model
+from dsp.classifier import CLASSES, KIND_PREFIX, Booster, Model, SensorSet
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -149,17 +149,13 @@ def fit_temperature(scores: FloatArray, y: IntArray) -> float:
     return _round6(math.exp((lo + hi) / 2.0))
 
 
-def train_model(
+def train_booster(
     x: FloatArray,
     y: IntArray,
-    features: tuple[str, ...],
     calibrate: npt.NDArray[np.bool_],
-    *,
-    params: BoostParams | None = None,
-    info: dict[str, Any],
-) -> Model:
+    params: BoostParams,
+) -> Booster:
     """Boost on the rows not in ``calibrate``; pick the rounds and temperature on those that are."""
-    params = params or BoostParams()
     n_cls = len(CLASSES)
     fit = ~calibrate if calibrate.any() else np.ones(y.size, dtype=bool)
     xf, yf = x[fit], y[fit]
@@ -184,15 +180,57 @@ def train_model(
         loss = nll(cal_scores, yc) if yc.size else -r
         if loss < best_loss:
             best_rounds, best_loss = r + 1, loss
-    kept = trees[: best_rounds * n_cls]
+    kept = trees[: max(best_rounds, 1) * n_cls]
     # Scores of the calibration rows with the kept trees only.
     cal = np.zeros((yc.size, n_cls))
     for t, (feature, threshold, leaf) in enumerate(kept):
         if yc.size:
             cal[:, t % n_cls] += _tree_scores(xc, feature, threshold, leaf)
     temperature = fit_temperature(cal, yc)
+    info: dict[str, Any] = {"rows": int(y.size), "rounds": best_rounds}
+    counts = np.bincount(y, minlength=n_cls)
+    info["examples"] = {cls: int(n) for cls, n in zip(CLASSES, counts, strict=True)}
+    if yc.size:
+        info["calibration_rows"] = int(yc.size)
+        info["calibration_nll"] = round(nll(cal / temperature, yc), 4)
+        info["calibration_accuracy"] = round(float(np.mean(np.argmax(cal, axis=1) == yc)), 4)
+    return Booster(
+        feature=np.array([t[0] for t in kept]),
+        threshold=np.array([t[1] for t in kept]),
+        leaf=np.array([t[2] for t in kept]),
+        temperature=temperature,
+        info=info,
+    )
+
+
+MIN_SET_ROWS = 40
+"""A sensor set with fewer examples than this gets no booster of its own (the unit then
+reports nothing with only those sensors rather than guess)."""
+
+
+def train_model(
+    x: FloatArray,
+    y: IntArray,
+    features: tuple[str, ...],
+    calibrate: npt.NDArray[np.bool_],
+    *,
+    params: BoostParams | None = None,
+    info: dict[str, Any],
+) -> Model:
+    """One booster per combination of live sensor kinds found in the rows (``<kind>_live``
+    columns), each on the rows of its combination alone."""
+    params = params or BoostParams()
+    live = {k: features.index(f"{p}_live") for k, p in KIND_PREFIX.items()}
+    boosters: dict[SensorSet, Booster] = {}
+    for mask in range(1, 1 << len(live)):
+        kinds = tuple(k for i, k in enumerate(live) if mask >> i & 1)
+        rows = np.ones(y.size, dtype=bool)
+        for k, col in live.items():
+            rows &= (x[:, col] != 0.0) == (k in kinds)
+        if np.count_nonzero(rows) < MIN_SET_ROWS or np.unique(y[rows]).size < 2:
+            continue
+        boosters[kinds] = train_booster(x[rows], y[rows], calibrate[rows], params)
     info = dict(info)
-    info["rounds"] = best_rounds
     info["params"] = {
         "learning_rate": params.learning_rate,
         "depth": params.depth,
@@ -200,16 +238,4 @@ def train_model(
         "bins": params.bins,
         "min_leaf": params.min_leaf,
     }
-    if yc.size:
-        info["calibration_rows"] = int(yc.size)
-        info["calibration_nll"] = round(nll(cal / temperature, yc), 4)
-        info["calibration_accuracy"] = round(float(np.mean(np.argmax(cal, axis=1) == yc)), 4)
-    return Model(
-        classes=CLASSES,
-        features=features,
-        feature=np.array([t[0] for t in kept]),
-        threshold=np.array([t[1] for t in kept]),
-        leaf=np.array([t[2] for t in kept]),
-        temperature=temperature,
-        info=info,
-    )
+    return Model(CLASSES, features, boosters, info)

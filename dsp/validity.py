@@ -40,7 +40,8 @@ VP_FLAT_RUN = 2  # identical samples that make a flat line
 VP_MERGE = 3  # stretches closer than this (samples) are one
 VP_SETTLE = 4  # samples marked as settling after a bad one
 VP_DC = 5  # coefficient of the running mean, per sample
-N_VPARAMS = 6
+VP_QUIET_RUN = 6  # ... and at the background level of a signal within its converter's step
+N_VPARAMS = 7
 
 # State (vs); sample indices are exact in float64 up to 2**53.
 V_INDEX = 0  # absolute index of the next sample
@@ -51,7 +52,9 @@ V_N_OPEN = 4  # stretches currently open
 V_SETTLE = 5  # samples still settling
 V_DC = 6  # running mean of good samples (centre for clip detection)
 V_HAVE_GOOD = 7
-V_OPEN = 8  # per kind: start of the open stretch, -1 if none
+V_STEP = 8  # smallest change seen between two samples (the converter's step, if it has one)
+V_DEV = 9  # running mean of |sample - running mean|
+V_OPEN = 10  # per kind: start of the open stretch, -1 if none
 V_LAST = V_OPEN + N_KINDS  # per kind: last sample inside the open stretch
 V_SIZE = V_LAST + N_KINDS
 
@@ -60,6 +63,7 @@ def validity_state(start_index: int = 0) -> FloatArray:
     vs = np.zeros(V_SIZE, dtype=np.float64)
     vs[V_OPEN : V_OPEN + N_KINDS] = -1.0
     vs[V_PREV] = np.nan
+    vs[V_STEP] = np.inf
     vs[V_INDEX] = start_index
     return vs
 
@@ -110,6 +114,8 @@ def validate_block(
     last_good = vs[V_LAST_GOOD]
     settle = vs[V_SETTLE]
     dc = vs[V_DC]
+    step = vs[V_STEP]
+    dev = vs[V_DEV]
     have_good = vs[V_HAVE_GOOD] != 0.0
     c_dc = vp[VP_DC]
     merge = vp[VP_MERGE]
@@ -118,9 +124,11 @@ def validate_block(
         idx = index + i
         if vs[V_N_OPEN] == 0.0 and raw != prev and math.isfinite(raw) and have_good:
             # The common case: a fresh finite value, nothing being flagged.
+            step = min(step, abs(raw - prev))
             run = 1.0
             prev = raw
             last_good = raw
+            dev += c_dc * (abs(raw - dc) - dev)
             dc += c_dc * (raw - dc)
             clean[i] = raw
             if settle > 0.0:
@@ -144,13 +152,22 @@ def validate_block(
         if not have_good:
             have_good = True
             dc = raw
-        run = run + 1.0 if raw == prev else 1.0
+        if raw == prev:
+            run += 1.0
+        else:
+            if math.isfinite(prev):
+                step = min(step, abs(raw - prev))
+            run = 1.0
         prev = raw
         last_good = raw
         clean[i] = raw
         usable = True
-        if run >= vp[VP_FLAT_RUN]:
-            first = idx - vp[VP_FLAT_RUN] + 1.0 if run == vp[VP_FLAT_RUN] else idx
+        # A converter whose noise is no bigger than its step reads the same value for long
+        # stretches while all is quiet: that is a flat line only when it lasts far longer.
+        quiet = step < math.inf and dev <= 2.0 * step and abs(raw - dc) <= 2.0 * step
+        flat_run = vp[VP_QUIET_RUN] if quiet else vp[VP_FLAT_RUN]
+        if run >= flat_run:
+            first = idx - flat_run + 1.0 if run == flat_run else idx
             j = first
             while j <= idx:  # the whole run so far belongs to the flat line
                 n_flags = _mark(vs, FLATLINE, j, merge, flags, n_flags)
@@ -163,6 +180,7 @@ def validate_block(
                 n_flags = _mark(vs, CLIPPED, j, merge, flags, n_flags)
                 j += 1.0
         if usable:
+            dev += c_dc * (abs(raw - dc) - dev)
             dc += c_dc * (raw - dc)
             if settle > 0.0:
                 settle -= 1.0
@@ -178,6 +196,8 @@ def validate_block(
     vs[V_LAST_GOOD] = last_good
     vs[V_SETTLE] = settle
     vs[V_DC] = dc
+    vs[V_STEP] = step
+    vs[V_DEV] = dev
     vs[V_HAVE_GOOD] = 1.0 if have_good else 0.0
     return n_flags
 

@@ -20,10 +20,16 @@ from drivers.recordings.waveforms import Channel, Recording
 from dsp.classifier import Model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
+from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import Detection, Flag, SensorSpec
 
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1)."""
+
+OFFLINE_PRIME_S = 120.0
+"""How much of a file's start the offline tools survey to learn each sensor's noise level
+before running it (dsp.priming): all of a triggered clip, the first minutes of a long
+recording. A live unit surveys ``[dsp.input] prime_s``; it cannot look further ahead."""
 
 
 @dataclass
@@ -37,6 +43,25 @@ class AnalysisResult:
     """Per detection, the stream time at which the detector gave it out: the end of the
     block whose ``feed`` returned it (the end of the recording for those left to ``flush``).
     ``emitted_s[i] - detections[i].t1`` is the detector's latency as a live unit sees it."""
+
+
+def usability(recording: Recording) -> list[str]:
+    """Why a recording (or one of its channels) cannot give detections, in words."""
+    if recording.duration < SHORTEST_CLIP_S:
+        return [
+            f"{recording.duration:.2f} s is too short to analyse: the detector needs at least "
+            f"{SHORTEST_CLIP_S:g} s (a second of background to learn from, and the event)"
+        ]
+    out = []
+    for ch in recording.channels.values():
+        good = ch.data if ch.valid is None else ch.data[ch.valid]
+        finite = good[np.isfinite(good).all(axis=1)]
+        if finite.shape[0] and np.all(finite == finite[0]):
+            out.append(
+                f"{ch.name} never changes ({finite[0, 0]:g}): a dead sensor, a stuck converter "
+                "or a file of padding; nothing can be detected in it"
+            )
+    return out
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:
@@ -77,15 +102,19 @@ def run_detector(
     block_samples: int | None = None,
     keep_candidates: bool = False,
     progress: Progress | None = None,
+    prime_s: float | None = None,
 ) -> AnalysisResult:
     """Feed the whole recording (times in seconds from its start) and flush.
 
     Blocks are ``block_s`` long, or exactly ``block_samples`` samples of each sensor;
-    either way they are delivered in order of their start time.
+    either way they are delivered in order of their start time. ``prime_s`` overrides
+    ``[dsp.input] prime_s`` (``OFFLINE_PRIME_S`` for tools that may look ahead).
     """
     config = config or DspConfig()
     specs = sensor_specs(recording)
-    det = StreamingDetector(config, specs, model, keep_candidates=keep_candidates)
+    det = StreamingDetector(
+        config, specs, model, keep_candidates=keep_candidates, prime_s=prime_s
+    )
     channels = list(recording.channels.values())
     starts = [0] * len(channels)
     sizes = [

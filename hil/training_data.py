@@ -9,17 +9,19 @@ the classifier must learn to say. Seeds used here must never be used to evaluate
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from drivers.recordings.waveforms import TruthEvent
+from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import CLASSES, FEATURES, Model
 from dsp.config import DspConfig
-from dsp.detector import Candidate
-from hil.analysis import run_detector
+from dsp.detector import Candidate, regroup
+from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.clips import cut, quiet_clips
 from hil.scenarios import generate
 from hil.scenarios.specs import STUDIED
 
@@ -100,13 +102,92 @@ def labels(candidates: Sequence[Candidate], truth: Sequence[TruthEvent]) -> list
     return out
 
 
+KINDS = ("seismic", "pir", "magnetometer")
+
+MAG_ONLY_PEOPLE = "unknown"
+"""What a magnetometer on its own is taught to call people (their keys, phones and tools):
+iron it cannot name (the class ``footstep`` says *a person on foot*, which it cannot tell)."""
+
+CLIPS_PER_RECORDING = 12
+CLIP_LEAD_S = (0.0, 3.0)
+CLIP_LENGTH_S = (6.0, 25.0)
+"""Triggered clips cut from each training recording (after what event-triggered recorders
+keep): the model learns events that start with the file and stop with it."""
+
+
+def subsets(kinds: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty combination of the sensor kinds, largest first: a unit keeps
+    detecting with whichever of its sensors still work."""
+    present = [k for k in KINDS if k in kinds]
+    out = [
+        tuple(k for i, k in enumerate(present) if mask >> i & 1)
+        for mask in range(1, 1 << len(present))
+    ]
+    return sorted(out, key=lambda s: (-len(s), s))
+
+
+def subset_labels(
+    candidates: Sequence[Candidate], truth: Sequence[TruthEvent], kinds: Sequence[str]
+) -> list[int]:
+    """``labels`` as a detector with only ``kinds`` should learn them: a magnetometer on its
+    own cannot tell a person carrying iron from other iron (``MAG_ONLY_PEOPLE``)."""
+    taught = labels(candidates, truth)
+    if tuple(kinds) == ("magnetometer",):
+        people, other = CLASSES.index("footstep"), CLASSES.index(MAG_ONLY_PEOPLE)
+        taught = [other if y == people else y for y in taught]
+    return taught
+
+
+def _examples(
+    rec: Recording, config: DspConfig, prime_s: float | None
+) -> tuple[list[dict[str, float]], list[int]]:
+    """Every subset's candidates of one recording, labelled."""
+    result = run_detector(
+        rec, config, model=Model.untrained(), keep_candidates=True, prime_s=prime_s
+    )
+    events = result.detector.sensor_events
+    kinds = {ch.kind for ch in rec.channels.values()}
+    vectors: list[dict[str, float]] = []
+    taught: list[int] = []
+    for subset in subsets(sorted(kinds)):
+        candidates = regroup(events, subset, config)
+        vectors += [c.vector for c in candidates]
+        taught += subset_labels(candidates, rec.truth, subset)
+    return vectors, taught
+
+
+def recording_clips(rec: Recording, rng: np.random.Generator) -> list[Recording]:
+    """Triggered clips of a training recording: from a random lead before some of its
+    events (whatever else is in them), and a few of background only."""
+    clips: list[Recording] = []
+    events = list(rec.truth)
+    rng.shuffle(events)
+    for ev in events[:CLIPS_PER_RECORDING]:
+        lead = float(rng.uniform(*CLIP_LEAD_S))
+        length = float(rng.uniform(*CLIP_LENGTH_S))
+        a = max(0.0, ev.t0 - lead)
+        b = min(rec.duration, a + length)
+        if b - a >= CLIP_LENGTH_S[0]:
+            clips.append(cut(rec, a, b))
+    n_quiet = max(1, CLIPS_PER_RECORDING // 4) if rec.truth else CLIPS_PER_RECORDING
+    clips += quiet_clips(rec, rng, n_quiet, float(rng.uniform(*CLIP_LENGTH_S)))
+    return clips
+
+
 def recording_examples(
     scenario: str, seed: int, duration_s: float, config: DspConfig
 ) -> tuple[list[dict[str, float]], list[int]]:
+    """Labelled candidates of one training recording: the detector running through it as a
+    live unit would, and triggered clips cut from it analysed as files are, each with every
+    subset of the sensors."""
     rec = generate(scenario, duration_s, seed)
-    result = run_detector(rec, config, model=Model.untrained(), keep_candidates=True)
-    candidates = result.detector.candidates
-    return [c.vector for c in candidates], labels(candidates, rec.truth)
+    vectors, taught = _examples(rec, config, None)
+    rng = np.random.default_rng([seed, 7, len(scenario)])
+    for clip in recording_clips(rec, rng):
+        v, y = _examples(clip, config, OFFLINE_PRIME_S)
+        vectors += v
+        taught += y
+    return vectors, taught
 
 
 def collect(
@@ -114,20 +195,39 @@ def collect(
     duration_s: float,
     config: DspConfig,
     progress: Callable[[int, str, int], None] | None = None,
+    *,
+    jobs: int = 1,
 ) -> Examples:
-    """Examples from every ``(scenario, seed)`` of the plan, in plan order."""
+    """Examples from every ``(scenario, seed)`` of the plan, in plan order (``jobs``
+    processes share the recordings; the result does not depend on how many)."""
+    work = [(scenario, seed, duration_s, config) for scenario, seed in plan]
     rows: list[list[float]] = []
     ys: list[int] = []
     groups: list[int] = []
-    for i, (scenario, seed) in enumerate(plan):
+
+    def add(i: int, result: tuple[list[dict[str, float]], list[int]]) -> None:
         if progress is not None:
-            progress(i, scenario, seed)
-        vectors, taught = recording_examples(scenario, seed, duration_s, config)
-        rows += [[v[name] for name in FEATURES] for v in vectors]
-        ys += taught
-        groups += [i] * len(taught)
+            progress(i, *plan[i])
+        vectors, taught = result
+        rows.extend([v[name] for name in FEATURES] for v in vectors)
+        ys.extend(taught)
+        groups.extend([i] * len(taught))
+
+    if jobs <= 1:
+        for i, args in enumerate(work):
+            add(i, _recording_examples(args))
+    else:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            for i, result in enumerate(pool.imap(_recording_examples, work)):
+                add(i, result)
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
     return Examples(x, np.asarray(ys, dtype=np.int64), np.asarray(groups, dtype=np.int64))
+
+
+def _recording_examples(
+    args: tuple[str, int, float, DspConfig],
+) -> tuple[list[dict[str, float]], list[int]]:
+    return recording_examples(*args)
 
 
 def plan_for(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,9 @@ class TruthEvent:
     def overlaps(self, other: TruthEvent) -> bool:
         return self.t0 < other.t1 and other.t0 < self.t1
 
+    def overlaps_span(self, t0: float, t1: float) -> bool:
+        return self.t0 < t1 and t0 < self.t1
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = jsonable(asdict(self))
         return out
@@ -196,6 +200,18 @@ class Recording:
     def duration(self) -> float:
         """Seconds covered by the longest channel."""
         return max((ch.duration for ch in self.channels.values()), default=0.0)
+
+    def only(self, kinds: Sequence[str]) -> Recording:
+        """The recording as a unit with only sensors of ``kinds`` would have made it: their
+        channels, and the truth with events none of them could perceive (``extra.sensors``
+        names the kinds that could) marked not detectable."""
+        channels = {n: ch for n, ch in self.channels.items() if ch.kind in kinds}
+        truth = []
+        for ev in self.truth:
+            seen = ev.extra.get("sensors")
+            blind = seen is not None and not any(k in seen for k in kinds)
+            truth.append(replace(ev, extra={**ev.extra, "detectable": False}) if blind else ev)
+        return Recording(channels, truth, self.start_time, self.meta)
 
     def by_kind(self, kind: str) -> list[Channel]:
         return [ch for ch in self.channels.values() if ch.kind == kind]

@@ -127,17 +127,22 @@ def load_dsp_config(path: str | None) -> Any:
 def run(args: argparse.Namespace) -> int:
     from drivers.recordings import read_recording
     from dsp.classifier import ModelError
+    from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import run_detector
+    from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
 
     config = load_dsp_config(args.config)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
     if not recording.channels or recording.duration <= 0:
         raise InputError(f"{args.files[0]}: the recording holds no samples")
     spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
+    for problem in usability(recording):
+        print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
+    if recording.duration < SHORTEST_CLIP_S:
+        return 0
     announce_compiling()
     try:
-        result = run_detector(recording, config)
+        result = run_detector(recording, config, prime_s=OFFLINE_PRIME_S)
     except ModelError as exc:
         raise ConfigError(f"dsp.classifier.model: {exc}") from None
     lines: list[tuple[float, dict[str, Any]]] = []

@@ -9,6 +9,15 @@ or score a recording that has a truth file::
 
   ugs-gateway eval recording.npz --truth recording.npz.truth.json
 
+``--sensor KIND[,KIND]`` scores a unit with only those sensors (the others' channels are
+left out, and events none of them could perceive are not counted); ``--clips`` cuts a
+triggered 10-s clip from 0.5 s before every footstep within 15 m and vehicle within 100 m
+that is alone in it, and scores the clips one by one, as files an event-triggered recorder
+kept (docs/evaluation.md)::
+
+  ugs-gateway eval --scenario patrol --duration 3600 --seed 9300 --sensor magnetometer
+  ugs-gateway eval --scenario patrol,windy --duration 1800 --seed 9300 --clips
+
 Prints one JSON object: ``per_class.footstep`` / ``per_class.vehicle`` with ``pd``,
 ``precision``, ``n_truth``; ``false_alarms_per_hour``; ``confusion`` (truth label -> reported
 class, ``missed`` when nothing was reported; row ``none`` holds false alarms); ``pd_by_range``.
@@ -25,7 +34,9 @@ import sys
 import time
 from typing import Any
 
-from drivers import kinds
+from drivers.kinds import names as kind_names
+
+KINDS = kind_names()
 
 NAME = "eval"
 HELP = "score the detector against ground truth (simulated or from a truth file)"
@@ -44,7 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", default="1", metavar="N|A-B|A,B", help="seed(s) of the simulations (default 1)"
     )
-    parser.add_argument("--sensor", choices=kinds.names())
+    parser.add_argument(
+        "--sensor",
+        metavar="KIND[,KIND]",
+        help=f"score a unit with only these sensors ({', '.join(KINDS)})",
+    )
+    parser.add_argument(
+        "--clips",
+        action="store_true",
+        help="score triggered 10-s clips cut before each event, one by one",
+    )
     parser.add_argument("--rate", type=float, metavar="HZ")
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
     parser.add_argument("--model", metavar="FILE", help="classifier model (default: packaged)")
@@ -116,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError, load_model
     from gateway.commands.analyze import announce_compiling, load_dsp_config
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import run_detector
+    from hil.analysis import OFFLINE_PRIME_S, run_detector
+    from hil.clips import bar_trigger, triggered_clips
     from hil.scoring import Counts, score
 
     if bool(args.files) == bool(args.scenario):
@@ -126,13 +147,15 @@ def run(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise InputError("--plot needs matplotlib: pip install 'ugs-gateway[plot]'") from None
+    kinds = _kinds(args.sensor)
     config = load_dsp_config(args.config)
     try:
         model = load_model(args.model or config.classifier.model)
     except ModelError as exc:
         raise ConfigError(str(exc)) from None
-    jobs = _jobs(args)
+    jobs = _jobs(args, kinds)
     total = Counts()
+    clips = Counts()
     runs: list[dict[str, Any]] = []
     progress = ProgressLine(len(jobs))
     announce_compiling()
@@ -141,27 +164,49 @@ def run(args: argparse.Namespace) -> int:
         for i, (label, load) in enumerate(jobs):
             progress.update(i, f"{label} (loading)", 0.0)
             recording, noise_only = load()
+            if kinds:
+                recording = recording.only(kinds)
+                if not recording.channels:
+                    raise InputError(f"{label}: no {' or '.join(kinds)} channel in it")
+            pieces = [(label, recording)]
+            if args.clips:
+                pieces = [
+                    (f"{label} clip at {c.meta['clip']['t0']:.1f} s", c)
+                    for c in triggered_clips(recording, bar_trigger(kinds or ()))
+                ]
+                noise_only = False
 
             def on_progress(fraction: float, i: int = i, label: str = label) -> None:
                 progress.update(i, label, fraction)
 
-            result = run_detector(recording, config, model=model, progress=on_progress)
-            counts = score(
-                recording.truth,
-                result.detections,
-                recording.duration,
-                noise_only=noise_only,
-                tolerance_s=args.tolerance,
-            )
-            total.add(counts)
-            entry: dict[str, Any] = {"recording": label, **_brief(counts.summary())}
-            if args.detections:
-                entry["detections"] = [_detection_json(d) for d in result.detections]
-            runs.append(entry)
-            last = (recording, result)
+            for name, piece in pieces:
+                result = run_detector(
+                    piece,
+                    config,
+                    model=model,
+                    progress=None if args.clips else on_progress,
+                    prime_s=OFFLINE_PRIME_S,
+                )
+                counts = score(
+                    piece.truth,
+                    result.detections,
+                    piece.duration,
+                    noise_only=noise_only,
+                    tolerance_s=args.tolerance,
+                )
+                (clips if args.clips else total).add(counts)
+                entry: dict[str, Any] = {"recording": name, **_brief(counts.summary())}
+                if args.detections:
+                    entry["detections"] = [_detection_json(d) for d in result.detections]
+                runs.append(entry)
+                last = (piece, result)
     finally:
         progress.close()
-    report = total.summary()
+    report = (clips if args.clips else total).summary()
+    if args.clips:
+        report["clips"] = _clip_summary(clips)
+    if kinds:
+        report["sensors"] = list(kinds)
     report["recordings"] = runs
     report["model"] = model.info.get("id", "unversioned")
     if args.plot and last is not None:
@@ -183,7 +228,32 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _jobs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+def _kinds(text: str | None) -> tuple[str, ...]:
+    from gateway.errors import InputError
+
+    if not text:
+        return ()
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise InputError(f"--sensor {text!r}: expected one or more of {', '.join(KINDS)}")
+    return kinds
+
+
+def _clip_summary(counts: Any) -> dict[str, Any]:
+    """Clips whose event was reported with its class, per class and in all."""
+    summary = counts.summary()["per_class"]
+    n = sum(summary[c]["n_truth"] for c in ("footstep", "vehicle"))
+    hit = sum(summary[c]["n_detected"] for c in ("footstep", "vehicle"))
+    return {
+        "n": n,
+        "right_class": round(hit / n, 4) if n else None,
+        "footstep": summary["footstep"]["pd"],
+        "vehicle": summary["vehicle"]["pd"],
+    }
+
+
+def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, Any]]:
     from gateway.errors import InputError
 
     if args.files:
@@ -192,7 +262,8 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Any]]:
             from drivers.recordings import read_recording
             from drivers.recordings.waveforms import read_truth
 
-            rec = read_recording(args.files, sensor=args.sensor, rate=args.rate)
+            sensor = kinds[0] if len(kinds) == 1 else None
+            rec = read_recording(args.files, sensor=sensor, rate=args.rate)
             if args.truth:
                 rec.truth, header = read_truth(args.truth)
                 meta = header.get("meta") or {}

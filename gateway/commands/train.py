@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 NAME = "train"
 HELP = "train the classifier from simulated recordings (deterministic)"
@@ -41,10 +43,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes to simulate and analyse with (default: one per core); the model "
+        "does not depend on it",
+    )
+    parser.add_argument(
         "--save-examples",
         metavar="FILE.npz",
         help="also write the labelled feature vectors (x, y, recording index, feature names)",
     )
+    parser.add_argument(
+        "--from-examples",
+        metavar="FILE.npz",
+        help="fit on vectors saved by --save-examples instead of simulating them again "
+        "(their seeds and scenarios; features the detector no longer has are dropped)",
+    )
+
+
+def load_examples(path: str) -> tuple[Any, list[int], tuple[str, ...]]:
+    """Examples saved by ``--save-examples``, with their seeds and scenarios."""
+    import numpy as np
+
+    from dsp.classifier import CLASSES, FEATURES
+    from gateway.errors import InputError
+    from hil.training_data import Examples
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = [str(f) for f in npz["features"]]
+            missing = [f for f in FEATURES if f not in names]
+            if missing or [str(c) for c in npz["classes"]] != list(CLASSES):
+                raise InputError(f"{path}: saved without features {missing}: simulate again")
+            x = npz["x"][:, [names.index(f) for f in FEATURES]]
+            examples = Examples(x, npz["y"], npz["group"])
+            seeds = [int(s) for s in npz["seeds"]]
+            scenarios = tuple(str(s) for s in npz["scenarios"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a file of saved examples ({exc})") from None
+    return examples, seeds, scenarios
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,9 +118,14 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{i + 1}/{len(plan)} {scenario}/{seed}          ")
             sys.stderr.flush()
 
-    examples = collect(plan, args.duration, config, progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
+    if args.from_examples:
+        examples, seeds, scenarios = load_examples(args.from_examples)
+        plan = plan_for(seeds, scenarios)
+    else:
+        jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+        examples = collect(plan, args.duration, config, progress, jobs=jobs)
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
     if args.save_examples:
         np.savez(
             args.save_examples,
@@ -90,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             group=examples.group,
             features=np.asarray(FEATURES),
             classes=np.asarray(CLASSES),
+            seeds=np.asarray(seeds),
+            scenarios=np.asarray(scenarios),
         )
     counts = np.bincount(examples.y, minlength=len(CLASSES))
     if len(examples) == 0 or np.count_nonzero(counts) < 2:
@@ -122,10 +168,13 @@ def run(args: argparse.Namespace) -> int:
             {
                 "out": args.out,
                 "examples": info["examples"],
-                "rounds": model.info["rounds"],
-                "temperature": model.temperature,
-                "calibration_nll": model.info.get("calibration_nll"),
-                "calibration_accuracy": model.info.get("calibration_accuracy"),
+                "sensor_sets": {
+                    "+".join(kinds): {
+                        k: b.info.get(k)
+                        for k in ("rows", "rounds", "calibration_nll", "calibration_accuracy")
+                    }
+                    for kinds, b in model.boosters.items()
+                },
                 "seconds": round(time.monotonic() - started, 1),
             }
         )

@@ -207,3 +207,21 @@ def test_bank_twin_and_four_lane_path_agree_with_one_lane():
                 out[k] = y0
             ref = out
         np.testing.assert_allclose(results[0][i], ref, rtol=1e-10, atol=1e-14)
+
+
+def test_magnetometer_ignores_a_one_sample_glitch_of_its_bus():
+    # An I2C read that comes back as garbage for one sample: hundreds of counts on one axis.
+    rng = np.random.default_rng(8)
+    rate = 200.0
+    x = np.array([120.0, -340.0, 515.0]) + rng.standard_normal((int(60 * rate), 3))
+    x[int(40 * rate), 2] -= 900.0
+    x[int(45 * rate), :] += 600.0
+    chain = MagChain("mag1", rate, DspConfig())
+    events, _ = chain.feed(x)
+    assert events == []
+    # A car, seen for half a second, still is.
+    bump = 40.0 * np.exp(-0.5 * ((np.arange(x.shape[0]) / rate - 50.0) / 0.15) ** 2)
+    x[:, 0] += bump
+    chain = MagChain("mag1", rate, DspConfig())
+    events, _ = chain.feed(x)
+    assert len(events) == 1 and abs(events[0].t0 - 49.8) < 0.5

@@ -9,6 +9,7 @@ import pytest
 
 from dsp.classifier import CLASSES, FEATURES, Model, ModelError, load_model, predict_proba
 from dsp.training import BoostParams, fit_temperature, train_model
+from hil.training_data import subsets
 
 
 def test_packaged_model_loads_and_gives_probabilities():
@@ -17,6 +18,8 @@ def test_packaged_model_loads_and_gives_probabilities():
     p = model.proba(dict.fromkeys(FEATURES, 0.0))
     assert p.shape == (len(CLASSES),)
     assert p.sum() == pytest.approx(1.0) and np.all(p >= 0)
+    # Every combination of sensors has trees of its own: a unit that loses a sensor goes on.
+    assert set(model.boosters) == set(subsets(("seismic", "pir", "magnetometer")))
     assert model.info.get("seeds"), "the packaged model records its training seeds"
     assert min(model.info["seeds"]) >= 1000 and max(model.info["seeds"]) < 9000
 
@@ -41,12 +44,16 @@ def test_predict_twin_agrees_with_a_hand_made_tree():
         (lambda m: m.update(format="other"), "not a ugs-gateway detector model"),
         (lambda m: m.update(version=99), "not supported"),
         (lambda m: m.update(features=["nonsense", *m["features"][1:]]), "unknown features"),
-        (lambda m: m["trees"][0].update(leaf=[0.0]), "malformed"),
+        (lambda m: m["sets"][0]["trees"][0].update(leaf=[0.0]), "malformed"),
         (lambda m: m.update(classes=["noise", "footstep", "vehicle"]), "not the detector's"),
-        (lambda m: m["trees"].pop(), "shapes"),
-        (lambda m: m["trees"][0].update(feature=[999, 0, 0]), "does not have"),
-        (lambda m: m.pop("trees"), "malformed"),
-        (lambda m: m.update(temperature=-1), "invalid numbers"),
+        (lambda m: m["sets"][0]["trees"].pop(), "shapes"),
+        (lambda m: m["sets"][0]["trees"][0].update(feature=[999, 0, 0]), "does not have"),
+        (lambda m: m["sets"][0].pop("trees"), "malformed"),
+        (lambda m: m.pop("sets"), "malformed"),
+        (lambda m: m["sets"][0].update(temperature=-1), "invalid numbers"),
+        (lambda m: m["sets"][0].update(sensors=["sonar"]), "bad sensor set"),
+        (lambda m: m["sets"][1].update(sensors=m["sets"][0]["sensors"]), "bad sensor set"),
+        (lambda m: m.update(sets=[]), "no trees"),
     ],
 )
 def test_bad_model_files_are_refused(tmp_path, mutate, message):
@@ -70,8 +77,10 @@ def _toy(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, 400)
     x = rng.standard_normal((400, len(FEATURES))) * 0.5
-    x[:, 1] += y  # one informative feature
-    x[:, 2] -= y == 2
+    x[:, FEATURES.index("seis_log_snr")] += y  # one informative feature
+    x[:, FEATURES.index("seis_cadence")] -= y == 2
+    for name in ("seis_live", "pir_live", "mag_live"):
+        x[:, FEATURES.index(name)] = 1.0  # one sensor set: the whole unit
     return x, y
 
 
@@ -83,9 +92,28 @@ def test_training_is_deterministic_and_learns():
     b = train_model(x.copy(), y.copy(), FEATURES, cal.copy(), params=params, info={"id": "t"})
     assert json.dumps(a.to_json()) == json.dumps(b.to_json())
     reloaded = Model.from_json(json.loads(json.dumps(a.to_json())), "test")
-    predicted = [np.argmax(reloaded.proba_x(row)) for row in x]
+    whole = ("seismic", "pir", "magnetometer")
+    assert list(reloaded.boosters) == [whole]
+    predicted = [np.argmax(reloaded.proba_x(row, whole)) for row in x]
     assert np.mean(np.asarray(predicted) == y) > 0.8
-    assert 0 < reloaded.info["rounds"] <= 30
+    assert 0 < reloaded.boosters[whole].info["rounds"] <= 30
+    # A unit with other sensors than any the model was trained for reports nothing.
+    np.testing.assert_allclose(reloaded.proba_x(x[0], ("pir",)), 0.25)
+
+
+def test_each_sensor_set_gets_its_own_trees():
+    x, y = _toy(3)
+    pir_only = np.arange(y.size) % 2 == 1
+    for name in ("seis_live", "mag_live"):
+        x[pir_only, FEATURES.index(name)] = 0.0
+    # Without the geophone only the PIR's feature tells the classes apart.
+    x[pir_only, FEATURES.index("pir_log_snr")] = y[pir_only] * 2.0
+    model = train_model(
+        x, y, FEATURES, np.zeros(y.size, bool), params=BoostParams(max_rounds=20), info={}
+    )
+    assert set(model.boosters) == {("seismic", "pir", "magnetometer"), ("pir",)}
+    named = {f: float(v) for f, v in zip(FEATURES, x[1], strict=True)}
+    assert int(np.argmax(model.proba(named))) == y[1]
 
 
 def test_temperature_calibrates_overconfident_logits():

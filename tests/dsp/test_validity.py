@@ -18,6 +18,7 @@ from dsp.validity import (
     VP_DC,
     VP_FLAT_RUN,
     VP_MERGE,
+    VP_QUIET_RUN,
     VP_SETTLE,
     close_all,
     validate_block,
@@ -30,6 +31,7 @@ def _params(clip_dev: float = 5.0, flat_run: int = 50, merge: int = 10) -> np.nd
     vp[VP_CLIP_RUN] = 3
     vp[VP_CLIP_DEV] = clip_dev
     vp[VP_FLAT_RUN] = flat_run
+    vp[VP_QUIET_RUN] = 20 * flat_run
     vp[VP_MERGE] = merge
     vp[VP_SETTLE] = 20
     vp[VP_DC] = 0.01
@@ -114,3 +116,22 @@ def test_quantised_quiet_signal_is_not_flagged():
     x = np.round(rng.standard_normal(5000) * 2.0)
     _, _, flags = _run(x, [])
     assert flags == []
+
+
+def test_a_coarse_converter_reading_one_value_while_all_is_quiet_is_not_a_flat_line():
+    # A 12-bit node at a quiet site: its noise is a fraction of a step, so it reads the
+    # same count for long stretches (here 400 samples, eight times the flat-line run).
+    rng = np.random.default_rng(2)
+    x = np.round(2150.0 + rng.standard_normal(6000) * 0.4)
+    x[3000:3400] = 2150.0
+    _, _, flags = _run(x, [])
+    assert not [f for f in flags if f[0] == FLATLINE]
+    # The same converter stuck away from where it sits is a flat line at once; so is one
+    # that never moved at all.
+    stuck = x.copy()
+    stuck[3000:3400] = 2163.0
+    _, _, flags = _run(stuck, [])
+    flat = [f for f in flags if f[0] == FLATLINE]
+    assert len(flat) == 1 and flat[0][1] <= 3050
+    _, _, flags = _run(np.full(600, 2150.0), [])
+    assert [f[0] for f in flags] == [FLATLINE]

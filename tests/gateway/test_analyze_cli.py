@@ -122,3 +122,52 @@ def test_one_hour_under_five_seconds_with_a_warm_cache(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "compiling" not in done.stderr
     assert elapsed < 5.0, f"analyze of one hour took {elapsed:.1f} s"
+
+
+def test_a_triggered_clip_as_bare_csv_counts_is_detected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a foreign recorder keeps: 10 s of raw 12-bit counts on a DC offset, from half a
+    # second before a walker at 3.6 m, one value per line, no rate in the file.
+    rec = generate("demo", 75.0, seed=1)
+    walker = rec.truth[0]
+    geo = rec.channels["geo1"]
+    a = round((walker.t0 - 0.5) * geo.rate)
+    counts = np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8)
+    path = tmp_path / "clip.csv"
+    np.savetxt(path, counts, fmt="%d")
+    assert main(["analyze", str(path), "--rate", str(geo.rate), "--no-flags"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert [obj["class"] for obj in lines] == ["footstep"]
+    assert lines[0]["t0"] < 2.0
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (np.random.default_rng(1).standard_normal(700), "too short"),
+        (np.full(5000, 2048.0), "never changes"),
+    ],
+)
+def test_clips_it_cannot_use_get_a_message_not_a_detection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], values: np.ndarray, says: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    np.savetxt(path, values)
+    assert main(["analyze", str(path), "--rate", "500"]) == 0
+    out = capsys.readouterr()
+    assert says in out.err
+    assert not [obj for obj in _lines(out.out) if "class" in obj]
+
+
+def test_a_file_that_is_all_event_makes_up_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A vehicle's hum from the first sample to the last: nothing in it to tell it from the
+    # background, so nothing is reported (rather than a guess).
+    t = np.arange(5000) / 500.0
+    hum = 3000.0 * np.sin(2 * np.pi * 8.0 * t) * (1.0 + 0.2 * np.sin(2 * np.pi * t / 7.0))
+    path = tmp_path / "hum.csv"
+    np.savetxt(path, hum + np.random.default_rng(2).standard_normal(t.size) * 50.0)
+    assert main(["analyze", str(path), "--rate", "500", "--no-flags"]) == 0
+    assert _lines(capsys.readouterr().out) == []

@@ -100,3 +100,29 @@ def test_training_is_reproducible_byte_for_byte(
     assert model["info"]["seeds"] == [1000, 1001]
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["examples"]["footstep"] > 0
+
+
+def test_a_unit_with_only_some_sensors(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(
+        ["eval", "--scenario", "demo", "--duration", "240", "--seed", "1", "--sensor", "pir"]
+    )
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sensors"] == ["pir"]
+    # The vehicles of this recording are out of the PIR's sight: not counted as missed.
+    assert report["per_class"]["vehicle"]["n_truth"] == 0
+    assert report["per_class"]["vehicle"]["n_truth_all"] == 3
+    assert report["per_class"]["footstep"]["n_truth"] == 2
+    assert main(["eval", "--scenario", "demo", "--seed", "1", "--sensor", "sonar"]) == 2
+    assert "sonar" in capsys.readouterr().err
+
+
+def test_triggered_clips_are_scored_one_by_one(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["eval", "--scenario", "demo", "--duration", "240", "--seed", "3", "--clips"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    clips = report["clips"]
+    # Four walkers within 15 m are alone in their 10 s (the vehicle is too far from them).
+    assert clips["n"] == len(report["recordings"]) >= 4
+    assert 0.0 <= clips["right_class"] <= 1.0
+    assert all(" clip at " in r["recording"] for r in report["recordings"])

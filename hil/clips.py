@@ -1,0 +1,113 @@
+"""Triggered clips: what an event-triggered recorder keeps of a recording.
+
+Most public datasets, and many field loggers, keep a few seconds from the moment something
+happened rather than a continuous record: the detector must find the event with no quiet
+lead-in to learn the background from. ``triggered_clips`` cuts such clips out of a recording
+with ground truth, each starting ``lead_s`` before an event's detectable span, so that they
+can be scored (``ugs-gateway eval --clips``) and trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from drivers.recordings.waveforms import Recording, TruthEvent
+
+CLIP_S = 10.0
+LEAD_S = 0.5
+BAR_RANGE_M = {"footstep": 15.0, "vehicle": 100.0}
+"""Events a clip is cut for when scoring: people within 15 m, vehicles within 100 m (the
+ranges of the detection bars)."""
+
+Trigger = Callable[[TruthEvent], bool]
+
+
+def bar_trigger(kinds: Sequence[str] = ()) -> Trigger:
+    """Detectable footsteps within 15 m and vehicles within 100 m, which one of ``kinds``
+    (any, if empty) could perceive."""
+
+    def fires(ev: TruthEvent) -> bool:
+        limit = BAR_RANGE_M.get(ev.label)
+        if limit is None or ev.range_m > limit or not ev.extra.get("detectable", True):
+            return False
+        seen = ev.extra.get("sensors")
+        return not kinds or seen is None or any(k in seen for k in kinds)
+
+    return fires
+
+
+def cut(rec: Recording, t0: float, t1: float, *, label: str = "") -> Recording:
+    """Seconds ``t0``..``t1`` of every channel, with the truth that overlaps them (clipped
+    to the clip, times from its start)."""
+    channels = {}
+    for ch in rec.channels.values():
+        i0 = max(0, round(t0 * ch.rate))
+        i1 = min(len(ch), round(t1 * ch.rate))
+        channels[ch.name] = replace(
+            ch,
+            data=ch.data[i0:i1].copy(),
+            valid=None if ch.valid is None else ch.valid[i0:i1].copy(),
+            info=dict(ch.info),
+        )
+    truth = [
+        replace(
+            ev,
+            t0=round(max(ev.t0, t0) - t0, 3),
+            t1=round(min(ev.t1, t1) - t0, 3),
+            t_cpa=round(ev.t_cpa - t0, 3),
+            extra=dict(ev.extra),
+        )
+        for ev in rec.truth
+        if ev.t0 < t1 and ev.t1 > t0
+    ]
+    meta = dict(rec.meta)
+    meta["clip"] = {"of": label or rec.meta.get("scenario", ""), "t0": t0, "t1": t1}
+    return Recording(channels, truth, rec.start_time + t0 if rec.start_time else 0.0, meta)
+
+
+def triggered_clips(
+    rec: Recording,
+    trigger: Trigger,
+    *,
+    length_s: float = CLIP_S,
+    lead_s: float = LEAD_S,
+    alone: bool = True,
+) -> list[Recording]:
+    """One clip per event ``trigger`` accepts, from ``lead_s`` before its detectable span,
+    ``length_s`` long, that fits in the recording. With ``alone``, clips in which another
+    detectable event shows are left out (they score the event, not the crowd)."""
+    out = []
+    for ev in rec.truth:
+        if not trigger(ev):
+            continue
+        a = ev.t0 - lead_s
+        b = a + length_s
+        if a < 0.0 or b > rec.duration:
+            continue
+        if alone and any(
+            other is not ev and other.extra.get("detectable", True) and other.overlaps_span(a, b)
+            for other in rec.truth
+        ):
+            continue
+        out.append(cut(rec, a, b))
+    return out
+
+
+def quiet_clips(
+    rec: Recording, rng: np.random.Generator, count: int, length_s: float = CLIP_S
+) -> list[Recording]:
+    """``count`` clips at random places that no truth event touches (background only)."""
+    out: list[Recording] = []
+    if rec.duration < length_s:
+        return out
+    for _ in range(count * 10):
+        if len(out) == count:
+            break
+        a = float(rng.uniform(0.0, rec.duration - length_s))
+        if any(ev.overlaps_span(a, a + length_s) for ev in rec.truth):
+            continue
+        out.append(cut(rec, a, a + length_s))
+    return out

@@ -1,0 +1,130 @@
+"""Fast start: the noise level is learnt from the quiet parts of a stream's first seconds, so
+an event at the very start of a file, of a service or after a reconnect is detected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp.config import DspConfig
+from dsp.detector import StreamingDetector
+from dsp.magnetic import MagChain
+from dsp.pir import PirChain
+from dsp.priming import quiet_level
+from dsp.records import SensorSpec
+from dsp.seismic import SeismicChain
+from dsp.seismic_kernel import B_FLOOR
+from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.clips import cut
+from hil.scenarios import generate
+
+
+@pytest.fixture(scope="module")
+def demo():
+    # 15 s of quiet, then a walker at 3.6 m from 17.2 s to 43.7 s (seed 1, checked below).
+    rec = generate("demo", 75.0, seed=1)
+    walker = rec.truth[0]
+    assert (walker.label, walker.source) == ("footstep", "walker")
+    assert walker.range_m < 5.0 and abs(walker.t0 - 17.2) < 0.5
+    return rec
+
+
+def _geophone_only(rec):
+    return rec.only(["seismic"])
+
+
+def test_a_clip_that_starts_with_its_event_is_detected(demo):
+    # What a triggered recorder keeps: 10 s from half a second before the walker.
+    t0 = demo.truth[0].t0 - 0.5
+    clip = _geophone_only(cut(demo, t0, t0 + 10.0))
+    found = run_detector(clip, prime_s=OFFLINE_PRIME_S).detections
+    assert [d.cls for d in found] == ["footstep"]
+    assert found[0].t0 < 2.0
+    # Warming up on the clip instead, the detector is deaf for its first 5 s and learns
+    # the walker's steps as the noise floor.
+    cold = DspConfig.model_validate({"input": {"prime_s": 0.0}})
+    assert all(d.t0 >= 5.0 for d in run_detector(clip, cold).detections)
+
+
+def test_a_live_unit_that_starts_as_someone_walks_past_reports_them(demo):
+    # The service cannot look ahead: it surveys its first prime_s (5 s) before running
+    # them, in the drivers' 0.1-s blocks.
+    t0 = demo.truth[0].t0 - 1.0
+    clip = _geophone_only(cut(demo, t0, t0 + 20.0))
+    found = run_detector(clip, block_s=0.1).detections
+    assert [d.cls for d in found] == ["footstep"]
+    assert found[0].t0 < 3.0
+
+
+def test_a_sensor_back_from_an_outage_learns_again(demo):
+    # The geophone delivers the quiet start, then drops out for 30 s, and comes back just
+    # as the walker is there: after the outage the chain starts afresh and primes again.
+    geo = demo.channels["geo1"]
+    det = StreamingDetector(DspConfig(), [SensorSpec("geo1", "seismic", geo.rate, 1)])
+    rate = geo.rate
+    quiet = geo.data[: round(10.0 * rate)]
+    found = det.feed("geo1", 0.0, quiet)
+    back = round((demo.truth[0].t0 - 0.5) * rate)
+    lost = back - quiet.shape[0]
+    for a in range(back, round(45.0 * rate), round(0.1 * rate)):
+        block = geo.data[a : a + round(0.1 * rate)]
+        found += det.feed("geo1", a / rate, block, gap=lost if a == back else 0)
+    found += det.flush()
+    assert [d.cls for d in found] == ["footstep"]
+    assert any(f.kind == "gap" for f in det.pop_flags())
+
+
+def test_the_quiet_level_is_the_background_even_when_an_event_fills_most_of_it():
+    rng = np.random.default_rng(3)
+    noise = rng.chisquare(4, size=(5000, 1)) / 4.0  # frame energies of a noise of mean 1
+    busy = noise.copy()
+    busy[: int(0.8 * busy.shape[0])] *= 50.0  # an event 17 dB up fills 80 % of it
+    assert quiet_level(noise, 10)[0] == pytest.approx(1.0, rel=0.1)
+    assert quiet_level(busy, 10)[0] == pytest.approx(1.0, rel=0.25)
+
+
+def test_a_seismic_chain_primed_on_a_busy_stretch_takes_its_quiet_floor():
+    rng = np.random.default_rng(4)
+    rate = 500.0
+    x = rng.standard_normal(int(20 * rate)) * 1e-7
+    quiet = SeismicChain("g", rate, DspConfig())
+    assert quiet.prime(x)
+    taps = x.copy()
+    for t in np.arange(0.7, 19.0, 0.55):  # steps all along, 30 dB over the noise
+        i = int(t * rate)
+        taps[i : i + 40] += 3e-6 * np.sin(np.arange(40) * 2 * np.pi * 25 / rate)
+    busy = SeismicChain("g", rate, DspConfig())
+    assert busy.prime(taps)
+    floor = B_FLOOR
+    # The bands the impacts ring in are quiet between steps; the lowest band rings on.
+    np.testing.assert_allclose(busy.bst[1:, floor], quiet.bst[1:, floor], rtol=0.6)
+    assert busy.bst[0, floor] < 10.0 * quiet.bst[0, floor]
+    # Too little to learn from: the chain warms up as it goes.
+    assert not SeismicChain("g", rate, DspConfig()).prime(x[:100])
+    assert not SeismicChain("g", rate, DspConfig()).prime(np.full(5000, 7.0))
+
+
+def test_a_pir_in_raw_counts_on_a_dc_offset_starts_without_a_transient():
+    # A 12-bit converter at mid-rail: 2048 counts and a few counts of noise.
+    rng = np.random.default_rng(5)
+    x = np.round(2048.0 + rng.standard_normal(100 * 60) * 4.0)
+    chain = PirChain("pir1", 100.0, DspConfig())
+    assert chain.prime(x[:500])
+    events, _ = chain.feed(x)
+    assert events == []
+    cold = PirChain("pir1", 100.0, DspConfig())
+    assert cold.feed(x)[0] == []
+
+
+def test_a_magnetometer_in_raw_counts_learns_its_baseline_from_the_bulk():
+    rng = np.random.default_rng(6)
+    rate = 10.65
+    n = int(40 * rate)
+    x = np.array([735.0, 431.0, 533.0]) + rng.standard_normal((n, 3)) * 3.0
+    bump = np.exp(-0.5 * ((np.arange(n) / rate - 3.0) / 0.6) ** 2)
+    x[:, 0] += 150.0 * bump  # a car passing 3 s into the clip
+    chain = MagChain("mag1", rate, DspConfig())
+    assert chain.prime(x)
+    np.testing.assert_allclose(chain.st[:3], [735.0, 431.0, 533.0], atol=3.0)
+    events, _ = chain.feed(x)
+    assert len(events) == 1 and 1.5 < events[0].t0 < 3.0
