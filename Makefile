@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # systemd (systemd-analyze), procps (/bin/kill in the unit) and shellcheck: tests/systemd;
 # openssl makes the test CA and certificates.
-APT_PKGS := mosquitto mosquitto-clients socat mbpoll systemd procps shellcheck openssl
+APT_PKGS := mosquitto mosquitto-clients mbpoll systemd procps shellcheck openssl
 DEMO_ARGS ?=
 
 .PHONY: demo test lint bench setup system-packages clean

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from drivers.modbus_registers import MAGNETOMETER_MAP, RegisterMap
-from drivers.modbus_sensor import ModbusSensor
+from drivers.modbus.registers import MAGNETOMETER_MAP, RegisterMap
+from drivers.modbus.sensor import ModbusSensor
 from drivers.registry import register
 
 

@@ -1,6 +1,6 @@
 """Start every configured sensor, one reader thread per bus, and report their health.
 
-Modbus RTU devices that share a port share one :class:`~drivers.modbus_bus.ModbusBus` (one
+Modbus RTU devices that share a port share one :class:`~drivers.modbus.bus.ModbusBus` (one
 thread, one lock), and so do units behind one Modbus TCP endpoint; every other endpoint and
 every seismic digitizer gets its own thread. Drivers are looked up by kind in
 :mod:`drivers.registry` and all have the same shape: ``Driver(config, sink, clock=...)``
@@ -21,8 +21,8 @@ from typing import Any, Protocol
 from drivers.backoff import Backoff
 from drivers.block import BlockSink
 from drivers.config import SensorConfig
-from drivers.modbus_bus import ModbusBus
-from drivers.modbus_transport import link_for
+from drivers.modbus.bus import ModbusBus
+from drivers.modbus.transport import link_for
 from drivers.registry import driver_class
 
 log = logging.getLogger(__name__)

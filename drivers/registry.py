@@ -6,17 +6,17 @@ import importlib
 from collections.abc import Callable
 from typing import TypeVar
 
-T = TypeVar("T")
+from drivers.kinds import KINDS
 
-# Modules of the built-in drivers; importing one registers its class.
-BUILTIN_DRIVERS = ("drivers.seismic", "drivers.pir", "drivers.magnetometer")
+T = TypeVar("T")
 
 _DRIVERS: dict[str, type] = {}
 
 
 def _load_builtin() -> None:
-    for module in BUILTIN_DRIVERS:
-        importlib.import_module(module)
+    # Each kind's descriptor names the module whose import registers its driver.
+    for kind in KINDS.values():
+        importlib.import_module(kind.driver)
 
 
 def register(kind: str) -> Callable[[type[T]], type[T]]:

@@ -1,8 +1,8 @@
 """Driver of the seismic digitizer (geophone), streaming frames over a serial port.
 
 One reader thread per port: it reads whatever arrived, decodes it
-(:mod:`drivers.seismic_codec`), places each frame in index and time from the device's own
-sample counter (:mod:`drivers.seismic_timing`) and hands contiguous runs of samples to the
+(:mod:`drivers.stream.codec`), places each frame in index and time from the device's own
+sample counter (:mod:`drivers.stream.timing`) and hands contiguous runs of samples to the
 sink as :class:`~drivers.block.SampleBlock` s. Nothing raises out of that thread: lost ports
 are reopened with backoff, bad bytes are counted, and every problem shows in :meth:`status`
 with a message for the technician.
@@ -20,11 +20,11 @@ import numpy as np
 import serial
 
 from drivers.block import BlockSink, SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import StreamSensorConfig
 from drivers.registry import register
-from drivers.seismic_codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
-from drivers.seismic_timing import Placement, StreamClock
-from drivers.serial_transport import Opener, PortLostError, SerialTransport
+from drivers.stream.codec import FLAG_CLIP, MAX_FRAME, DecodeResult, Frame, StreamDecoder
+from drivers.stream.timing import Placement, StreamClock
+from drivers.stream.transport import Opener, PortLostError, SerialTransport
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,14 @@ RECENT_PROBLEM_S = 10.0
 # is kept well below the 4 KiB a tty buffers, so fast digitizers read more often.
 READ_BATCH_S = 0.1
 READ_BATCH_BYTES = 1024
-FRAME_OVERHEAD_BYTES_PER_S = 50 * 16  # header + CRC of 20 ms frames
 
 
-def read_interval(config: SensorConfig) -> float:
+def read_interval(config: StreamSensorConfig) -> float:
     """Seconds between reads for this digitizer's byte rate."""
+    kind = config.descriptor
     bytes_per_s = config.rate * config.channels * config.sample_bits / 8
-    return min(READ_BATCH_S, READ_BATCH_BYTES / (bytes_per_s + FRAME_OVERHEAD_BYTES_PER_S))
+    overhead = kind.frames_per_s * kind.frame_bytes  # headers and CRCs
+    return min(READ_BATCH_S, READ_BATCH_BYTES / (bytes_per_s + overhead))
 
 
 @register("seismic")
@@ -54,7 +55,7 @@ class SeismicDriver:
 
     def __init__(
         self,
-        config: SensorConfig,
+        config: StreamSensorConfig,
         sink: BlockSink,
         *,
         clock: Callable[[], float] = time.time,
@@ -63,8 +64,8 @@ class SeismicDriver:
         stale_after_s: float | None = None,
         opener: Opener = serial.serial_for_url,
     ) -> None:
-        if config.kind != "seismic":
-            raise ValueError(f"{config.name} is a {config.kind} sensor, not seismic")
+        if config.kind != self.kind:
+            raise ValueError(f"{config.name} is a {config.kind} sensor, not {self.kind}")
         self.config = config
         self.name = config.name
         self._sink = sink

@@ -24,20 +24,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dsp.chains import Chain, make_chain
 from dsp.classifier import CLASSES, NOISE, Model, feature_vector, load_model
 from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
-from dsp.magnetic import MagChain
-from dsp.pir import PirChain
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag
-from dsp.seismic import SeismicChain
 from dsp.validity import FLAG_NAMES, GAP, NAN
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-Chain = SeismicChain | PirChain | MagChain
 
 _FLOAT64 = np.dtype(np.float64)
 
@@ -102,17 +99,6 @@ class _Stream:
     """The chain waits to be primed: input is held until ``prime_n`` samples have come."""
 
 
-def _make_chain(spec: SensorSpec, config: DspConfig) -> tuple[Chain, int]:
-    if spec.kind == "seismic":
-        column = min(config.seismic.component, max(spec.channels - 1, 0))
-        return SeismicChain(spec.name, spec.rate, config), column
-    if spec.kind == "pir":
-        return PirChain(spec.name, spec.rate, config), 0
-    if spec.kind == "magnetometer":
-        return MagChain(spec.name, spec.rate, config), -1
-    raise ValueError(f"sensor {spec.name!r}: unknown kind {spec.kind!r}")
-
-
 class StreamingDetector:
     """Feed blocks per sensor; get detections when each physical event is complete."""
 
@@ -138,7 +124,7 @@ class StreamingDetector:
                 raise ValueError(f"sensor {spec.name!r} given twice")
             if not spec.rate > 0:
                 raise ValueError(f"sensor {spec.name!r}: sample rate must be positive")
-            chain, column = _make_chain(spec, config)
+            chain, column = make_chain(spec, config)
             batch = max(1, round(config.input.batch_s * spec.rate))
             self.streams[spec.name] = _Stream(
                 spec,

@@ -17,9 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.priming import robust_sigma
-from dsp.records import SensorEvent
+from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
 
@@ -243,3 +244,8 @@ class MagChain(SampleChain):
             "ready": bool(st[G_WARM] >= self.mp[M_WARM]),
             "event_open": bool(st[G_IN]),
         }
+
+
+@register_chain("magnetometer")
+def _chain(spec: SensorSpec, config: DspConfig) -> tuple[MagChain, int]:
+    return MagChain(spec.name, spec.rate, config), -1  # all three axes

@@ -20,11 +20,12 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.filters import biquad_run, prime_sections, sosfilt_block
 from dsp.priming import robust_sigma
-from dsp.records import SensorEvent
+from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
 
@@ -240,3 +241,8 @@ class PirChain(SampleChain):
             "ready": bool(self.st[R_WARM] >= self.qp[Q_WARM]),
             "event_open": bool(self.st[R_IN]),
         }
+
+
+@register_chain("pir")
+def _chain(spec: SensorSpec, config: DspConfig) -> tuple[PirChain, int]:
+    return PirChain(spec.name, spec.rate, config), 0

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
 from dsp.priming import QUIET_WINDOW_S, enough, quiet_level
-from dsp.records import SensorEvent
+from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
     B_FLOOR,
@@ -428,3 +429,9 @@ class SeismicChain:
             "ready": bool(st[S_WARM] >= self.prm[P_WARM]),
             "event_open": bool(st[S_IN_EVENT]),
         }
+
+
+@register_chain("seismic")
+def _chain(spec: SensorSpec, config: DspConfig) -> tuple[SeismicChain, int]:
+    column = min(config.seismic.component, max(spec.channels - 1, 0))
+    return SeismicChain(spec.name, spec.rate, config), column

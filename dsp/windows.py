@@ -1,7 +1,7 @@
 """How long the detector holds a detection back, by design.
 
-Kept apart from the chains so that tools measuring a running service (benchmarks/
-service_bench.py) can know the window without importing Numba: a second process mapping
+Kept apart from the chains so that tools measuring a running service (gateway/bench/
+service.py) can know the window without importing Numba: a second process mapping
 LLVM would keep the service's copy of it resident.
 """
 

@@ -27,8 +27,9 @@ import time
 import zlib
 from pathlib import Path
 
+from drivers.durable import fsync_dir
+from gateway import clock
 from gateway.errors import StorageError
-from gateway.report import clock_synced
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,6 @@ def _parse(data: bytes) -> int | None:
     return int(parts[1])
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -72,7 +65,7 @@ def _replace(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _overwrite(path: Path, data: bytes) -> None:
@@ -132,7 +125,7 @@ def next_boot(state_dir: Path) -> int:
         raise StorageError(f"the state dir {state_dir} is not a directory (check node.state_dir)")
     current, damaged = _read(state_dir)
     if current == 0 and damaged:
-        if not clock_synced():
+        if not clock.plausible(time.time()):
             raise StorageError(
                 f"the boot counter in {state_dir} is damaged and the clock is not set, so no "
                 "boot number is safe to use; set the clock or remove the damaged boot files"

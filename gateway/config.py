@@ -14,14 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from drivers.config import SensorConfig, check_buses
+from drivers.config import AnySensorConfig, check_buses
+from drivers.kinds import KINDS
 from dsp.config import DspConfig
 from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
-from gateway.health import HealthConfig
-from gateway.outbox_config import OutboxConfig
-from gateway.recorder import RecordConfig
-from gateway.uplink_config import UplinkList
+from gateway.field_recorder import RecordConfig
+from gateway.health.status import HealthConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.uplinks.config import UplinkList
 
 
 class Location(BaseModel):
@@ -50,7 +51,7 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node: NodeConfig
-    sensors: list[SensorConfig] = Field(default_factory=list)
+    sensors: list[AnySensorConfig] = Field(default_factory=list)
     dsp: DspConfig = Field(default_factory=DspConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     uplinks: UplinkList = Field(default_factory=list)
@@ -73,7 +74,12 @@ class GatewayConfig(BaseModel):
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
+    after_index = False
     for part in loc:
+        if after_index and part in KINDS:
+            after_index = False
+            continue  # the tag of a sensor's table (its kind), not a field
+        after_index = isinstance(part, int)
         if isinstance(part, int):
             path += f"[{part}]"
         else:
@@ -97,6 +103,13 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             message = "unknown field (misspelt?)"
         elif err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "union_tag_invalid":
+            path += ".kind"
+            given = (err.get("ctx") or {}).get("tag", "")
+            message = f"{given!r} is not a sensor kind (one of {', '.join(KINDS)})"
+        elif err["type"] == "union_tag_not_found":
+            path += ".kind"
             message = "required field is missing"
         if not path:
             lines.extend(message.splitlines())

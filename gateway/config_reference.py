@@ -102,7 +102,26 @@ def _sub_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _tables(model: type[BaseModel], path: str, out: list[str], *, array: bool = False) -> None:
+def _sub_models(annotation: Any) -> list[type[BaseModel]]:
+    """Every table model a field may hold: one, or one per tag of a discriminated union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += [m for m in _sub_models(arg) if m not in found]
+    return found
+
+
+def _tables(
+    model: type[BaseModel],
+    path: str,
+    out: list[str],
+    *,
+    array: bool = False,
+    variant: str = "",
+    done: set[str] | None = None,
+) -> None:
+    done = set() if done is None else done
     rows = []
     nested = []
     for name, field in model.model_fields.items():
@@ -115,13 +134,16 @@ def _tables(model: type[BaseModel], path: str, out: list[str], *, array: bool = 
             f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |"
         )
     if rows:
-        out.append(f"### `[[{path}]]`" if array else f"### `[{path}]`")
+        title = f"### `[[{path}]]`" if array else f"### `[{path}]`"
+        out.append(f"{title} {variant}".rstrip())
         doc = (model.__doc__ or "").strip().splitlines()
         if doc and not doc[0].startswith(model.__name__):
             out.append(doc[0])
         out.append("| field | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(rows))
     for name, sub in nested:
-        _tables(sub, f"{path}.{name}", out)
+        if f"{path}.{name}" not in done:
+            done.add(f"{path}.{name}")
+            _tables(sub, f"{path}.{name}", out, done=done)
 
 
 def reference() -> str:
@@ -133,7 +155,14 @@ def reference() -> str:
         out.append(f"## `{name}`")
         if name in SECTION_NOTES:
             out.append(SECTION_NOTES[name])
-        _tables(sub, name, out, array=typing.get_origin(field.annotation) is list)
+        array = typing.get_origin(field.annotation) is list
+        variants = _sub_models(field.annotation)
+        done: set[str] = set()
+        for model in variants:
+            tag = model.model_fields.get("kind")
+            kinds = typing.get_args(tag.annotation) if tag is not None else ()
+            variant = f'with `kind = "{kinds[0]}"`' if len(variants) > 1 and kinds else ""
+            _tables(model, name, out, array=array, variant=variant, done=done)
     return "\n\n".join(out) + "\n"
 
 

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway import mqtt_client as mq
+from drivers.recordings.waveforms import TruthEvent
 from gateway import warmup
 from gateway.config import parse_config
-from gateway.health import Health
+from gateway.detection_report import parse_time
+from gateway.health.status import Health
 from gateway.local_broker import LocalBroker, find_mosquitto
-from gateway.report import parse_time
 from gateway.service import Service
 from gateway.subscriber import Subscriber
+from gateway.uplinks import mqtt_client as mq
 from hil.playback import apply_calibration, scenario_playback
-from hil.recording import TruthEvent
 from hil.scoring import score
 from hil.station import EmulatedStation
 
@@ -80,7 +80,7 @@ class Board:
     detections: list[_Seen] = field(default_factory=list)
     _announced: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _last_status: str | None = None
+    _last_status: tuple[Any, ...] | None = None
 
     def events(self, until: float) -> Iterator[tuple[int, TruthEvent, float]]:
         """(key, event, offset) of every truth event starting before ``until``."""
@@ -125,9 +125,19 @@ class Board:
             text = Health.summary(payload)
         except (KeyError, TypeError, AttributeError):
             text = str(payload.get("state", payload))
-        state = text.split(":", 1)[0]
-        if state != self._last_status:
-            self._last_status = state
+        # A new line when the unit's state or any sensor's state changes: the sensors start
+        # a second after the service, and a line that stays at "0/3 ok" misleads.
+        sensors = payload.get("sensors")
+        key = (
+            text.split(":", 1)[0],
+            tuple(
+                sorted((str(name), str(s.get("state"))) for name, s in sensors.items())
+                if isinstance(sensors, dict) and all(isinstance(s, dict) for s in sensors.values())
+                else ()
+            ),
+        )
+        if key != self._last_status:
+            self._last_status = key
             self.line(at, f"status    {text}")
 
     def tick(self, now: float) -> None:

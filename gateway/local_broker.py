@@ -1,8 +1,10 @@
-"""A throw-away local mosquitto for the demo and the benchmarks.
+"""A throw-away local mosquitto for the demo and the benchmarks, and how to launch one.
 
-Starts ``mosquitto -c CONF`` (foreground, no ``-d``) on a free loopback port with its own
-temporary directory, waits until it accepts connections (by connecting, not by sleeping),
-and ends it on :meth:`LocalBroker.stop` or when the ``with`` block ends. ``user root`` in the
+:func:`start_mosquitto` starts ``mosquitto -c CONF`` (foreground, no ``-d``) and returns once
+every listener accepts connections (by connecting, not by sleeping); :func:`stop_process`
+ends it. The test suite's broker (``tests/broker.py``) launches through them too.
+:class:`LocalBroker` is one on a free loopback port with its own temporary directory, ended on
+:meth:`LocalBroker.stop` or when the ``with`` block ends. ``user root`` in the
 config only matters when run as root: mosquitto would otherwise switch to the user
 ``mosquitto``, which cannot write into a private temporary directory.
 """
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -34,10 +37,72 @@ def find_mosquitto() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def _log_text(log_path: Path | None) -> str:
+    try:
+        return log_path.read_text(errors="replace").strip() if log_path else ""
+    except FileNotFoundError:
+        return ""
+
+
+def start_mosquitto(
+    conf_path: Path,
+    ports: Sequence[int],
+    *,
+    binary: str | None = None,
+    timeout: float = 10.0,
+    log_path: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Run ``mosquitto -c conf_path`` and return once each of ``ports`` accepts connections.
+
+    Raises :class:`UgsError` (with mosquitto's log) when it exits or does not listen in time;
+    the process is ended then.
+    """
+    binary = binary or find_mosquitto()
+    if binary is None:
+        raise UgsError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    pending = list(ports)
+    while pending:
+        if proc.poll() is not None:
+            raise UgsError(f"mosquitto exited with {proc.returncode}: {_log_text(log_path)}")
+        try:
+            with socket.create_connection((HOST, pending[0]), timeout=0.5):
+                pending.pop(0)
+                continue
+        except OSError:
+            if time.monotonic() > deadline:
+                stop_process(proc)
+                raise UgsError(
+                    f"mosquitto did not listen on {HOST}:{pending[0]} within {timeout} s: "
+                    f"{_log_text(log_path)}"
+                ) from None
+        time.sleep(0.01)  # polling the listener, bounded by the deadline
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class LocalBroker:
@@ -48,7 +113,7 @@ class LocalBroker:
         if self.binary is None:
             raise UgsError("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.host = HOST
-        self.port = _free_port()
+        self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="ugs-mosquitto-")
         self.dir = Path(self._tmp.name)
         self.log_path = self.dir / "mosquitto.log"
@@ -74,38 +139,22 @@ class LocalBroker:
         return self.proc.pid if self.proc is not None else None
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
-        assert self.binary is not None
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                self.stop()
-                raise UgsError(f"mosquitto exited with {self.proc.returncode}: {log.strip()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise UgsError(
-                        f"mosquitto did not listen on {self.address} within {timeout} s"
-                    ) from None
-            time.sleep(0.01)  # polling the listener, bounded by the deadline
+        try:
+            self.proc = start_mosquitto(
+                self.conf_path,
+                [self.port],
+                binary=self.binary,
+                timeout=timeout,
+                log_path=self.log_path,
+            )
+        except UgsError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self._tmp.cleanup()
 
     def __enter__(self) -> LocalBroker:

@@ -23,9 +23,9 @@ from typing import Any
 from drivers.block import SampleBlock
 from dsp.detector import StreamingDetector
 from dsp.records import Detection
+from gateway.detection_report import detection_fields
 from gateway.errors import StorageError
-from gateway.outbox import Outbox, OutboxFullError
-from gateway.report import detection_fields
+from gateway.outbox.store import Outbox, OutboxFullError
 
 log = logging.getLogger(__name__)
 

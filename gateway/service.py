@@ -9,6 +9,7 @@ to change on a running unit; the outbox is never recreated.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,16 +23,18 @@ from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
 from gateway import warmup
 from gateway.boot import next_boot
+from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
-from gateway.health import Health
+from gateway.field_recorder import FieldRecorder
+from gateway.health.sdnotify import Notifier, Probe, Watchdog
+from gateway.health.status import Health
+from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
-from gateway.outbox import Outbox
+from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
-from gateway.recorder import Recorder
-from gateway.sdnotify import Notifier, Probe, Watchdog
-from gateway.sysinfo import SystemInfo
-from gateway.uplink import Uplink
+from gateway.uplinks import open_uplink
+from gateway.uplinks.share import share_filters
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +44,13 @@ ReportHook = Callable[[dict[str, Any], Detection], None]
 READER_STALE_S = 60.0
 """Reader loops turn at least every few seconds, even while backing off from a dead device."""
 
-CLOCK_RECHECK_S = 10.0
-"""How often the clock's synchronisation is looked at again for new reports."""
-
-# Columns each kind of driver delivers (drivers/*.py): PIR level + motion flag, three axes.
-CHANNELS = {"pir": 2, "magnetometer": 3}
-
 
 def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
-    """What the detector needs to know of each enabled sensor."""
-    return [
-        SensorSpec(s.name, s.kind, s.rate, s.channels if s.kind == "seismic" else CHANNELS[s.kind])
-        for s in sensors
-        if s.enabled
-    ]
-
-
-class _ClockCheck:
-    """Whether the wall clock is synchronised, asked of the kernel at most every 10 s."""
-
-    def __init__(self, system: SystemInfo) -> None:
-        self._system = system
-        self._value: bool | None = None
-        self._at = -CLOCK_RECHECK_S
-
-    def __call__(self) -> bool | None:
-        now = time.monotonic()
-        if now - self._at >= CLOCK_RECHECK_S:
-            self._value = self._system.clock()["clock_synced"]
-            self._at = now
-        return self._value
+    """What the detector needs to know of each enabled sensor (its kind's chain loaded)."""
+    enabled = [s for s in sensors if s.enabled]
+    for module in {s.descriptor.chain for s in enabled}:
+        importlib.import_module(module)  # registers the kind's chain with dsp
+    return [SensorSpec(s.name, s.kind, s.rate, s.columns) for s in enabled]
 
 
 class Service:
@@ -98,20 +78,20 @@ class Service:
             node=node.id,
             site=node.site,
             boot=self.boot,
-            uplinks={u.name: u.share.accepts for u in config.uplinks},
+            uplinks=share_filters(config.uplinks),
         )
         self.uplinks = [
-            Uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
+            open_uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
         ]
         loc = node.location.model_dump(exclude_none=True) if node.location else None
-        self.recorder: Recorder | None = None
+        self.recorder: FieldRecorder | None = None
         if config.record.mode != "off":
-            self.recorder = Recorder(config.record, state_dir=self.state_dir, node_id=node.id)
+            self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
         self.pipeline = Pipeline(
             self._detector(config),
             self.outbox,
             loc=loc,
-            clock_ok=_ClockCheck(self.system),
+            clock_ok=ClockWatch(),
             clock=clock,
             on_block=self.recorder.submit if self.recorder else None,
             on_report=self._on_report,

@@ -3,7 +3,7 @@
 Used by ``ugs-gateway subscribe``. A :class:`Subscriber` keeps one MQTT connection up
 (persistent session and QoS 1 by default, so a broker with persistence queues what arrives
 while it is away), decodes each detection in whatever encoding it came (JSON or compact, via
-:func:`gateway.encoding.decode` with the topic), drops reports whose ``id`` it has already
+:func:`gateway.uplinks.encoding.decode` with the topic), drops reports whose ``id`` it has already
 seen (a bounded LRU), and hands each new one to ``emit`` *before* the broker gets its PUBACK:
 at-least-once up to the output, exactly-once per ``id`` within the LRU's memory.
 """
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.backoff import Backoff
-from gateway import mqtt_client as mq
-from gateway.encoding import DETECTION, STATUS, decode
 from gateway.errors import ProtocolError
+from gateway.uplinks import mqtt_client as mq
+from gateway.uplinks.encoding import DETECTION, STATUS, decode
 
 log = logging.getLogger(__name__)
 

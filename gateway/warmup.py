@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dsp.cache import caches_to_disk
 from gateway.errors import UgsError
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ def _is_cacheable_kernel(obj: object) -> bool:
         return False
     if obj.targetoptions.get("inline") == "always":
         return False
-    # A kernel without cache=True has a NullCache: warming it would not survive the process.
-    return type(getattr(obj, "_cache", None)).__name__ != "NullCache"
+    # A kernel without cache=True: warming it would not survive the process.
+    return caches_to_disk(obj)
 
 
 def _kernel_name(kernel: Any) -> str:

@@ -9,17 +9,19 @@ deliver them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from drivers.kinds import KINDS
+from drivers.recordings.waveforms import Channel, Recording
 from dsp.classifier import Model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import Detection, Flag, SensorSpec
-from hil.recording import Channel, Recording
 
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1)."""
@@ -63,6 +65,8 @@ def usability(recording: Recording) -> list[str]:
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:
+    for kind in {ch.kind for ch in recording.channels.values()} & set(KINDS):
+        importlib.import_module(KINDS[kind].chain)  # registers the kind's chain with dsp
     return [
         SensorSpec(ch.name, ch.kind, ch.rate, int(ch.data.shape[1]))
         for ch in recording.channels.values()
@@ -157,6 +161,4 @@ def run_detector(
     flags += det.pop_flags()
     if progress is not None:
         progress(1.0)
-    return AnalysisResult(
-        detections, flags, det, recording.duration, recording.channels, emitted
-    )
+    return AnalysisResult(detections, flags, det, recording.duration, recording.channels, emitted)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hil.recording import Recording, TruthEvent
+from drivers.recordings.waveforms import Recording, TruthEvent
 
 CLIP_S = 10.0
 LEAD_S = 0.5

@@ -1,9 +1,9 @@
 """Play a recording or a generated scenario through the device emulators.
 
-A :class:`~hil.recording.Recording` is in physical units; the emulators take raw device
+A :class:`~drivers.recordings.Recording` is in physical units; the emulators take raw device
 integers. :func:`load_playback` turns each sensor of the recording into a
-:class:`~hil.source.WaveformSource` of counts (``Channel.to_counts`` at the device's width:
-24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
+:class:`~hil.emulators.source.WaveformSource` of counts (``Channel.to_counts`` at the
+device's width: 24-bit digitizer, 16-bit PIR level, 32-bit magnetometer in nT) and says which
 ``calibration`` the gateway needs to get the physical units back. A sensor missing from the
 recording plays quiet background noise, and so does every sensor once the recording has
 ended (unless it loops), so the gateway never sees a dead device.
@@ -19,18 +19,12 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import RecordingError
-from hil.ambient import PRESETS, AmbientSource
-from hil.recording import DEFAULT_BITS, Channel, Recording, TruthEvent
-from hil.source import ArraySource, Samples, WaveformSource
+from drivers.kinds import KINDS, kind_of
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent
+from hil.emulators.ambient import AmbientSource, count_limits, waveform
+from hil.emulators.source import ArraySource, Samples, WaveformSource
 
 log = logging.getLogger(__name__)
-
-KINDS = ("seismic", "pir", "magnetometer")
-DEVICE_RATES = {"seismic": (250.0, 4000.0), "pir": (10.0, 100.0), "magnetometer": (10.0, 200.0)}
-"""Rates each emulated device can declare (docs/seismic-protocol.md, docs/registers.md)."""
-QUIET_RATES = {"seismic": 500.0, "pir": 50.0, "magnetometer": 50.0}
-QUIET_NOISE = {"seismic": 60.0, "pir": 150.0, "magnetometer": 1.0}
-"""Background noise in counts: ~60 nm/s, ~15 mV, ~1 nT at the default scales."""
 
 
 class ThenSource:
@@ -89,32 +83,34 @@ def quiet_source(
 ) -> AmbientSource:
     """Steady background noise in counts around ``baseline`` (default: zero, or a typical
     Earth's field for the magnetometer), no events."""
+    wave = waveform(kind)
     if baseline is None:
-        baseline = list(PRESETS[kind][0])[:channels] or [0.0]
+        baseline = list(wave.baseline)[:channels] or [0.0]
     baseline = list(baseline) + [0.0] * (channels - len(baseline))
-    bits = DEFAULT_BITS[kind]
-    limits = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    limits = count_limits(kind)
     return AmbientSource(
         rate,
         channels,
         seed=seed,
         baseline=baseline,
-        noise=QUIET_NOISE[kind],
+        noise=wave.quiet_noise,
         event=None,
         limits=limits,
     )
 
 
 def _check_rate(ch: Channel) -> None:
-    lo, hi = DEVICE_RATES[ch.kind]
-    if not lo <= ch.rate <= hi or (ch.kind != "seismic" and ch.rate != round(ch.rate)):
+    kind = kind_of(ch.kind)
+    lo, hi = kind.rate_range
+    whole_hz = kind.reading == "poll"  # a Modbus device's rate register holds whole Hz
+    if not lo <= ch.rate <= hi or (whole_hz and ch.rate != round(ch.rate)):
         raise RecordingError(
             f"{ch.name}: an emulated {ch.kind} device samples at {lo:g}-{hi:g} Hz"
-            f"{' (whole Hz)' if ch.kind != 'seismic' else ''}, not {ch.rate:g} Hz; "
+            f"{' (whole Hz)' if whole_hz else ''}, not {ch.rate:g} Hz; "
             f"resample the recording first"
         )
-    if ch.kind == "seismic":
-        from drivers.seismic_codec import SAMPLE_RATES, rate_code
+    if kind.reading == "stream":
+        from drivers.stream.codec import SAMPLE_RATES, rate_code
 
         try:
             rate_code(ch.rate)
@@ -123,18 +119,20 @@ def _check_rate(ch: Channel) -> None:
                 f"{ch.name}: the digitizer runs at {', '.join(map(str, SAMPLE_RATES))} Hz, "
                 f"not {ch.rate:g} Hz; resample the recording first"
             ) from None
-    if ch.kind == "seismic" and ch.data.shape[1] > 3:
+    if kind.reading == "stream" and ch.data.shape[1] > kind.max_components:
         raise RecordingError(
-            f"{ch.name}: the digitizer carries 1-3 components, not {ch.data.shape[1]}"
+            f"{ch.name}: the digitizer carries 1-{kind.max_components} components, "
+            f"not {ch.data.shape[1]}"
         )
 
 
 def _counts(ch: Channel) -> np.ndarray:
-    counts = ch.to_counts(DEFAULT_BITS[ch.kind])
-    if ch.kind == "pir":
-        counts = counts[:, :1]  # the level; the device derives its own motion flag
-    if ch.kind == "magnetometer" and counts.shape[1] != 3:
-        counts = np.repeat(counts[:, :1], 3, axis=1)
+    counts = ch.to_counts(kind_of(ch.kind).bits)
+    wanted = waveform(ch.kind).play_channels
+    if wanted is not None and counts.shape[1] >= wanted:
+        counts = counts[:, :wanted]
+    elif wanted is not None:
+        counts = np.repeat(counts[:, :1], wanted, axis=1)
     return counts
 
 
@@ -146,8 +144,8 @@ def load_playback(rec: Recording, *, loop: bool = False, seed: int = 0) -> Playb
     for i, kind in enumerate(KINDS):
         chans = rec.by_kind(kind)
         if not chans:
-            ncomp = {"seismic": 1, "pir": 1, "magnetometer": 3}[kind]
-            sources[kind] = quiet_source(kind, QUIET_RATES[kind], ncomp, seed + i)
+            wave = waveform(kind)
+            sources[kind] = quiet_source(kind, wave.quiet_rate, wave.quiet_channels, seed + i)
             continue
         ch = chans[0]
         if len(chans) > 1:
@@ -162,7 +160,7 @@ def load_playback(rec: Recording, *, loop: bool = False, seed: int = 0) -> Playb
         else:
             # Carry on from where the recording ends (Earth's field stays where it was).
             tail = counts[-max(1, round(ch.rate)) :].mean(axis=0)
-            level = [float(v) for v in tail] if kind == "magnetometer" else None
+            level = [float(v) for v in tail] if waveform(kind).holds_level else None
             quiet = quiet_source(kind, ch.rate, counts.shape[1], seed + i, level)
             sources[kind] = ThenSource(array, quiet)
         calibration[kind] = {"scale": ch.scale, "offset": 0.0, "units": ch.units}
@@ -187,7 +185,7 @@ def recording_playback(
     loop: bool = False,
     seed: int = 0,
 ) -> Playback:
-    from hil.formats import read_recording
+    from drivers.recordings import read_recording
 
     rec = read_recording(paths, sensor=sensor, rate=rate)
     pb = load_playback(rec, loop=loop, seed=seed)

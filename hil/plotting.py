@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from drivers.recordings.waveforms import Recording
 from dsp.records import Detection
-from hil.recording import Recording
 
 COLOURS = {"footstep": "tab:green", "vehicle": "tab:blue", "unknown": "tab:orange"}
 MAX_POINTS = 20000

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hil.recording import TruthEvent
+from drivers.recordings.waveforms import TruthEvent
 
 CLASSES = ("footstep", "vehicle", "unknown")
 BAR_RANGE_M = {"footstep": 15.0, "vehicle": 100.0}

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import CLASSES, FEATURES, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, regroup
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import cut, quiet_clips
-from hil.recording import Recording, TruthEvent
 from hil.scenarios import generate
 from hil.scenarios.specs import STUDIED
 

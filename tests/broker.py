@@ -30,28 +30,21 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-HOST = "127.0.0.1"
+from gateway.errors import UgsError
+from gateway.local_broker import HOST, free_port, start_mosquitto, stop_process
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 def have_mosquitto() -> bool:
     return os.access(MOSQUITTO, os.X_OK)
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -206,35 +199,15 @@ class Broker:
         """Start mosquitto and return once every listener accepts connections."""
         if self.running:
             raise RuntimeError("broker already running")
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        ports = [p for p in (self.port, self.tls_port) if p is not None]
         self._paused = False
-        self._wait_ready(timeout)
+        try:
+            self.proc = start_mosquitto(
+                self.conf_path, ports, binary=MOSQUITTO, timeout=timeout, log_path=self.log_path
+            )
+        except UgsError as exc:
+            raise RuntimeError(f"mosquitto did not start: {exc}") from None
         return self
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        pending = [p for p in (self.port, self.tls_port) if p is not None]
-        while pending:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mosquitto exited with {self.proc.returncode} during start:\n{self.log()}"
-                )
-            try:
-                with socket.create_connection((HOST, pending[0]), timeout=0.5):
-                    pending.pop(0)
-                    continue
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"mosquitto not listening on {pending[0]} after {timeout} s:\n{self.log()}"
-                    ) from None
-            time.sleep(0.01)  # polling the listener, bounded by the deadline above
 
     @property
     def running(self) -> bool:
@@ -247,12 +220,7 @@ class Broker:
         assert self.proc is not None
         if self._paused:
             self.resume()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, no final persistence save."""

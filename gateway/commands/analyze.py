@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drivers import kinds
+
 NAME = "analyze"
 HELP = "run the detector over recorded waveforms; one JSON line per detection"
 ORDER = 40
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="recording file(s)")
     parser.add_argument(
         "--sensor",
-        choices=("seismic", "pir", "magnetometer"),
+        choices=kinds.names(),
         help="kind of sensor in a single-sensor file (default seismic); for multi-sensor "
         "files, analyse only that kind",
     )
@@ -71,7 +73,7 @@ def file_spans(
     """Where each file lies in the joined recording (one file: all of it)."""
     if len(paths) == 1:
         return [FileSpan(paths[0], 0.0, recording.duration)]
-    from hil.formats import read_recording
+    from drivers.recordings import read_recording
 
     spans = []
     for p in paths:
@@ -123,11 +125,11 @@ def load_dsp_config(path: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drivers.recordings import read_recording
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
     from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
-    from hil.formats import read_recording
 
     config = load_dsp_config(args.config)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)

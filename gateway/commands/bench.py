@@ -1,9 +1,9 @@
 """Run the project's performance benchmarks and print the results as one JSON object.
 
-Each package that has something to measure keeps a ``bench`` module with a ``BENCHMARKS``
-mapping of name -> function returning a dict of figures. Figures that compare against a
-reference (ObsPy, scipy, a raw fsync) measure that reference in the same run, so the ratios
-mean something on a shared or slow machine.
+The benchmarks live in :mod:`gateway.bench`; each of its modules named in ``QUICK`` has a
+``BENCHMARKS`` mapping of name -> function returning a dict of figures. Figures that compare
+against a reference (ObsPy, scipy, a raw fsync) measure that reference in the same run, so the
+ratios mean something on a shared or slow machine.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ NAME = "bench"
 HELP = "run the performance benchmarks and print JSON"
 ORDER = 90
 
-# Packages whose bench module is collected, in this order.
-BENCH_MODULES = ("drivers.bench", "drivers.modbus_bench", "dsp.bench", "gateway.bench")
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def collect() -> dict[str, Benchmark]:
     found: dict[str, Benchmark] = {}
-    for name in BENCH_MODULES:
+    from gateway.bench import QUICK
+
+    for name in QUICK:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

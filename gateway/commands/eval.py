@@ -34,7 +34,9 @@ import sys
 import time
 from typing import Any
 
-KINDS = ("seismic", "pir", "magnetometer")
+from drivers.kinds import names as kind_names
+
+KINDS = kind_names()
 
 NAME = "eval"
 HELP = "score the detector against ground truth (simulated or from a truth file)"
@@ -56,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sensor",
         metavar="KIND[,KIND]",
-        help="score a unit with only these sensors (seismic, pir, magnetometer)",
+        help=f"score a unit with only these sensors ({', '.join(KINDS)})",
     )
     parser.add_argument(
         "--site",
@@ -263,8 +265,8 @@ def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, A
     if args.files:
 
         def load_files() -> tuple[Any, bool]:
-            from hil.formats import read_recording
-            from hil.recording import read_truth
+            from drivers.recordings import read_recording
+            from drivers.recordings.waveforms import read_truth
 
             sensor = kinds[0] if len(kinds) == 1 else None
             rec = read_recording(args.files, sensor=sensor, rate=args.rate)

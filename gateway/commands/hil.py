@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from drivers import kinds
+
 if TYPE_CHECKING:
     from hil.playback import Playback
 
@@ -64,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sensor",
-        choices=("seismic", "pir", "magnetometer"),
+        choices=kinds.names(),
         help="--recording: kind of a single-sensor file (default seismic)",
     )
     parser.add_argument(

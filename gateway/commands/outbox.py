@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.config import load_config
-    from gateway.outbox import limits_of
-    from gateway.outbox_stats import read_stats
+    from gateway.outbox.stats import read_stats
+    from gateway.outbox.store import limits_of
 
     config = load_config(args.config)
     path = config.outbox.resolve_path(config.node.state_dir)

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--duration must be between 1 and 604800 s, not {args.duration:g}")
     if not 250.0 <= args.rate <= 4000.0:
         raise InputError(f"--rate must be a geophone rate of 250-4000 Hz, not {args.rate:g}")
-    from hil.formats import write_recording
-    from hil.recording import truth_path
+    from drivers.recordings import write_recording
+    from drivers.recordings.waveforms import truth_path
 
     started = time.perf_counter()
     rec = generate(

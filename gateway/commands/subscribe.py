@@ -129,9 +129,9 @@ def _check_files(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway import mqtt_client as mq
     from gateway.subscriber import DEFAULT_TOPIC, Subscriber, default_client_id
-    from gateway.uplink_config import TlsConfig
+    from gateway.uplinks import mqtt_client as mq
+    from gateway.uplinks.config import TlsConfig
 
     _check_files(args)
     use_tls = bool(args.tls or args.ca_file or args.cert_file or args.insecure)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from hil.recording import TruthEvent
+from drivers.recordings.waveforms import TruthEvent
 from hil.scenarios.specs import SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
 from hil.synth import hardware
 from hil.synth import magnetometer as synth_mag

@@ -1,6 +1,6 @@
 """Synthetic multi-sensor recordings with ground truth, deterministic per seed.
 
-``generate("patrol", 3600, seed=1)`` returns a :class:`~hil.recording.Recording` with a
+``generate("patrol", 3600, seed=1)`` returns a :class:`~drivers.recordings.Recording` with a
 geophone (``geo1``, m/s), a PIR (``pir1``, V) and a magnetometer (``mag1``, nT) channel, all
 driven by the same events, and the truth list a detector is scored against.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.recording import DEFAULT_BITS, DEFAULT_SCALE, Channel, Recording
+from drivers.recordings.waveforms import DEFAULT_BITS, DEFAULT_SCALE, Channel, Recording
 from hil.scenarios.events import (
     DETECTABLE,
     LABELS,

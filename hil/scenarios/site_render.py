@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.recording import DEFAULT_SCALE, Channel, Recording
+from drivers.recordings.waveforms import DEFAULT_SCALE, Channel, Recording
 from hil.scenarios.events import (
     DETECTABLE,
     HardwareFloor,

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.block import SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import PolledSensorConfig, sensor_config
 
 
 class Collector:
@@ -55,7 +55,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
-def pir_config(port: str, **overrides: Any) -> SensorConfig:
+def pir_config(port: str, **overrides: Any) -> PolledSensorConfig:
     fields: dict[str, Any] = {
         "name": "pir1",
         "kind": "pir",
@@ -66,10 +66,10 @@ def pir_config(port: str, **overrides: Any) -> SensorConfig:
         "sample_rate": 100,
         "timeout_s": 0.2,
     }
-    return SensorConfig(**(fields | overrides))
+    return sensor_config(**(fields | overrides))
 
 
-def mag_config(port: str, transport: str = "modbus-tcp", **overrides: Any) -> SensorConfig:
+def mag_config(port: str, transport: str = "modbus-tcp", **overrides: Any) -> PolledSensorConfig:
     fields: dict[str, Any] = {
         "name": "mag1",
         "kind": "magnetometer",
@@ -80,7 +80,7 @@ def mag_config(port: str, transport: str = "modbus-tcp", **overrides: Any) -> Se
         "sample_rate": 100,
         "timeout_s": 0.2,
     }
-    return SensorConfig(**(fields | overrides))
+    return sensor_config(**(fields | overrides))
 
 
 def pir_samples(n: int, seed: int = 0) -> npt.NDArray[np.int64]:

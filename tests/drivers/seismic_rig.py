@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from drivers.block import SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import sensor_config
 from drivers.seismic import SeismicDriver
-from hil.digitizer import DigitizerEmulator
-from hil.faults import Faults
-from hil.source import ArraySource
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.faults import Faults
+from hil.emulators.source import ArraySource
 
 LINK = "serial/by-id/usb-UGS_Seismic_Digitizer_TEST-if00-port0"
 
@@ -59,7 +59,7 @@ class Rig:
             link=tmp_path / LINK,
             counter_start=counter_start,
         )
-        self.config = SensorConfig(
+        self.config = sensor_config(
             name="geo1",
             kind="seismic",
             transport="serial",

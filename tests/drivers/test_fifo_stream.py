@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.fifo_stream import FifoStream
-from drivers.modbus_registers import (
+from drivers.modbus.fifo_stream import FifoStream
+from drivers.modbus.registers import (
     COUNTER_MODULUS,
     PIR_MAP,
     STATUS_ACQUIRING,

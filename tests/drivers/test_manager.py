@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from drivers.block import SampleBlock
-from drivers.config import SensorConfig
+from drivers.config import sensor_config
 from drivers.manager import SensorManager
-from hil.digitizer import DigitizerEmulator
-from hil.magnetometer_emulator import MagnetometerEmulator
-from hil.modbus_server import ModbusEmulatorServer
-from hil.pir_emulator import PirEmulator
-from hil.source import ArraySource
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.magnetometer import MagnetometerEmulator
+from hil.emulators.modbus_server import ModbusEmulatorServer
+from hil.emulators.pir import PirEmulator
+from hil.emulators.source import ArraySource
 from tests.drivers.modbus_helpers import (
     mag_config,
     mag_samples,
@@ -64,7 +64,7 @@ def test_all_three_kinds_run_side_by_side(stack: contextlib.ExitStack, tmp_path:
     tcp = mag_tcp.start("tcp")
     stack.callback(mag_tcp.stop)
     configs = [
-        SensorConfig(
+        sensor_config(
             name="geo1",
             kind="seismic",
             transport="serial",

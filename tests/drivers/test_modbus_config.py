@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from drivers.config import SensorConfig, bus_load, registers_per_poll
+from drivers.config import bus_load, registers_per_poll, sensor_config
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 
@@ -92,13 +92,13 @@ def test_devices_on_one_line_share_its_settings_and_not_their_ids() -> None:
 
 
 def test_bus_load_follows_the_register_map() -> None:
-    pir = SensorConfig(**PIR)
+    pir = sensor_config(**PIR)
     # 100 Hz polled at 50 Hz: window of 5 samples, 3 + 5 * 2 registers.
     assert registers_per_poll(pir) == 13
-    mag = SensorConfig(**MAG)
+    mag = sensor_config(**MAG)
     assert registers_per_poll(mag) == 3 + 5 * 6
     # One poll: request 8 + reply 5 + 2*13 bytes + 7 silent character times, 10 bits each.
     assert bus_load(pir) == pytest.approx(50 * (8 + 5 + 26 + 7) * 10 / 115200)
-    assert bus_load(SensorConfig(**(MAG | {"transport": "modbus-tcp", "port": "h:502"}))) == 0
+    assert bus_load(sensor_config(**(MAG | {"transport": "modbus-tcp", "port": "h:502"}))) == 0
     # sample_rate defaults to the poll rate.
-    assert SensorConfig(**(PIR | {"sample_rate": None})).rate == 50
+    assert sensor_config(**(PIR | {"sample_rate": None})).rate == 50

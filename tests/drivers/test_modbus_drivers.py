@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from drivers.magnetometer import MagnetometerDriver
-from drivers.modbus_registers import COUNTER_MODULUS, MAGNETOMETER_MAP
+from drivers.modbus.registers import COUNTER_MODULUS, MAGNETOMETER_MAP
 from drivers.pir import PirDriver
 from drivers.registry import driver_class
-from hil.magnetometer_emulator import MagnetometerEmulator
-from hil.pir_emulator import PirEmulator
-from hil.source import ArraySource
+from hil.emulators.magnetometer import MagnetometerEmulator
+from hil.emulators.pir import PirEmulator
+from hil.emulators.source import ArraySource
 from tests.drivers.modbus_helpers import (
     Collector,
     check_against_source,

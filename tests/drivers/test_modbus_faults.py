@@ -13,12 +13,12 @@ import pytest
 
 from drivers.magnetometer import MagnetometerDriver
 from drivers.manager import SensorManager
-from drivers.modbus_sensor import ModbusSensor
+from drivers.modbus.sensor import ModbusSensor
 from drivers.pir import PirDriver
-from hil.magnetometer_emulator import MagnetometerEmulator
-from hil.modbus_server import ModbusEmulatorServer
-from hil.pir_emulator import PirEmulator
-from hil.source import ArraySource
+from hil.emulators.magnetometer import MagnetometerEmulator
+from hil.emulators.modbus_server import ModbusEmulatorServer
+from hil.emulators.pir import PirEmulator
+from hil.emulators.source import ArraySource
 from tests.drivers.modbus_helpers import (
     Collector,
     check_against_source,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     COUNTER_MODULUS,
     HEADER_WORDS,
     IR_COUNTER,
@@ -149,3 +149,11 @@ def test_pir_and_magnetometer_samples_decode_as_documented() -> None:
     assert words == [0xFFFF, 0x4480, 0x0001, 0xE240, 0x88CA, 0x6C00]
     assert MAGNETOMETER_MAP.decode_sample(words) == [-48000, 123456, -2_000_000_000]
     assert np.int32(MAGNETOMETER_MAP.decode_sample(split_int32(-1) * 3)[0]) == -1
+
+
+def test_exception_codes_are_named_by_pymodbus() -> None:
+    from drivers.modbus.transport import exception_name
+
+    assert exception_name(2) == "illegal data address"
+    assert exception_name(10) == "gateway path unavailable"
+    assert exception_name(99) == "unknown exception"

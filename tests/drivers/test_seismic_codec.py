@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.seismic_codec import (
+from drivers.stream.codec import (
     FLAG_BOOT,
     FLAG_CLIP,
     MAX_FRAME,

@@ -215,11 +215,11 @@ def test_socket_url_port(tmp_path: Path) -> None:
     import socket
     import threading
 
-    from drivers.config import SensorConfig
-    from drivers.seismic_codec import encode_frame
+    from drivers.config import sensor_config
+    from drivers.stream.codec import encode_frame
 
     server = socket.create_server(("127.0.0.1", 0))
-    config = SensorConfig(
+    config = sensor_config(
         name="geo1",
         kind="seismic",
         transport="serial",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.seismic_codec import FLAG_BOOT
-from drivers.seismic_timing import Placement, StreamClock
+from drivers.stream.codec import FLAG_BOOT
+from drivers.stream.timing import Placement, StreamClock
 
 RATE = 1000.0
 N = 20  # samples per frame (20 ms)

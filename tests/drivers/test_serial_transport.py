@@ -12,8 +12,8 @@ import pytest
 
 from drivers.backoff import Backoff
 from drivers.errors import DeviceError
-from drivers.serial_transport import PortLostError, SerialTransport
-from hil.pty import Pty, StableLink
+from drivers.stream.transport import PortLostError, SerialTransport
+from hil.emulators.pty import Pty, StableLink
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A short held-out evaluation: the packaged model on seeds it never saw (>= 9000).
 
-The full evaluation (15 hours, the bars of docs/evaluation.md) is benchmarks/eval_heldout.py;
+The full evaluation (15 hours, the bars of docs/evaluation.md) is gateway.bench.heldout;
 this one keeps CI honest in about half a minute, with looser limits for its small sample.
 """
 

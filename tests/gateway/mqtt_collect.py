@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import mqtt_client as mq
 from gateway.subscriber import Subscriber
+from gateway.uplinks import mqtt_client as mq
 
 
 class Collector(Subscriber):

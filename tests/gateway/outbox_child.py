@@ -24,8 +24,8 @@ from typing import Any
 
 from gateway.boot import next_boot
 from gateway.errors import StorageError
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
 from tests.gateway.outbox_helpers import NODE, SITE, everything, fields
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
-from gateway.report import detection_fields
+from gateway.detection_report import detection_fields
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
 
 NODE = "ugs-0007"
 SITE = "sector-12"

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from gateway.boot import next_boot
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
-from gateway.report import detection_fields
-from gateway.uplink import Uplink
-from gateway.uplink_config import UplinkConfig
+from gateway.detection_report import detection_fields
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
+from gateway.uplinks.config import UplinkConfig
+from gateway.uplinks.mqtt import MqttUplink
 
 NODE, SITE = "ugs-t1", "test-site"
 
@@ -64,7 +64,7 @@ def main() -> int:
         boot=boot,
         uplinks={c.name: c.share.accepts for c in configs},
     )
-    uplinks = [Uplink(c, outbox, node=NODE, site=SITE) for c in configs]
+    uplinks = [MqttUplink(c, outbox, node=NODE, site=SITE) for c in configs]
     for uplink in uplinks:
         uplink.start()
     period = 1.0 / args.rate

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway import mqtt_client as mq
 from gateway.subscriber import Subscriber
+from gateway.uplinks import mqtt_client as mq
 from hil.playback import Playback, apply_calibration, scenario_playback
 from hil.station import EmulatedStation, config_toml
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drivers.recordings import write_recording
 from gateway.cli import main
-from hil.formats import write_recording
 from hil.scenarios import generate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.compact import decode_compact, encode_compact
-from gateway.encoding import decode, detection_topic, encode, topic_origin
+from gateway.detection_report import build_report, detection_fields, format_time, validate_report
 from gateway.errors import ProtocolError
-from gateway.report import build_report, detection_fields, format_time, validate_report
+from gateway.uplinks.compact import decode_compact, encode_compact
+from gateway.uplinks.encoding import decode, detection_topic, encode, topic_origin
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "messages.md"
 TOPIC = "ugs/v1/sector-12/ugs-0007/detection"

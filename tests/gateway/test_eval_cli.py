@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from drivers.recordings import write_recording
 from gateway.cli import main
-from hil.formats import write_recording
 from hil.scenarios import generate
 
 

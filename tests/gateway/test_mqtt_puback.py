@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import paho.mqtt
 
-from gateway import mqtt_client as mq
+from gateway.uplinks import mqtt_client as mq
+from gateway.uplinks import paho_client
 
 
 def read_packet(conn: socket.socket) -> tuple[int, bytes]:
@@ -71,9 +72,9 @@ def pump_until(
 
 
 def test_the_pinned_paho_takes_the_short_puback_path() -> None:
-    # If this fails, paho-mqtt was upgraded: check _Client._handle_pubackcomp against the
-    # new paho's own, then set PAHO_CHECKED to the new version.
-    assert paho.mqtt.__version__ == mq.PAHO_CHECKED and mq.FAST_PUBACK
+    # If this fails, paho-mqtt was upgraded: check PahoClient._handle_pubackcomp against the
+    # new paho's own (gateway/uplinks/paho_client.py), then set PAHO_CHECKED to the new version.
+    assert paho.mqtt.__version__ == paho_client.PAHO_CHECKED and paho_client.FAST_PUBACK
 
 
 def test_a_proper_puback_counts_and_a_malformed_one_ends_the_link() -> None:

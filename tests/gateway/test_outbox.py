@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ProtocolError, StorageError
-from gateway.outbox import OutboxRow
-from gateway.outbox_stats import read_stats
+from gateway.outbox.stats import read_stats
+from gateway.outbox.store import OutboxRow
 from tests.gateway.outbox_helpers import NODE, SITE, everything, fields, open_outbox, vehicles_only
 
 

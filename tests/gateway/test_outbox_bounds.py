@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.outbox import OutboxFullError
-from gateway.outbox_config import OutboxConfig
-from gateway.outbox_db import free_disk
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.db import free_disk
+from gateway.outbox.store import OutboxFullError
 from tests.gateway.outbox_helpers import everything, fields, open_outbox, vehicles_only
 
 SMALL = 64 * 1024
@@ -138,7 +138,7 @@ def test_free_disk_reserve_stops_growth_and_drops_the_oldest(
     size = path.stat().st_size
     # A reserve larger than the disk's free space: the outbox may not grow at all.
     reserve = free_disk(tmp_path) + 64 * 1024**2
-    caplog.set_level(logging.INFO, logger="gateway.outbox_bounds")
+    caplog.set_level(logging.INFO, logger="gateway.outbox.bounds")
     with open_outbox(path, boot=2, min_free_bytes=reserve) as outbox:
         for _ in range(600):
             outbox.store(fields())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.report import validate_report
+from gateway.detection_report import validate_report
 from tests.gateway.outbox_helpers import everything, fields, open_outbox, vehicles_only
 
 UPLINKS = {"all": everything, "cars": vehicles_only}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway.outbox_stats import read_stats
+from gateway.outbox.stats import read_stats
 from tests.gateway.outbox_helpers import NODE, open_outbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sdnotify import Notifier, Probe, Watchdog, notify, watchdog_interval
+from gateway.health.sdnotify import Notifier, Probe, Watchdog, notify, watchdog_interval
 from tests.notify import Listener
 
 
@@ -91,7 +91,7 @@ def test_a_vanished_manager_is_logged_once_not_raised(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with Notifier(env={"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}) as notifier:
-        caplog.set_level(logging.WARNING, logger="gateway.sdnotify")
+        caplog.set_level(logging.WARNING, logger="gateway.health.sdnotify")
         assert not notifier.status("a")
         assert not notifier.status("b")
     warnings = [r for r in caplog.records if "cannot notify" in r.message]
@@ -118,7 +118,7 @@ def test_watchdog_interval(env: dict[str, str], expected: float | None) -> None:
 def test_watchdog_pings_while_progressing_and_stops_when_wedged(
     listener: Listener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.sdnotify")
+    caplog.set_level(logging.INFO, logger="gateway.health.sdnotify")
     env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "200000"}
     blocks = [0]
     reader_seen = [time.monotonic()]

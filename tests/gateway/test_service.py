@@ -21,7 +21,7 @@ import pytest
 from drivers.block import SampleBlock
 from dsp.records import Detection
 from gateway.config import load_config
-from gateway.sdnotify import Notifier
+from gateway.health.sdnotify import Notifier
 from gateway.service import Service
 from tests.broker import Broker
 from tests.gateway.service_rig import Bench, CommandPost

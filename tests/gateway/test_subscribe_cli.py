@@ -15,10 +15,11 @@ import paho.mqtt.publish as publish
 import pytest
 
 from gateway.cli import main
-from gateway.encoding import encode
-from gateway.report import build_report
+from gateway.detection_report import build_report
+from gateway.local_broker import free_port
 from gateway.subscriber import SeenIds, default_client_id
-from tests.broker import Broker, free_port
+from gateway.uplinks.encoding import encode
+from tests.broker import Broker
 from tests.gateway.mqtt_collect import wait_until
 from tests.gateway.uplink_rig import fields
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sysinfo import NOT_BEFORE, SystemInfo, kernel_clock_synced
+from gateway.clock import FLOOR_S as NOT_BEFORE
+from gateway.clock import kernel_clock_synced
+from gateway.health.system import SystemInfo
 
 EXPECTED_KEYS = {
     "pid",

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import load_config
 from gateway.errors import ConfigError
-from gateway.uplink_config import ShareFilter, UplinkConfig
+from gateway.uplinks.config import ShareFilter, UplinkConfig
 
 NODE = (
     '[node]\nid = "ugs-0007"\nsite = "sector-12"\n'

@@ -79,7 +79,7 @@ def test_a_report_whose_ack_was_not_recorded_is_sent_again_on_the_same_link(
             blocker = sqlite3.connect(tmp_path / "outbox.sqlite", isolation_level=None)
             try:
                 blocker.execute("BEGIN IMMEDIATE")  # readers go on; the first acks fail
-                with caplog.at_level(logging.WARNING, logger="gateway.outbox"):
+                with caplog.at_level(logging.WARNING, logger="gateway.outbox.store"):
                     uplinks["a"].start()
                     wait_until(lambda: "could not record acks" in caplog.text, 15, "an ack")
                 blocker.execute("ROLLBACK")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.encoding import decode
-from gateway.outbox_config import OutboxConfig
+from gateway.outbox.config import OutboxConfig
+from gateway.uplinks.encoding import decode
 from tests.broker import Broker
 from tests.gateway.mqtt_collect import Collector, wait_until
 from tests.gateway.uplink_rig import Producer, fields, gateway, uplink_config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.uplink_config import UplinkConfig
+from gateway.uplinks.config import UplinkConfig
 from tests.broker import Broker, TlsFiles, make_tls_material
 from tests.gateway.mqtt_collect import Collector, wait_until
 from tests.gateway.uplink_rig import fields, gateway, uplink_config
@@ -25,7 +25,7 @@ def secure_broker(make_broker: Callable[..., Broker], tls_material: TlsFiles) ->
 
 def central(broker: Broker, tls: TlsFiles, tmp_path: Path) -> Collector:
     (tmp_path / "central.pass").write_text(USERS["central"] + "\n")
-    from gateway.uplink_config import TlsConfig
+    from gateway.uplinks.config import TlsConfig
 
     assert broker.tls_port is not None
     return Collector(
@@ -61,7 +61,7 @@ def failure_lines(caplog: pytest.LogCaptureFixture, state: str) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "gateway.uplink" and f"secure: {state}:" in r.getMessage()
+        if r.name == "gateway.uplinks.mqtt" and f"secure: {state}:" in r.getMessage()
     ]
 
 
@@ -167,7 +167,7 @@ def test_missing_client_certificate_is_named(
 
 
 def test_unreachable_host_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from tests.broker import free_port
+    from gateway.local_broker import free_port
 
     caplog.set_level(logging.INFO, logger="gateway")
     port = free_port()

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.outbox import Outbox
-from gateway.outbox_config import OutboxConfig
-from gateway.report import detection_fields
-from gateway.uplink import Uplink
-from gateway.uplink_config import UplinkConfig
+from gateway.detection_report import detection_fields
+from gateway.outbox.config import OutboxConfig
+from gateway.outbox.store import Outbox
+from gateway.uplinks.config import UplinkConfig
+from gateway.uplinks.mqtt import MqttUplink
 
 NODE, SITE = "ugs-t0", "rig"
 
@@ -53,7 +53,7 @@ def gateway(
     boot: int = 1,
     outbox: OutboxConfig | None = None,
     start: bool = True,
-) -> Iterator[tuple[Outbox, dict[str, Uplink]]]:
+) -> Iterator[tuple[Outbox, dict[str, MqttUplink]]]:
     box = Outbox(
         tmp_path / "outbox.sqlite",
         outbox or OutboxConfig(min_free_bytes=0),
@@ -62,7 +62,7 @@ def gateway(
         boot=boot,
         uplinks={c.name: c.share.accepts for c in configs},
     )
-    uplinks = {c.name: Uplink(c, box, node=NODE, site=SITE) for c in configs}
+    uplinks = {c.name: MqttUplink(c, box, node=NODE, site=SITE) for c in configs}
     try:
         if start:
             for uplink in uplinks.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.ambient import AmbientSource, EventShape
+from hil.emulators.ambient import AmbientSource, EventShape
 
 
 def test_any_partition_of_reads_gives_the_same_samples() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.recording import Recording
+from drivers.recordings.waveforms import Recording
 from hil.scenarios import generate
 from hil.synth.background import rain_noise
 from hil.synth.ground import Ground

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import serial
 
-from drivers.seismic_codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
-from hil.digitizer import DigitizerEmulator
-from hil.faults import Faults
-from hil.source import ArraySource, FunctionSource
+from drivers.stream.codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
+from hil.emulators.digitizer import DigitizerEmulator
+from hil.emulators.faults import Faults
+from hil.emulators.source import ArraySource, FunctionSource
 
 RATE = 1000
 

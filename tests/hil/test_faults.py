@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hil.faults import Faults
+from hil.emulators.faults import Faults
 
 
 def test_next_n_faults_count_down_and_are_recorded() -> None:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from drivers.modbus_registers import COUNTER_MODULUS
-from hil.magnetometer_emulator import MagnetometerEmulator
-from hil.pir_emulator import PirEmulator
-from hil.source import ArraySource
+from drivers.modbus.registers import COUNTER_MODULUS
+from hil.emulators.magnetometer import MagnetometerEmulator
+from hil.emulators.pir import PirEmulator
+from hil.emulators.source import ArraySource
 
 pytestmark = pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
-from drivers.modbus_registers import (
+from drivers.modbus.registers import (
     IR_COUNTER,
     MAGNETOMETER_MAP,
     PIR_MAP,
@@ -20,10 +20,10 @@ from drivers.modbus_registers import (
     STATUS_RESTARTED,
     decode_fifo_block,
 )
-from hil.magnetometer_emulator import MagnetometerEmulator
-from hil.modbus_server import ModbusEmulatorServer
-from hil.pir_emulator import PirEmulator
-from hil.source import ArraySource, FunctionSource
+from hil.emulators.magnetometer import MagnetometerEmulator
+from hil.emulators.modbus_server import ModbusEmulatorServer
+from hil.emulators.pir import PirEmulator
+from hil.emulators.source import ArraySource, FunctionSource
 from tests.drivers.modbus_helpers import wait_until
 
 

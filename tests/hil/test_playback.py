@@ -14,11 +14,11 @@ import pytest
 from drivers.block import SampleBlock
 from drivers.errors import RecordingError
 from drivers.manager import SensorManager
+from drivers.recordings import write_recording
+from drivers.recordings.waveforms import Recording
 from gateway.cli import main
 from gateway.config import load_config
-from hil.formats import write_recording
 from hil.playback import load_playback
-from hil.recording import Recording
 from hil.scenarios import generate
 from tests.drivers.seismic_rig import wait_for
 from tests.hil.test_hil_command import read_lines_until

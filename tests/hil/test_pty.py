@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.pty import Pty, PtyPair, StableLink
+from hil.emulators.pty import Pty, PtyPair, StableLink
 
 EVERY_BYTE = bytes(range(256))
 

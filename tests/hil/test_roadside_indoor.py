@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.recording import Recording
+from drivers.recordings.waveforms import Recording
 from hil.scenarios import SCENARIOS, generate
 from hil.scenarios.events import DETECTABLE, PEOPLE_BAND, background_levels, distant_footsteps
 from hil.scenarios.specs import SPECS, STUDIED

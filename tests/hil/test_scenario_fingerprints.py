@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hil.recording import Recording
+from drivers.recordings.waveforms import Recording
 from hil.scenarios import generate
 
 STORED = Path(__file__).with_name("scenario_fingerprints.json")

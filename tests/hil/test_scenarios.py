@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hil.recording import Recording
+from drivers.recordings.waveforms import Recording
 from hil.scenarios import SCENARIOS, UnknownScenarioError, generate
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from hil.recording import TruthEvent
+from drivers.recordings.waveforms import TruthEvent
 from hil.scoring import Counts, score
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drivers.recordings import read_recording
+from drivers.recordings.waveforms import read_truth
 from gateway.cli import main
-from hil.formats import read_recording
-from hil.recording import read_truth
 from hil.scenarios import SCENARIOS, generate
 
 

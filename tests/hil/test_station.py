@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gateway.config import parse_config
-from hil.source import ArraySource
+from hil.emulators.source import ArraySource
 from hil.station import EmulatedStation, config_toml, write_config
 
 
@@ -48,3 +48,8 @@ def test_bad_station_parameters() -> None:
         EmulatedStation(kinds=("radar",))
     with pytest.raises(ValueError, match="speed"):
         EmulatedStation(speed=0)
+
+
+def test_a_string_with_a_newline_stays_valid_toml() -> None:
+    text = config_toml([{"name": "geo1", "port": "a\nb"}], comment="one")
+    assert tomllib.loads(text)["sensors"][0]["port"] == "a\nb"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from drivers.recordings.waveforms import TruthEvent
 from dsp.detector import Candidate
-from hil.recording import TruthEvent
 from hil.training_data import label, labels
 
 

@@ -1,0 +1,269 @@
+"""Recorded waveforms: the sensors' samples on disk, in the formats people have.
+
+- ``waveforms``: the in-memory form every format meets in (:class:`Recording`,
+  :class:`Channel`, the ground truth :class:`TruthEvent` and its ``.truth.json`` sidecar);
+- ``mseed_format``, ``wav_format``, ``csv_format``, ``npz_format`` (with ``common``): one
+  reader and writer per format (MiniSEED, WAV, CSV, NPZ);
+- ``mseed_writer``: the streaming MiniSEED writer the field recorder appends with.
+
+Production code (the field recorder, ``analyze``) and the test bench (``hil``) use them alike.
+
+``read_recording(paths)`` recognises the format from the file's content (the extension is
+only a tie-breaker), checks it, and returns a :class:`~drivers.recordings.Recording` in physical
+units; ``write_recording(rec, path)`` picks the format from the extension. Every problem with
+a file is a :class:`~drivers.errors.RecordingError` naming the file, never a traceback.
+See docs/recordings.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from drivers.errors import RecordingError
+from drivers.kinds import KINDS
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_truth, truth_path
+
+__all__ = [
+    "Channel",
+    "Recording",
+    "TruthEvent",
+    "read_recording",
+    "read_truth",
+    "truth_path",
+    "write_recording",
+]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("mseed", "wav", "csv", "npz")
+EXTENSIONS = {
+    ".mseed": "mseed",
+    ".miniseed": "mseed",
+    ".ms": "mseed",
+    ".msd": "mseed",
+    ".wav": "wav",
+    ".wave": "wav",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".dat": "csv",
+    ".npz": "npz",
+    ".npy": "npz",
+}
+SNIFF_BYTES = 4096
+
+
+def sniff(path: Path) -> str:
+    """The format of a file from its first bytes: mseed, wav, npz or csv."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RecordingError(f"{path}: is a directory, not a recording") from None
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise RecordingError(f"{path}: empty file")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or head[:6] == b"\x93NUMPY":
+        return "npz"
+    if _is_mseed3(head) or _is_mseed2(head):
+        return "mseed"
+    if _is_text(head):
+        return "csv"
+    kind = EXTENSIONS.get(path.suffix.lower())
+    hint = f" (the name says {kind}, the content does not)" if kind else ""
+    raise RecordingError(f"{path}: unknown format{hint}; expected MiniSEED, WAV, CSV or NPZ")
+
+
+def _is_mseed3(head: bytes) -> bool:
+    return len(head) >= 40 and head[:2] == b"MS" and head[2] == 3
+
+
+def _is_mseed2(head: bytes) -> bool:
+    if len(head) < 48:
+        return False
+    seq = head[:6]
+    return (
+        all(c in b"0123456789 \x00" for c in seq)
+        and head[6:7] in (b"D", b"R", b"Q", b"M")
+        and head[7:8] in (b" ", b"\x00")
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        try:  # a multi-byte character cut at the sniff boundary is still text
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            # A spreadsheet export in a legacy 8-bit encoding ("µm/s" in a header): text
+            # when nearly everything is plain ASCII.
+            ascii_share = sum(32 <= b < 127 or b in b"\r\n\t" for b in head) / len(head)
+            return ascii_share > 0.98 and b"\0" not in head
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in text.lstrip("\ufeff"))
+
+
+def read_recording(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    sensor: str | None = None,
+    rate: float | None = None,
+    scale: float | None = None,
+) -> Recording:
+    """Read one recording from one or more files.
+
+    ``sensor`` names the kind of a single-sensor file (WAV, CSV, bare arrays; default
+    seismic) and, for multi-sensor files, keeps only that kind. ``rate`` is required for
+    files that do not carry one (bare CSV values, bare arrays), overrides a WAV header, and
+    must agree with MiniSEED/NPZ. ``scale`` (physical units per count) applies to integer
+    samples whose file does not say (foreign MiniSEED and WAV). Several miniSEED files are
+    merged by time (for example a day of hourly files); other files add their channels.
+    The truth sidecar ``FILE.truth.json`` of the first file is loaded when present.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise RecordingError("no recording file given")
+    files = [Path(p) for p in items]
+    if sensor is not None and sensor not in KINDS:
+        raise RecordingError(f"unknown sensor kind {sensor!r} ({', '.join(KINDS)})")
+    if rate is not None and not rate > 0:
+        raise RecordingError(f"--rate must be a positive number of Hz, not {rate!r}")
+    if len(files) > 1:
+        # A recorder stopped just as it started a file leaves it empty: skip such files
+        # in a series rather than refuse the whole series.
+        empty = [p for p in files if p.is_file() and p.stat().st_size == 0]
+        for p in empty:
+            log.warning("%s: empty file, skipped", p)
+        files = [p for p in files if p not in empty] or files
+    formats = [sniff(p) for p in files]
+    mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
+    parts: list[Recording] = []
+    if mseed:
+        from drivers.recordings import mseed_format
+
+        if rate is not None:
+            log.info("--rate is ignored for miniSEED, which carries its own rate")
+        parts.append(mseed_format.read(mseed, sensor=sensor, scale=scale))
+    for p, fmt in zip(files, formats, strict=True):
+        if fmt == "mseed":
+            continue
+        parts.append(_read_one(p, fmt, sensor=sensor, rate=rate, scale=scale))
+    rec = parts[0] if len(parts) == 1 else _merge(parts)
+    sidecar = truth_path(files[0])
+    if sidecar.exists():
+        rec.truth, header = read_truth(sidecar)
+        if not rec.meta.get("scenario") and isinstance(header.get("meta"), dict):
+            rec.meta = {**header["meta"], **rec.meta}
+    return rec
+
+
+def _read_one(
+    path: Path, fmt: str, *, sensor: str | None, rate: float | None, scale: float | None
+) -> Recording:
+    try:
+        if fmt == "wav":
+            from drivers.recordings import wav_format
+
+            return wav_format.read(path, sensor=sensor, rate=rate, scale=scale)
+        if fmt == "npz":
+            from drivers.recordings import npz_format
+
+            return npz_format.read(path, sensor=sensor, rate=rate)
+        from drivers.recordings import csv_format
+
+        return csv_format.read(path, sensor=sensor, rate=rate)
+    except MemoryError:
+        raise RecordingError(f"{path}: too large to load into memory") from None
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _merge(parts: list[Recording]) -> Recording:
+    """Channels of several single-file recordings side by side, aligned on start time."""
+    import numpy as np
+
+    from drivers.recordings.common import unique_name
+
+    known = [p.start_time for p in parts if p.start_time > 0]
+    start = min(known) if len(known) == len(parts) else 0.0
+    channels: dict[str, Channel] = {}
+    for part in parts:
+        for ch in part.channels.values():
+            lead = round((part.start_time - start) * ch.rate) if start else 0
+            if lead > 0:
+                ch.data = np.concatenate((np.zeros((lead, ch.data.shape[1])), ch.data))
+                valid = ch.valid if ch.valid is not None else np.ones(len(ch) - lead, bool)
+                ch.valid = np.concatenate((np.zeros(lead, dtype=bool), valid))
+            name = unique_name(ch.name, ch.kind, set(channels))
+            ch.name = name
+            channels[name] = ch
+    files = [f for p in parts for f in p.meta.get("files", [])]
+    return Recording(channels, [], start, {"format": "mixed", "files": files})
+
+
+def write_recording(
+    rec: Recording,
+    path: str | os.PathLike[str],
+    *,
+    fmt: str | None = None,
+    channel: str | None = None,
+    mseed_version: int = 3,
+) -> Path:
+    """Write ``rec`` in the format named by ``fmt`` or the extension (default NPZ).
+
+    WAV and CSV hold one sensor: ``channel`` picks it (default: the first seismic channel).
+    The truth is not written here; see ``Recording.write_truth``.
+    """
+    out = Path(path)
+    kind = fmt or EXTENSIONS.get(out.suffix.lower(), "npz")
+    if kind not in FORMATS:
+        raise RecordingError(f"{out}: unknown output format {kind!r} ({', '.join(FORMATS)})")
+    if not rec.channels:
+        raise RecordingError(f"{out}: the recording has no channels to write")
+    try:
+        if kind == "npz":
+            from drivers.recordings import npz_format
+
+            npz_format.write(rec, out)
+        elif kind == "mseed":
+            from drivers.recordings import mseed_format
+
+            mseed_format.write(rec, out, format_version=mseed_version)
+        else:
+            ch = _single_channel(rec, channel, out)
+            if kind == "wav":
+                from drivers.recordings import wav_format
+
+                wav_format.write(rec, out, ch)
+            else:
+                from drivers.recordings import csv_format
+
+                csv_format.write(rec, out, ch)
+    except OSError as exc:
+        raise RecordingError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    return out
+
+
+def _single_channel(rec: Recording, name: str | None, out: Path) -> Channel:
+    if name is not None:
+        try:
+            return rec.channel(name)
+        except KeyError as exc:
+            raise RecordingError(f"{out}: {exc.args[0]}") from None
+    chosen = (
+        rec.by_kind("seismic")[0] if rec.by_kind("seismic") else next(iter(rec.channels.values()))
+    )
+    dropped = [n for n in rec.channels if n != chosen.name]
+    if dropped:
+        log.warning(
+            "%s holds one sensor: writing %s, leaving out %s", out, chosen.name, ", ".join(dropped)
+        )
+    return chosen

@@ -1,0 +1,129 @@
+"""Helpers shared by the file formats: naming, checking and assembling channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.errors import RecordingError
+from drivers.kinds import KINDS
+from drivers.recordings.waveforms import Channel, scale_of, units_of
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def default_components(kind: str, count: int) -> tuple[str, ...]:
+    """Component names when a file does not say (the kind's descriptor): vertical geophone,
+    PIR level (+ motion flag), magnetometer north/east/down; else ``1``, ``2``, ..."""
+    known = KINDS.get(kind)
+    if known is None:
+        return tuple(str(i + 1) for i in range(count))
+    return known.component_names(count)
+
+
+def default_name(kind: str) -> str:
+    """The name of a kind's first sensor (``geo1``), for files that do not name theirs."""
+    known = KINDS.get(kind)
+    return known.default_name if known else f"{kind[:3]}1"
+
+
+def check_kind(kind: str | None, path: Path) -> str:
+    if kind is None:
+        return "seismic"
+    if kind not in KINDS:
+        raise RecordingError(f"{path}: unknown sensor kind {kind!r} (one of {', '.join(KINDS)})")
+    return kind
+
+
+def file_kind(path: Path, sensor: str | None, recorded: object) -> str:
+    """The kind of a single-sensor file: what the file says it is, else ``sensor``; a
+    ``sensor`` that contradicts the file is refused rather than relabelling the data."""
+    if isinstance(recorded, str) and recorded:
+        kind = check_kind(recorded, path)
+        if sensor is not None and sensor != kind:
+            raise RecordingError(f"{path}: no {sensor} channel in the file (has {kind})")
+        return kind
+    return check_kind(sensor, path)
+
+
+def check_rate(rate: float | None, path: Path, what: str = "sample rate") -> float:
+    if rate is None or not np.isfinite(rate) or rate <= 0:
+        raise RecordingError(f"{path}: {what} must be a positive number of Hz, not {rate!r}")
+    return float(rate)
+
+
+def check_finite(data: FloatArray, path: Path, rate: float, name: str) -> None:
+    """NaN or infinite samples are refused with the time of the first one."""
+    bad = ~np.isfinite(data)
+    if np.any(bad):
+        first = int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
+        raise RecordingError(
+            f"{path}: {name} has {int(bad.sum())} NaN/infinite sample(s), the first at sample "
+            f"{first} ({first / rate:.3f} s); repair or cut the file"
+        )
+
+
+def make_channel(
+    path: Path,
+    name: str,
+    kind: str,
+    rate: float,
+    data: npt.ArrayLike,
+    *,
+    scale: float | None = None,
+    components: tuple[str, ...] | None = None,
+    valid: npt.NDArray[np.bool_] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Channel:
+    """A checked channel: data must be non-empty and finite."""
+    array = np.asarray(data, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.size == 0 or array.shape[0] == 0:
+        raise RecordingError(f"{path}: no samples for {name}")
+    check_finite(array, path, rate, name)
+    comps = components or default_components(kind, array.shape[1])
+    meta = {"file": str(path), "units": units_of(kind)}
+    meta.update(info or {})
+    return Channel(
+        name=name,
+        kind=kind,
+        rate=rate,
+        data=array,
+        scale=float(scale if scale is not None else scale_of(kind)),
+        valid=valid if valid is not None and not bool(np.all(valid)) else None,
+        components=comps,
+        info=meta,
+    )
+
+
+def unique_name(wanted: str | None, kind: str, taken: set[str]) -> str:
+    """``wanted`` if free, else ``geo1``, ``geo2`` ... by kind."""
+    if wanted and wanted not in taken:
+        return wanted
+    prefix = KINDS[kind].name_prefix if kind in KINDS else kind[:3]
+    k = 1
+    while f"{prefix}{k}" in taken:
+        k += 1
+    return f"{prefix}{k}"
+
+
+def invalid_runs(valid: npt.NDArray[np.bool_] | None) -> list[list[int]]:
+    """``[[start, end), ...]`` sample ranges where ``valid`` is False."""
+    if valid is None or bool(np.all(valid)):
+        return []
+    padded = np.concatenate(([True], valid, [True]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def valid_from_runs(n: int, runs: list[list[int]]) -> npt.NDArray[np.bool_] | None:
+    if not runs:
+        return None
+    valid = np.ones(n, dtype=bool)
+    for a, b in runs:
+        valid[max(0, a) : min(n, b)] = False
+    return valid

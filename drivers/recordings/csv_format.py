@@ -1,0 +1,276 @@
+"""CSV and other delimited text: one sensor per file.
+
+Accepted layouts (comma, semicolon, tab or whitespace separated; ``#`` lines are comments;
+a header row is optional):
+
+- value columns only (one per component): the rate must be given (``--rate``);
+- a time column first, then value columns: the rate follows from the times. The time column
+  is recognised by its header (``t``, ``time``, ``time_s``, ``seconds``, ``timestamp``,
+  ``datetime``, ``epoch``) or, without a header, when no ``--rate`` is given and the first
+  column increases steadily. Times are seconds (epoch seconds if > 1e8, else relative) or
+  ISO-8601 timestamps. A step that is a whole multiple of the sampling interval is a gap
+  (its samples are marked invalid); irregular steps are refused.
+
+Values are physical units (m/s, V, nT). Files written here start with a ``# ugs {...}``
+comment holding the channel's name, kind, scale and start time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.errors import RecordingError
+from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
+from drivers.recordings.waveforms import Channel, Recording
+
+TIME_NAMES = {
+    "t",
+    "time",
+    "time_s",
+    "times",
+    "seconds",
+    "sec",
+    "s",
+    "timestamp",
+    "datetime",
+    "epoch",
+    "date",
+    "utc",
+}
+META_PREFIX = "# ugs "
+_NUMBER = re.compile(
+    r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE
+)
+
+
+DELIMITERS = ",;\t"
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    """The cells of one row: the csv module's reading (quotes included), or whitespace."""
+    if delimiter is None:
+        return line.split()
+    return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
+
+
+def _delimiter(lines: list[str]) -> str | None:
+    """The csv module's sniffer decides; when it cannot (rows of different lengths, which are
+    then reported by line), a delimiter on every line; else cells are whitespace-separated."""
+    sample = lines[:20]
+    try:
+        return csv.Sniffer().sniff("\n".join(sample), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        pass
+    for d in DELIMITERS:
+        if sample and all(d in ln for ln in sample):
+            return d
+    return None
+
+
+def _parse_time(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        pass
+    text = cell.strip().replace("Z", "+00:00")
+    stamp = datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        from datetime import UTC
+
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_bytes().decode("latin-1")  # sniffed as text: a legacy 8-bit export
+    meta: dict[str, Any] = {}
+    rows: list[tuple[int, str]] = []
+    for lineno, line in enumerate(io.StringIO(text), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if stripped.startswith(META_PREFIX.strip()) and not meta:
+                try:
+                    meta = dict(json.loads(stripped[len(META_PREFIX.strip()) :]))
+                except ValueError:
+                    meta = {}
+            continue
+        rows.append((lineno, stripped))
+    if not rows:
+        raise RecordingError(f"{path}: no data rows in the file")
+    delimiter = _delimiter([r for _, r in rows])
+    header: list[str] | None = None
+    first = _split(rows[0][1], delimiter)
+    if not all(_NUMBER.match(c) for c in first) and not _looks_like_times(first):
+        header = [c.lower() for c in first]
+        rows = rows[1:]
+        if not rows:
+            raise RecordingError(f"{path}: a header row but no data rows")
+    ncols = len(_split(rows[0][1], delimiter))
+    has_time = False
+    if header is not None:
+        has_time = header[0] in TIME_NAMES and ncols >= 2
+    elif rate is None:
+        has_time = ncols >= 2
+    if not has_time and rate is None:
+        raise RecordingError(
+            f"{path}: a CSV of bare values needs its sample rate: give --rate HZ (or add a "
+            f"time column)"
+        )
+    parsed = _fast_parse(rows, delimiter, ncols)
+    if parsed is None:  # something is wrong: find the first bad cell and say where
+        parsed = _careful_parse(path, rows, delimiter, ncols, has_time)
+    if has_time:
+        times, values = parsed[:, 0], parsed[:, 1:]
+    else:
+        times, values = np.zeros(0), parsed
+    kind = file_kind(path, sensor, meta.get("kind"))
+    start = float(meta.get("start_time") or 0.0)
+    valid = None
+    if has_time:
+        data, valid, ch_rate, t_first = _place_by_time(path, times, values, rows)
+        if rate is not None and abs(rate - ch_rate) > 0.01 * rate:
+            raise RecordingError(
+                f"{path}: the time column gives {ch_rate:.6g} Hz but --rate {rate:g} was given"
+            )
+        if t_first > 1e8:
+            start = t_first
+    else:
+        data, ch_rate = values, check_rate(rate, path)
+    name = str(meta.get("name") or "") or default_name(kind)
+    comps = tuple(meta.get("components") or ()) or None
+    if comps is not None and len(comps) != data.shape[1]:
+        comps = None
+    scale = float(meta["scale"]) if meta.get("scale") else None
+    ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
+    return Recording({name: ch}, [], start, {"format": "csv", "files": [str(path)]})
+
+
+def _fast_parse(
+    rows: list[tuple[int, str]], delimiter: str | None, ncols: int
+) -> npt.NDArray[np.float64] | None:
+    """numpy's C parser for the common, clean case (numeric cells only)."""
+    try:
+        arr = np.loadtxt([r for _, r in rows], delimiter=delimiter, ndmin=2, dtype=np.float64)
+    except ValueError:
+        return None
+    if arr.shape != (len(rows), ncols) or not np.all(np.isfinite(arr)):
+        return None
+    return np.asarray(arr)
+
+
+def _careful_parse(
+    path: Path, rows: list[tuple[int, str]], delimiter: str | None, ncols: int, has_time: bool
+) -> npt.NDArray[np.float64]:
+    """Cell by cell, so that a bad cell is reported by line and column."""
+    out = np.empty((len(rows), ncols))
+    for i, (lineno, line) in enumerate(rows):
+        cells = _split(line, delimiter)
+        if len(cells) != ncols:
+            raise RecordingError(
+                f"{path} line {lineno}: {len(cells)} columns, expected {ncols} as on line "
+                f"{rows[0][0]}"
+            )
+        for j, cell in enumerate(cells):
+            if j == 0 and has_time:
+                try:
+                    out[i, 0] = _parse_time(cell)
+                except ValueError:
+                    raise RecordingError(
+                        f"{path} line {lineno}: time {cell!r} is neither seconds nor an "
+                        f"ISO-8601 timestamp"
+                    ) from None
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise RecordingError(
+                    f"{path} line {lineno}, column {j + 1}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(v):
+                raise RecordingError(
+                    f"{path} line {lineno}, column {j + 1}: {cell!r} is not a finite value; "
+                    f"repair or cut the file"
+                )
+            out[i, j] = v
+    return out
+
+
+def _looks_like_times(cells: list[str]) -> bool:
+    try:
+        _parse_time(cells[0])
+    except ValueError:
+        return False
+    return all(_NUMBER.match(c) for c in cells[1:])
+
+
+def _place_by_time(
+    path: Path,
+    t: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    rows: list[tuple[int, str]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None, float, float]:
+    if t.size < 2:
+        raise RecordingError(f"{path}: one row is not enough to know the sample rate")
+    steps = np.diff(t)
+    bad = np.flatnonzero(steps <= 0)
+    if bad.size:
+        lineno = rows[int(bad[0]) + 1][0]
+        raise RecordingError(f"{path} line {lineno}: time does not increase")
+    dt = float(np.median(steps))
+    k = np.rint(steps / dt)
+    off = np.flatnonzero(np.abs(steps / dt - k) > 0.1)
+    if off.size:
+        lineno = rows[int(off[0]) + 1][0]
+        raise RecordingError(
+            f"{path} line {lineno}: irregular sampling (step {steps[off[0]]:.6g} s where the "
+            f"interval is {dt:.6g} s); resample the file first"
+        )
+    index = np.concatenate(([0], np.cumsum(k).astype(np.int64)))
+    n = int(index[-1]) + 1
+    if n > 4 * t.size + 1000:
+        raise RecordingError(f"{path}: the time column has gaps longer than the data itself")
+    data = np.zeros((n, values.shape[1]))
+    data[index] = values
+    valid = np.zeros(n, dtype=bool)
+    valid[index] = True
+    # The whole span gives the rate far more precisely than one step (epoch seconds in a
+    # float carry only ~0.2 us); a nominal whole-Hz rate within 100 ppm is what was meant.
+    rate = float(index[-1] / (t[-1] - t[0]))
+    if abs(round(rate) - rate) <= 1e-4 * rate:
+        rate = float(round(rate))
+    return data, (None if valid.all() else valid), rate, float(t[0])
+
+
+def write(rec: Recording, path: Path, channel: Channel) -> None:
+    meta = {
+        "name": channel.name,
+        "kind": channel.kind,
+        "rate": channel.rate,
+        "scale": channel.scale,
+        "start_time": rec.start_time,
+        "components": list(channel.components),
+        "units": channel.units,
+    }
+    t = channel.times()
+    keep = channel.valid if channel.valid is not None else np.ones(len(channel), dtype=bool)
+    cols = np.column_stack((t[keep], channel.data[keep]))
+    header = "time_s," + ",".join(channel.components)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(META_PREFIX + json.dumps(meta) + "\n")
+        fh.write(header + "\n")
+        np.savetxt(fh, cols, delimiter=",", fmt="%.12g")

@@ -1,0 +1,336 @@
+"""Recording formats: lossless round trips, content sniffing, and clear refusals."""
+
+from __future__ import annotations
+
+import struct
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.errors import RecordingError
+from drivers.recordings import read_recording, sniff, write_recording
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent
+from hil.scenarios import generate
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recording:
+    # The faults scenario has a clipped, rescaled geophone; a dropout (invalid samples) in
+    # the middle of every channel makes it the hardest case for a round trip.
+    rec = generate("noise-faults", 90.0, seed=5)
+    for ch in rec.channels.values():
+        valid = np.ones(len(ch), dtype=bool) if ch.valid is None else ch.valid
+        a = len(ch) // 3
+        valid[a : a + len(ch) // 10] = False
+        ch.data[~valid] = 0.0
+        ch.valid = valid
+    return rec
+
+
+def _same_channels(a: Recording, b: Recording, names: list[str]) -> None:
+    for name in names:
+        ca, cb = a.channels[name], b.channels[name]
+        assert (cb.kind, cb.rate, cb.components) == (ca.kind, ca.rate, ca.components)
+        assert cb.scale == pytest.approx(ca.scale, rel=1e-12)
+        assert np.array_equal(ca.to_counts(), cb.to_counts())
+        va = ca.valid if ca.valid is not None else np.ones(len(ca), bool)
+        vb = cb.valid if cb.valid is not None else np.ones(len(cb), bool)
+        assert np.array_equal(va, vb)
+
+
+def test_npz_round_trip_is_exact_with_meta(rec: Recording, tmp_path: Path) -> None:
+    path = write_recording(rec, tmp_path / "r.npz")
+    back = read_recording(path)
+    assert list(back.channels) == ["geo1", "pir1", "mag1"]
+    for name, ch in rec.channels.items():
+        assert np.array_equal(ch.data, back.channels[name].data)
+    _same_channels(rec, back, list(rec.channels))
+    assert back.start_time == rec.start_time
+    assert back.meta["scenario"] == "noise-faults"
+
+
+def test_mseed_round_trip_is_bit_exact_in_counts_rate_and_time(
+    rec: Recording, tmp_path: Path
+) -> None:
+    path = write_recording(rec, tmp_path / "r.mseed")
+    back = read_recording(path)
+    assert list(back.channels) == ["geo1", "pir1", "mag1"]
+    _same_channels(rec, back, list(rec.channels))
+    assert back.start_time == pytest.approx(rec.start_time, abs=1e-6)
+    assert back.channels["geo1"].info["seed_ids"] == ["FDSN:XX_UGS_00_D_P_Z"]
+    assert back.channels["pir1"].info["seed_ids"] == ["FDSN:XX_UGS_00_B_Y_I"]
+    assert sorted(back.channels["mag1"].info["seed_ids"]) == [
+        "FDSN:XX_UGS_00_B_F_E",
+        "FDSN:XX_UGS_00_B_F_N",
+        "FDSN:XX_UGS_00_B_F_Z",
+    ]
+
+
+def test_mseed_three_component_geophone_and_other_rates(tmp_path: Path) -> None:
+    rec = generate("patrol", 20.0, seed=2, seismic_rate=1000.0, seismic_components=3)
+    back = read_recording(write_recording(rec, tmp_path / "r.mseed"))
+    geo = back.channels["geo1"]
+    assert geo.components == ("Z", "N", "E") and geo.rate == 1000.0
+    assert [s[-1] for s in geo.info["seed_ids"]] == ["Z", "N", "E"]
+    assert geo.info["seed_ids"][0].endswith("_G_P_Z")  # >= 1000 Hz short-period band
+    _same_channels(rec, back, ["geo1"])
+
+
+def test_mseed_sensor_filter_and_missing_kind(rec: Recording, tmp_path: Path) -> None:
+    path = write_recording(rec, tmp_path / "r.mseed")
+    only = read_recording(path, sensor="magnetometer")
+    assert list(only.channels) == ["mag1"]
+    single = Recording({"geo1": rec.channels["geo1"]}, start_time=rec.start_time)
+    geo_only = write_recording(single, tmp_path / "g.mseed")
+    with pytest.raises(RecordingError, match=r"g\.mseed: no pir channel"):
+        read_recording(geo_only, sensor="pir")
+
+
+def test_foreign_mseed_without_our_header_is_read_by_channel_code(tmp_path: Path) -> None:
+    from pymseed import DataEncoding, MS3TraceList
+
+    traces = MS3TraceList()
+    data = (np.sin(np.arange(2000) / 10) * 1000).astype(np.int32)
+    traces.add_data("FDSN:IU_ANMO_00_H_H_Z", data, "i", 100.0, starttime_str="2024-01-01T00:00:00Z")
+    path = tmp_path / "foreign.mseed"
+    traces.to_file(str(path), overwrite=True, encoding=DataEncoding.STEIM2, format_version=2)
+    back = read_recording(path, scale=2e-9)
+    geo = back.channels["geo1"]
+    assert geo.kind == "seismic" and geo.rate == 100.0 and geo.scale == 2e-9
+    assert np.array_equal(np.rint(geo.data[:, 0] / 2e-9).astype(np.int32), data)
+    assert back.start_time == pytest.approx(1704067200.0)
+
+
+def test_wav_round_trip_and_interop_with_stdlib_wave(rec: Recording, tmp_path: Path) -> None:
+    path = write_recording(rec, tmp_path / "g.wav")
+    with wave.open(str(path)) as w:  # any audio tool can open it
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 3, 500)
+        assert w.getnframes() == len(rec.channels["geo1"])
+    back = read_recording(path)
+    assert back.start_time == rec.start_time
+    _same_channels(rec, back, ["geo1"])
+    pir = write_recording(rec, tmp_path / "p.wav", channel="pir1")
+    back = read_recording(pir)
+    _same_channels(rec, back, ["pir1"])
+    with pytest.raises(RecordingError, match=r"p\.wav: no seismic channel in the file"):
+        read_recording(pir, sensor="seismic")  # never relabel PIR volts as ground velocity
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
+def test_reads_pcm_written_by_stdlib_wave(tmp_path: Path, width: int) -> None:
+    rng = np.random.default_rng(width)
+    top = 2 ** (8 * width - 1) - 1
+    counts = rng.integers(-top, top, size=(300, 2)).astype(np.int64)
+    if width == 1:
+        raw = (counts // 256 + 128).astype(np.uint8).tobytes()
+        expect = counts // 256
+    elif width == 3:
+        raw = counts.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        expect = counts
+    else:
+        raw = counts.astype(f"<i{width}").tobytes()
+        expect = counts
+    path = tmp_path / "x.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(width)
+        w.setframerate(250)
+        w.writeframes(raw)
+    back = read_recording(path, scale=1.0)
+    ch = back.channels["geo1"]
+    assert ch.rate == 250.0 and ch.data.shape == (300, 2)
+    assert np.array_equal(ch.data.astype(np.int64), expect)
+    assert read_recording(path, rate=500.0).channels["geo1"].rate == 500.0
+
+
+def test_reads_float_wav(tmp_path: Path) -> None:
+    values = np.linspace(-1e-5, 1e-5, 400).astype("<f4")
+    fmt = struct.pack("<HHIIHH", 3, 1, 400, 1600, 4, 32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+    body += b"data" + struct.pack("<I", values.nbytes) + values.tobytes()
+    path = tmp_path / "f.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    ch = read_recording(path).channels["geo1"]
+    assert np.allclose(ch.data[:, 0], values)
+
+
+def test_csv_round_trip_and_layouts(rec: Recording, tmp_path: Path) -> None:
+    path = write_recording(rec, tmp_path / "m.csv", channel="mag1")
+    back = read_recording(path)
+    mag, orig = back.channels["mag1"], rec.channels["mag1"]
+    assert mag.kind == "magnetometer" and mag.rate == 50.0 and back.start_time == rec.start_time
+    assert mag.components == ("N", "E", "Z")
+    assert np.allclose(mag.data, orig.data, rtol=1e-11)
+    assert mag.valid is not None and orig.valid is not None
+    assert np.array_equal(mag.valid, orig.valid)  # dropouts come back as invalid
+
+
+def test_csv_value_column_needs_rate(tmp_path: Path) -> None:
+    path = tmp_path / "v.csv"
+    path.write_text("\n".join(str(v) for v in np.arange(100) * 1e-7) + "\n")
+    with pytest.raises(RecordingError, match=r"v\.csv: a CSV of bare values needs .*--rate"):
+        read_recording(path)
+    ch = read_recording(path, rate=250.0, sensor="pir").channels["pir1"]
+    assert ch.kind == "pir" and ch.rate == 250.0 and ch.data.shape == (100, 1)
+
+
+def test_csv_time_and_value_with_header_gap_and_iso_times(tmp_path: Path) -> None:
+    path = tmp_path / "tv.csv"
+    rows = ["timestamp;velocity"]
+    times = [0, 1, 2, 3, 6, 7]  # samples 4 and 5 are missing
+    rows += [f"2026-11-27T18:00:00.{t * 4:03d}Z;{t}e-7" for t in times]
+    path.write_text("\n".join(rows) + "\n")
+    rec = read_recording(path)
+    ch = rec.channels["geo1"]
+    assert ch.rate == pytest.approx(250.0)
+    assert rec.start_time == pytest.approx(1795802400.0)
+    assert ch.data.shape == (8, 1)
+    assert ch.valid is not None
+    assert list(ch.valid) == [True, True, True, True, False, False, True, True]
+    headerless = tmp_path / "tv2.csv"
+    headerless.write_text("0.000 1\n0.002 2\n0.004 3\n")
+    assert read_recording(headerless).channels["geo1"].rate == pytest.approx(500.0)
+
+
+def test_bare_npz_and_npy(tmp_path: Path) -> None:
+    data = np.arange(600, dtype=np.float64).reshape(200, 3)
+    np.savez(tmp_path / "b.npz", data=data, rate=np.array(100.0))
+    ch = read_recording(tmp_path / "b.npz").channels["geo1"]
+    assert ch.rate == 100.0 and ch.data.shape == (200, 3)
+    np.save(tmp_path / "a.npy", data[:, 0])
+    with pytest.raises(RecordingError, match="needs its sample rate"):
+        read_recording(tmp_path / "a.npy")
+    assert read_recording(tmp_path / "a.npy", rate=50.0).channels["geo1"].rate == 50.0
+
+
+def test_content_decides_not_the_extension(rec: Recording, tmp_path: Path) -> None:
+    path = write_recording(rec, tmp_path / "really-mseed.mseed")
+    disguised = tmp_path / "looks-like.csv"
+    disguised.write_bytes(path.read_bytes())
+    assert sniff(disguised) == "mseed"
+    assert list(read_recording(disguised).channels) == ["geo1", "pir1", "mag1"]
+
+
+def test_several_files_and_truth_sidecar(rec: Recording, tmp_path: Path) -> None:
+    geo = write_recording(rec, tmp_path / "g.wav")
+    pir = write_recording(rec, tmp_path / "p.csv", channel="pir1")
+    rec.truth = [TruthEvent("footstep", "walker", 1.0, 5.0, 3.0, 4.0, {"cadence_hz": 1.8})]
+    rec.write_truth(tmp_path / "g.wav.truth.json")
+    both = read_recording([geo, pir])
+    assert set(both.channels) == {"geo1", "pir1"}
+    assert both.truth[0].extra["cadence_hz"] == 1.8
+
+
+BAD_INPUTS = {
+    "empty": (b"", "empty file"),
+    "garbage": (bytes(range(256)) * 8, "unknown format"),
+    "truncated-wav": (None, "truncated WAV"),
+    "truncated-mseed": (None, "Incomplete miniSEED record"),
+    "truncated-npz": (None, "damaged or truncated numpy file"),
+    "nan-csv": (b"t,v\n0,1\n0.01,nan\n0.02,3\n", "line 3, column 2: 'nan' is not a finite"),
+    "inf-npz": (None, "NaN/infinite sample"),
+    "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
+    "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
+    "irregular": (b"0,1\n0.01,2\n0.025,3\n0.03,4\n", "irregular sampling"),
+    "header-only": (b"time,value\n", "a header row but no data rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_a_recording_error_naming_the_file(
+    case: str, rec: Recording, tmp_path: Path
+) -> None:
+    content, message = BAD_INPUTS[case]
+    path = tmp_path / f"{case}.bin"
+    if case == "truncated-wav":
+        full = write_recording(rec, tmp_path / "full.wav").read_bytes()
+        content = full[: len(full) // 2]
+    elif case == "truncated-mseed":
+        full = write_recording(rec, tmp_path / "full.mseed").read_bytes()
+        content = full[:-100]
+    elif case == "truncated-npz":
+        full = write_recording(rec, tmp_path / "full.npz").read_bytes()
+        content = full[: len(full) // 3]
+    elif case == "inf-npz":
+        np.savez(tmp_path / "inf.npz", data=np.array([0.0, 1.0, np.inf, 2.0]), rate=10.0)
+        content = (tmp_path / "inf.npz").read_bytes()
+    assert content is not None
+    path.write_bytes(content)
+    with pytest.raises(RecordingError) as err:
+        read_recording(path)
+    assert str(path) in str(err.value)
+    assert message in str(err.value)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="no such file"):
+        read_recording(tmp_path / "nope.mseed")
+    with pytest.raises(RecordingError, match="is a directory"):
+        read_recording(tmp_path)
+
+
+def test_to_counts_clips_to_the_device_range_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ch = Channel("geo1", "seismic", 500.0, np.array([0.0, 1e-3, 1.0, -1.0]), 1e-9)
+    counts = ch.to_counts()
+    assert list(counts[:, 0]) == [0, 1_000_000, 2**23 - 1, -(2**23)]
+    assert ch.clipped_fraction() == 0.5
+    assert "2 of 4 samples beyond the 24-bit range" in caplog.text
+
+
+def test_reads_obspy_written_three_component_and_float_mseed(tmp_path: Path) -> None:
+    obspy = pytest.importorskip("obspy")
+    rng = np.random.default_rng(3)
+    traces = []
+    for comp in "ENZ":  # deliberately not in Z, N, E order
+        data = rng.integers(-50_000, 50_000, 3000).astype(np.int32)
+        header = {
+            "network": "XX",
+            "station": "SITE3",
+            "location": "",
+            "channel": f"HH{comp}",
+            "sampling_rate": 200.0,
+            "starttime": obspy.UTCDateTime(2026, 11, 27, 18),
+        }
+        traces.append(obspy.Trace(data=data, header=header))
+    stream = obspy.Stream(traces)
+    path = tmp_path / "obspy.mseed"
+    stream.write(str(path), format="MSEED", encoding="STEIM2", reclen=512)
+    rec = read_recording(path)
+    geo = rec.channels["geo1"]
+    assert geo.components == ("Z", "N", "E") and geo.rate == 200.0
+    for col, comp in enumerate("ZNE"):
+        expected = stream.select(component=comp)[0].data
+        assert np.array_equal(np.rint(geo.data[:, col] / 1e-9).astype(np.int32), expected)
+    assert rec.start_time == pytest.approx(1795802400.0)
+    floats = obspy.Stream(
+        [
+            obspy.Trace(
+                data=np.linspace(-1e-6, 1e-6, 500),
+                header={"station": "F", "channel": "HHZ", "sampling_rate": 100.0},
+            )
+        ]
+    )
+    fpath = tmp_path / "float.mseed"
+    floats.write(str(fpath), format="MSEED", encoding="FLOAT64")
+    ch = read_recording(fpath).channels["geo1"]
+    assert np.allclose(ch.data[:, 0], floats[0].data)  # floats are physical units already
+
+
+def test_csv_from_a_legacy_spreadsheet_export(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    body = "time;velocity \xb5m/s\n" + "".join(f"{i * 0.004:.3f};{i}\n" for i in range(200))
+    path.write_bytes(body.encode("cp1252"))
+    ch = read_recording(path).channels["geo1"]
+    assert ch.rate == 250.0 and ch.data.shape == (200, 1)
+
+
+def test_csv_with_quoted_cells_and_semicolons(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text('"time_s";"Z, vertical"\n"0.00";"1.5"\n"0.01";"-2"\n"0.02";"3"\n')
+    ch = read_recording(path).channel("seismic")
+    assert ch.rate == 100.0
+    assert ch.data[:, 0].tolist() == [1.5, -2.0, 3.0]
