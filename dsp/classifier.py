@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from dsp.jit import njit
 from dsp.records import SensorEvent
 
 FloatArray = npt.NDArray[np.float64]

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from dsp.jit import njit
 
 FloatArray = npt.NDArray[np.float64]
 

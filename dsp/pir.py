@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from dsp.chains import register_chain
 from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.filters import biquad_run, prime_sections, sosfilt_block
+from dsp.jit import njit
 from dsp.priming import robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain

@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from dsp.filters import bank_block, biquad_run, prime_sections, resample_block
+from dsp.jit import njit
 from dsp.validity import VP_CLIP_DEV, validate_block
 
 FloatArray = npt.NDArray[np.float64]

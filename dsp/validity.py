@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from dsp.jit import njit
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
