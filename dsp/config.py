@@ -148,7 +148,7 @@ class MagDspConfig(BaseModel):
     baseline_s: float = Field(default=30.0, gt=0, description="baseline (EMA) time constant")
     smooth_s: float = Field(default=0.3, gt=0, description="|dB| smoothing")
     noise_s: float = Field(default=60.0, gt=0, description="|dB| noise averaging window")
-    threshold: float = Field(default=6.0, gt=1.0, description="anomaly threshold, x noise")
+    threshold: float = Field(default=5.0, gt=1.0, description="anomaly threshold, x noise")
     min_threshold_nt: float = Field(
         default=0.5, ge=0, description="never trigger on anomalies smaller than this (nT)"
     )
@@ -217,14 +217,14 @@ class ClassifierDspConfig(BaseModel):
         default=None, description="model file; default: the one shipped in the package"
     )
     min_conf: float = Field(
-        default=0.8,
+        default=0.7,
         ge=0,
         le=1,
         description="an event is reported when the model is at least this sure it is real "
         "(not noise)",
     )
     name_share: float = Field(
-        default=0.6,
+        default=0.5,
         ge=0,
         le=1,
         description="... and named for the class that holds this share of that; otherwise "
