@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.recordings import Channel, Recording, TruthEvent
-from gateway.bench.real.common import Source, Split, clear_folder, write_clip, write_manifest
+from gateway.bench.real.common import Source, Split, n_detectable, write_clip, write_manifest
 
 REPO = "Capstone-Gait-Keepers/capstone"
 COMMIT = "1e1516a0500310216453e70f93479a0b737525b2"
@@ -336,7 +336,6 @@ def prepare_set(
 ) -> None:
     """Write every capture of the source folders whose ``Folder.out`` is ``out_set``;
     ``split(source_folder, capture_stem)`` says where each capture goes."""
-    clear_folder(folder)
     dataset = f"capstone_{out_set}"
     names = [n for n in source.files("datasets") if CAPTURE.match(n)]
     files: list[dict[str, Any]] = []
@@ -400,7 +399,7 @@ def prepare_set(
                 "rate": fs,
                 "duration_s": round(dur, 4),
                 "n_events": len(truth),
-                "n_detectable": sum(1 for e in truth if e.extra.get("detectable")),
+                "n_detectable": n_detectable(truth),
                 "subject": user,
                 "session": session,
                 "split": split(folder_name, stamp),

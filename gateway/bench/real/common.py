@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drivers.errors import InputError
-from drivers.recordings import Recording, truth_path, write_recording
+from drivers.recordings import Recording, TruthEvent, truth_path, write_recording
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def write_clip(folder: Path, name: str, rec: Recording) -> Path:
     return path
 
 
-def n_detectable(truth: Iterable[Any]) -> int:
+def n_detectable(truth: Iterable[TruthEvent]) -> int:
     """Events whose ``extra.detectable`` is true."""
     return sum(1 for e in truth if e.extra.get("detectable"))
 
