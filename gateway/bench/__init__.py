@@ -19,7 +19,9 @@ Longer, run as modules (``python -m gateway.bench.NAME --help``):
 - ``service``: the running service as a field unit runs it (CPU, memory, latency);
 - ``heldout``: the full held-out evaluation quoted in docs/evaluation.md;
 - ``scenario_speed``: how fast the scenario generator makes an hour of signal;
-- ``real_data``: the detector on recordings of real sensors (prepared separately).
+- ``real_data``: the detector on recordings of real sensors, per event and per file; the
+  recordings are prepared from local checkouts of their public sources by ``real``
+  (``python -m gateway.bench.real.prepare``, docs/real-data.md).
 """
 
 QUICK = (

@@ -10,10 +10,19 @@ the folder that holds them:
   .venv/bin/python -m gateway.bench.real_data /data/ugs-real --split dev --dataset rdvd_traffic
 
 Every file is analysed as ``ugs-gateway analyze`` would (the detector surveys the start of
-the file first) and scored with the rule of docs/evaluation.md, one file at a time. Per
-data set it prints Pd and precision per class, what each class of event was called, and
-false alarms per hour of the time no event was going on. ``--single-axis`` also scores
-every axis of multi-axis magnetometer files on its own.
+the file first) and scored one file at a time, in two views:
+
+- per event (span level, the rule of docs/evaluation.md): Pd and precision per class, what
+  each class of event was called, and false alarms per hour of the time no event was going
+  on;
+- per file ("per clip"): a file holding a detectable footstep (vehicle) event counts as
+  found when a footstep (vehicle) detection appears anywhere in it; a file in which a class
+  was reported counts as right when it holds an event of that class; a noise-only file
+  (``meta.noise_only``) counts as a false alarm when anything at all is reported in it.
+  Triggered clips (indoor footstep clips, empty-room clips), whose truth spans were derived
+  from the signal itself, are better judged this way.
+
+``--single-axis`` also scores every axis of multi-axis magnetometer files on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +42,69 @@ from dsp.config import DspConfig
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.scoring import Counts, score
 
+PER_FILE_CLASSES = ("footstep", "vehicle")
+
+
+@dataclass
+class FileTally:
+    """The per-file view: whole files found, right, or alarmed (see the module's doc)."""
+
+    with_class: Counter[str] = field(default_factory=Counter)
+    """Files holding a detectable event of the class."""
+    found: Counter[str] = field(default_factory=Counter)
+    """... in which a detection of that class appears."""
+    missed_with: dict[str, Counter[str]] = field(default_factory=dict)
+    """Class -> each class reported in the files where it was missed, once per file
+    (``nothing``: a file with no report at all)."""
+    reported_in: Counter[str] = field(default_factory=Counter)
+    """Files in which a detection of the class appears."""
+    right_in: Counter[str] = field(default_factory=Counter)
+    """... that hold an event of that class (detectable or not)."""
+    noise_files: int = 0
+    noise_files_alarmed: int = 0
+
+    def add(self, rec: Recording, detections: list[Any]) -> None:
+        reported = {str(d.cls) for d in detections}
+        held = {e.label for e in rec.truth}
+        for cls in PER_FILE_CLASSES:
+            if any(e.label == cls and e.extra.get("detectable", True) for e in rec.truth):
+                self.with_class[cls] += 1
+                if cls in reported:
+                    self.found[cls] += 1
+                else:
+                    row = self.missed_with.setdefault(cls, Counter())
+                    row.update(sorted(reported) or ["nothing"])
+        for cls in reported:
+            self.reported_in[cls] += 1
+            if cls in held:
+                self.right_in[cls] += 1
+        if rec.meta.get("noise_only", False):
+            self.noise_files += 1
+            self.noise_files_alarmed += bool(detections)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for cls in PER_FILE_CLASSES:
+            n, r = self.with_class[cls], self.reported_in[cls]
+            if not (n or r):
+                continue
+            out[cls] = {
+                "files": n,
+                "found": self.found[cls],
+                "recall": round(self.found[cls] / n, 3) if n else None,
+                "missed_with": dict(sorted(self.missed_with.get(cls, Counter()).items())),
+                "reported_in": r,
+                "right": self.right_in[cls],
+                "precision": round(self.right_in[cls] / r, 3) if r else None,
+            }
+        if self.noise_files:
+            out["noise_only"] = {
+                "files": self.noise_files,
+                "with_detection": self.noise_files_alarmed,
+                "share": round(self.noise_files_alarmed / self.noise_files, 3),
+            }
+        return out
+
 
 @dataclass
 class Tally:
@@ -43,6 +115,7 @@ class Tally:
     quiet_false_alarms: int = 0
     calls: dict[str, Counter[str]] = field(default_factory=dict)
     """Truth label -> what the detector called it (its class, or ``missed``)."""
+    per_file: FileTally = field(default_factory=FileTally)
 
     def add(self, rec: Recording, detections: list[Any]) -> None:
         noise_only = bool(rec.meta.get("noise_only", False))
@@ -54,6 +127,7 @@ class Tally:
         for label, row in c.confusion.items():
             if label != "none":
                 self.calls.setdefault(label, Counter()).update(row)
+        self.per_file.add(rec, detections)
 
     def summary(self) -> dict[str, Any]:
         s = self.counts.summary()
@@ -77,6 +151,7 @@ class Tally:
         out["false_alarms_per_quiet_hour"] = (
             round(self.quiet_false_alarms / (self.quiet_s / 3600), 2) if self.quiet_s > 0 else None
         )
+        out["per_file"] = self.per_file.summary()
         return out
 
 
@@ -100,8 +175,15 @@ def single_axes(rec: Recording) -> list[Recording]:
             continue
         for i, comp in enumerate(ch.components):
             one = Channel(
-                ch.name, ch.kind, ch.rate, ch.data[:, i : i + 1].copy(), ch.scale,
-                None if ch.valid is None else ch.valid.copy(), (comp,), ch.bits, dict(ch.info),
+                ch.name,
+                ch.kind,
+                ch.rate,
+                ch.data[:, i : i + 1].copy(),
+                ch.scale,
+                None if ch.valid is None else ch.valid.copy(),
+                (comp,),
+                ch.bits,
+                dict(ch.info),
             )
             out.append(Recording({ch.name: one}, rec.truth, rec.start_time, rec.meta))
     return out
@@ -154,7 +236,35 @@ def main() -> int:
             f"  false alarms: {summary['false_alarms']} in {summary['quiet_hours']} h with "
             f"nothing going on ({summary['false_alarms_per_quiet_hour']}/h)"
         )
+        for line in per_file_lines(summary["per_file"]):
+            print(f"  per file: {line}")
     return 0
+
+
+def per_file_lines(per_file: dict[str, Any]) -> list[str]:
+    """The per-file view as text, one line per class and one for the noise-only files."""
+    lines = []
+    for cls in PER_FILE_CLASSES:
+        if cls not in per_file:
+            continue
+        c = per_file[cls]
+        reported = (
+            f"reported in {c['reported_in']} files, right in {c['right']} "
+            f"(precision {c['precision']})"
+        )
+        if not c["files"]:
+            lines.append(f"{cls} {reported}")
+            continue
+        line = f"{cls} found in {c['found']}/{c['files']} files (recall {c['recall']}), {reported}"
+        if c["missed_with"]:
+            line += f"; reported in the missed files: {c['missed_with']}"
+        lines.append(line)
+    if "noise_only" in per_file:
+        c = per_file["noise_only"]
+        lines.append(
+            f"noise-only files with a detection: {c['with_detection']}/{c['files']} ({c['share']})"
+        )
+    return lines
 
 
 if __name__ == "__main__":
