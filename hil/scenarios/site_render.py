@@ -21,6 +21,7 @@ from hil.scenarios.events import (
     HardwareFloor,
     add_events,
     background_levels,
+    loguniform,
     mark_overlaps,
     schedule,
     truth_event,
@@ -52,6 +53,8 @@ def render_site(
         pir_bg = pir_bg + _pir_noise(
             rng, scene, synth_pir.NOISE_RMS * math.sqrt(site.pir.noise_factor**2 - 1.0)
         )
+    if site.pir.transients_per_h > 0:
+        pir_bg = pir_bg + _pir_transients(rng, scene, site.pir.transients_per_h)
     if site.pir.lowpass_hz != synth_pir.LOWPASS_HZ:
         pir_bg = shape_spectrum(pir_bg, scene.pir_rate, hw.pir_response(site.pir))
     mag_bg = hw.project(sensor, mag_bg)
@@ -123,6 +126,22 @@ def _pir_noise(rng: np.random.Generator, scene: Scene, rms: float) -> FloatArray
     ]
     noise = shape_spectrum(white, rate, lambda f: band(f, 0.05, 12.0).astype(np.complex128))
     return np.asarray(noise * rms / max(float(np.sqrt(np.mean(noise**2))), 1e-12))
+
+
+def _pir_transients(rng: np.random.Generator, scene: Scene, per_hour: float) -> FloatArray:
+    """Electrical transients at a PIR board's output: a step of either sign that the
+    board's coupling takes back within a fraction of a second, 5-40 times the noise."""
+    rate = scene.pir_rate
+    n = scene.n(rate)
+    out = np.zeros(n)
+    count = int(rng.poisson(per_hour * scene.duration_s / 3600.0))
+    for _ in range(count):
+        i0 = int(rng.uniform(0.0, n))
+        tau = float(rng.uniform(0.05, 0.4))
+        size = float(rng.choice([-1.0, 1.0]) * loguniform(rng, 5.0, 40.0) * synth_pir.NOISE_RMS)
+        k = np.arange(min(n - i0, int(6 * tau * rate) + 2)) / rate
+        out[i0 : i0 + k.size] += size * np.exp(-k / tau)
+    return out
 
 
 def _power_of_ten(x: float) -> float:

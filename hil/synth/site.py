@@ -17,7 +17,7 @@ as they always did.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,10 @@ class PirBoard:
     rails: tuple[float, float] = (-1.6, 1.6)
     adc: Adc = field(default_factory=Adc)
     volts_per_count: float = 1e-4
+    transients_per_h: float = 0.0
+    """Electrical transients: sharp dips or jumps of a fraction of a second (a relay, a
+    radio burst, the supply sagging), which a real board shows every few tens of seconds
+    to never, and which are not a warm body."""
 
 
 @dataclass(frozen=True)
@@ -340,8 +344,16 @@ def random_magnetometer(rng: np.random.Generator) -> MagSensor:
 
 
 def random_pir(rng: np.random.Generator) -> PirBoard:
-    """An analog PIR board: amplifier gain and noise, rails, and (mostly) a microcontroller
-    ADC of 10-16 bits over 3.3 V reading it on its mid-rail offset."""
+    """An analog PIR board: amplifier gain and noise, rails, electrical transients, and
+    (mostly) a microcontroller ADC of 10-16 bits over 3.3 V reading it on its mid-rail
+    offset."""
+    board = _random_board(rng)
+    # Drawn last, so that the rest of a site is what it was before transients were drawn.
+    transients = loguniform(rng, 10.0, 200.0) if rng.random() < 0.5 else 0.0
+    return replace(board, transients_per_h=transients)
+
+
+def _random_board(rng: np.random.Generator) -> PirBoard:
     gain = loguniform(rng, 1.0, 12.0)
     noise = loguniform(rng, 1.0, 3.0)
     lowpass = loguniform(rng, 0.7, 5.0)
