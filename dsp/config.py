@@ -150,7 +150,11 @@ class MagDspConfig(BaseModel):
     noise_s: float = Field(default=60.0, gt=0, description="|dB| noise averaging window")
     threshold: float = Field(default=5.0, gt=1.0, description="anomaly threshold, x noise")
     min_threshold_nt: float = Field(
-        default=0.5, ge=0, description="never trigger on anomalies smaller than this (nT)"
+        default=0.0,
+        ge=0,
+        description="never trigger on anomalies smaller than this, in the sensor's units (nT "
+        "for a calibrated unit; 0: only the noise and two converter steps set the threshold, "
+        "whatever the units of a recording)",
     )
     hold_s: float = Field(default=1.5, ge=0)
     warmup_s: float = Field(default=10.0, ge=0)

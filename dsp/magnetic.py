@@ -22,7 +22,7 @@ from dsp.jit import njit
 from dsp.priming import robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
-from dsp.validity import validate_block
+from dsp.validity import V_STEP, validate_block
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -129,7 +129,10 @@ def mag_block(
                 st[G_MSQ] += cn * (ds * ds - st[G_MSQ])
                 st[G_WARM] = warm + 1.0
             spread = math.sqrt(max(st[G_MSQ] - st[G_MEAN] * st[G_MEAN], 0.0))
-            thr = st[G_MEAN] + max(mp[M_K] * spread, mp[M_MIN])
+            # Never within two converter steps of the noise (a quantised quiet field's
+            # spread can be next to nothing), nor below the configured floor.
+            step = vs[V_STEP] if vs[V_STEP] < math.inf else 0.0
+            thr = st[G_MEAN] + max(mp[M_K] * spread, mp[M_MIN], 2.0 * step)
             if ok and st[G_WARM] >= mp[M_WARM] and ds > thr:
                 st[G_IN] = 1.0
                 st[G_START] = idx
