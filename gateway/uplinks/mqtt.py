@@ -46,6 +46,7 @@ from drivers.backoff import Backoff
 from gateway.detection_report import format_time
 from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
+from gateway.uplinks import Unit
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic
@@ -78,7 +79,15 @@ class MqttUplink:
         uplinks = [MqttUplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
     """
 
-    def __init__(self, config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> None:
+    def __init__(
+        self,
+        config: UplinkConfig,
+        outbox: Outbox,
+        *,
+        node: str,
+        site: str,
+        unit: Unit | None = None,
+    ) -> None:
         if config.name not in outbox.uplinks:
             raise ValueError(f"the outbox was not opened with uplink {config.name!r}")
         self.config = config
@@ -122,6 +131,7 @@ class MqttUplink:
         self._last_ack: float | None = None
         self._last_outcome: str | None = None  # last logged state (connected or a failure)
         self._down_since: float | None = None
+        self.unit = unit
         outbox.add_listener(self._on_stored)
 
     # -- thread-safe API ---------------------------------------------------------------------
