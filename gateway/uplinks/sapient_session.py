@@ -193,7 +193,11 @@ class Session:
                 DISCONNECTED, f"connection to {self.up.where} lost ({exc})"
             ) from None
         if not data:
-            raise LinkFailedError(DISCONNECTED, f"{self.up.where} closed the connection")
+            midway = f" in the middle of a frame ({self.decoder.pending} bytes of it)"
+            raise LinkFailedError(
+                DISCONNECTED,
+                f"{self.up.where} closed the connection{midway if self.decoder.pending else ''}",
+            )
         try:
             for payload in self.decoder.feed(data):
                 self.received(payload)
