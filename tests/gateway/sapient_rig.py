@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -225,17 +226,17 @@ class StandIn:
                 return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"sapient-node exited: {self.log_path.read_text()}")
+                    raise RuntimeError(
+                        f"sapient-node exited: {self.log_path.read_text()}"
+                    ) from None
                 time.sleep(0.02)
         raise RuntimeError("sapient-node did not listen within 10 s")
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            try:
+            with contextlib.suppress(ValueError):
                 self.events(json.loads(line))
-            except ValueError:
-                pass
 
     def command(self, line: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None

@@ -7,6 +7,7 @@ asserting that nothing failed it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_registers_then_reports_status_at_the_declared_interval(
         assert [m["mode_name"] for m in reg["mode_definition"]] == ["normal", "sensitive"]
         node.events.wait(lambda e: len(e.of("status_report")) >= 7, 10, "7 status reports")
         stamps = [r["mono"] for r in node.events.of("status_report")][1:7]
-        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(stamps)]
         assert all(0.45 <= gap <= 0.55 for gap in gaps), gaps
         assert uplink.state == "connected"
     assert node.events.invalid() == []
