@@ -42,8 +42,9 @@ def _messages(tmp_path: Path) -> list[Message]:
     return [
         sm.registration(unit, located, now),
         sm.registration(unit, hidden, now),
-        sm.status_report(unit, located, health, now=now, new=True, clock_synced=False,
-                         reporting=False),  # fmt: skip
+        sm.status_report(
+            unit, located, health, now=now, new=True, clock_synced=False, reporting=False
+        ),
         sm.detection_report(report, unit, located, now=now, mode="normal"),
         sm.detection_report(report, unit, hidden, now=now, mode="normal"),
         sm.alert(unit, now=now, sensor="geo1", failed=True, why="stale", location=True),
