@@ -233,3 +233,36 @@ def _breaking(record):  # type: ignore[no-untyped-def]
         return out
 
     return wrapped
+
+
+def test_sensor_faults_raise_alerts_and_an_unsynchronised_clock_a_warning(
+    tmp_path: Path, node: FusionNodeRig
+) -> None:
+    with linked(tmp_path, sapient_config(node.port, status_interval_s=5)) as (_box, uplink):
+        node.registered()
+        uplink._clock_ok = lambda: False  # type: ignore[assignment,method-assign]
+        sensors = {"geo1": {"state": "ok"}, "pir1": {"state": "ok"}}
+        uplink.publish_status({"problems": {}, "sensors": sensors})
+        uplink.publish_status(
+            {"problems": {"sensor geo1": "stale: no samples for 12 s"}, "sensors": sensors}
+        )
+        failed = node.events.wait(lambda e: e.of("alert"), 5, "an alert")[0]["message"]["alert"]
+        assert failed["alert_type"] == "ALERT_TYPE_WARNING"
+        assert failed["status"] == "ALERT_STATUS_ACTIVE"
+        assert "sensor geo1 failed" in failed["description"]
+        status = node.events.wait(
+            lambda e: [
+                r for r in e.of("status_report")
+                if r["message"]["status_report"]["system"] == "SYSTEM_WARNING"
+                and len(r["message"]["status_report"].get("status", [])) == 2
+            ],
+            5,
+            "a warning status",
+        )[0]["message"]["status_report"]  # fmt: skip
+        values = [s["status_value"] for s in status["status"]]
+        assert any(v.startswith("sensor geo1: stale") for v in values)
+        assert any(v.startswith("clock not synchronised") for v in values)
+        uplink.publish_status({"problems": {}, "sensors": sensors})
+        cleared = node.events.wait(lambda e: e.of("alert")[1:], 5, "the recovery")[0]
+        assert cleared["message"]["alert"]["status"] == "ALERT_STATUS_CLEAR"
+    assert node.events.invalid() == []
