@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -151,7 +152,8 @@ def report_ids(records: list[dict[str, Any]]) -> list[str]:
 class RawPeer:
     """One accepted connection on a listening socket, spoken to frame by frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.sock: socket.socket | None = None
@@ -162,6 +164,8 @@ class RawPeer:
         self.server.settimeout(timeout)
         self.sock, _ = self.server.accept()
         self.sock.settimeout(timeout)
+        if self.tls is not None:
+            self.sock = self.tls.wrap_socket(self.sock, server_side=True)
         self.decoder = FrameDecoder()
         self.pending = []
         return self

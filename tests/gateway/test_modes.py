@@ -12,8 +12,11 @@ from gateway.uplinks import TaskRefusedError
 from tests.gateway.sapient_rig import unit_control
 
 MODES = ModesConfig.model_validate(
-    {"profiles": {"sensitive": {"dsp": {"seismic": {"trigger_on": 2.4},
-                                        "classifier": {"min_conf": 0.5}}}}}  # fmt: skip
+    {
+        "profiles": {
+            "sensitive": {"dsp": {"seismic": {"trigger_on": 2.4}, "classifier": {"min_conf": 0.5}}}
+        }
+    }
 )
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sapient_msg.bsi_flex_335_v2_0.sapient_message_pb2 import SapientMessage
@@ -186,3 +188,33 @@ def test_an_unreachable_fusion_node_is_retried_and_logged_once(
         assert up.status()["state"] == "unreachable"
         assert box.pending_count("fusion") == 1
     assert caplog.text.count("unreachable:") == 1
+
+
+def test_tls_to_the_fusion_node_is_verified(tmp_path: Path, tls_material: Any) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_material.server_cert, tls_material.server_key)
+    peer = RawPeer(tls=context)
+    try:
+        config = sapient_config(peer.port, tls={"ca_file": str(tls_material.ca_cert)})
+        with linked(tmp_path, config) as (_box, uplink):
+            peer.accept().ack_registration()
+            _still_works(peer)
+            assert uplink.status()["tls"] is True
+    finally:
+        peer.close()
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path: Path, tls_material: Any) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_material.server_cert, tls_material.server_key)
+    peer = RawPeer(tls=context)
+    try:
+        with linked(tmp_path, sapient_config(peer.port, tls=True)) as (_box, uplink):
+            with pytest.raises((ssl.SSLError, OSError)):
+                peer.accept()  # the unit gives up the handshake: the system CAs do not know ours
+            deadline = time.monotonic() + 5
+            while uplink.state != "tls-failed" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert uplink.state == "tls-failed"
+    finally:
+        peer.close()
