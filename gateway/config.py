@@ -21,8 +21,9 @@ from gateway.config_types import ConfigPath, TopicSafeName
 from gateway.errors import ConfigError
 from gateway.field_recorder import RecordConfig
 from gateway.health.status import HealthConfig
+from gateway.modes import ModesConfig, check_profiles
 from gateway.outbox.config import OutboxConfig
-from gateway.uplinks.config import UplinkList
+from gateway.uplinks.config import PROTOCOLS, UplinkList
 
 
 class Location(BaseModel):
@@ -57,6 +58,14 @@ class GatewayConfig(BaseModel):
     uplinks: UplinkList = Field(default_factory=list)
     health: HealthConfig = Field(default_factory=HealthConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    modes: ModesConfig = Field(default_factory=ModesConfig)
+
+    @model_validator(mode="after")
+    def _check_modes(self) -> GatewayConfig:
+        problems = check_profiles(self.dsp, self.modes)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _check_buses(self) -> GatewayConfig:
@@ -76,9 +85,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     after_index = False
     for part in loc:
-        if after_index and part in KINDS:
+        if after_index and (part in KINDS or part in PROTOCOLS):
             after_index = False
-            continue  # the tag of a sensor's table (its kind), not a field
+            continue  # the tag of a sensor's (kind) or uplink's (protocol) table, not a field
         after_index = isinstance(part, int)
         if isinstance(part, int):
             path += f"[{part}]"
@@ -104,6 +113,10 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             message = "unknown field (misspelt?)"
         elif err["type"] == "missing":
             message = "required field is missing"
+        elif err["type"] == "union_tag_invalid" and path.startswith("uplinks"):
+            path += ".protocol"
+            given = (err.get("ctx") or {}).get("tag", "")
+            message = f"{given!r} is not an uplink protocol (one of {', '.join(PROTOCOLS)})"
         elif err["type"] == "union_tag_invalid":
             path += ".kind"
             given = (err.get("ctx") or {}).get("tag", "")

@@ -143,7 +143,8 @@ def _tables(
     for name, sub in nested:
         if f"{path}.{name}" not in done:
             done.add(f"{path}.{name}")
-            _tables(sub, f"{path}.{name}", out, done=done)
+            keyed = typing.get_origin(model.model_fields[name].annotation) is dict
+            _tables(sub, f"{path}.{name}{'.NAME' if keyed else ''}", out, done=done)
 
 
 def reference() -> str:
@@ -159,9 +160,10 @@ def reference() -> str:
         variants = _sub_models(field.annotation)
         done: set[str] = set()
         for model in variants:
-            tag = model.model_fields.get("kind")
+            key = "kind" if "kind" in model.model_fields else "protocol"
+            tag = model.model_fields.get(key)
             kinds = typing.get_args(tag.annotation) if tag is not None else ()
-            variant = f'with `kind = "{kinds[0]}"`' if len(variants) > 1 and kinds else ""
+            variant = f'with `{key} = "{kinds[0]}"`' if len(variants) > 1 and kinds else ""
             _tables(model, name, out, array=array, variant=variant, done=done)
     return "\n\n".join(out) + "\n"
 

@@ -19,18 +19,21 @@ from typing import Any
 from drivers.config import SensorConfig
 from drivers.manager import SensorManager
 from dsp.classifier import ModelError
+from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
 from gateway import warmup
 from gateway.boot import next_boot
 from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
+from gateway.control import UnitControl
 from gateway.errors import ConfigError
 from gateway.field_recorder import FieldRecorder
 from gateway.health.sdnotify import Notifier, Probe, Watchdog
 from gateway.health.status import Health
 from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
+from gateway.modes import load_mode, mode_dsp
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
 from gateway.uplinks import open_uplink
@@ -80,15 +83,37 @@ class Service:
             boot=self.boot,
             uplinks=share_filters(config.uplinks),
         )
-        self.uplinks = [
-            open_uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
-        ]
         loc = node.location.model_dump(exclude_none=True) if node.location else None
         self.recorder: FieldRecorder | None = None
         if config.record.mode != "off":
             self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
+        mode = load_mode(self.state_dir, config.modes)
+        self.unit = UnitControl(
+            node=node.id,
+            site=node.site,
+            state_dir=self.state_dir,
+            location=loc,
+            sensors=[(s.name, s.kind) for s in config.sensors if s.enabled],
+            dsp=config.dsp,
+            modes=config.modes,
+            mode=mode,
+            apply_dsp=self._apply_dsp,
+            status=lambda: self.health.snapshot(),  # noqa: PLW0108  (health is made below)
+            snippets_dir=(
+                self.recorder.directory
+                if self.recorder is not None and config.record.mode == "snippets"
+                else None
+            ),
+            current_boot=self.boot,
+            current_seq=lambda: int(self.outbox.stats().get("seq", 0)),
+            clock=clock,
+        )
+        self.uplinks = [
+            open_uplink(u, self.outbox, node=node.id, site=node.site, unit=self.unit)
+            for u in config.uplinks
+        ]
         self.pipeline = Pipeline(
-            self._detector(config),
+            self._detector(config.sensors, mode_dsp(config.dsp, config.modes, mode)),
             self.outbox,
             loc=loc,
             clock_ok=ClockWatch(),
@@ -123,6 +148,7 @@ class Service:
             watchdog=self.watchdog,
             recorder=self.recorder,
             on_summary=self.notifier.status,
+            mode=lambda: self.unit.mode,
         )
         self._started = False
 
@@ -143,11 +169,17 @@ class Service:
             self._report_hook(report, detection)
 
     @staticmethod
-    def _detector(config: GatewayConfig) -> StreamingDetector:
+    def _detector(sensors: list[SensorConfig], dsp: DspConfig) -> StreamingDetector:
         try:
-            return StreamingDetector(config.dsp, sensor_specs(config.sensors))
+            return StreamingDetector(dsp, sensor_specs(sensors))
         except ModelError as exc:
             raise ConfigError(f"dsp.classifier.model: {exc}") from None
+
+    def _apply_dsp(self, dsp: DspConfig) -> None:
+        """A mode change: the detector goes on with the mode's [dsp]; the status shows it."""
+        self.pipeline.swap_detector(self._detector(self.config.sensors, dsp))
+        if self._started:
+            self.health.kick()
 
     def start(self) -> None:
         log.info(
@@ -236,8 +268,9 @@ class Service:
         for section in ("node", "outbox", "uplinks"):
             if getattr(new, section) != getattr(old, section):
                 log.warning("reload: [%s] changed; that takes a restart to apply", section)
-        if new.sensors != old.sensors or new.dsp != old.dsp:
-            self.pipeline.swap_detector(self._detector(new))
+        if new.sensors != old.sensors or new.dsp != old.dsp or new.modes != old.modes:
+            self.config = old.model_copy(update={"sensors": new.sensors})
+            self.unit.reconfigure(new.dsp, new.modes)
         if new.sensors != old.sensors:
             self.sensors.stop(timeout=3.0)
             self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
@@ -249,7 +282,12 @@ class Service:
             log.info("reload: sensors restarted")
         self.health.config = new.health
         self.config = old.model_copy(
-            update={"sensors": new.sensors, "dsp": new.dsp, "health": new.health}
+            update={
+                "sensors": new.sensors,
+                "dsp": new.dsp,
+                "health": new.health,
+                "modes": new.modes,
+            }
         )
         self.health.kick()
         self.notifier.ready("configuration reloaded")

@@ -99,6 +99,7 @@ class Health:
         watchdog: _StatusSource | None = None,
         recorder: _StatusSource | None = None,
         on_summary: Callable[[str], object] | None = None,
+        mode: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
         self.node, self.site, self.boot = node, site, boot
@@ -110,6 +111,7 @@ class Health:
         self.watchdog = watchdog
         self.recorder = recorder
         self._on_summary = on_summary
+        self._mode = mode
         self._started = time.time()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -167,6 +169,7 @@ class Health:
             "time": format_time(time.time()),
             "version": __version__,
             "boot": self.boot,
+            "mode": self._mode() if self._mode is not None else None,
             "started": format_time(self._started),
             "uptime_s": round(time.time() - self._started, 1),
             "problems": problems,

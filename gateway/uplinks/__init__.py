@@ -11,21 +11,76 @@ What every uplink kind shares sits beside the kinds:
 
 and each kind is one module holding one class that satisfies :class:`Uplink`:
 
-- ``mqtt``: MQTT 3.1.1 at QoS 1 to the partner's broker (``mqtt_client``: its connection).
+- ``mqtt``: MQTT 3.1.1 at QoS 1 to the partner's broker (``mqtt_client``: its connection),
+  with ``tasking``: remote commands over MQTT 5 on the same broker, when granted;
+- ``sapient``: the unit as a SAPIENT (BSI Flex 335 v2.0) ASM of a fusion node, over TCP
+  (``sapient_codec``: frames and ids; ``sapient_messages``: what it sends;
+  ``sapient_validate``: the ICD's rules, as a fusion node checks them).
 
 The service makes its uplinks with :func:`open_uplink` and speaks to them only through
 :class:`Uplink`, so another protocol is another module here and a branch in
-:func:`open_uplink`.
+:func:`open_uplink`. What an uplink may ask of the unit (its sensors, its mode, a snippet)
+goes through :class:`Unit`, which the service provides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.errors import UgsError
 
 if TYPE_CHECKING:
     from gateway.outbox.store import Outbox
-    from gateway.uplinks.config import UplinkConfig
+    from gateway.uplinks.config import AnyUplinkConfig
+
+
+class TaskRefusedError(UgsError):
+    """A partner's task that the unit will not carry out; the message is the reason given."""
+
+
+class Unit(Protocol):
+    """What the uplinks may know of and ask of the unit (the service provides it).
+
+    Tasks name who asked (``by``: the uplink's name) so that every change is logged with it.
+    The refusals raise :class:`TaskRefusedError` with the reason a partner is given.
+    """
+
+    @property
+    def node(self) -> str: ...
+
+    @property
+    def site(self) -> str: ...
+
+    @property
+    def sapient_id(self) -> str:
+        """The unit's SAPIENT node id: a lower-case UUID v4 kept in the state dir."""
+
+    @property
+    def location(self) -> Mapping[str, float] | None: ...
+
+    @property
+    def sensors(self) -> list[tuple[str, str]]:
+        """(name, kind) of each enabled sensor."""
+
+    def modes(self) -> list[str]: ...
+
+    def initial_mode(self) -> str: ...
+
+    def mode_description(self, name: str) -> str: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    def set_mode(self, name: str, *, by: str) -> None: ...
+
+    def mode_at(self, epoch_s: float) -> str | None:
+        """The mode the detector ran in at ``epoch_s`` (None: before this start)."""
+
+    def status_now(self) -> dict[str, Any]: ...
+
+    def snippet(self, report_id: str) -> Path: ...
 
 
 class Uplink(Protocol):
@@ -45,8 +100,17 @@ class Uplink(Protocol):
     def state(self) -> str: ...
 
 
-def open_uplink(config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> Uplink:
-    """The uplink for one ``[[uplinks]]`` entry (not started)."""
+def open_uplink(
+    config: AnyUplinkConfig, outbox: Outbox, *, node: str, site: str, unit: Unit | None = None
+) -> Uplink:
+    """The uplink for one ``[[uplinks]]`` entry (not started). ``unit`` answers partners'
+    tasks; SAPIENT needs it (it registers the unit's sensors and modes)."""
+    if config.protocol == "sapient":
+        from gateway.uplinks.sapient import SapientUplink
+
+        if unit is None:
+            raise ValueError(f"uplink {config.name}: a SAPIENT uplink needs the unit")
+        return SapientUplink(config, outbox, unit)
     from gateway.uplinks.mqtt import MqttUplink
 
-    return MqttUplink(config, outbox, node=node, site=site)
+    return MqttUplink(config, outbox, node=node, site=site, unit=unit)

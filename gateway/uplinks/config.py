@@ -35,21 +35,28 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from gateway.config_types import ConfigPath, TopicSafeName
+from gateway.outbox.config import Size
+from gateway.uplinks.sapient_config import SapientUplinkConfig
 from gateway.uplinks.share import ShareFilter
+from gateway.uplinks.tls_config import TlsConfig, _tls_shorthand
+
+__all__ = ["AnyUplinkConfig", "TlsConfig", "UplinkConfig", "UplinkList"]
 
 DEFAULT_PREFIX = "ugs/v1"
 
 _HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,253}$")
-
-
-def _tls_shorthand(value: object) -> object:
-    # `tls = false` / `tls = true` are easier to write than a table with one key.
-    if isinstance(value, bool):
-        return {"enabled": value}
-    return value
 
 
 def _check_prefix(value: str) -> str:
@@ -61,43 +68,15 @@ def _check_prefix(value: str) -> str:
     return value
 
 
-class TlsConfig(BaseModel):
-    """TLS for one uplink; files are read again at every connection attempt."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(default=True, description="TLS on (default); false = plain MQTT")
-    ca_file: ConfigPath | None = Field(
-        default=None, description="CA that signed the broker's certificate; default: system CAs"
-    )
-    cert_file: ConfigPath | None = Field(default=None, description="client certificate (mTLS)")
-    key_file: ConfigPath | None = Field(default=None, description="client key (mTLS)")
-    verify: bool = Field(
-        default=True,
-        description="verify the broker's certificate chain and host name; off only for tests",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> TlsConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            missing = "key_file" if self.key_file is None else "cert_file"
-            other = "cert_file" if missing == "key_file" else "key_file"
-            raise ValueError(f"{missing}: required when {other} is given (mTLS needs both)")
-        if not self.enabled:
-            given = [
-                n for n in ("ca_file", "cert_file", "key_file") if getattr(self, n) is not None
-            ]
-            if given:
-                raise ValueError(f"{given[0]}: given, but TLS is disabled (enabled = false)")
-        return self
-
-
 class UplinkConfig(BaseModel):
     """One MQTT uplink to a partner's broker."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: TopicSafeName = Field(description="unique name of the partner link")
+    protocol: Literal["mqtt"] = Field(
+        default="mqtt", description="mqtt (default) or sapient (docs/sapient.md)"
+    )
     host: str = Field(description="broker host name or IP address")
     port: int | None = Field(default=None, ge=1, le=65535, description="default 8883/1883")
     tls: Annotated[TlsConfig, BeforeValidator(_tls_shorthand)] = Field(default_factory=TlsConfig)
@@ -122,6 +101,17 @@ class UplinkConfig(BaseModel):
         default=500.0, ge=0, description="backlog reports/s after an outage; 0 = no limit"
     )
     share: ShareFilter = Field(default_factory=ShareFilter)
+    tasking: list[Literal["status", "mode", "snippet"]] = Field(
+        default_factory=list,
+        description="commands this partner may send on {prefix}/{site}/{node}/task: status, "
+        "mode, snippet (docs/uplinks.md, Remote tasking); none by default",
+    )
+    max_reply_bytes: Size = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=256 * 1024**2,
+        description="largest reply payload; snippets go in chunks of this size",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> UplinkConfig:
@@ -149,7 +139,22 @@ class UplinkConfig(BaseModel):
         return self.client_id or f"{node}-{self.name}"
 
 
-def _unique_names(uplinks: list[UplinkConfig]) -> list[UplinkConfig]:
+def _protocol(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value.get("protocol", "mqtt"))
+    return str(getattr(value, "protocol", "mqtt"))
+
+
+PROTOCOLS = ("mqtt", "sapient")
+
+AnyUplinkConfig = Annotated[
+    Annotated[UplinkConfig, Tag("mqtt")] | Annotated[SapientUplinkConfig, Tag("sapient")],
+    Discriminator(_protocol),
+]
+"""One ``[[uplinks]]`` entry: MQTT (``protocol`` absent or ``"mqtt"``) or SAPIENT."""
+
+
+def _unique_names(uplinks: list[AnyUplinkConfig]) -> list[AnyUplinkConfig]:
     seen: dict[str, int] = {}
     for index, uplink in enumerate(uplinks):
         if uplink.name in seen:
@@ -161,5 +166,6 @@ def _unique_names(uplinks: list[UplinkConfig]) -> list[UplinkConfig]:
     return uplinks
 
 
-UplinkList = Annotated[list[UplinkConfig], AfterValidator(_unique_names)]
+UplinkList = Annotated[list[AnyUplinkConfig], AfterValidator(_unique_names)]
+
 """``[[uplinks]]`` as a list whose names are unique (outbox cursors are keyed by name)."""

@@ -46,9 +46,11 @@ from drivers.backoff import Backoff
 from gateway.detection_report import format_time
 from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
+from gateway.uplinks import Unit
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic
+from gateway.uplinks.tasking import MqttTasking
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,15 @@ class MqttUplink:
         uplinks = [MqttUplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
     """
 
-    def __init__(self, config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> None:
+    def __init__(
+        self,
+        config: UplinkConfig,
+        outbox: Outbox,
+        *,
+        node: str,
+        site: str,
+        unit: Unit | None = None,
+    ) -> None:
         if config.name not in outbox.uplinks:
             raise ValueError(f"the outbox was not opened with uplink {config.name!r}")
         self.config = config
@@ -122,6 +132,10 @@ class MqttUplink:
         self._last_ack: float | None = None
         self._last_outcome: str | None = None  # last logged state (connected or a failure)
         self._down_since: float | None = None
+        self.unit = unit
+        self._tasking: MqttTasking | None = None
+        if config.tasking and unit is not None:
+            self._tasking = MqttTasking(config, unit, node=node, site=site)
         outbox.add_listener(self._on_stored)
 
     # -- thread-safe API ---------------------------------------------------------------------
@@ -132,12 +146,16 @@ class MqttUplink:
         self._thread = threading.Thread(target=self._run, name=f"uplink-{self.name}", daemon=True)
         self._set_state(mq.CONNECTING)
         self._thread.start()
+        if self._tasking is not None:
+            self._tasking.start()
 
     def stop(self, timeout: float = 10.0, final_status: Mapping[str, Any] | None = None) -> None:
         """Publish a final retained status (default ``{"state": "stopped", ...}``), wait up
         to :data:`STOP_FLUSH_S` for outstanding PUBACKs, disconnect and end the thread."""
         with self._lock:
             self._final_status = dict(final_status) if final_status is not None else None
+        if self._tasking is not None:
+            self._tasking.stop()
         self._stop.set()
         self._wake()
         if self._thread is not None:
@@ -184,6 +202,7 @@ class MqttUplink:
                 "last_ack": format_time(self._last_ack) if self._last_ack else None,
                 "pending": mine.get("pending"),
                 "dropped": mine.get("dropped"),
+                "tasking": self._tasking.status() if self._tasking is not None else None,
             }
 
     @property

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from gateway.uplinks.config import UplinkConfig
+    from gateway.uplinks.config import AnyUplinkConfig
 
 # Fields a partner may be denied. Identity, class, confidence, times and sensors are what
 # every receiver needs to deduplicate and validate a report, so they cannot be redacted.
@@ -58,6 +58,8 @@ class ShareFilter(BaseModel):
         return {key: value for key, value in report.items() if key not in self.redact}
 
 
-def share_filters(configs: Iterable[UplinkConfig]) -> dict[str, Callable[[dict[str, Any]], bool]]:
+def share_filters(
+    configs: Iterable[AnyUplinkConfig],
+) -> dict[str, Callable[[dict[str, Any]], bool]]:
     """The ``uplinks`` mapping the outbox takes: each uplink's name -> its filter."""
     return {c.name: c.share.accepts for c in configs}
