@@ -145,7 +145,12 @@ class MagDspConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    baseline_s: float = Field(default=30.0, gt=0, description="baseline (EMA) time constant")
+    baseline_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="baseline (EMA) time constant: short enough to follow the drift of the "
+        "field and the sensor (a slower one takes a drift for an anomaly)",
+    )
     smooth_s: float = Field(default=0.3, gt=0, description="|dB| smoothing")
     noise_s: float = Field(default=60.0, gt=0, description="|dB| noise averaging window")
     threshold: float = Field(default=5.0, gt=1.0, description="anomaly threshold, x noise")

@@ -80,10 +80,13 @@ def test_training_is_reproducible_byte_for_byte(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outs = []
-    for name in ("a.json", "b.json"):
+    # One process, then two: the model does not depend on how the work was shared.
+    for name, jobs in (("a.json", "1"), ("b.json", "2")):
         out = tmp_path / name
         argv = [
             "train",
+            "--jobs",
+            jobs,
             "--seeds",
             "1000-1001",
             "--duration",
