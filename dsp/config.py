@@ -153,7 +153,7 @@ class MagDspConfig(BaseModel):
     )
     smooth_s: float = Field(default=0.3, gt=0, description="|dB| smoothing")
     noise_s: float = Field(default=60.0, gt=0, description="|dB| noise averaging window")
-    threshold: float = Field(default=5.0, gt=1.0, description="anomaly threshold, x noise")
+    threshold: float = Field(default=6.0, gt=1.0, description="anomaly threshold, x noise")
     min_threshold_nt: float = Field(
         default=0.0,
         ge=0,

@@ -211,13 +211,15 @@ def train_booster(
 CLASS_WEIGHTS: dict[SensorSet, dict[str, float]] = {
     ("magnetometer",): {"vehicle": 3.0},
     ("pir",): {"footstep": 1.5},
+    ("pir", "magnetometer"): {"footstep": 1.5, "vehicle": 3.0},
 }
 """Priors of the units that have only one of the lesser sensors, as they are deployed. A
 magnetometer on its own watches a road or a track: the iron it sees beyond a few metres is
 a vehicle, and people's tools and keys are taught as unknown but weigh a third as much. A
 PIR on its own watches a path: a warm body walking past is taken for a person first (the
-scenarios' animals would otherwise make it shy of saying so). docs/dsp.md says what each
-costs."""
+scenarios' animals would otherwise make it shy of saying so). A unit with both and no
+geophone keeps both priors, so that it does no worse than either alone. docs/dsp.md says
+what each costs."""
 
 MIN_SET_ROWS = 40
 """A sensor set with fewer examples than this gets no booster of its own (the unit then
