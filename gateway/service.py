@@ -18,7 +18,7 @@ from typing import Any
 
 from drivers.config import SensorConfig
 from drivers.manager import SensorManager
-from dsp.classifier import ModelError
+from dsp.classifier import Model, ModelError, load_model
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
 from gateway import warmup
@@ -143,9 +143,9 @@ class Service:
             self._report_hook(report, detection)
 
     @staticmethod
-    def _detector(config: GatewayConfig) -> StreamingDetector:
+    def _detector(config: GatewayConfig, model: Model | None = None) -> StreamingDetector:
         try:
-            return StreamingDetector(config.dsp, sensor_specs(config.sensors))
+            return StreamingDetector(config.dsp, sensor_specs(config.sensors), model)
         except ModelError as exc:
             raise ConfigError(f"dsp.classifier.model: {exc}") from None
 
@@ -158,6 +158,8 @@ class Service:
             len(sensor_specs(self.config.sensors)),
             len(self.uplinks),
         )
+        model = self.pipeline.model()
+        log.info("classifier %s (%s)", model["name"], model["hash"])
         if not self.uplinks:
             log.warning("no [[uplinks]] configured: detections are only stored")
         for uplink in self.uplinks:
@@ -216,10 +218,12 @@ class Service:
     def reload(self) -> bool:
         """Re-read the config file and apply what can change on a running unit.
 
-        Applied: sensors (their drivers restart), the detector's thresholds (its open events
-        are flushed first), the health settings. Not applied (logged, needs a restart): the
-        node's identity and state dir, the outbox, the uplinks. A config that does not
-        validate is refused and everything keeps running as it was.
+        Applied: sensors (their drivers restart), the detector's thresholds and its
+        classifier model (its open events are flushed first; a model file rewritten in place,
+        as ``ugs-gateway calibrate`` does, counts as a change), the health settings. Not
+        applied (logged, needs a restart): the node's identity and state dir, the outbox, the
+        uplinks. A config that does not validate, or a model that cannot be loaded, is
+        refused and everything keeps running as it was.
         """
         if self.config_path is None:
             log.warning("reload: this service was not started from a config file")
@@ -232,12 +236,28 @@ class Service:
                 log.error("reload refused: %s", line)
             self.notifier.ready("reload refused: config invalid; running the previous one")
             return False
+        try:
+            model = load_model(new.dsp.classifier.model)
+        except ModelError as exc:
+            log.error("reload refused: dsp.classifier.model: %s", exc)
+            self.notifier.ready("reload refused: model unusable; running the previous one")
+            return False
         old = self.config
         for section in ("node", "outbox", "uplinks"):
             if getattr(new, section) != getattr(old, section):
                 log.warning("reload: [%s] changed; that takes a restart to apply", section)
-        if new.sensors != old.sensors or new.dsp != old.dsp:
-            self.pipeline.swap_detector(self._detector(new))
+        current = self.pipeline.model()
+        new_model = (model.name, model.digest) != (current["name"], current["hash"])
+        if new.sensors != old.sensors or new.dsp != old.dsp or new_model:
+            self.pipeline.swap_detector(self._detector(new, model))
+            if new_model:
+                log.info(
+                    "reload: classifier %s (%s) replaces %s (%s)",
+                    model.name,
+                    model.digest,
+                    current["name"],
+                    current["hash"],
+                )
         if new.sensors != old.sensors:
             self.sensors.stop(timeout=3.0)
             self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
