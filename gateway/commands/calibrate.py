@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"site model {info['id']} ({digest}) written to {out} "
         f"in {time.monotonic() - started:.0f} s.\n"
-        f"Next: set [dsp.classifier] model = \"{out.resolve()}\" in the config, run "
+        f'Next: set [dsp.classifier] model = "{out.resolve()}" in the config, run '
         "ugs-gateway check-config, then: sudo systemctl reload ugs-gateway"
     )
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from drivers.recordings.waveforms import Recording, read_truth
 from gateway.errors import InputError, RecordingError
+from hil.marks import Mark
 
 WALKTEST_FORMAT = "ugs-walktest"
 WALKTEST_VERSION = 1
@@ -127,3 +128,55 @@ def _utc(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def write_walktest(
+    rec: Recording,
+    marks: list[Mark],
+    directory: Path,
+    *,
+    node: str,
+    site: str,
+    dsp: dict[str, Any],
+) -> Path:
+    """A walk-test directory from a recording made elsewhere (simulated, or by [record])
+    and marks (epoch seconds), as ``walktest`` would have left it; ``calibrate`` reads it."""
+    from drivers.recordings import write_recording
+    from drivers.recordings.waveforms import TRUTH_FORMAT, TRUTH_VERSION, jsonable
+    from hil.marks import truth_events
+
+    directory.mkdir(parents=True, exist_ok=True)
+    name = "recording.mseed"
+    write_recording(rec, directory / name)
+    start, end = rec.start_time, rec.start_time + rec.duration
+    truth = truth_events(marks, start, end)
+    header = {
+        "format": TRUTH_FORMAT,
+        "version": TRUTH_VERSION,
+        "start_time": start,
+        "duration_s": rec.duration,
+        "meta": {"walktest": True, "node": node},
+        "events": [ev.to_json() for ev in truth],
+    }
+    (directory / TRUTH).write_text(json.dumps(jsonable(header), indent=1) + "\n")
+    manifest = {
+        "format": WALKTEST_FORMAT,
+        "version": WALKTEST_VERSION,
+        "node": node,
+        "site": site,
+        "started": _utc(start),
+        "ended": _utc(end),
+        "start_time": start,
+        "end_time": end,
+        "sensors": [
+            {"name": ch.name, "kind": ch.kind, "rate": ch.rate, "columns": ch.data.shape[1]}
+            for ch in rec.channels.values()
+        ],
+        "dsp": dsp,
+        "marks": [m.to_json() for m in marks],
+        "incidents": [],
+        "files": [name],
+        "truth": TRUTH,
+    }
+    (directory / MANIFEST).write_text(json.dumps(jsonable(manifest), indent=1) + "\n")
+    return directory

@@ -69,8 +69,7 @@ def outcomes(
     for i, mark, until in passes(marks, end):
         label = PASSES[mark.kind][0]
         hits = [
-            (d, _overlap(d.t0 - TOLERANCE_S, d.t1 + TOLERANCE_S, mark.t, until))
-            for d in detections
+            (d, _overlap(d.t0 - TOLERANCE_S, d.t1 + TOLERANCE_S, mark.t, until)) for d in detections
         ]
         hits = [(d, o) for d, o in hits if o > 0]
         own = [d for d, _ in hits if d.cls == label]
@@ -78,8 +77,7 @@ def outcomes(
             {
                 e.sensor
                 for e in events
-                if _overlap(e.t0, e.t1, mark.t - SIGNAL_TOLERANCE_S, until + SIGNAL_TOLERANCE_S)
-                > 0
+                if _overlap(e.t0, e.t1, mark.t - SIGNAL_TOLERANCE_S, until + SIGNAL_TOLERANCE_S) > 0
             }
         )
         if own:
@@ -130,7 +128,7 @@ def summary_lines(
         lines.append("No passes were marked: nothing to compare the reports with.")
     else:
         lines.append(" #  at        mark      dist    result       class     conf   SNR  sensors")
-        for r in results:
+        for number, r in enumerate(results, start=1):
             dist = f"{r.mark.range_m:g} m" if r.mark.range_m is not None else "-"
             cls = conf = snr = sensors = ""
             if r.detection is not None:
@@ -142,7 +140,7 @@ def summary_lines(
             elif r.outcome == "missed":
                 sensors = "seen by " + ",".join(r.seen_by)
             lines.append(
-                f"{r.index + 1:>2}  {clock_time(r.mark.t)}  {r.mark.kind:<8}  {dist:>6}  "
+                f"{number:>2}  {clock_time(r.mark.t)}  {r.mark.kind:<8}  {dist:>6}  "
                 f"{r.outcome:<11}  {cls:<8}  {conf:>4}  {snr:>5}  {sensors}"[:80].rstrip()
             )
         done = sum(r.outcome == "detected" for r in results)
