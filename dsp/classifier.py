@@ -298,7 +298,7 @@ class Model:
             info = obj.get("info")
             remedy = (
                 "calibrate the site again from its walk tests (ugs-gateway calibrate)"
-                if isinstance(info, dict) and info.get("prior")
+                if isinstance(info, dict) and "prior" in info
                 else "retrain it with ugs-gateway train"
             )
             raise ModelError(

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         prior = load_model(args.prior)
     except ModelError as exc:
         raise InputError(f"--prior: {exc}" if args.prior else str(exc)) from None
-    if prior.info.get("prior"):
+    if "prior" in prior.info:
         raise InputError(
             f"{args.prior}: a site model, not a prior: calibrate from the packaged model "
             "with all of the site's walk tests together"
