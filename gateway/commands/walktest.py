@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     out = _out_dir(args, Path(config.node.state_dir))
     print(
         f"walk test of {config.node.site}/{config.node.id}, model {model.name} "
-        f"({model.digest}); recording to {out}",
+        f"({model.digest}); recording to {out}. The service must be stopped: a sensor "
+        "can only be read by one program.",
         file=sys.stderr,
     )
     warmup.run()
