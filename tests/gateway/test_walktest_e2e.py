@@ -31,7 +31,9 @@ from hil.station import EmulatedStation, config_toml
 
 DURATION_S = 58.0
 """One walk past at 2 m (28-48 s), then quiet."""
-PLAN_END_S = 53.0
+LEAD_S = 22.0
+"""The emulators play the scenario from here: the pass is 6-26 s into what they play."""
+PLAN_END_S = 31.0
 SEED = 5
 BAR = re.compile(r"geo1 +seismic +\|#+\.*\| \+\d+ dB")
 
@@ -80,8 +82,8 @@ class Terminal:
 
 
 def test_walk_test_to_site_model_to_reports_that_name_it(tmp_path: Path) -> None:
-    rec = generate("walktest", DURATION_S, SEED)
-    playback = load_playback(rec, seed=SEED)
+    clip = cut(generate("walktest", DURATION_S, SEED), LEAD_S, DURATION_S)
+    playback = load_playback(clip, seed=SEED)
     started = time.time()
     station = EmulatedStation(sources=playback.sources, seed=SEED, runtime_dir=tmp_path / "hil")
     station.start()
@@ -107,7 +109,7 @@ def test_walk_test_to_site_model_to_reports_that_name_it(tmp_path: Path) -> None
             )  # fmt: skip
         os.close(term.slave)
         try:
-            term.wait_for(r"now: walk at 2 m", timeout=60)
+            term.wait_for(r"now: walk at 2 m", timeout=30)
             term.type("8\r")  # the technician corrects the distance
             term.wait_for(r"footstep +\d\.\d\d  SNR", timeout=40)
             assert proc.wait(timeout=60) == 0, (tmp_path / "walktest.log").read_text()[-3000:]
@@ -131,9 +133,9 @@ def test_walk_test_to_site_model_to_reports_that_name_it(tmp_path: Path) -> None
         tag = f"{model.name}@{model.digest}"
 
         # 3. The service on the packaged model, then reloaded onto the site model, with the
-        # emulators playing the pass again (from a little before it).
+        # emulators playing the pass again.
         station.stop()
-        again = load_playback(cut(rec, 20.0, DURATION_S), seed=SEED)
+        again = load_playback(clip, seed=SEED)
         station = EmulatedStation(sources=again.sources, seed=SEED, runtime_dir=tmp_path / "hil2")
         station.start()
         sensors = station.sensors()
