@@ -92,13 +92,13 @@ class Screen:
         head = f"{view.title}  {time.strftime('%H:%M:%S', time.localtime(view.now))}"
         out = [head, f"recording to {view.directory}", rule]
         name_w = max([4, *(len(s.name) for s in view.sensors)])
-        bar_w = max(10, w - name_w - 14 - 10)
+        bar_w = max(10, w - name_w - 2 - 13 - 8)
         for s in view.sensors:
             if s.state == "ok":
                 db = f"+{s.above_db:.0f} dB" if s.above_db is not None else ""
-                out.append(f"{s.name:<{name_w}}  {s.kind[:12]:<12}{bar(s.above_db, bar_w)} {db}")
+                out.append(f"{s.name:<{name_w}}  {s.kind[:12]:<13}{bar(s.above_db, bar_w)} {db}")
             else:
-                out.append(f"{s.name:<{name_w}}  {s.kind[:12]:<12}{s.state.upper()}")
+                out.append(f"{s.name:<{name_w}}  {s.kind[:12]:<13}{s.state.upper()}")
         out.append(rule)
         since = ""
         if view.current is not None:
