@@ -12,6 +12,7 @@ held-back training data gives calibrated probabilities. Evaluation is one small 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable
@@ -247,6 +248,13 @@ class Model:
     features: tuple[str, ...]
     boosters: dict[SensorSet, Booster]
     info: dict[str, Any]
+    digest: str = ""
+    """Short hash of the file the model was read from (``file_digest``; empty for a model
+    made in memory): with ``name``, what reports and the status say made a detection."""
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("id", "unversioned"))
 
     def __post_init__(self) -> None:
         self._out = np.zeros(len(self.classes))
@@ -287,9 +295,15 @@ class Model:
         if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
             raise ModelError(f"{origin}: not a ugs-gateway detector model")
         if obj.get("version") != MODEL_VERSION:
+            info = obj.get("info")
+            remedy = (
+                "calibrate the site again from its walk tests (ugs-gateway calibrate)"
+                if isinstance(info, dict) and "prior" in info
+                else "retrain it with ugs-gateway train"
+            )
             raise ModelError(
                 f"{origin}: model version {obj.get('version')} is not supported by this "
-                f"detector (it reads version {MODEL_VERSION}): retrain it with ugs-gateway train"
+                f"detector (it reads version {MODEL_VERSION}): {remedy}"
             )
         try:
             classes = tuple(str(c) for c in obj["classes"])
@@ -328,6 +342,12 @@ def _num(value: float) -> float | None:
 
 
 PACKAGED_MODEL = "model.json"
+DIGEST_HEX = 8
+
+
+def file_digest(data: bytes) -> str:
+    """A model file's short hash: the first ``DIGEST_HEX`` hex digits of its SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_HEX]
 
 
 def load_model(path: str | Path | None = None) -> Model:
@@ -335,17 +355,19 @@ def load_model(path: str | Path | None = None) -> Model:
     if path is None:
         origin = f"dsp/{PACKAGED_MODEL}"
         try:
-            text = resources.files("dsp").joinpath(PACKAGED_MODEL).read_text()
+            data = resources.files("dsp").joinpath(PACKAGED_MODEL).read_bytes()
         except OSError as exc:
             raise ModelError(f"{origin}: cannot read the packaged model ({exc})") from None
     else:
         origin = str(path)
         try:
-            text = Path(path).read_text()
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise ModelError(f"{origin}: cannot read model ({exc.strerror or exc})") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{origin}: not JSON ({exc})") from None
-    return Model.from_json(obj, origin)
+    model = Model.from_json(obj, origin)
+    model.digest = file_digest(data)
+    return model

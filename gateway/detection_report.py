@@ -21,6 +21,9 @@ A report is a plain ``dict`` of JSON types, in this key order::
   a real-time clock boots in 1970 until NTP or GNSS sets it). Its ``t0``/``t1`` are then only
   good relative to each other and to other reports of the same boot. Absent means the clock
   was believed correct.
+- ``model``: optional, the classifier that made the detection, ``{id}@{hash}``: the model's
+  id and the first 8 hex digits of its file's SHA-256 (a site model made by ``ugs-gateway
+  calibrate`` is told from the packaged model by both).
 
 Receivers keep fields they do not know (later versions may add optional ones).
 """
@@ -42,13 +45,14 @@ CLOCK_UNSYNCED = "unsynced"
 
 KEY_ORDER = (
     "v", "id", "node", "site", "boot", "seq", "class", "conf",
-    "t0", "t1", "sensors", "features", "loc", "clock",
+    "t0", "t1", "sensors", "features", "loc", "clock", "model",
 )  # fmt: skip
 
 # Used with fullmatch: "$" would let a trailing newline through.
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _CLASS = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FEATURE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_MODEL = re.compile(r"[A-Za-z0-9_.:+-]{1,96}(@[0-9a-f]{8})?")
 _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,9}))?Z")
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
@@ -100,11 +104,13 @@ def detection_fields(
     features: Mapping[str, float] | None = None,
     loc: Mapping[str, float] | None = None,
     clock_ok: bool | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """The fields of a detection that the pipeline hands to ``Outbox.store``.
 
     ``t0``/``t1`` are epoch seconds. ``clock_ok`` is the clock's
     state (:class:`gateway.clock.ClockWatch`); None leaves it to the floor at ``t1``.
+    ``model`` names the classifier (``model_tag``).
     The outbox adds ``v``, ``id``, ``node``, ``site``, ``boot`` and ``seq``.
 
     What a detector may hand over that a report cannot carry is mended rather than refused,
@@ -127,7 +133,16 @@ def detection_fields(
         fields["loc"] = {str(k): float(v) for k, v in loc.items()}
     if not clock.trusted(clock_ok, t1):
         fields["clock"] = CLOCK_UNSYNCED
+    if model:
+        fields["model"] = model
     return fields
+
+
+def model_tag(name: str, digest: str) -> str:
+    """``{id}@{hash}`` as a report's ``model`` (only the id when the hash is unknown), with
+    characters a tag cannot hold made ``_``."""
+    mended = re.sub(r"[^A-Za-z0-9_.:+-]", "_", name)[:96] or "unnamed"
+    return f"{mended}@{digest}" if re.fullmatch(r"[0-9a-f]{8}", digest) else mended
 
 
 def _feature_name(name: str) -> str:
@@ -211,6 +226,10 @@ def validate_report(report: Mapping[str, Any]) -> dict[str, Any]:
             raise _fail("loc.alt_m must be a number")
     if "clock" in report and report["clock"] != CLOCK_UNSYNCED:
         raise _fail(f"clock may only be {CLOCK_UNSYNCED!r}, got {report['clock']!r}")
+    if "model" in report and not (
+        isinstance(report["model"], str) and _MODEL.fullmatch(report["model"])
+    ):
+        raise _fail(f"model must be 'id@hash' like 'site-x@0a1b2c3d', got {report['model']!r}")
     out = {key: report[key] for key in KEY_ORDER if key in report}
     if out.get("loc", 0) is None:
         del out["loc"]

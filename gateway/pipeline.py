@@ -23,7 +23,7 @@ from typing import Any
 from drivers.block import SampleBlock
 from dsp.detector import StreamingDetector
 from dsp.records import Detection
-from gateway.detection_report import detection_fields
+from gateway.detection_report import detection_fields, model_tag
 from gateway.errors import StorageError
 from gateway.outbox.store import Outbox, OutboxFullError
 
@@ -117,6 +117,12 @@ class Pipeline:
             self._queue.append(_Swap(detector))
             self._cond.notify()
 
+    def model(self) -> dict[str, str]:
+        """The classifier in use: its id and short hash (a reference read: the model of a
+        detector never changes, a reload swaps the whole detector)."""
+        model = self._detector.model
+        return {"name": model.name, "hash": model.digest}
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._thread.start()
@@ -148,6 +154,7 @@ class Pipeline:
             **counters,
             "last_detection": last,
             "last_error": error,
+            "model": self.model(),
             "detector": self._detector_status,
         }
         if latencies:
@@ -237,6 +244,7 @@ class Pipeline:
             features=detection.features,
             loc=self._loc,
             clock_ok=self._clock_ok(),
+            model=model_tag(self._detector.model.name, self._detector.model.digest),
         )
         if detection.flags:
             fields["flags"] = list(detection.flags)

@@ -18,7 +18,7 @@ from typing import Any
 
 from drivers.config import SensorConfig
 from drivers.manager import SensorManager
-from dsp.classifier import ModelError
+from dsp.classifier import Model, ModelError, load_model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
@@ -87,6 +87,11 @@ class Service:
         self.recorder: FieldRecorder | None = None
         if config.record.mode != "off":
             self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
+        try:
+            self._model = load_model(config.dsp.classifier.model)
+        except ModelError as exc:
+            raise ConfigError(f"dsp.classifier.model: {exc}") from None
+        """The classifier: loaded once, kept across mode changes; a reload may replace it."""
         mode = load_mode(self.state_dir, config.modes)
         self.unit = UnitControl(
             node=node.id,
@@ -113,7 +118,7 @@ class Service:
             for u in config.uplinks
         ]
         self.pipeline = Pipeline(
-            self._detector(config.sensors, mode_dsp(config.dsp, config.modes, mode)),
+            self._detector(config.sensors, mode_dsp(config.dsp, config.modes, mode), self._model),
             self.outbox,
             loc=loc,
             clock_ok=ClockWatch(),
@@ -169,15 +174,17 @@ class Service:
             self._report_hook(report, detection)
 
     @staticmethod
-    def _detector(sensors: list[SensorConfig], dsp: DspConfig) -> StreamingDetector:
+    def _detector(
+        sensors: list[SensorConfig], dsp: DspConfig, model: Model | None = None
+    ) -> StreamingDetector:
         try:
-            return StreamingDetector(dsp, sensor_specs(sensors))
+            return StreamingDetector(dsp, sensor_specs(sensors), model)
         except ModelError as exc:
             raise ConfigError(f"dsp.classifier.model: {exc}") from None
 
     def _apply_dsp(self, dsp: DspConfig) -> None:
         """A mode change: the detector goes on with the mode's [dsp]; the status shows it."""
-        self.pipeline.swap_detector(self._detector(self.config.sensors, dsp))
+        self.pipeline.swap_detector(self._detector(self.config.sensors, dsp, self._model))
         if self._started:
             self.health.kick()
 
@@ -190,6 +197,8 @@ class Service:
             len(sensor_specs(self.config.sensors)),
             len(self.uplinks),
         )
+        model = self.pipeline.model()
+        log.info("classifier %s (%s)", model["name"], model["hash"])
         if not self.uplinks:
             log.warning("no [[uplinks]] configured: detections are only stored")
         for uplink in self.uplinks:
@@ -248,10 +257,12 @@ class Service:
     def reload(self) -> bool:
         """Re-read the config file and apply what can change on a running unit.
 
-        Applied: sensors (their drivers restart), the detector's thresholds (its open events
-        are flushed first), the health settings. Not applied (logged, needs a restart): the
-        node's identity and state dir, the outbox, the uplinks. A config that does not
-        validate is refused and everything keeps running as it was.
+        Applied: sensors (their drivers restart), the detector's thresholds and its
+        classifier model (its open events are flushed first; a model file rewritten in place,
+        as ``ugs-gateway calibrate`` does, counts as a change), the health settings. Not
+        applied (logged, needs a restart): the node's identity and state dir, the outbox, the
+        uplinks. A config that does not validate, or a model that cannot be loaded, is
+        refused and everything keeps running as it was.
         """
         if self.config_path is None:
             log.warning("reload: this service was not started from a config file")
@@ -264,11 +275,28 @@ class Service:
                 log.error("reload refused: %s", line)
             self.notifier.ready("reload refused: config invalid; running the previous one")
             return False
+        try:
+            model = load_model(new.dsp.classifier.model)
+        except ModelError as exc:
+            log.error("reload refused: dsp.classifier.model: %s", exc)
+            self.notifier.ready("reload refused: model unusable; running the previous one")
+            return False
         old = self.config
         for section in ("node", "outbox", "uplinks"):
             if getattr(new, section) != getattr(old, section):
                 log.warning("reload: [%s] changed; that takes a restart to apply", section)
-        if new.sensors != old.sensors or new.dsp != old.dsp or new.modes != old.modes:
+        current = self.pipeline.model()
+        new_model = (model.name, model.digest) != (current["name"], current["hash"])
+        if new_model:
+            log.info(
+                "reload: classifier %s (%s) replaces %s (%s)",
+                model.name,
+                model.digest,
+                current["name"],
+                current["hash"],
+            )
+            self._model = model
+        if new.sensors != old.sensors or new.dsp != old.dsp or new.modes != old.modes or new_model:
             self.config = old.model_copy(update={"sensors": new.sensors})
             self.unit.reconfigure(new.dsp, new.modes)
         if new.sensors != old.sensors:

@@ -23,7 +23,7 @@ MAY_IMPORT = {
 }
 """Top-level package -> the project's packages its modules may import."""
 
-TOOLS = ("gateway.commands", "gateway.demo", "gateway.bench")
+TOOLS = ("gateway.commands", "gateway.demo", "gateway.bench", "gateway.walktest")
 """The parts of gateway that may use the test bench (hil); the service runs without it."""
 
 INNER_RULES = {

@@ -16,6 +16,9 @@ raw counts; the config written then carries the matching calibration. A sensor t
 recording lacks, and every sensor after the end (unless --loop), plays quiet background.
 With --speed above 1 the devices sample faster than real time while still declaring
 their nominal rates, so a gateway reading them will re-anchor its timestamps often.
+
+--scenario walktest plays an installation walk test; --write-plan FILE writes marks of its
+passes (the times they are played at) for `ugs-gateway walktest --plan FILE`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -77,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="repeat the scenario or recording instead of going quiet",
     )
+    parser.add_argument(
+        "--write-plan",
+        metavar="FILE",
+        help="--scenario: write walk-test marks of its events (UTC times) for walktest --plan",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +97,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.write_config) if args.write_config else None
     if out is not None and not out.parent.is_dir():
         raise InputError(f"--write-config: directory {out.parent} does not exist")
+    plan_out = Path(args.write_plan) if args.write_plan else None
+    if plan_out is not None and args.scenario is None:
+        raise InputError("--write-plan needs --scenario (the events to mark)")
+    if plan_out is not None and args.speed != 1.0:
+        raise InputError("--write-plan needs --speed 1: the marks are wall-clock times")
+    if plan_out is not None and not plan_out.parent.is_dir():
+        raise InputError(f"--write-plan: directory {plan_out.parent} does not exist")
 
     playback = _playback(args)
     sources = playback.sources if playback is not None else None
@@ -99,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        started = time.time()
         with EmulatedStation(sources=sources, speed=args.speed, seed=args.seed) as station:
             if playback is not None:
                 from hil.playback import apply_calibration
@@ -118,6 +135,17 @@ def run(args: argparse.Namespace) -> int:
                 except OSError as exc:
                     raise InputError(f"--write-config: cannot write {out}: {exc}") from None
                 print(f"config written to {out}")
+            if plan_out is not None and playback is not None:
+                from hil.marks import plan_from_truth
+
+                text = plan_from_truth(
+                    playback.truth, duration_s=playback.duration_s, start=started, seed=args.seed
+                )
+                try:
+                    write_config(plan_out, text)
+                except OSError as exc:
+                    raise InputError(f"--write-plan: cannot write {plan_out}: {exc}") from None
+                print(f"walk-test plan written to {plan_out}")
             print("running; Ctrl-C or SIGTERM stops", flush=True)
             while not stop.wait(0.5):
                 pass

@@ -150,6 +150,7 @@ class Health:
     def snapshot(self, state: str = "running") -> dict[str, Any]:
         """The whole status (plain JSON types)."""
         sensors = self.sensors.status()
+        pipeline = self.pipeline.status()
         # Once stopping, sensors are stopped on purpose: that is not a problem to report.
         problems = self._problems(sensors) if state == "running" else {}
         outbox = self.outbox.stats()
@@ -175,7 +176,8 @@ class Health:
             "problems": problems,
             "warnings": warnings,
             "sensors": sensors,
-            "pipeline": self.pipeline.status(),
+            "model": pipeline.get("model"),
+            "pipeline": pipeline,
             "outbox": outbox,
             "uplinks": {u.name: u.status(outbox) for u in self.uplinks},
             "system": system,

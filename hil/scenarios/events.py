@@ -390,7 +390,7 @@ def schedule(
     if spec.noise_only:
         return []
     rng = np.random.default_rng([seed, 3])
-    sweep = [("walker", r) for r in SWEEP_PEOPLE_M] + [
+    sweep = list(spec.ladder) or [("walker", r) for r in SWEEP_PEOPLE_M] + [
         (k, r) for k in ("car", "tracked") for r in SWEEP_VEHICLE_M
     ]
     placed: list[tuple[Rendered, dict[str, Any]]] = []
@@ -399,7 +399,7 @@ def schedule(
     while True:
         kind, range_m, bearing = _draw(spec, rng, scene, index, sweep, road)
         ev_seed = [seed, 4, index]
-        gap = 2.0 + float(rng.exponential(spec.mean_gap_s))
+        gap = spec.min_gap_s + float(rng.exponential(spec.mean_gap_s))
         overlap = bool(placed) and rng.random() < spec.overlap_prob
         # Render once to learn how long before its closest approach the event becomes
         # detectable, then again at the time that leaves the intended gap.
@@ -407,7 +407,7 @@ def schedule(
         trial = _render(kind, range_m, ev_seed, scene, trial_t, spec, bearing)
         spans, _ = _detectable(trial, scene, levels)
         t0, _, _ = _hull(spans, trial_t)
-        lead = trial_t - t0
+        lead = trial_t - (_present(trial, t0)[0] if spec.one_at_a_time else t0)
         if overlap:
             prev = placed[-1][1]
             start = float(rng.uniform(prev["t0"], prev["t1"]))
@@ -446,9 +446,17 @@ def schedule(
                 },
             )
         )
-        cursor = max(cursor, t1)
+        cursor = max(cursor, _present(ev, t1)[1] if spec.one_at_a_time else t1)
         index += 1
     return placed
+
+
+def _present(ev: Rendered, default: float) -> tuple[float, float]:
+    """The span the event's sources move in the scene (both ends ``default`` if unknown)."""
+    present = ev.contribution.info.get("present")
+    if not isinstance(present, (list, tuple)) or len(present) != 2:
+        return default, default
+    return float(present[0]), float(present[1])
 
 
 def _moved(ev: Rendered, dt: float, scene: Scene) -> Rendered | None:

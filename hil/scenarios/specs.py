@@ -48,6 +48,23 @@ PEOPLE_RANGE = (2.0, 50.0)
 VEHICLE_RANGE = (10.0, 300.0)
 ANIMAL_RANGE = (2.0, 40.0)
 
+WALKTEST_LADDER = (
+    ("walker", 2.0),
+    ("walker", 5.0),
+    ("walker", 10.0),
+    ("walker", 15.0),
+    ("walker", 20.0),
+    ("runner", 5.0),
+    ("runner", 12.0),
+    ("car", 10.0),
+    ("car", 25.0),
+    ("car", 50.0),
+    ("car", 100.0),
+    ("truck", 40.0),
+)
+"""What a technician's walk test covers: people inside and just beyond the footstep bar
+range (15 m), vehicles inside the vehicle bar range (100 m)."""
+
 PATROL_MIX = {
     "walker": 0.30,
     "runner": 0.08,
@@ -66,7 +83,9 @@ class ScenarioSpec:
     mix: dict[str, float] = field(default_factory=dict)
     """Relative frequency of each event kind (empty: noise only)."""
     mean_gap_s: float = 6.0
-    """Mean quiet time between one event's detectable span and the next (plus 2 s)."""
+    """Mean quiet time between one event's detectable span and the next (plus
+    ``min_gap_s``)."""
+    min_gap_s: float = 2.0
     people_range: tuple[float, float] = PEOPLE_RANGE
     vehicle_range: tuple[float, float] = VEHICLE_RANGE
     animal_range: tuple[float, float] = ANIMAL_RANGE
@@ -77,6 +96,13 @@ class ScenarioSpec:
     """Chance that an event starts while the previous one is still detectable."""
     sweep: bool = False
     """Range sweep: events at a fixed ladder of ranges instead of random ones."""
+    ladder: tuple[tuple[str, float], ...] = ()
+    """The sweep's (kind, range) steps, played in shuffled rounds (empty: walkers at
+    ``SWEEP_PEOPLE_M``, cars and tracked vehicles at ``SWEEP_VEHICLE_M``)."""
+    one_at_a_time: bool = False
+    """Each source leaves the scene before the next one sets off (a walk test): the gap is
+    kept between the spans the sources are moving in the scene, not between the spans in
+    which they are detectable."""
     lead_in_s: float = 0.0
     """Background only before the first event: time for a live detector to learn the noise
     floor (it does not trigger during its warm-up)."""
@@ -207,6 +233,20 @@ SPECS: dict[str, ScenarioSpec] = {
         people_range=(3.0, 12.0),
         vehicle_range=(15.0, 60.0),
         animal_range=(3.0, 12.0),
+        studied=False,
+    ),
+    "walktest": ScenarioSpec(
+        "An installation walk test: after 20 s of quiet, one person walks past the sensors at "
+        "2, 5, 10, 15 and 20 m and runs past at 5 and 12 m, a car drives past at 10, 25, 50 "
+        "and 100 m and a truck at 40 m, in shuffled rounds, each pass over before the next "
+        "sets off and at least 8 s after the last one has gone; light wind at most.",
+        Background(site_rms=(3e-8, 1e-7), wind_mps=(0.0, 3.0), hum_ratio=(0.1, 0.4), sun_per_h=1.0),
+        mean_gap_s=4.0,
+        min_gap_s=8.0,
+        lead_in_s=20.0,
+        sweep=True,
+        ladder=WALKTEST_LADDER,
+        one_at_a_time=True,
         studied=False,
     ),
     "noise-quiet": ScenarioSpec(

@@ -47,7 +47,7 @@ def test_predict_twin_agrees_with_a_hand_made_tree():
         (lambda m: m["sets"][0]["trees"][0].update(leaf=[0.0]), "malformed"),
         (lambda m: m.update(classes=["noise", "footstep", "vehicle"]), "not the detector's"),
         (lambda m: m["sets"][0]["trees"].pop(), "shapes"),
-        (lambda m: m["sets"][0]["trees"][0].update(feature=[999, 0, 0]), "does not have"),
+        (lambda m: m["sets"][0]["trees"][0]["feature"].__setitem__(0, 999), "does not have"),
         (lambda m: m["sets"][0].pop("trees"), "malformed"),
         (lambda m: m.pop("sets"), "malformed"),
         (lambda m: m["sets"][0].update(temperature=-1), "invalid numbers"),

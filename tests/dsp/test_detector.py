@@ -210,7 +210,9 @@ def test_a_long_pir_event_does_not_hold_back_the_geophone():
         got += det.feed("pir1", now, pir[k * 5 : (k + 1) * 5])
         got += det.feed("mag1", now, mag[k * 5 : (k + 1) * 5])
         found += [(d, now + 0.1) for d in got]
-    steps = [(d, out) for d, out in found if d.cls == "footstep"]
+    # The walker, heard by the geophone, leaves on time (what the PIR makes of a minute of
+    # swinging is its own detection and does not hold this one back).
+    steps = [(d, out) for d, out in found if d.cls == "footstep" and "geo1" in d.sensors]
     assert len(steps) == 1
     d, out = steps[0]
     assert d.t1 == pytest.approx(45.2, abs=1.0)

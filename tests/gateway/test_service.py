@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from drivers.block import SampleBlock
+from dsp.classifier import Model
 from dsp.records import Detection
 from gateway.config import load_config
 from gateway.health.sdnotify import Notifier
@@ -128,6 +129,7 @@ class _WedgedDetector:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.entered = threading.Event()
+        self.model = Model.untrained()
 
     def feed(self, sensor: str, t0: float, data: Any, gap: int = 0) -> list[Detection]:
         self.entered.set()

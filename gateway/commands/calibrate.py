@@ -1,0 +1,247 @@
+"""Teach the classifier the site it stands on, from one or more walk tests.
+
+  sudo ugs-gateway calibrate /var/lib/ugs-gateway/walktests/20261127T180011Z \
+      -c /etc/ugs-gateway/gateway.toml
+
+The packaged model is the prior: the site's walk tests are run through the detector again,
+every event is labelled by the pass it fell in, and the packaged model's trees are boosted
+further on those examples (with examples of the world it was trained on alongside, so that
+it changes only where the site differs). How far to go, and the site's own threshold, are
+chosen by cross-validation that leaves whole passes out; the same cross-validation scores
+the site model and the packaged one on the walk tests, and both are printed. A site model
+that scores worse is refused (nothing is written) unless --force.
+
+The site model is written to --out (default {state_dir}/site-model.json with -c, else
+./site-model.json); a file already there is kept as FILE.prev. Point [dsp.classifier] model
+at it, check the config, and reload the service: its status and every report then name the
+model (id and short hash). The same walk tests give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+NAME = "calibrate"
+HELP = "adapt the classifier to the site from walk tests (writes a site model)"
+ORDER = 49
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("walktests", nargs="+", metavar="WALKTEST_DIR", help="walk test(s)")
+    parser.add_argument("--out", metavar="FILE", help="site model to write")
+    parser.add_argument(
+        "-c", "--config", metavar="CONFIG", help="the unit's config: its [dsp] and state dir"
+    )
+    parser.add_argument(
+        "--prior", metavar="FILE", help="the model to start from (default: the packaged one)"
+    )
+    parser.add_argument(
+        "--anchor-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="minutes of each training scenario simulated as anchors (default 10; 0: none)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="write the site model even if it scores worse"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dsp.classifier import ModelError, load_model
+    from dsp.config import DspConfig
+    from gateway.commands.analyze import announce_compiling
+    from gateway.config import load_config
+    from gateway.errors import InputError, UgsError
+    from gateway.walktest.files import read_walktest
+    from hil.site_calibration import anchor_examples, calibrate
+    from hil.site_examples import site_examples
+
+    if not 0 <= args.anchor_minutes <= 120:
+        raise InputError("--anchor-minutes must be 0-120")
+    walks = [read_walktest(d) for d in args.walktests]
+    config = load_config(args.config) if args.config else None
+    if config is not None:
+        dsp = config.dsp
+        site = config.node.site
+        out = Path(args.out) if args.out else Path(config.node.state_dir) / "site-model.json"
+    else:
+        try:
+            dsp = DspConfig.model_validate(walks[0].manifest.get("dsp") or {})
+        except ValueError as exc:
+            raise InputError(
+                f"{walks[0].path}: its [dsp] settings are unreadable ({exc})"
+            ) from None
+        site = str(walks[0].manifest.get("site") or "site")
+        out = Path(args.out) if args.out else Path("site-model.json")
+    if not out.parent.is_dir():
+        raise InputError(f"--out: directory {out.parent} does not exist")
+    for w in walks:
+        if (w.manifest.get("dsp") or {}) != dsp.model_dump(mode="json"):
+            print(
+                f"note: {w.path} was recorded with other [dsp] settings; "
+                "calibrating with the ones given",
+                file=sys.stderr,
+            )
+    try:
+        prior = load_model(args.prior)
+    except ModelError as exc:
+        raise InputError(f"--prior: {exc}" if args.prior else str(exc)) from None
+    if "prior" in prior.info:
+        raise InputError(
+            f"{args.prior}: a site model, not a prior: calibrate from the packaged model "
+            "with all of the site's walk tests together"
+        )
+    for w in walks:
+        for line in w.warnings:
+            print(f"note: {line}", file=sys.stderr)
+    announce_compiling()
+    started = time.monotonic()
+    examples = site_examples([w.recording for w in walks], dsp)
+    _describe(walks, examples)
+    if not any(p.signal for p in examples.passes):
+        raise InputError(
+            "no marked pass was seen by any sensor: nothing to learn (were the sensors "
+            "working and the passes close enough? see the walk test's summary)"
+        )
+    anchors = None
+    if args.anchor_minutes > 0:
+        print(
+            f"simulating {args.anchor_minutes:g} min of every training scenario as anchors...",
+            file=sys.stderr,
+        )
+        anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes)
+    info = _info(prior, walks, site, dsp, args.anchor_minutes)
+    result = calibrate(
+        prior,
+        examples,
+        dsp,
+        [w.duration for w in walks],
+        info=info,
+        anchors=anchors,
+    )
+    _table(prior, result)
+    info["calibration"] = {
+        "before": result.before.to_json(),
+        "after": result.after.to_json(),
+        "sets": result.sets,
+        "accepted": result.accepted,
+        "refused_because": result.reasons,
+        "forced": bool(args.force and not result.accepted),
+    }
+    result.model.info = info
+    if not result.accepted and not args.force:
+        print(
+            "refused: the site model scores worse than the packaged one in cross-validation: "
+            + "; ".join(result.reasons)
+            + f". Nothing was written ({out} is as it was); --force writes it anyway.",
+            file=sys.stderr,
+        )
+        raise UgsError("site model refused")
+    text = json.dumps(result.model.to_json(), indent=1, sort_keys=True) + "\n"
+    _write(out, text)
+    digest = load_model(out).digest
+    if not result.accepted:
+        print(f"written anyway (--force): {'; '.join(result.reasons)}")
+    print(
+        f"site model {info['id']} ({digest}) written to {out} "
+        f"in {time.monotonic() - started:.0f} s.\n"
+        f'Next: set [dsp.classifier] model = "{out.resolve()}" in the config, run '
+        "ugs-gateway check-config, then: sudo systemctl reload ugs-gateway"
+    )
+    return 0
+
+
+def _describe(walks: list[Any], examples: Any) -> None:
+    passes = examples.passes
+    minutes = sum(w.duration for w in walks) / 60.0
+    labels = [p.label for p in passes]
+    print(
+        f"{len(walks)} walk test(s), {minutes:.1f} min: {len(passes)} passes "
+        f"({labels.count('footstep')} people, {labels.count('vehicle')} vehicles), "
+        f"{sum(p.signal for p in passes)} seen by a sensor; {len(examples)} examples"
+    )
+    for p in passes:
+        if not p.signal:
+            dist = f" at {p.range_m:g} m" if p.range_m >= 0 else ""
+            print(
+                f"  {walks[p.recording].path.name}: {p.kind}{dist} at {p.t0:.0f} s: no sensor "
+                "rose above its noise during it; it teaches nothing"
+            )
+    for kind, spans in sorted(examples.dead.items()):
+        for r, a, b in spans:
+            print(
+                f"  {walks[r].path.name}: no {kind} data from {a:.0f} s to {b:.0f} s: events "
+                f"then teach only the sensors that were working"
+            )
+
+
+def _info(
+    prior: Any, walks: list[Any], site: str, dsp: Any, anchor_minutes: float
+) -> dict[str, Any]:
+    from hil.site_calibration import ANCHOR_SEEDS
+
+    last = max(float(w.recording.start_time) for w in walks)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(last))
+    return {
+        "id": f"site-{site}-{stamp}",
+        "kind": "site",
+        "prior": {"id": prior.name, "hash": prior.digest},
+        "walk_tests": [
+            {
+                "dir": w.path.name,
+                "node": w.manifest.get("node"),
+                "started": w.manifest.get("started"),
+                "minutes": round(w.duration / 60.0, 2),
+                "marks": len(w.manifest.get("marks") or []),
+            }
+            for w in walks
+        ],
+        "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": anchor_minutes},
+        "dsp_config": dsp.model_dump(mode="json"),
+    }
+
+
+def _table(prior: Any, result: Any) -> None:
+    def row(name: str, s: Any) -> str:
+        pds = "  ".join(
+            f"{cls} Pd {'-' if v is None else f'{v:.3f}'} (n={s.n[cls]})" for cls, v in s.pd.items()
+        )
+        prec = "-" if s.precision is None else f"{s.precision:.3f}"
+        return (
+            f"  {name:<14} {pds}  precision {prec}  false reports {s.false_reports}  "
+            f"log-loss {s.nll:.3f}"
+        )
+
+    print(f"prior: {prior.name} ({prior.digest})")
+    print("cross-validation over the marked passes (each scored by a model that never saw it):")
+    print(row("packaged model", result.before))
+    print(row("site model", result.after))
+    sets = result.sets
+    unit_shift = [v.get("noise_shift") for v in sets.values() if isinstance(v, dict)]
+    shift = next((v for v in unit_shift if v), None)
+    print(
+        f"site model: {sets.get('rounds', 0)} rounds of site trees"
+        + (f", the site's threshold shifts the noise score by {shift:+g}" if shift else "")
+    )
+
+
+def _write(out: Path, text: str) -> None:
+    """Atomically, keeping what was there as FILE.prev."""
+    from gateway.errors import InputError
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(text)
+        if out.exists():
+            shutil.copyfile(out, out.with_name(out.name + ".prev"))
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None

@@ -1,0 +1,115 @@
+"""`ugs-gateway calibrate`: a site model from walk tests, deterministic, named by
+check-config; refused (nothing overwritten) when it scores worse, unless --force; clear
+words for every input it cannot use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hil.site_calibration
+from gateway.cli import main
+from hil.scenarios import generate
+from tests.gateway.walktest_rig import CONFIG, run_walktest
+
+ANCHORS = ["--anchor-minutes", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def walk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rec = generate("walktest", 110.0, 5)
+    directory = tmp_path_factory.mktemp("walk") / "wt"
+    run_walktest(rec, directory)
+    return directory
+
+
+def test_calibrate_writes_the_same_site_model_twice_and_check_config_names_it(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "site-model.json"
+    assert main(["calibrate", str(walk_dir), "--out", str(out), *ANCHORS]) == 0
+    first = out.read_bytes()
+    text = capsys.readouterr().out
+    assert "packaged model" in text and "site model" in text and "written to" in text
+    assert main(["calibrate", str(walk_dir), "--out", str(out), *ANCHORS]) == 0
+    assert out.read_bytes() == first  # deterministic, byte for byte
+    assert (tmp_path / "site-model.json.prev").read_bytes() == first
+    model = json.loads(first)
+    assert model["info"]["prior"]["id"] and model["info"]["kind"] == "site"
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + f'\n[dsp.classifier]\nmodel = "{out}"\n')
+    capsys.readouterr()
+    assert main(["check-config", str(config)]) == 0
+    said = capsys.readouterr().out
+    assert "ok" in said and f"site model {model['info']['id']}" in said
+
+
+def test_a_worse_site_model_is_refused_and_nothing_is_overwritten(
+    walk_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    real = hil.site_calibration.calibrate
+
+    def worse(*args: object, **kwargs: object) -> hil.site_calibration.Calibration:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        result.accepted = False
+        result.reasons = ["score per pass 1.000 -> 0.500 (footstep Pd 1.000 -> 0.000)"]
+        return result
+
+    monkeypatch.setattr(hil.site_calibration, "calibrate", worse)
+    out = tmp_path / "site-model.json"
+    out.write_text("what the unit had")
+    assert main(["calibrate", str(walk_dir), "--out", str(out), *ANCHORS]) == 1
+    err = capsys.readouterr().err
+    assert "refused: the site model scores worse" in err and "footstep Pd 1.000 -> 0.000" in err
+    assert out.read_text() == "what the unit had"
+    assert main(["calibrate", str(walk_dir), "--out", str(out), "--force", *ANCHORS]) == 0
+    assert "written anyway (--force)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["info"]["calibration"]["forced"] is True
+    assert (tmp_path / "site-model.json.prev").read_text() == "what the unit had"
+
+
+def test_a_model_from_another_version_is_named(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "ugs-dsp-model", "version": 2, "info": {}}))
+    assert main(["calibrate", str(walk_dir), "--prior", str(old), *ANCHORS]) == 2
+    assert "model version 2 is not supported" in capsys.readouterr().err
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({"format": "ugs-dsp-model", "version": 2, "info": {"prior": {}}}))
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + f'\n[dsp.classifier]\nmodel = "{site}"\n')
+    assert main(["check-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsp.classifier.model:") and "calibrate the site again" in err
+
+
+def test_a_site_model_is_no_prior(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "site-model.json"
+    assert main(["calibrate", str(walk_dir), "--out", str(out), *ANCHORS]) == 0
+    assert main(["calibrate", str(walk_dir), "--prior", str(out), *ANCHORS]) == 2
+    assert "a site model, not a prior" in capsys.readouterr().err
+
+
+def test_marks_no_sensor_saw_teach_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = generate("walktest", 60.0, 5)
+    run_walktest(
+        rec,
+        tmp_path / "wt",
+        marks=False,
+        extra_marks=[(8.0, "walk", 30.0), (16.0, "nothing", None)],
+    )
+    assert (
+        main(["calibrate", str(tmp_path / "wt"), "--out", str(tmp_path / "m.json"), *ANCHORS]) == 2
+    )
+    captured = capsys.readouterr()
+    assert "no sensor rose above its noise" in captured.out
+    assert "no marked pass was seen by any sensor" in captured.err
+    assert not (tmp_path / "m.json").exists()
