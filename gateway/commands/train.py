@@ -1,16 +1,19 @@
 """Train the detector's classifier from simulated, labelled recordings.
 
-Generates every scenario (``ugs-gateway simulate --list``) for each training seed, runs the
-streaming detector over it, labels each event it finds by the ground truth (footstep,
-vehicle, unknown, or noise when nothing was there), and fits the model: a multinomial
-logistic regression whose confidences are calibrated on every fifth recording, held back
-from the fit. The same seeds, duration and [dsp] settings give the same file, byte for byte.
+Generates every scenario (``ugs-gateway simulate --list``) for each training seed, most of
+them through a random unit (rates, ground, transducer, converters), runs the streaming
+detector over it and over triggered clips cut from it, labels each event it finds by the
+ground truth (footstep, vehicle, unknown, or noise when nothing was there) for every subset
+of the sensor kinds, and fits one gradient-boosted tree ensemble per sensor set. The number
+of rounds and a temperature that calibrates the confidences are chosen on every fifth
+recording, held back from the fit. The same seeds, duration and [dsp] settings give the same
+file, byte for byte.
 
-Never evaluate on training seeds: the packaged model was trained on seeds 1000-1011;
+Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
 
 Example (what made dsp/model.json):
-  ugs-gateway train --seeds 1000-1011 --duration 1200 --out dsp/model.json
+  ugs-gateway train --seeds 1000-1015 --duration 1200 --out dsp/model.json
 """
 
 from __future__ import annotations
