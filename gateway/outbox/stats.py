@@ -63,13 +63,16 @@ def collect_stats(
     limits: dict[str, Any],
     configured: set[str] | None,
     counts: Counts | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """The figures of ``ugs-gateway outbox stats``, in a read transaction of their own.
 
     Without ``counts`` the tables are scanned for them; everything else costs a few index
-    lookups, whatever the backlog.
+    lookups, whatever the backlog. ``now`` is the outbox's time (:mod:`gateway.outbox.aging`)
+    for the oldest report's age; another process reads the wall clock.
     """
-    now = time.time()
+    if now is None:
+        now = time.time()
     conn.execute("BEGIN")
     try:
         if counts is None:

@@ -51,10 +51,16 @@ Contract (relied on by the uplinks and the pipeline)::
   those stored while the clock was unset (their age is unknown; only the byte bound applies).
   Every drop is counted per uplink that still had the report pending, and by reason, in the
   file (so the counts survive restarts).
-- A disk that refuses writes (SQLITE_FULL, ENOSPC, a file size limit) makes ``store`` free
-  its ballast file, drop the oldest reports, checkpoint and retry (see
+- A full disk (SQLite refuses a write and ``statvfs`` confirms the disk is full) makes
+  ``store`` free its ballast file, drop the oldest reports, checkpoint and retry (see
   :mod:`gateway.outbox.bounds`); only when that fails too it raises :class:`StorageError`,
-  and the caller carries on with the next report.
+  and the caller carries on with the next report. Any other refused write (EIO from a
+  failing card, a file size limit) is an I/O error: the store is retried twice, then
+  :class:`StorageError`; it deletes nothing, and ``io_errors`` / ``last_io_error`` in
+  ``stats()`` and the log say so.
+- ``clock`` is the wall clock (``time.time``); ages and ``stored_at`` are in outbox time
+  (:mod:`gateway.outbox.aging`), so a step of the wall clock neither empties the outbox nor
+  stops ``max_age``.
 - A damaged file is moved aside (``outbox.sqlite.corrupt-<UTC time>``), a new one is
   started and every report still readable in the old one is copied over and queued again
   (:mod:`gateway.outbox.salvage`), at open and whenever SQLite reports corruption at runtime.
@@ -77,9 +83,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.detection_report import build_report
+from gateway.detection_report import build_report, format_time
 from gateway.errors import StorageError
 from gateway.outbox import db
+from gateway.outbox.aging import OutboxClock
 from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
@@ -92,6 +99,8 @@ log = logging.getLogger(__name__)
 
 FULL_RETRIES = 8
 STUCK_RETRY_S = 5.0
+IO_RETRY_DELAYS_S = (0.05, 0.25)  # waits before each retry of a store that met an I/O error
+IO_LOG_EVERY_S = 60.0
 ACK_CHUNK = 500  # row ids per statement
 
 Filter = Callable[[dict[str, Any]], bool]
@@ -126,6 +135,7 @@ class Outbox:
         site: str,
         boot: int,
         uplinks: Mapping[str, Filter],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.config = config
@@ -139,11 +149,15 @@ class Outbox:
         self._seq = 0
         self._stuck_until = 0.0
         self.unrouted = 0  # reports no uplink accepted (not stored)
+        self.io_errors = 0  # writes that failed with an I/O error (retried, nothing dropped)
+        self.last_io_error: dict[str, str] | None = None
+        self._io_logged_at = -IO_LOG_EVERY_S
+        self._clock = OutboxClock(wall=clock)
         # What waits, kept in memory so that stats cost nothing; ``_delta`` collects the
         # changes of the open transaction and is added on commit.
         self._counts = Counts()
         self._delta = Counts()
-        self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped)
+        self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped, self._clock)
         self._lockfile = db.lock_outbox(self.path)
         try:
             self._open()
@@ -178,6 +192,10 @@ class Outbox:
                 self._remember(conn)
         self._last_row_id = max(self._last_row_id, db.last_row_id(self._db))
         self._counts = count_all(self._db)
+        newest = self._db.execute(
+            "SELECT stored_at FROM reports ORDER BY row_id DESC LIMIT 1"
+        ).fetchone()
+        self._clock.start(newest[0] if newest else 0.0)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -294,7 +312,8 @@ class Outbox:
         self, report: dict[str, Any], body: str, targets: tuple[str, ...]
     ) -> OutboxRow:
         recovered = False
-        for attempt in range(FULL_RETRIES + 1):
+        full_attempt = io_attempt = 0
+        while True:
             try:
                 return self._insert(report, body, targets)
             except OutboxFullError:
@@ -306,16 +325,20 @@ class Outbox:
                     recovered = True
                     self._recover(exc)
                     continue
-                if not db.is_full(exc):
+                if not (db.is_full(exc) or db.is_io_error(exc)):
                     raise StorageError(f"cannot store a report in {self.path}: {exc}") from None
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 stuck = time.monotonic() < self._stuck_until
-                if (
-                    stuck
-                    or attempt == FULL_RETRIES
-                    or not self._bounds.after_full(self._db, self._txn, exc, attempt)
-                ):
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
+                if self._bounds.disk_full():
+                    # Only a disk that statvfs confirms full may cost old reports.
+                    if (
+                        not stuck
+                        and full_attempt < FULL_RETRIES
+                        and self._bounds.after_full(self._db, self._txn, exc, full_attempt)
+                    ):
+                        full_attempt += 1
+                        continue
                     # Until the disk has room, fail the next stores fast instead of
                     # retrying the whole dance for each of them.
                     self._stuck_until = time.monotonic() + STUCK_RETRY_S
@@ -323,12 +346,39 @@ class Outbox:
                         f"the disk holding {self.path} is full even after dropping old "
                         f"reports: report {report['id']} not stored ({exc}); free some space"
                     ) from None
-        raise AssertionError("unreachable")
+                # Not a full disk: a failing card, a cable, a file size limit. Retried and
+                # reported; nothing is deleted for it.
+                self._note_io_error(exc)
+                if not stuck and io_attempt < len(IO_RETRY_DELAYS_S):
+                    time.sleep(IO_RETRY_DELAYS_S[io_attempt])
+                    io_attempt += 1
+                    continue
+                self._stuck_until = time.monotonic() + STUCK_RETRY_S
+                raise StorageError(
+                    f"cannot write report {report['id']} to {self.path}: {exc} (an I/O error, "
+                    "not a full disk: nothing was dropped for it); check the disk "
+                    "(`dmesg`, `ugs-gateway outbox stats`)"
+                ) from None
+
+    def _note_io_error(self, exc: BaseException) -> None:
+        """Count an I/O error for the status, and say so in the log (once a minute)."""
+        self.io_errors += 1
+        self.last_io_error = {"time": format_time(self._clock.wall()), "error": str(exc)}
+        now = time.monotonic()
+        if now - self._io_logged_at >= IO_LOG_EVERY_S:
+            log.error(
+                "outbox: I/O error writing %s: %s (%d so far); the store is retried and no "
+                "report is dropped for it; check the disk (dmesg)",
+                self.path,
+                exc,
+                self.io_errors,
+            )
+            self._io_logged_at = now
 
     def _insert(self, report: dict[str, Any], body: str, targets: tuple[str, ...]) -> OutboxRow:
         data = body.encode()
         row_id = self._last_row_id + 1
-        now = time.time()
+        now = self._clock.now()
         claimed = bool(self._filters)
         with self._txn() as conn:
             self._bounds.make_room(conn, row_cost(len(data), targets), report, targets)
@@ -448,9 +498,21 @@ class Outbox:
         """Depth, bytes, oldest age, drops, and per uplink pending/cursor/delivered/dropped."""
         with self._lock:
             stats = collect_stats(
-                self._db, self.path, self.limits(), set(self._filters), self._counts
+                self._db,
+                self.path,
+                self.limits(),
+                set(self._filters),
+                self._counts,
+                now=self._clock.now(),
             )
-            stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
+            stats.update(
+                exists=True,
+                boot=self.boot,
+                seq=self._seq,
+                unrouted=self.unrouted,
+                io_errors=self.io_errors,
+                last_io_error=self.last_io_error,
+            )
         return stats
 
     @property
