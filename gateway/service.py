@@ -31,6 +31,7 @@ from gateway.health.sdnotify import Notifier, Probe, Watchdog
 from gateway.health.status import Health
 from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
+from gateway.outbox.stats import last_boot
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
 from gateway.uplinks import open_uplink
@@ -70,10 +71,12 @@ class Service:
         self.notifier = notifier or Notifier()
         node = config.node
         self.state_dir = Path(node.state_dir)
-        self.boot = next_boot(self.state_dir)
+        outbox_path = config.outbox.resolve_path(self.state_dir)
+        # Above the boot files and the outbox both: either may have been lost or restored.
+        self.boot = next_boot(self.state_dir, floor=last_boot(outbox_path))
         self.system = SystemInfo(self.state_dir)
         self.outbox = Outbox(
-            config.outbox.resolve_path(self.state_dir),
+            outbox_path,
             config.outbox,
             node=node.id,
             site=node.site,

@@ -157,6 +157,28 @@ def empty_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def last_boot(path: Path) -> int:
+    """The highest boot whose reports the outbox at ``path`` holds or held; 0 when there is
+    no readable outbox. Read-only, without the outbox's lock (before the service opens it).
+    """
+    if not path.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2.0)
+    except sqlite3.Error:
+        return 0
+    try:
+        found = [
+            conn.execute("SELECT max(boot) FROM reports").fetchone()[0],
+            meta_get(conn, "last_boot"),
+        ]
+    except sqlite3.Error:
+        return 0  # damaged or not an outbox: it is moved aside and salvaged at open
+    finally:
+        conn.close()
+    return max((int(b) for b in found if isinstance(b, int)), default=0)
+
+
 def read_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:
     """Stats of the outbox at ``path`` read from another process, without writing to it.
 
