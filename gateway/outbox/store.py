@@ -85,12 +85,11 @@ from typing import Any
 
 from gateway.detection_report import build_report, format_time
 from gateway.errors import StorageError
-from gateway.outbox import db
+from gateway.outbox import db, salvage
 from gateway.outbox.aging import OutboxClock
 from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
-from gateway.outbox.salvage import salvage
 from gateway.outbox.stats import Counts, collect_stats, count_all
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
@@ -102,6 +101,7 @@ STUCK_RETRY_S = 5.0
 IO_RETRY_DELAYS_S = (0.05, 0.25)  # waits before each retry of a store that met an I/O error
 IO_LOG_EVERY_S = 60.0
 ACK_CHUNK = 500  # row ids per statement
+SALVAGE_PAUSE_S = 0.005  # between two batches copied out of a damaged file
 
 Filter = Callable[[dict[str, Any]], bool]
 Listener = Callable[["OutboxRow", tuple[str, ...]], None]
@@ -158,6 +158,9 @@ class Outbox:
         self._counts = Counts()
         self._delta = Counts()
         self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped, self._clock)
+        self._salvager: threading.Thread | None = None
+        self._salvaging: dict[str, Any] | None = None
+        self._closing = threading.Event()
         self._lockfile = db.lock_outbox(self.path)
         try:
             self._open()
@@ -165,6 +168,7 @@ class Outbox:
         except BaseException:
             self.close()
             raise
+        self._start_salvage()
 
     # -- opening -----------------------------------------------------------------------
 
@@ -174,16 +178,12 @@ class Outbox:
         self._bounds.reset()
         damaged = damaged or moved
         if damaged is not None:
-            copied, bad = salvage(damaged, self._db, self._targets, set(self._filters))
-            log.warning(
-                "outbox: copied %d reports out of the damaged file %s (%d unreadable)",
-                copied,
-                damaged.name,
-                bad,
-            )
-            with self._txn():
-                db.meta_add(self._db, "recoveries", 1)
-                self._db.execute(
+            # Only the counters now: the reports are copied in the background, a batch at a
+            # time (see _salvage_all), so a large file neither stalls the unit nor its start.
+            with self._txn() as conn:
+                salvage.prepare(damaged, conn)
+                db.meta_add(conn, "recoveries", 1)
+                conn.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('recovered_from', ?)",
                     (damaged.name,),
                 )
@@ -266,6 +266,89 @@ class Outbox:
             self._conn = None
         moved = db.move_aside(self.path, str(exc)) if self.path.exists() else None
         self._open(first_row_id=self._last_row_id, damaged=moved)
+        self._start_salvage()
+
+    # -- salvage -----------------------------------------------------------------------
+
+    def _start_salvage(self) -> None:
+        """Copy the reports of damaged files noted in this one, in a thread of its own."""
+        with self._lock:
+            if self._salvager is not None:
+                return  # running: it picks up newly noted files itself
+            if not self._salvage_jobs():
+                return
+            self._salvager = threading.Thread(
+                target=self._salvage_all, name="outbox-salvage", daemon=True
+            )
+            self._salvager.start()
+
+    def _salvage_jobs(self) -> list[tuple[str, int]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+            (salvage.PROGRESS, salvage.PROGRESS[:-1] + chr(ord(salvage.PROGRESS[-1]) + 1)),
+        ).fetchall()
+        return [(key[len(salvage.PROGRESS) :], int(value or 0)) for key, value in rows]
+
+    def _salvage_all(self) -> None:
+        # Ends only with no file left to copy (or at close), clearing _salvager in the same
+        # hold of the lock in which it saw none: a file noted meanwhile starts a new thread.
+        while not self._closing.is_set():
+            try:
+                with self._lock:
+                    jobs = self._salvage_jobs() if self._conn is not None else []
+                    if not jobs:
+                        self._salvager = None
+                        return
+                self._salvage_one(*jobs[0])
+            except Exception:
+                # The new file or the disk failed: the progress is in the file; try again.
+                log.exception("outbox: copying reports out of a damaged file failed; retrying")
+                self._closing.wait(STUCK_RETRY_S)
+
+    def _salvage_one(self, name: str, after: int) -> None:
+        key = salvage.PROGRESS + name
+        damaged = self.path.with_name(name)
+        job = salvage.Salvage(damaged, after) if damaged.exists() else None
+        try:
+            while job is not None and not job.done:
+                if self._closing.is_set():
+                    return
+                with self._lock:  # one batch: a store waits for that much at most
+                    with self._txn() as conn:
+                        self._delta.add(job.step(conn, list(self._filters), self._targets))
+                        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (job.after, key))
+                    self._salvaging = {
+                        "from": name,
+                        "row_id": job.after,
+                        "copied": job.copied,
+                        "unreadable": job.bad,
+                    }
+                # Let a waiting store have the lock: a lock released and at once taken again
+                # by the same thread would starve the pipeline.
+                self._closing.wait(SALVAGE_PAUSE_S)
+            with self._lock, self._txn() as conn:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+                self._salvaging = None
+        finally:
+            if job is not None:
+                job.close()
+        if job is None:
+            log.error("outbox: the damaged file %s is gone; its reports cannot be copied", name)
+        else:
+            log.warning(
+                "outbox: copied %d reports out of the damaged file %s (%d unreadable)",
+                job.copied,
+                name,
+                job.bad,
+            )
+
+    def wait_salvaged(self, timeout: float | None = None) -> bool:
+        """Wait until every readable report of a damaged file has been copied; True if so."""
+        thread = self._salvager
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     # -- storing -----------------------------------------------------------------------
 
@@ -512,6 +595,7 @@ class Outbox:
                 unrouted=self.unrouted,
                 io_errors=self.io_errors,
                 last_io_error=self.last_io_error,
+                salvaging=self._salvaging,
             )
         return stats
 
@@ -520,6 +604,10 @@ class Outbox:
         return tuple(self._filters)
 
     def close(self) -> None:
+        self._closing.set()
+        salvager = self._salvager
+        if salvager is not None and salvager is not threading.current_thread():
+            salvager.join(30.0)  # ends after its current batch
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error), self._txn():
