@@ -22,6 +22,7 @@ from gateway.errors import ConfigError
 from gateway.field_recorder import RecordConfig
 from gateway.health.status import HealthConfig
 from gateway.outbox.config import OutboxConfig
+from gateway.signing import SigningConfig
 from gateway.uplinks.config import UplinkList
 
 
@@ -57,6 +58,7 @@ class GatewayConfig(BaseModel):
     uplinks: UplinkList = Field(default_factory=list)
     health: HealthConfig = Field(default_factory=HealthConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    signing: SigningConfig = Field(default_factory=SigningConfig)
 
     @model_validator(mode="after")
     def _check_buses(self) -> GatewayConfig:

@@ -21,7 +21,7 @@ from drivers.manager import SensorManager
 from dsp.classifier import ModelError
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
-from gateway import warmup
+from gateway import trust, warmup
 from gateway.boot import next_boot
 from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
@@ -34,6 +34,7 @@ from gateway.memory import release_compiler_pages
 from gateway.outbox.stats import last_boot
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
+from gateway.signing import Signer
 from gateway.uplinks import open_uplink
 from gateway.uplinks.share import share_filters
 
@@ -71,6 +72,8 @@ class Service:
         self.notifier = notifier or Notifier()
         node = config.node
         self.state_dir = Path(node.state_dir)
+        key = config.signing.key_file
+        self.signer = Signer.from_file(key) if key is not None else None
         outbox_path = config.outbox.resolve_path(self.state_dir)
         # Above the boot files and the outbox both: either may have been lost or restored.
         self.boot = next_boot(self.state_dir, floor=last_boot(outbox_path))
@@ -84,7 +87,8 @@ class Service:
             uplinks=share_filters(config.uplinks),
         )
         self.uplinks = [
-            open_uplink(u, self.outbox, node=node.id, site=node.site) for u in config.uplinks
+            open_uplink(u, self.outbox, node=node.id, site=node.site, signer=self.signer)
+            for u in config.uplinks
         ]
         loc = node.location.model_dump(exclude_none=True) if node.location else None
         self.recorder: FieldRecorder | None = None
@@ -126,7 +130,9 @@ class Service:
             watchdog=self.watchdog,
             recorder=self.recorder,
             on_summary=self.notifier.status,
+            warnings=trust.status_warnings(config),
         )
+        self.outbox.add_listener(lambda row, targets: self.health.note_stored(row.report, targets))
         self._started = False
 
     def _reader_probe(self, name: str) -> Probe:
@@ -163,6 +169,12 @@ class Service:
         )
         if not self.uplinks:
             log.warning("no [[uplinks]] configured: detections are only stored")
+        for line in trust.config_warnings(self.config):
+            log.warning("%s", line)
+        for line in trust.config_problems(self.config):
+            log.error("%s (running anyway; `ugs-gateway check-config` refuses it)", line)
+        if self.signer is None:
+            log.info("reports are not signed ([signing] key_file is not set)")
         for uplink in self.uplinks:
             uplink.start()
         self._load_kernels()
@@ -207,7 +219,10 @@ class Service:
             self.watchdog.stop()
         final = self.health.snapshot(state="stopped")
         for uplink in self.uplinks:
-            uplink.stop(timeout=max(1.0, deadline - time.monotonic()), final_status=final)
+            uplink.stop(
+                timeout=max(1.0, deadline - time.monotonic()),
+                final_status=self.health.partner_view(final, uplink.name),
+            )
         self.outbox.close()
         log.info(
             "stopped: %d detections stored this boot, %d waiting in the outbox",

@@ -25,6 +25,10 @@ from gateway.outbox.db import (
     used_bytes,
 )
 
+FILTERED_KEY = "filtered:"
+"""Meta key prefix: per uplink, the reports let go because its share filter was narrowed
+after they were stored (``Outbox.pending`` checks the filter again)."""
+
 
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None or epoch < 0 else format_time(epoch)
@@ -97,6 +101,7 @@ def collect_stats(
                 "delivered": delivered,
                 "dropped": dropped,
                 "released": released,
+                "filtered": int(meta_get(conn, FILTERED_KEY + name, 0) or 0),
                 "last_ack": _iso(last_ack),
                 "added": _iso(added),
                 "configured": removed is None if configured is None else name in configured,

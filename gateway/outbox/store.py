@@ -90,7 +90,7 @@ from gateway.outbox.aging import OutboxClock
 from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
-from gateway.outbox.stats import Counts, collect_stats, count_all
+from gateway.outbox.stats import FILTERED_KEY, Counts, collect_stats, count_all
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
 
@@ -152,6 +152,8 @@ class Outbox:
         self.io_errors = 0  # writes that failed with an I/O error (retried, nothing dropped)
         self.last_io_error: dict[str, str] | None = None
         self._io_logged_at = -IO_LOG_EVERY_S
+        self._filtered_logged_at = -IO_LOG_EVERY_S
+        self._filtered_unlogged = 0
         self._clock = OutboxClock(wall=clock)
         # What waits, kept in memory so that stats cost nothing; ``_delta`` collects the
         # changes of the open transaction and is added on commit.
@@ -494,33 +496,103 @@ class Outbox:
             return []
         order = "DESC" if newest_first else "ASC"
         skip = {row_id for row_id in exclude if row_id > after}
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT r.row_id, r.body, r.stored_at FROM deliveries d "
-                    "JOIN reports r ON r.row_id = d.row_id WHERE d.uplink = ? AND d.row_id > ? "
-                    f"ORDER BY d.row_id {order} LIMIT ?",
-                    (uplink, after, limit + len(skip)),
-                ).fetchall()
-            except sqlite3.DatabaseError as exc:
-                if not db.is_damage(exc):
-                    raise StorageError(f"cannot read the outbox {self.path}: {exc}") from None
-                self._recover(exc)
-                return []
-        out, unreadable = [], []
-        for row_id, body, stored_at in rows:
-            if row_id in skip:
-                continue
-            report = parse_body(body)
-            if report is None:
-                unreadable.append(row_id)
-                continue
-            out.append(OutboxRow(row_id, report, stored_at, body))
-            if len(out) == limit:
+        accepts = self._filters[uplink]
+        out: list[OutboxRow] = []
+        unreadable: list[int] = []
+        withheld: list[int] = []
+        low, high = after, 1 << 62
+        # Reports its share filter no longer accepts are let go, not returned: read on
+        # until ``limit`` are found or nothing is left.
+        while len(out) < limit:
+            want = limit - len(out) + len(skip)
+            with self._lock:
+                try:
+                    rows = self._db.execute(
+                        "SELECT r.row_id, r.body, r.stored_at FROM deliveries d JOIN reports r "
+                        "ON r.row_id = d.row_id WHERE d.uplink = ? AND d.row_id > ? "
+                        f"AND d.row_id < ? ORDER BY d.row_id {order} LIMIT ?",
+                        (uplink, low, high, want),
+                    ).fetchall()
+                except sqlite3.DatabaseError as exc:
+                    if not db.is_damage(exc):
+                        raise StorageError(f"cannot read the outbox {self.path}: {exc}") from None
+                    self._recover(exc)
+                    return []
+            for row_id, body, stored_at in rows:
+                if row_id in skip:
+                    continue
+                report = parse_body(body)
+                if report is None:
+                    unreadable.append(row_id)
+                elif not self._accepted(accepts, report):
+                    withheld.append(row_id)
+                else:
+                    out.append(OutboxRow(row_id, report, stored_at, body))
+                    if len(out) == limit:
+                        break
+            if len(rows) < want or not rows:
                 break
+            if newest_first:
+                high = rows[-1][0]
+            else:
+                low = rows[-1][0]
         if unreadable:
             self._discard(unreadable)
+        if withheld:
+            self._withhold(uplink, withheld)
         return out
+
+    @staticmethod
+    def _accepted(accepts: Filter, report: dict[str, Any]) -> bool:
+        try:
+            return bool(accepts(report))
+        except Exception:
+            return False  # as at store time: a partner must never get what it should not
+
+    def _withhold(self, uplink: str, row_ids: list[int]) -> None:
+        """Reports stored for ``uplink`` that its share filter no longer accepts (narrowed
+        since): let go for that uplink without sending, and counted (``filtered``)."""
+        with self._lock:
+            try:
+                with self._txn(durable=False) as conn:
+                    gone = self._release(conn, uplink, row_ids)
+                    db.meta_add(conn, FILTERED_KEY + uplink, len(gone))
+                    self._remember(conn)
+            except sqlite3.DatabaseError as exc:
+                if db.is_damage(exc):
+                    self._recover(exc)
+                    return
+                log.warning("outbox: could not let go of filtered reports for %s: %s", uplink, exc)
+                return
+        self._filtered_unlogged += len(gone)
+        now = time.monotonic()
+        if now - self._filtered_logged_at >= IO_LOG_EVERY_S:
+            log.warning(
+                "outbox: %d waiting reports no longer pass the share filter of uplink %s "
+                "(narrowed since they were stored): let go without sending",
+                self._filtered_unlogged,
+                uplink,
+            )
+            self._filtered_logged_at, self._filtered_unlogged = now, 0
+
+    def _release(self, conn: sqlite3.Connection, uplink: str, ids: list[int]) -> list[int]:
+        """Inside a transaction: ``uplink`` no longer has to carry these rows; reports that
+        nobody else needs are deleted. Returns the row ids that were pending for it."""
+        released: list[int] = []
+        for start in range(0, len(ids), ACK_CHUNK):
+            chunk = ids[start : start + ACK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            released += [
+                row_id
+                for (row_id,) in conn.execute(
+                    f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})"
+                    " RETURNING row_id",
+                    (uplink, *chunk),
+                ).fetchall()
+            ]
+        sizes = delete_unneeded(conn, released, list(self._filters))
+        self._delta.add(Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(released)}))
+        return released
 
     def _discard(self, row_ids: list[int]) -> None:
         """Drop reports whose stored text no longer parses (a flipped bit on the card)."""
@@ -545,20 +617,7 @@ class Outbox:
         with self._lock:
             try:
                 with self._txn(durable=False) as conn:
-                    acked = []
-                    for start in range(0, len(ids), ACK_CHUNK):
-                        chunk = ids[start : start + ACK_CHUNK]
-                        marks = ",".join("?" * len(chunk))
-                        acked += [
-                            row_id
-                            for (row_id,) in conn.execute(
-                                f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})"
-                                " RETURNING row_id",
-                                (uplink, *chunk),
-                            ).fetchall()
-                        ]
-                    sizes = delete_unneeded(conn, acked, list(self._filters))
-                    self._delta.add(Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(acked)}))
+                    acked = self._release(conn, uplink, ids)
                     conn.execute(
                         "UPDATE uplinks SET delivered = delivered + ?, last_ack_at = ? "
                         "WHERE name = ?",

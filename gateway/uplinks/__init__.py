@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gateway.outbox.store import Outbox
+    from gateway.signing import Signer
     from gateway.uplinks.config import UplinkConfig
 
 
@@ -45,8 +46,15 @@ class Uplink(Protocol):
     def state(self) -> str: ...
 
 
-def open_uplink(config: UplinkConfig, outbox: Outbox, *, node: str, site: str) -> Uplink:
-    """The uplink for one ``[[uplinks]]`` entry (not started)."""
+def open_uplink(
+    config: UplinkConfig,
+    outbox: Outbox,
+    *,
+    node: str,
+    site: str,
+    signer: Signer | None = None,
+) -> Uplink:
+    """The uplink for one ``[[uplinks]]`` entry (not started); ``signer`` signs its reports."""
     from gateway.uplinks.mqtt import MqttUplink
 
-    return MqttUplink(config, outbox, node=node, site=site)
+    return MqttUplink(config, outbox, node=node, site=site, signer=signer)

@@ -15,6 +15,7 @@ max_inflight = 50                  # reports sent and not yet acknowledged (PUBA
 reconnect_min = 1.0                # s; redial delay doubles up to reconnect_max, jittered
 reconnect_max = 60.0
 drain_rate = 500                   # backlog reports per second after an outage; 0 = no limit
+sign = true                        # sign reports when the unit has a key ([signing] key_file)
 
 [uplinks.tls]                      # or `tls = false` for a plain link (a lab broker)
 ca_file = "certs/agency-a-ca.pem"  # default: the system's trusted CAs
@@ -122,6 +123,11 @@ class UplinkConfig(BaseModel):
         default=500.0, ge=0, description="backlog reports/s after an outage; 0 = no limit"
     )
     share: ShareFilter = Field(default_factory=ShareFilter)
+    sign: bool = Field(
+        default=True,
+        description="sign reports when the unit has a key ([signing] key_file); false for a "
+        "link that cannot take 64 more bytes a report (docs/signing.md)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> UplinkConfig:
