@@ -26,6 +26,7 @@ verify = true                      # check the broker's certificate and name (ke
 [uplinks.share]                    # what this partner receives
 classes = ["vehicle", "footstep"]  # default: every class
 min_conf = 0.6                     # default 0
+fields = ["loc", "features", "clock"]  # optional fields sent (allow-list); default these
 redact = ["loc", "features"]       # fields removed before sending
 ```
 TLS is on by default: a plain link has to be asked for with ``tls = false``.
