@@ -227,8 +227,8 @@ class Subscriber:
                 line = status_line(topic, payload, retained)
             elif self.verifier is not None:
                 line = verified_report(payload, topic, self.verifier)
-            else:
-                line = decode(payload, topic=topic)
+            else:  # not verifying: a signed report reads as the report it signs
+                line = decode(split(payload)[0], topic=topic)
         except SignatureError as exc:
             self.rejected += 1
             self._bad_payload(topic, exc, "rejected a report")
