@@ -105,13 +105,14 @@ class Unit:
         return self
 
     def detect(self, *classes: str, flags: tuple[str, ...] = ()) -> None:
-        before = self.pipeline.status()["detections"]
+        before = self.pipeline.status()["stored"]
         for cls in classes:
             self.detector.emit(cls, flags)
         block = SampleBlock("geo1", "seismic", 500.0, time.time(), 0, np.zeros((10, 1), np.int32))
         self.pipeline.submit(block)
         done = before + len(classes)
-        wait_until(lambda: self.pipeline.status()["detections"] >= done, 10, "the stores")
+        # "stored" counts a detection once its store has returned (for no uplink, too).
+        wait_until(lambda: self.pipeline.status()["stored"] >= done, 10, "the stores")
 
     def close(self) -> dict[str, Any]:
         self.pipeline.stop()
