@@ -95,6 +95,7 @@ def publish(broker: Broker, messages: list[tuple[str, bytes]], retain: bool = Fa
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
+        wait_until(client.is_connected, 10, "the publisher's CONNACK")
         for topic, payload in messages:
             client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
     finally:

@@ -94,6 +94,7 @@ class Publisher:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="attacker")
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
+        wait_until(self.client.is_connected, 10, "the publisher's CONNACK")
 
     def send(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
@@ -224,11 +225,13 @@ def test_the_documented_acl_lets_a_unit_publish_under_its_own_topics_only(
         assert ready.wait(10)
         unit = paho.Client(CallbackAPIVersion.VERSION2, client_id="unit-acl")
         unit.username_pw_set("ugs-0007", "pw7")
-        connected = threading.Event()
-        unit.on_connect = lambda *args: connected.set()
+        accepted: list[bool] = []
+        unit.on_connect = lambda c, u, flags, reason, props: accepted.append(not reason.is_failure)
         unit.connect(broker.host, broker.port)
         unit.loop_start()
-        assert connected.wait(10)
+        # paho marks itself connected after on_connect returns: wait for that too.
+        wait_until(lambda: bool(accepted) and unit.is_connected(), 10, "the unit's CONNACK")
+        assert accepted == [True], broker.log()
         for topic in (
             "ugs/v1/sector-12/ugs-0008/detection",  # another unit's: denied
             "ugs/v1/sector-12/ugs-0007/config",  # not a topic a unit uses: denied
