@@ -12,9 +12,15 @@ filesystem that lied about fsync, a card that corrupted a block) costs nothing. 
 is so full that not even a small temporary file fits, the copies are overwritten in place
 (same size, no new blocks): one at a time, so one of them is always intact.
 
-If both copies exist but neither is readable, the counter restarts from the wall clock in
-seconds (far above any counter a unit reaches by restarting) when the clock looks set, and
-otherwise gives up with :class:`StorageError`, because reusing a boot number would lose reports.
+The outbox remembers the boots whose reports it holds or held (``floor``, from
+:func:`gateway.outbox.stats.last_boot`): the next boot is above it as well, so losing the
+boot files while the outbox survives (a state dir restored from a backup, files deleted by
+hand) cannot hand out a number whose reports receivers have already seen.
+
+If both copies exist but neither is readable, and the outbox knows no boot either, the
+counter restarts from the wall clock in seconds (far above any counter a unit reaches by
+restarting) when the clock looks set, and otherwise gives up with :class:`StorageError`,
+because reusing a boot number would lose reports.
 """
 
 from __future__ import annotations
@@ -107,10 +113,11 @@ def _read(state_dir: Path) -> tuple[int, bool]:
     return best, damaged
 
 
-def next_boot(state_dir: Path) -> int:
+def next_boot(state_dir: Path, floor: int = 0) -> int:
     """Increment the durable boot counter in ``state_dir`` and return the new value (1, 2, ...).
 
-    Creates ``state_dir`` if needed. Returns only once the new value is on disk. Raises
+    The new value is above ``floor`` too: the highest boot the outbox has seen. Creates
+    ``state_dir`` if needed. Returns only once the new value is on disk. Raises
     :class:`StorageError` with a message for a technician when the directory cannot be used.
     """
     state_dir = Path(state_dir)
@@ -124,6 +131,15 @@ def next_boot(state_dir: Path) -> int:
     if not state_dir.is_dir():
         raise StorageError(f"the state dir {state_dir} is not a directory (check node.state_dir)")
     current, damaged = _read(state_dir)
+    if floor > current:
+        log.error(
+            "the boot counter in %s says %d but the outbox holds reports of boot %d (were "
+            "the boot files lost or restored from a backup?); continuing from the outbox",
+            state_dir,
+            current,
+            floor,
+        )
+        current = floor
     if current == 0 and damaged:
         if not clock.plausible(time.time()):
             raise StorageError(

@@ -23,6 +23,7 @@ from gateway.field_recorder import RecordConfig
 from gateway.health.status import HealthConfig
 from gateway.modes import ModesConfig, check_profiles
 from gateway.outbox.config import OutboxConfig
+from gateway.signing import SigningConfig
 from gateway.uplinks.config import PROTOCOLS, UplinkList
 
 
@@ -59,6 +60,7 @@ class GatewayConfig(BaseModel):
     health: HealthConfig = Field(default_factory=HealthConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
     modes: ModesConfig = Field(default_factory=ModesConfig)
+    signing: SigningConfig = Field(default_factory=SigningConfig)
 
     @model_validator(mode="after")
     def _check_modes(self) -> GatewayConfig:

@@ -29,10 +29,12 @@ annotated example is `systemd/config.example.toml`). Check it with
 `ugs-gateway check-config FILE`: it exits 0, or 2 with one line per problem naming the field
 path (`sensors[1].device_id: ...`). Unknown fields are errors (a typo must not be ignored).
 Relative paths are taken from the config file's directory. Secrets (passwords, keys) live in
-files named here, never inline.
+files named here, never inline, `root:ugs-gateway` mode `0640`: `check-config` refuses a
+secret that the service cannot read or that other users can.
 
-`systemctl reload ugs-gateway` (SIGHUP) applies changes to `[[sensors]]`, `[dsp]` and
-`[health]`; `[node]`, `[outbox]`, `[[uplinks]]` and `[record]` take a restart.
+`systemctl reload ugs-gateway` (SIGHUP) applies changes to `[[sensors]]`, `[dsp]` (the
+classifier model too), `[modes]` and `[health]`; `[node]`, `[outbox]`, `[[uplinks]]`,
+`[record]` and `[signing]` take a restart.
 
 This file is generated from the schema: `python -m gateway.config_reference`.
 """
@@ -44,6 +46,7 @@ SECTION_NOTES = {
     "outbox": "The durable store of reports; see docs/outbox.md.",
     "dsp": "Thresholds and windows of the detector; the defaults work. See docs/dsp.md.",
     "record": "Field recording to miniSEED; see docs/recordings.md.",
+    "signing": "The key the unit signs its reports with; see docs/signing.md.",
 }
 
 

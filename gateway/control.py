@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 SAPIENT_ID_FILE = "sapient-node-id"
 MODE_HISTORY = 100
+REPORT_MEMORY = 20_000
+"""How many of this start's reports the unit remembers the class and confidence of, so that a
+snippet goes only to a partner whose share filter accepts its report."""
 _REPORT_ID = re.compile(
     r"(?P<node>[A-Za-z0-9_.-]{1,64})-(?P<boot>[0-9]{1,19})-(?P<seq>[0-9]{1,19})"
 )
@@ -68,7 +71,7 @@ class UnitControl:
         modes: ModesConfig,
         mode: str,
         apply_dsp: Callable[[DspConfig], None],
-        status: Callable[[], dict[str, Any]],
+        status: Callable[[str], dict[str, Any]],
         snippets_dir: Path | None,
         current_boot: int,
         current_seq: Callable[[], int],
@@ -93,6 +96,7 @@ class UnitControl:
         self._timeline: deque[tuple[float, str]] = deque(
             [(self._started, mode)], maxlen=MODE_HISTORY
         )
+        self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # -- modes --------------------------------------------------------------------------------
 
@@ -157,8 +161,19 @@ class UnitControl:
 
     # -- status and snippets ------------------------------------------------------------------
 
-    def status_now(self) -> dict[str, Any]:
-        return self._status()
+    def status_now(self, uplink: str) -> dict[str, Any]:
+        """The status as the partner of ``uplink`` receives it: its share, never the whole
+        unit's (another partner's link, detections its filter excludes)."""
+        return self._status(uplink)
+
+    def note_report(self, report: Mapping[str, Any]) -> None:
+        """A report was stored: remember what a share filter judges of it (its class and
+        confidence) for :meth:`snippet`. Called in the pipeline thread; cheap."""
+        summary = {"class": report.get("class"), "conf": report.get("conf")}
+        with self._lock:
+            self._reports[str(report.get("id"))] = summary
+            while len(self._reports) > REPORT_MEMORY:
+                self._reports.popitem(last=False)
 
     def report_known(self, report_id: str) -> bool:
         """Whether ``report_id`` names a report this unit has made (by its node, boot, seq)."""
@@ -170,11 +185,28 @@ class UnitControl:
             return False
         return boot < self._boot or (boot == self._boot and seq <= self._seq())
 
-    def snippet(self, report_id: str) -> Path:
+    def snippet(
+        self, report_id: str, *, accepts: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Path:
         """The miniSEED snippet the field recorder wrote for a detection, or
-        :class:`TaskRefusedError` saying why there is none."""
+        :class:`TaskRefusedError` saying why there is none.
+
+        ``accepts`` is the asking partner's share filter (None: it accepts every report): a
+        detection it does not accept is answered as one that does not exist, and one this
+        start no longer remembers (made before it, or beyond :data:`REPORT_MEMORY`) is
+        refused, since the unit cannot tell whether the partner may have it."""
         if not self.report_known(report_id):
             raise TaskRefusedError(f"no detection {report_id!r} on this unit")
+        if accepts is not None:
+            with self._lock:
+                summary = self._reports.get(report_id)
+            if summary is None:
+                raise TaskRefusedError(
+                    f"the unit no longer knows the class of {report_id} (made before its last "
+                    "start, or too long ago), so it cannot tell whether your share includes it"
+                )
+            if not accepts(summary):
+                raise TaskRefusedError(f"no detection {report_id!r} on this unit")
         if self._snippets is None:
             raise TaskRefusedError(
                 'this unit does not record snippets ([record] mode is not "snippets")'

@@ -172,8 +172,14 @@ def _counter(report: Mapping[str, Any], key: str) -> int:
     return value
 
 
+_MAX_EXACT_INT = 2**53  # beyond this an integer is not a number a float can carry
+
+
 def _number(value: Any) -> TypeGuard[int | float]:
-    return type(value) in (int, float) and math.isfinite(value)
+    if type(value) is int:
+        # math.isfinite would raise OverflowError for an integer of a few hundred digits.
+        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+    return type(value) is float and math.isfinite(value)
 
 
 def validate_report(report: Mapping[str, Any]) -> dict[str, Any]:

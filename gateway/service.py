@@ -22,7 +22,7 @@ from dsp.classifier import Model, ModelError, load_model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
-from gateway import warmup
+from gateway import trust, warmup
 from gateway.boot import next_boot
 from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig, load_config
@@ -34,8 +34,10 @@ from gateway.health.status import Health
 from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
 from gateway.modes import load_mode, mode_dsp
+from gateway.outbox.stats import last_boot
 from gateway.outbox.store import Outbox
 from gateway.pipeline import Pipeline
+from gateway.signing import Signer
 from gateway.uplinks import open_uplink
 from gateway.uplinks.share import share_filters
 
@@ -73,10 +75,14 @@ class Service:
         self.notifier = notifier or Notifier()
         node = config.node
         self.state_dir = Path(node.state_dir)
-        self.boot = next_boot(self.state_dir)
+        key = config.signing.key_file
+        self.signer = Signer.from_file(key) if key is not None else None
+        outbox_path = config.outbox.resolve_path(self.state_dir)
+        # Above the boot files and the outbox both: either may have been lost or restored.
+        self.boot = next_boot(self.state_dir, floor=last_boot(outbox_path))
         self.system = SystemInfo(self.state_dir)
         self.outbox = Outbox(
-            config.outbox.resolve_path(self.state_dir),
+            outbox_path,
             config.outbox,
             node=node.id,
             site=node.site,
@@ -87,11 +93,11 @@ class Service:
         self.recorder: FieldRecorder | None = None
         if config.record.mode != "off":
             self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
+        # The classifier: loaded once, kept across mode changes; a reload may replace it.
         try:
             self._model = load_model(config.dsp.classifier.model)
         except ModelError as exc:
             raise ConfigError(f"dsp.classifier.model: {exc}") from None
-        """The classifier: loaded once, kept across mode changes; a reload may replace it."""
         mode = load_mode(self.state_dir, config.modes)
         self.unit = UnitControl(
             node=node.id,
@@ -103,7 +109,8 @@ class Service:
             modes=config.modes,
             mode=mode,
             apply_dsp=self._apply_dsp,
-            status=lambda: self.health.snapshot(),  # noqa: PLW0108  (health is made below)
+            # Each partner's own share of the status (health is made below).
+            status=lambda uplink: self.health.partner_view(self.health.snapshot(), uplink),
             snippets_dir=(
                 self.recorder.directory
                 if self.recorder is not None and config.record.mode == "snippets"
@@ -114,7 +121,9 @@ class Service:
             clock=clock,
         )
         self.uplinks = [
-            open_uplink(u, self.outbox, node=node.id, site=node.site, unit=self.unit)
+            open_uplink(
+                u, self.outbox, node=node.id, site=node.site, unit=self.unit, signer=self.signer
+            )
             for u in config.uplinks
         ]
         self.pipeline = Pipeline(
@@ -154,7 +163,10 @@ class Service:
             recorder=self.recorder,
             on_summary=self.notifier.status,
             mode=lambda: self.unit.mode,
+            warnings=trust.status_warnings(config),
+            report_fields={u.name: u.share.allowed for u in config.uplinks},
         )
+        self.outbox.add_listener(lambda row, targets: self.health.note_stored(row.report, targets))
         self._started = False
 
     def _reader_probe(self, name: str) -> Probe:
@@ -168,6 +180,7 @@ class Service:
         return Probe(f"reader {name}", read, READER_STALE_S)
 
     def _on_report(self, report: dict[str, Any], detection: Detection) -> None:
+        self.unit.note_report(report)
         if self.recorder is not None:
             self.recorder.detection(report["id"], detection.t0, detection.t1)
         if self._report_hook is not None:
@@ -201,6 +214,12 @@ class Service:
         log.info("classifier %s (%s)", model["name"], model["hash"])
         if not self.uplinks:
             log.warning("no [[uplinks]] configured: detections are only stored")
+        for line in trust.config_warnings(self.config):
+            log.warning("%s", line)
+        for line in trust.config_problems(self.config):
+            log.error("%s (running anyway; `ugs-gateway check-config` refuses it)", line)
+        if self.signer is None:
+            log.info("reports are not signed ([signing] key_file is not set)")
         for uplink in self.uplinks:
             uplink.start()
         self._load_kernels()
@@ -245,7 +264,10 @@ class Service:
             self.watchdog.stop()
         final = self.health.snapshot(state="stopped")
         for uplink in self.uplinks:
-            uplink.stop(timeout=max(1.0, deadline - time.monotonic()), final_status=final)
+            uplink.stop(
+                timeout=max(1.0, deadline - time.monotonic()),
+                final_status=self.health.partner_view(final, uplink.name),
+            )
         self.outbox.close()
         log.info(
             "stopped: %d detections stored this boot, %d waiting in the outbox",
@@ -261,8 +283,8 @@ class Service:
         classifier model (its open events are flushed first; a model file rewritten in place,
         as ``ugs-gateway calibrate`` does, counts as a change), the health settings. Not
         applied (logged, needs a restart): the node's identity and state dir, the outbox, the
-        uplinks. A config that does not validate, or a model that cannot be loaded, is
-        refused and everything keeps running as it was.
+        uplinks, the signing key. A config that does not validate, or a model that cannot be
+        loaded, is refused and everything keeps running as it was.
         """
         if self.config_path is None:
             log.warning("reload: this service was not started from a config file")
@@ -282,7 +304,7 @@ class Service:
             self.notifier.ready("reload refused: model unusable; running the previous one")
             return False
         old = self.config
-        for section in ("node", "outbox", "uplinks"):
+        for section in ("node", "outbox", "uplinks", "signing"):
             if getattr(new, section) != getattr(old, section):
                 log.warning("reload: [%s] changed; that takes a restart to apply", section)
         current = self.pipeline.model()

@@ -6,13 +6,22 @@ while it is away), decodes each detection in whatever encoding it came (JSON or 
 :func:`gateway.uplinks.encoding.decode` with the topic), drops reports whose ``id`` it has already
 seen (a bounded LRU), and hands each new one to ``emit`` *before* the broker gets its PUBACK:
 at-least-once up to the output, exactly-once per ``id`` within the LRU's memory.
+
+With a :class:`~gateway.signing.Verifier` (``subscribe --verify-key``) a detection is accepted
+only when it carries a valid signature of its node's key for the topic it came on: forged
+reports, reports of nodes without a key and signed reports moved to another topic are
+rejected (counted, logged) and never reach ``emit`` nor take an ``id``.
+
+A message that cannot be decoded (garbage, too large, nested too deep, a forgery) is a
+*poison* message: logged (rate-limited), acknowledged and skipped. It must never end the
+subscriber: with a persistent session the broker would deliver it again at every reconnect,
+and a retained one would reach every subscriber that ever connects.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import re
 import socket
@@ -24,14 +33,23 @@ from typing import Any
 
 from drivers.backoff import Backoff
 from gateway.errors import ProtocolError
+from gateway.signing import SignatureError, Verifier, split
 from gateway.uplinks import mqtt_client as mq
-from gateway.uplinks.encoding import DETECTION, STATUS, decode
+from gateway.uplinks.encoding import (
+    DETECTION,
+    STATUS,
+    decode,
+    json_depth,
+    load_json,
+    topic_origin,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "ugs/v1/+/+/detection"
 DEDUPE_SIZE = 100_000
 BAD_PAYLOAD_LOG_S = 10.0
+MAX_STATUS_BYTES = 256 * 1024
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -65,17 +83,36 @@ class SeenIds:
 
 
 def status_line(topic: str, payload: bytes, retained: bool) -> dict[str, Any]:
-    """A status message as a JSON object marked ``"status"`` (no ``id``: not a detection)."""
-    text = payload.decode("utf-8", "replace")
+    """A status message as a JSON object marked ``"status"`` (no ``id``: not a detection).
+
+    Raises :class:`ProtocolError` (only) for a payload too large or nested too deep."""
+    data = bytes(payload)
+    if len(data) > MAX_STATUS_BYTES:
+        raise ProtocolError(f"status of {len(data)} bytes (at most {MAX_STATUS_BYTES})")
+    value: Any
     try:
-        value: Any = json.loads(text)
-    except ValueError:
-        value = text  # the last will is the plain string "offline"
+        value = load_json(data, max_bytes=MAX_STATUS_BYTES)
+    except ProtocolError:
+        if json_depth(data) > 32:
+            raise
+        value = data.decode("utf-8", "replace")  # the last will is the plain string "offline"
     parts = topic.split("/")
     line: dict[str, Any] = {"status": value, "topic": topic, "retained": retained}
     if len(parts) >= 3:
         line["site"], line["node"] = parts[-3], parts[-2]
     return line
+
+
+def verified_report(payload: bytes, topic: str, verifier: Verifier) -> dict[str, Any]:
+    """Decode a detection and check its signature; :class:`SignatureError` when it is not
+    its node's, on this topic, and :class:`ProtocolError` when it is no report at all."""
+    body, signature = split(payload)
+    report = decode(body, topic=topic)
+    origin = topic_origin(topic)
+    if origin is None or origin != (report["site"], report["node"]):
+        raise SignatureError(f"report of {report['node']} on a topic not its own ({topic})")
+    verifier.verify(report["node"], topic, body, signature)
+    return report
 
 
 class Subscriber:
@@ -92,6 +129,7 @@ class Subscriber:
         count: int | None = None,
         reconnect_min: float = 0.5,
         reconnect_max: float = 15.0,
+        verifier: Verifier | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -101,7 +139,9 @@ class Subscriber:
         self.count = count
         self.received = 0  # unique detections emitted
         self.duplicates = 0
-        self.bad = 0
+        self.bad = 0  # poison messages: not a report or status at all
+        self.rejected = 0  # reports whose signature is missing or wrong
+        self.verifier = verifier
         self.connected = False  # subscribed right now
         self._backoff = Backoff(reconnect_min, reconnect_max)
         self._stop = threading.Event()
@@ -179,15 +219,32 @@ class Subscriber:
         log.warning("%s: %s; retrying", failure.state, failure.message)
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        # Runs before the PUBACK: returning normally acknowledges the message, raising would
+        # end the subscriber and have the broker deliver the same message again.
         last = topic.rsplit("/", 1)[-1]
-        if last == STATUS:
-            self.emit(status_line(topic, payload, retained))
-            return
         try:
-            report = decode(payload, topic=topic)
-        except ProtocolError as exc:
-            self._bad_payload(topic, exc)
+            if last == STATUS:
+                line = status_line(topic, payload, retained)
+            elif self.verifier is not None:
+                line = verified_report(payload, topic, self.verifier)
+            else:  # not verifying: a signed report reads as the report it signs
+                line = decode(split(payload)[0], topic=topic)
+        except SignatureError as exc:
+            self.rejected += 1
+            self._bad_payload(topic, exc, "rejected a report")
             return
+        except ProtocolError as exc:
+            self.bad += 1
+            self._bad_payload(topic, exc, "ignoring a message that is not a report")
+            return
+        except Exception as exc:  # a decoder bug: still a message to skip, not to die on
+            self.bad += 1
+            self._bad_payload(topic, exc, f"ignoring a message ({type(exc).__name__})")
+            return
+        if last == STATUS:
+            self.emit(line)
+            return
+        report = line
         if not self.seen.first_time(report["id"]):
             self.duplicates += 1
             log.debug("duplicate %s dropped", report["id"])
@@ -199,12 +256,11 @@ class Subscriber:
         if last != DETECTION:
             log.debug("report %s came on %s (not a detection topic)", report["id"], topic)
 
-    def _bad_payload(self, topic: str, exc: Exception) -> None:
-        self.bad += 1
+    def _bad_payload(self, topic: str, exc: Exception, what: str) -> None:
         now = time.monotonic()
         if now - self._bad_logged_at < BAD_PAYLOAD_LOG_S:
             self._bad_unlogged += 1
             return
         more = f" ({self._bad_unlogged} more since the last warning)" if self._bad_unlogged else ""
-        log.warning("ignoring a message on %s that is not a report: %s%s", topic, exc, more)
+        log.warning("%s on %s: %s%s", what, topic, str(exc)[:300], more)
         self._bad_logged_at, self._bad_unlogged = now, 0

@@ -153,13 +153,28 @@ as_service_user() {
     fi
 }
 
-# Owner changes only make sense on the real system (the user exists only there).
+# Owner changes only make sense on the real system (the user exists only there). Never
+# through a symbolic link (-h): the link itself would change owner, not what it points at.
 own() {
     local owner="$1"
     shift
     if [[ -z "$ROOT" ]]; then
-        chown "$owner" "$@"
+        chown -h "$owner" "$@"
     fi
+}
+
+# The service owns its state and cache directories, so a compromised service can put
+# symbolic links there; root must never follow one (it could be made to hand /etc/shadow to
+# the service, or overwrite it). So root only creates the directories themselves (their
+# parents are root's) and refuses a link in their place; everything inside the cache is
+# created and written by the service user, who can only reach what it could reach anyway.
+refuse_link() {
+    local path
+    for path in "$@"; do
+        if [[ -L "$path" ]]; then
+            die "$path is a symbolic link (to $(readlink "$path")); the service's directories must not hold links where install.sh works: remove it and run install.sh again"
+        fi
+    done
 }
 
 is_our_wrapper() {
@@ -192,8 +207,25 @@ create_user() {
 make_dirs() {
     install -d -m 0755 "$OPT" "$OPT/venvs" "$OPT/docs" "$CONFIG_DIR" \
         "$(dirname "$UNIT")" "$(dirname "$WRAPPER")"
-    install -d -m 0750 "$STATE_DIR" "$CACHE_DIR" "$NUMBA_CACHE"
-    own "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR" "$CACHE_DIR" "$NUMBA_CACHE"
+    refuse_link "$STATE_DIR" "$CACHE_DIR"
+    install -d -m 0750 "$STATE_DIR" "$CACHE_DIR"
+    own "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR" "$CACHE_DIR"
+    refuse_link "$NUMBA_CACHE" "$CACHE_DIR/warmup.json"
+    as_service_user mkdir -p -m 0750 "$NUMBA_CACHE"
+}
+
+# The unit's report signing key (docs/signing.md): made once, kept across upgrades.
+make_signing_key() {
+    local venv="$1" key="$CONFIG_DIR/signing.key" line
+    refuse_link "$key"
+    if [[ -e "$key" ]]; then
+        return
+    fi
+    line="$("$venv/bin/$SERVICE" --log-level WARNING key generate "$key")" ||
+        die "could not make the signing key $CONFIG_DIR_REAL/signing.key"
+    own "root:$SERVICE_USER" "$key"
+    note "made the report signing key $CONFIG_DIR_REAL/signing.key; partners need its public half:"
+    note "  ${line/ NODE / <node id> } (ugs-gateway key public -c $CONFIG_DIR_REAL/gateway.toml)"
 }
 
 check_python() {
@@ -316,6 +348,7 @@ do_install() {
     new_target="$(link_target "$new_venv")"
 
     install_config
+    make_signing_key "$new_venv"
     # Checked with the version about to run: an upgrade that rejects the config stops
     # here, with the old version still installed and running.
     note "checking $CONFIG_DIR_REAL/gateway.toml"
@@ -329,7 +362,7 @@ do_install() {
     # New code means new kernels: drop the old machine code, compile the new as the
     # service user so the first start does not wait for the compiler.
     if [[ "$new_target" != "$old_target" ]]; then
-        find "$NUMBA_CACHE" -mindepth 1 -delete
+        as_service_user find "$NUMBA_CACHE" -mindepth 1 -delete
     fi
     note "warming the Numba cache in $NUMBA_CACHE_REAL (compiles each kernel once)"
     local report
@@ -337,13 +370,12 @@ do_install() {
         [[ -n "$VENV_FROM" ]] || rm -rf "$new_venv"
         die "the Numba warm-up failed (above); nothing else was changed"
     fi
-    echo "$report" >"$CACHE_DIR/warmup.json"
-    own "$SERVICE_USER:$SERVICE_USER" "$CACHE_DIR/warmup.json"
-    "$new_venv/bin/python" - "$CACHE_DIR/warmup.json" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"==> warm-up: {len(r['compiled'])} kernels ready, {len(r['cold'])} cold, {r['seconds']} s")
-EOF
+    printf '%s\n' "$report" | as_service_user tee "$CACHE_DIR/warmup.json" >/dev/null
+    REPORT="$report" "$new_venv/bin/python" -c '
+import json, os
+r = json.loads(os.environ["REPORT"])
+print("==> warm-up: %d kernels ready, %d cold, %s s" % (len(r["compiled"]), len(r["cold"]), r["seconds"]))
+'
 
     switch_venv "$new_target"
     prune_venvs "$new_target" "$old_target"

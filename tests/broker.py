@@ -7,6 +7,7 @@ Usage (the fixtures in ``tests/conftest.py`` wrap this)::
     tls = make_tls_material(tmp_path / "pki")          # CA, server (SAN 127.0.0.1), client
     with Broker(tmp_path / "broker", tls=tls, require_certificate=True,
                 users={"ugs": "s3cret"}) as broker:
+        # acl="..." installs that text as mosquitto's acl_file
         broker.port        # plain listener on 127.0.0.1 (None when plain=False)
         broker.tls_port    # TLS listener (None without tls=)
         broker.kill()      # SIGKILL: sockets reset, only the last autosave survives
@@ -145,6 +146,7 @@ class Broker:
         autosave_interval: int = 1,
         max_inflight: int = 0,
         max_queued: int = 0,
+        acl: str | None = None,
     ) -> None:
         if not plain and tls is None:
             raise ValueError("a broker needs a plain or a TLS listener")
@@ -181,6 +183,10 @@ class Broker:
         if self.users:
             passwd = make_password_file(self.workdir / "passwd", self.users)
             lines.append(f"password_file {passwd}")
+        if acl is not None:
+            acl_path = self.workdir / "acl"
+            acl_path.write_text(acl)
+            lines.append(f"acl_file {acl_path}")
         if self.port is not None:
             lines.append(f"listener {self.port} {HOST}")
         if tls is not None:

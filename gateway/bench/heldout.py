@@ -28,8 +28,22 @@ from hil.scoring import Counts, score
 
 EVENT_SCENARIOS = tuple(name for name in STUDIED if not SPECS[name].noise_only)
 NOISE_SCENARIOS = tuple(name for name in STUDIED if SPECS[name].noise_only)
-TRAINING_SEEDS = range(1000, 9000)
 BLOCK_S = 0.1
+
+
+def training_seeds(info: dict[str, Any]) -> set[int] | None:
+    """The seeds a model was trained on, as its file records them (``info["seeds"]``);
+    None when it does not say (then no seed can be called held out)."""
+    seeds = info.get("seeds")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
+        return None
+    return set(seeds)
+
+
+def refused_seeds(seeds: list[int], info: dict[str, Any]) -> list[int] | None:
+    """Those of ``seeds`` the model was trained on (None: the model does not say)."""
+    trained = training_seeds(info)
+    return None if trained is None else [s for s in seeds if s in trained]
 
 
 def latency_summary(latencies: list[float]) -> dict[str, Any]:
@@ -84,10 +98,14 @@ def main() -> int:
     parser.add_argument("--noise-s", type=float, default=3600.0)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    if any(s in TRAINING_SEEDS for s in seeds):
-        print("refusing: seeds 1000-8999 are for training and tuning", file=sys.stderr)
-        return 2
     model = load_model()
+    refused = refused_seeds(seeds, model.info)
+    if refused is None:
+        print("refusing: the model does not record its training seeds", file=sys.stderr)
+        return 2
+    if refused:
+        print(f"refusing: the model was trained on seeds {refused}", file=sys.stderr)
+        return 2
     config = DspConfig()
     per: dict[str, Counts] = {}
     total, events_only, noise_only = Counts(), Counts(), Counts()

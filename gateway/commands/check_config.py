@@ -1,7 +1,10 @@
 """Validate a gateway configuration file without starting anything.
 
 Prints "ok" and exits 0, or prints one line per problem, each naming the field path
-(for example ``sensors[1].device_id: ...``), and exits 2.
+(for example ``sensors[1].device_id: ...``), and exits 2. Secret files (passwords, keys)
+that this user cannot read, or that other users can, are problems too (run it as the
+service user: the installer does). Links that trust too much (``tls.verify = false``, a
+password without TLS) are printed as ``WARNING`` lines and do not change the exit code.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError, load_model
+    from gateway import trust
     from gateway.config import load_config
     from gateway.errors import ConfigError
 
@@ -30,11 +34,18 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 2
+    for line in trust.config_warnings(config):
+        print(f"WARNING: {line}", file=sys.stderr)
+    problems = trust.config_problems(config)
     path = config.dsp.classifier.model
+    model = None
     try:
         model = load_model(path)
     except ModelError as exc:
-        print(f"dsp.classifier.model: {exc}", file=sys.stderr)
+        problems.append(f"dsp.classifier.model: {exc}")
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems or model is None:
         return 2
     print(f"{args.config}: ok")
     if path is not None:

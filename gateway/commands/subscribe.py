@@ -13,6 +13,12 @@ same for this host and topic set): a broker with persistence keeps the detection
 arrive while this subscriber is away and delivers them when it comes back. Use --clean for
 a throw-away session, --client-id to run several subscribers on one host.
 
+With --verify-key FILE (repeatable; lines "ugs-ed25519 NODE KEY" as printed by
+`ugs-gateway key public` on each unit), only reports signed by their node's key for the
+topic they came on are printed; forged ones, unsigned ones and those of nodes without a key
+are rejected with a log line. A message that is not a report (garbage, too large, nested
+too deep) is logged, acknowledged and skipped: it never ends the command.
+
 If the broker cannot be reached (or refuses the credentials), the command keeps retrying
 with a growing delay (up to 15 s) and logs one line per change of state; it never gives up
 on its own. SIGINT/SIGTERM end it cleanly (exit 0). A malformed --broker or a missing file
@@ -79,6 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how many recent ids are remembered for deduplication",
     )
     parser.add_argument(
+        "--verify-key",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="accept only reports signed by the units whose public keys FILE lists (repeatable)",
+    )
+    parser.add_argument(
         "--keepalive",
         type=int,
         default=30,
@@ -114,6 +127,9 @@ def parse_broker(text: str, tls: bool) -> tuple[str, int]:
 def _check_files(args: argparse.Namespace) -> None:
     from gateway.errors import InputError
 
+    for path in args.verify_key or []:
+        if not path.is_file():
+            raise InputError(f"--verify-key {path}: no such file")
     for flag in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(args, flag)
         if path is not None and not path.is_file():
@@ -129,11 +145,13 @@ def _check_files(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.signing import Verifier
     from gateway.subscriber import DEFAULT_TOPIC, Subscriber, default_client_id
     from gateway.uplinks import mqtt_client as mq
     from gateway.uplinks.config import TlsConfig
 
     _check_files(args)
+    verifier = Verifier.from_files(args.verify_key) if args.verify_key else None
     use_tls = bool(args.tls or args.ca_file or args.cert_file or args.insecure)
     host, port = parse_broker(args.broker, use_tls)
     topics = args.topic or [DEFAULT_TOPIC]
@@ -163,7 +181,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     subscriber = Subscriber(
-        settings, topics, emit, qos=args.qos, dedupe_size=args.dedupe_size, count=args.count
+        settings,
+        topics,
+        emit,
+        qos=args.qos,
+        dedupe_size=args.dedupe_size,
+        count=args.count,
+        verifier=verifier,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,9 +1,11 @@
-"""The health report: one JSON status of the whole unit, published retained on every uplink.
+"""The health report: one JSON status of the whole unit, and each partner's share of it.
 
-It is published every ``[health] interval_s`` seconds and as soon as something changes state
-(a sensor degrades or recovers, an uplink connects or fails, a thread wedges), and its first
-line goes to systemd as ``STATUS=`` so ``systemctl status`` shows it. The payload is plain
-JSON (see docs/messages.md, "Status").
+It is built every ``[health] interval_s`` seconds and as soon as something changes state
+(a sensor degrades or recovers, an uplink connects or fails, a thread wedges). The whole
+report goes to systemd (its first line as ``STATUS=``) and to the technician's tools; each
+uplink publishes, retained, only its partner's share (:func:`partner_status`): the unit's
+health, its own link and counters, and detections only as its share filter lets them
+through. Both are plain JSON (see docs/uplinks.md, "Status and last will").
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,11 +21,64 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway import __version__
 from gateway.detection_report import format_time
 from gateway.uplinks import Uplink
+from gateway.uplinks.share import DOCUMENTED
 
 log = logging.getLogger(__name__)
 
 CHANGE_CHECK_S = 1.0
 """How often states are compared with the last published ones."""
+
+PARTNER_KEYS = (
+    "v", "node", "site", "state", "time", "version", "boot", "mode", "started", "uptime_s",
+    "sensors", "system", "watchdog",
+)  # fmt: skip
+"""What every partner's status carries of the unit's as it is (health and the unit's mode,
+which any partner may see change its reports, not detections)."""
+PARTNER_GATED = ("model",)
+"""What a partner's status carries only when its share lets the report field of the same name
+through (``share.fields``): the classifier in use, named in each report as ``model``."""
+PARTNER_PIPELINE = ("alive", "queued_blocks", "blocks", "samples", "blocks_dropped", "latency_s")
+"""What of the pipeline: that it runs and keeps up; no counts of detections (a partner that
+gets vehicles only could count the footsteps from them), no detector state, no errors
+(which name reports)."""
+PARTNER_OUTBOX = ("io_errors", "last_io_error", "free_disk_bytes", "limits")
+"""What of the outbox beside the partner's own queue: whether the unit's disk is healthy."""
+
+
+def partner_status(
+    snapshot: Mapping[str, Any],
+    uplink: str,
+    last_detection: Mapping[str, Any] | None,
+    fields: Collection[str] = DOCUMENTED,
+) -> dict[str, Any]:
+    """The share of the unit's status that the partner of ``uplink`` receives: the unit's
+    health and mode (:data:`PARTNER_KEYS`), the model when ``fields`` (the report fields the
+    partner may receive) has ``model``, its own link and queue only, problems and warnings
+    about the unit or its own link, and ``last_detection`` (the latest report its share
+    filter accepted), never another partner's or a detection it does not receive."""
+    out = {key: snapshot[key] for key in PARTNER_KEYS if key in snapshot}
+    out.update({key: snapshot[key] for key in PARTNER_GATED if key in snapshot and key in fields})
+    own = f"uplink {uplink}"
+    out["problems"] = {
+        name: why
+        for name, why in snapshot.get("problems", {}).items()
+        if not name.startswith("uplink ") or name == own
+    }
+    out["warnings"] = [
+        text
+        for text in snapshot.get("warnings", [])
+        if not text.startswith("uplink ") or text.startswith(own + ":")
+    ]
+    pipeline = snapshot.get("pipeline", {})
+    out["pipeline"] = {key: pipeline[key] for key in PARTNER_PIPELINE if key in pipeline}
+    out["pipeline"]["last_detection"] = dict(last_detection) if last_detection else None
+    outbox = snapshot.get("outbox", {})
+    mine = (outbox.get("uplinks") or {}).get(uplink)
+    out["outbox"] = {key: outbox[key] for key in PARTNER_OUTBOX if key in outbox}
+    out["outbox"]["uplink"] = dict(mine) if mine else None
+    link = (snapshot.get("uplinks") or {}).get(uplink)
+    out["uplinks"] = {uplink: link} if link is not None else {}
+    return out
 
 
 class HealthConfig(BaseModel):
@@ -100,6 +155,8 @@ class Health:
         recorder: _StatusSource | None = None,
         on_summary: Callable[[str], object] | None = None,
         mode: Callable[[], str] | None = None,
+        warnings: Sequence[str] = (),
+        report_fields: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self.config = config
         self.node, self.site, self.boot = node, site, boot
@@ -112,14 +169,33 @@ class Health:
         self.recorder = recorder
         self._on_summary = on_summary
         self._mode = mode
+        self.config_warnings = list(warnings)  # links and secrets (gateway.trust)
+        # uplink -> the report fields its partner may receive (ShareFilter.allowed)
+        self._report_fields = dict(report_fields or {})
         self._started = time.time()
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_key: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+        self._last_for: dict[str, dict[str, Any]] = {}  # uplink -> its last report's summary
         self.published = 0
 
     # -- the report ---------------------------------------------------------------------------
+
+    def note_stored(self, report: Mapping[str, Any], uplinks: Sequence[str]) -> None:
+        """A report was stored for these uplinks (their share filters accepted it): it is
+        their partners' last detection now. An outbox listener; cheap."""
+        summary = {key: report.get(key) for key in ("id", "class", "conf", "t1")}
+        with self._lock:
+            for name in uplinks:
+                self._last_for[name] = summary
+
+    def partner_view(self, snapshot: Mapping[str, Any], uplink: str) -> dict[str, Any]:
+        """What the partner of ``uplink`` receives of ``snapshot`` (:func:`partner_status`)."""
+        with self._lock:
+            last = self._last_for.get(uplink)
+        return partner_status(snapshot, uplink, last, self._report_fields.get(uplink, DOCUMENTED))
 
     def _problems(self, sensors: dict[str, dict[str, Any]]) -> dict[str, str]:
         problems = {}
@@ -161,6 +237,13 @@ class Health:
         free = system.get("disk_free_bytes")
         if free is not None and free < self.config.min_free_disk_bytes:
             warnings.append(f"disk nearly full: {free / 1e6:.0f} MB free")
+        if outbox.get("io_errors"):
+            last = outbox.get("last_io_error") or {}
+            warnings.append(
+                f"outbox: {outbox['io_errors']} I/O errors writing to the disk (last at "
+                f"{last.get('time')}: {last.get('error')}); no report was dropped for them"
+            )
+        warnings += self.config_warnings
         health = ("degraded" if problems else "ok") if state == "running" else state
         return {
             "v": 1,
@@ -207,10 +290,10 @@ class Health:
         return text
 
     def publish(self, state: str = "running") -> dict[str, Any]:
-        """Build the status now and hand it to every uplink and to systemd."""
+        """Build the status now, hand each uplink its partner's share and systemd a line."""
         snapshot = self.snapshot(state)
         for uplink in self.uplinks:
-            uplink.publish_status(snapshot)
+            uplink.publish_status(self.partner_view(snapshot, uplink.name))
         if self._on_summary is not None:
             self._on_summary(self.summary(snapshot))
         self._last_key = self._key(snapshot["state"], snapshot["problems"], snapshot["sensors"])

@@ -6,15 +6,23 @@
 - **Reserve**: once a second the free space on the outbox's filesystem is read; when growing
   the file would leave less than ``min_free_bytes``, the bound is lowered to the file's
   current size, so new reports reuse the pages of dropped ones and the file stops growing.
-- **Age**: once a second, reports older than ``max_age`` are dropped. A report stored while
-  the clock read before :data:`gateway.clock.FLOOR` has no trustworthy age and is kept (only
-  the byte bound applies).
+- **Age**: once a second, reports older than ``max_age`` are dropped. Ages are in outbox
+  time (:mod:`gateway.outbox.aging`), which no step of the wall clock moves. A report
+  stored while the clock read before :data:`gateway.clock.FLOOR` has no trustworthy age
+  and is kept (only the byte bound applies).
+- "Once a second" is measured on the monotonic clock: a wall clock stepped back by a day
+  does not switch the checks off for a day.
 - **Full disk**: a *ballast* file (``<outbox>.ballast``, ``ballast_bytes``, 8 MiB by
   default) is kept beside the database while there is room. When the disk refuses a write
   anyway (another program filled it), the ballast is deleted: that gives SQLite the room to
   checkpoint its log and drop the oldest reports, after which the file is held at its size
   until the disk has room again (then the ballast comes back). Without that room, a WAL
   database on a full disk could neither take new reports nor delete old ones.
+- **Only a full disk drops reports.** SQLite says "full" for a file size limit too, and
+  "I/O error" for a failing card as well as for some full-disk writes. Reports are dropped
+  for room only when ``statvfs`` confirms that the disk is full (:meth:`Bounds.disk_full`);
+  anything else is an I/O error, which the outbox retries and reports and which deletes
+  nothing.
 
 Every dropped report is counted per uplink that still had it pending and by reason, in the
 database, in the same transaction as the delete.
@@ -35,6 +43,7 @@ from typing import Any
 from gateway.clock import FLOOR_S
 from gateway.errors import StorageError
 from gateway.outbox import db
+from gateway.outbox.aging import OutboxClock
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.stats import Counts
 
@@ -45,6 +54,9 @@ DELIVERY_OVERHEAD = 16  # per pending uplink, beyond the uplink's name
 MEASURE_EVERY = 256  # stores between two exact measurements of the pages in use
 CHECK_EVERY_S = 1.0
 LOG_EVERY_S = 60.0
+FULL_BELOW_BYTES = 4 * 1024 * 1024
+"""A disk with less than this free counts as full: a checkpoint of the outbox's log may need
+that much (``db.JOURNAL_SIZE_LIMIT`` plus a write-ahead log's worth of pages)."""
 
 
 class OutboxFullError(StorageError):
@@ -69,9 +81,11 @@ class Bounds:
         config: OutboxConfig,
         uplinks: Callable[[], Iterable[str]],
         on_drop: Callable[[sqlite3.Connection, Counts], None],
+        clock: OutboxClock,
     ) -> None:
         self.path = path
         self.config = config
+        self.clock = clock
         self._uplinks = uplinks
         self._on_drop = on_drop
         self.ballast = path.with_name(path.name + ".ballast")
@@ -138,8 +152,17 @@ class Bounds:
 
     # -- limits ------------------------------------------------------------------------
 
+    def disk_full(self) -> bool:
+        """Whether ``statvfs`` says the outbox's disk is full (less than
+        :data:`FULL_BELOW_BYTES` free); an unreadable disk is not called full."""
+        try:
+            return db.free_disk(self.path.parent) < FULL_BELOW_BYTES
+        except OSError:
+            return False
+
     def limit(self, now: float) -> int:
-        """The byte bound now: max_bytes, lowered to keep the free-disk reserve."""
+        """The byte bound now (``now`` on the monotonic clock): max_bytes, lowered to keep
+        the free-disk reserve."""
         if now < self._next_disk_check:
             return self._limit
         self._next_disk_check = now + CHECK_EVERY_S
@@ -173,7 +196,7 @@ class Bounds:
         self, conn: sqlite3.Connection, cost: int, report: dict[str, Any], targets: Iterable[str]
     ) -> None:
         """Inside the store's transaction: drop what must go so that ``cost`` more fits."""
-        now = time.time()
+        now = time.monotonic()
         self._drop_expired(conn, now)
         limit = self.limit(now)
         if self.used + cost <= limit and self._since_measure < MEASURE_EVERY:
@@ -205,17 +228,22 @@ class Bounds:
         if self.config.max_age <= 0 or now < self._next_age_check:
             return
         self._next_age_check = now + CHECK_EVERY_S
-        cutoff = now - self.config.max_age
-        # Rows are appended in time order: walk from the oldest until one is young enough.
-        first_kept = conn.execute(
-            "SELECT row_id FROM reports WHERE NOT (stored_at < ? AND stored_at >= ?) "
-            "ORDER BY row_id LIMIT 1",
-            (cutoff, FLOOR_S),
+        cutoff = self.clock.now() - self.config.max_age
+        if cutoff < FLOOR_S:
+            return  # the clock is not set: no age is known
+        # Outbox time never goes back (see gateway.outbox.aging), so in row order the reports
+        # stored with an unset clock come first, then the expired ones, then the rest.
+        first_aged = conn.execute(
+            "SELECT row_id FROM reports WHERE stored_at >= ? ORDER BY row_id LIMIT 1", (FLOOR_S,)
         ).fetchone()
-        oldest = conn.execute("SELECT min(row_id) FROM reports").fetchone()[0]
-        if oldest is None or (first_kept is not None and first_kept[0] <= oldest):
+        if first_aged is None:
             return
-        self.drop_through(conn, None if first_kept is None else first_kept[0] - 1, "max_age")
+        first_kept = conn.execute(
+            "SELECT row_id FROM reports WHERE stored_at >= ? ORDER BY row_id LIMIT 1", (cutoff,)
+        ).fetchone()
+        last = (1 << 62) if first_kept is None else first_kept[0] - 1
+        if last >= first_aged[0]:
+            self.drop_rows(conn, first_aged[0], last, "max_age")
 
     def count_refused(self, conn: sqlite3.Connection, targets: Iterable[str]) -> None:
         """A report refused at the bound (``drop = "newest"``): count it as dropped."""
@@ -318,5 +346,5 @@ class Bounds:
         self.reset()
         self._limit = min(self._limit, db.allocated_bytes(conn))
         self._limit_reason = "disk_full"
-        self._next_disk_check = time.time() + CHECK_EVERY_S
+        self._next_disk_check = time.monotonic() + CHECK_EVERY_S
         return True

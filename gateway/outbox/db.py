@@ -84,8 +84,14 @@ def is_damage(exc: BaseException) -> bool:
 
 
 def is_full(exc: BaseException) -> bool:
-    """The disk (or a file size limit) refused a write."""
-    return error_code(exc) in (SQLITE_FULL, SQLITE_IOERR)
+    """SQLite says the disk (or a file size limit) refused a write. Whether the disk really
+    is full is for ``statvfs`` to say (:meth:`gateway.outbox.bounds.Bounds.disk_full`)."""
+    return error_code(exc) == SQLITE_FULL
+
+
+def is_io_error(exc: BaseException) -> bool:
+    """A read, write or sync failed (EIO from a failing card, and some full-disk writes)."""
+    return error_code(exc) == SQLITE_IOERR
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -95,21 +95,33 @@ def register_uplinks(
 
 
 def claim_unclaimed(conn: sqlite3.Connection, targets: Targets) -> bool:
-    """Queue reports kept while no uplink was configured; True if there were any."""
-    rows = conn.execute("SELECT row_id, body FROM reports WHERE claimed = 0 ORDER BY row_id")
-    claimed = seen = 0
-    for row_id, body in rows.fetchall():
-        seen += 1
-        report = parse_body(body)
-        names = () if report is None else targets(report)
-        conn.executemany(
-            "INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", [(n, row_id) for n in names]
-        )
-        if names:
-            claimed += 1
-            conn.execute("UPDATE reports SET claimed = 1 WHERE row_id = ?", (row_id,))
-        else:
-            conn.execute("DELETE FROM reports WHERE row_id = ?", (row_id,))
+    """Queue reports kept while no uplink was configured; True if there were any.
+
+    Read :data:`CHUNK` reports at a time, so a large backlog never sits in memory at once.
+    """
+    claimed = seen = after = 0
+    while True:
+        rows = conn.execute(
+            "SELECT row_id, body FROM reports WHERE claimed = 0 AND row_id > ? "
+            "ORDER BY row_id LIMIT ?",
+            (after, CHUNK),
+        ).fetchall()
+        for row_id, body in rows:
+            seen += 1
+            report = parse_body(body)
+            names = () if report is None else targets(report)
+            conn.executemany(
+                "INSERT INTO deliveries(uplink, row_id) VALUES(?, ?)", [(n, row_id) for n in names]
+            )
+            if names:
+                claimed += 1
+                conn.execute("UPDATE reports SET claimed = 1 WHERE row_id = ?", (row_id,))
+            else:
+                conn.execute("DELETE FROM reports WHERE row_id = ?", (row_id,))
+        if len(rows) < CHUNK:
+            break
+        after = rows[-1][0]
+        del rows
     if seen:
         log.info("outbox: %d reports kept while no uplink was configured are queued", claimed)
     return bool(seen)

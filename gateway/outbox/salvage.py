@@ -8,8 +8,14 @@ every configured uplink whose share filter accepts it: a partner may then get a 
 twice, with the same ``id``). Counters (drops, deliveries) are copied when readable.
 
 Reading skips over damaged regions by seeking past them with growing strides, so one bad
-interior page does not hide the rows behind it. Runs in batches, so a large outbox does not
-have to fit in memory.
+interior page does not hide the rows behind it.
+
+Bounded in time and memory: a :class:`Salvage` copies one batch (:data:`BATCH` reports and
+their pending state) per :meth:`Salvage.step`, in the caller's transaction. The outbox runs
+the steps in a thread of its own and holds its lock for one step at a time, so a store
+waits for one batch at most whatever the size of the damaged file, and only one batch is
+ever in memory. Progress is kept in the new file (meta ``salvage:<damaged file name>`` =
+the last row id looked at), so a salvage cut short by a restart resumes where it was.
 """
 
 from __future__ import annotations
@@ -18,21 +24,38 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gateway.detection_report import validate_report
 from gateway.errors import ProtocolError
+from gateway.outbox.stats import Counts
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 500
 MAX_SKIPS = 128
+PROGRESS = "salvage:"
+"""Prefix of the meta keys that say which damaged files still have reports to copy."""
+UNKNOWN_HIGHEST = 2**61
+"""Where row ids go on when the damaged file does not say how far it went: above anything."""
+
 Row = tuple[int, int, int, float, int, str, int]  # the columns of ``reports``
+Targets = Callable[[dict[str, Any]], tuple[str, ...]]
 
 
-def _highest_row_id(conn: sqlite3.Connection) -> int:
+def _open_damaged(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    with contextlib.suppress(sqlite3.Error):
+        # query_only: never write to the damaged file. writable_schema: read a file
+        # whose header promises more pages than it has (truncated) instead of refusing.
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("PRAGMA writable_schema=ON")
+    return conn
+
+
+def _highest_row_id(conn: sqlite3.Connection) -> int | None:
     found = []
     for query in (
         "SELECT value FROM meta WHERE key = 'last_row_id'",
@@ -42,28 +65,39 @@ def _highest_row_id(conn: sqlite3.Connection) -> int:
             value = conn.execute(query).fetchone()[0]
             if isinstance(value, int):
                 found.append(value)
-    # Unreadable: the scan then ends when a query finds nothing more.
-    return max(found) if found else 2**62
+    return max(found) if found else None
 
 
-def _rows(conn: sqlite3.Connection, highest: int) -> Iterator[Row]:
-    """Readable report rows in row id order, stepping over unreadable stretches."""
-    last, stride, skips = 0, 1, 0
-    while skips <= MAX_SKIPS and last < highest:
-        try:
-            cursor = conn.execute(
-                "SELECT row_id, boot, seq, stored_at, size, body, claimed FROM reports "
-                "WHERE row_id > ? ORDER BY row_id",
-                (last,),
-            )
-            for row in cursor:
-                yield row
-                last, stride = row[0], 1
-            return
-        except sqlite3.Error:
-            skips += 1
-            last = min(last + stride, highest)
-            stride *= 2
+def prepare(damaged: Path, new: sqlite3.Connection) -> None:
+    """Inside the new file's transaction, before any report is stored in it: copy the
+    damaged file's counters, keep row ids above its own, and note that its reports are to
+    be copied (:meth:`Salvage.step`). Never raises for a damaged file."""
+    try:
+        old = _open_damaged(damaged)
+    except sqlite3.Error:
+        return
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            for row in old.execute(
+                "SELECT name, added_at, removed_at, delivered, dropped, released, last_ack_at "
+                "FROM uplinks"
+            ).fetchall():
+                new.execute("INSERT OR REPLACE INTO uplinks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        with contextlib.suppress(sqlite3.Error):
+            # Also carries on the progress of a salvage the damaged file was itself doing.
+            for key, value in old.execute("SELECT key, value FROM meta").fetchall():
+                new.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        highest = _highest_row_id(old)
+    finally:
+        old.close()
+    # Reports stored from now on come after every report that may still be copied, so a
+    # copied report never meets a new one with its row id.
+    new.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_row_id', "
+        "max(?, coalesce((SELECT value FROM meta WHERE key = 'last_row_id'), 0)))",
+        (UNKNOWN_HIGHEST if highest is None else highest,),
+    )
+    new.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, 0)", (PROGRESS + damaged.name,))
 
 
 def _valid(row: Row) -> bool:
@@ -74,143 +108,110 @@ def _valid(row: Row) -> bool:
     return True
 
 
-class _Pending:
-    """What the damaged file says about one uplink's pending reports, as far as readable."""
+class Salvage:
+    """Copies one damaged file, a batch per :meth:`step`; ``after`` is its progress."""
 
-    def __init__(self) -> None:
-        self.rows: set[int] = set()
-        self.unknown: list[tuple[int, int]] = []  # row id ranges that could not be read
+    def __init__(self, damaged: Path, after: int = 0) -> None:
+        self.damaged = damaged
+        self.after = after  # the last row id looked at
+        self.copied = 0
+        self.bad = 0
+        self.done = False
+        self._stride = 1
+        self._skips = 0
+        self._old = _open_damaged(damaged)
+        highest = _highest_row_id(self._old)
+        # Unreadable: the scan then ends when a query finds nothing more.
+        self._limit = 2**62 if highest is None else highest
 
-    def knows(self, row_id: int) -> bool:
-        return not any(low < row_id <= high for low, high in self.unknown)
+    def close(self) -> None:
+        self._old.close()
 
+    def step(self, new: sqlite3.Connection, configured: list[str], targets: Targets) -> Counts:
+        """Copy the next batch into ``new`` (inside the caller's transaction); returns what
+        it added. Sets ``done`` when the damaged file has nothing more to give."""
+        start = self.after
+        rows = self._next_rows()
+        added = Counts()
+        if not rows:
+            return added
+        pending = {name: self._pending(name, start, rows[-1][0]) for name in configured}
+        for row in rows:
+            if not _valid(row):
+                self.bad += 1
+                continue
+            names = _uplinks_for(row, pending, targets)
+            if pending and not names:
+                continue  # every uplink it was for has it already
+            claimed = 1 if pending else 0
+            cursor = new.execute(
+                "INSERT OR IGNORE INTO reports(row_id, boot, seq, stored_at, size, body, "
+                "claimed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*row[:6], claimed),
+            )
+            if cursor.rowcount != 1:
+                continue
+            new.executemany(
+                "INSERT OR IGNORE INTO deliveries(uplink, row_id) VALUES (?, ?)",
+                [(name, row[0]) for name in names],
+            )
+            added.add(Counts(1, row[4], 1 - claimed, dict.fromkeys(names, 1)))
+            self.copied += 1
+        return added
 
-def _scan_pending(conn: sqlite3.Connection, uplink: str, highest: int) -> _Pending:
-    pending = _Pending()
-    last, stride, skips = 0, 1, 0
-    while skips <= MAX_SKIPS and last < highest:
+    def _next_rows(self) -> list[Row]:
+        """Up to :data:`BATCH` rows after ``after``; steps over an unreadable stretch."""
+        rows: list[Row] = []
+        if self.done:
+            return rows
         try:
-            for (row_id,) in conn.execute(
-                "SELECT row_id FROM deliveries WHERE uplink = ? AND row_id > ? ORDER BY row_id",
-                (uplink, last),
+            for row in self._old.execute(
+                "SELECT row_id, boot, seq, stored_at, size, body, claimed FROM reports "
+                "WHERE row_id > ? ORDER BY row_id LIMIT ?",
+                (self.after, BATCH),
             ):
-                pending.rows.add(row_id)
-                last, stride = row_id, 1
-            return pending
+                rows.append(row)
+                self.after, self._stride = row[0], 1
         except sqlite3.Error:
-            skips += 1
-            step = min(last + stride, highest)
-            pending.unknown.append((last, step))
-            last, stride = step, stride * 2
-    pending.unknown.append((last, 2**63))
-    return pending
+            if rows:
+                return rows  # the next step starts at the bad page and steps over it
+            self._skips += 1
+            self.after = min(self.after + self._stride, self._limit)
+            self._stride *= 2
+            self.done = self._skips > MAX_SKIPS or self.after >= self._limit
+            return rows
+        if len(rows) < BATCH:
+            self.done = True
+        return rows
+
+    def _pending(self, uplink: str, low: int, high: int) -> set[int] | None:
+        """Row ids in (low, high] the damaged file still had pending for ``uplink``; None
+        where that part of the file cannot be read."""
+        try:
+            return {
+                row_id
+                for (row_id,) in self._old.execute(
+                    "SELECT row_id FROM deliveries WHERE uplink = ? AND row_id > ? AND row_id <= ?",
+                    (uplink, low, high),
+                )
+            }
+        except sqlite3.Error:
+            return None
 
 
-def _copy_counters(old: sqlite3.Connection, new: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        for row in old.execute(
-            "SELECT name, added_at, removed_at, delivered, dropped, released, last_ack_at "
-            "FROM uplinks"
-        ).fetchall():
-            new.execute("INSERT OR REPLACE INTO uplinks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-    with contextlib.suppress(sqlite3.Error):
-        for key, value in old.execute("SELECT key, value FROM meta").fetchall():
-            new.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
-
-def salvage(
-    damaged: Path,
-    new: sqlite3.Connection,
-    targets: Callable[[dict[str, Any]], tuple[str, ...]],
-    configured: set[str],
-) -> tuple[int, int]:
-    """Copy readable reports of ``damaged`` into ``new``; return (copied, unreadable).
-
-    A report is queued for a configured uplink if the damaged file still had it pending for
-    that uplink; where that part of the file is unreadable, if ``targets(report)`` names the
-    uplink. Never raises for a damaged file.
-    """
-    try:
-        old = sqlite3.connect(damaged, isolation_level=None)
-    except sqlite3.Error:
-        return 0, 0
-    copied = bad = 0
-    try:
-        with contextlib.suppress(sqlite3.Error):
-            # query_only: never write to the damaged file. writable_schema: read a file
-            # whose header promises more pages than it has (truncated) instead of refusing.
-            old.execute("PRAGMA query_only=1")
-            old.execute("PRAGMA writable_schema=ON")
-        highest = _highest_row_id(old)
-        pending = {name: _scan_pending(old, name, highest) for name in sorted(configured)}
-        new.execute("BEGIN IMMEDIATE")
-        _copy_counters(old, new)
-        new.execute("COMMIT")
-        batch: list[Row] = []
-        for row in _rows(old, highest):
-            if _valid(row):
-                batch.append(row)
-            else:
-                bad += 1
-            if len(batch) >= BATCH:
-                copied += _insert(new, batch, pending, targets)
-                batch = []
-        copied += _insert(new, batch, pending, targets)
-    except sqlite3.Error as exc:
-        log.warning("outbox salvage from %s stopped: %s", damaged, exc)
-        with contextlib.suppress(sqlite3.Error):
-            new.execute("ROLLBACK")
-    finally:
-        old.close()
-    return copied, bad
-
-
-def _uplinks_for(
-    row: Row,
-    pending: dict[str, _Pending],
-    targets: Callable[[dict[str, Any]], tuple[str, ...]],
-) -> list[str]:
+def _uplinks_for(row: Row, pending: dict[str, set[int] | None], targets: Targets) -> list[str]:
     row_id = row[0]
     if not row[6]:
         # Kept while no uplink was configured: it goes to those configured now.
         return list(targets(json.loads(row[5])))
     chosen, wanted = [], None
-    for name, state in pending.items():
-        if row_id in state.rows:
-            chosen.append(name)
-        elif not state.knows(row_id):
-            if wanted is None:
-                wanted = set(targets(json.loads(row[5])))
-            if name in wanted:
-                chosen.append(name)  # may be a second delivery, with the same id
+    for name, known in pending.items():
+        if known is not None:
+            if row_id in known:
+                chosen.append(name)
+            continue
+        if wanted is None:
+            wanted = set(targets(json.loads(row[5])))
+        if name in wanted:
+            chosen.append(name)  # may be a second delivery, with the same id
     return chosen
-
-
-def _insert(
-    new: sqlite3.Connection,
-    rows: list[Row],
-    pending: dict[str, _Pending],
-    targets: Callable[[dict[str, Any]], tuple[str, ...]],
-) -> int:
-    copied = 0
-    new.execute("BEGIN IMMEDIATE")
-    try:
-        for row in rows:
-            names = _uplinks_for(row, pending, targets)
-            if pending and not names:
-                continue  # every uplink it was for has it already
-            new.execute(
-                "INSERT OR IGNORE INTO reports(row_id, boot, seq, stored_at, size, body, "
-                "claimed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*row[:6], 1 if pending else 0),
-            )
-            new.executemany(
-                "INSERT OR IGNORE INTO deliveries(uplink, row_id) VALUES (?, ?)",
-                [(name, row[0]) for name in names],
-            )
-            copied += 1
-    except BaseException:
-        new.execute("ROLLBACK")
-        raise
-    new.execute("COMMIT")
-    return copied

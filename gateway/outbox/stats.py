@@ -25,6 +25,10 @@ from gateway.outbox.db import (
     used_bytes,
 )
 
+FILTERED_KEY = "filtered:"
+"""Meta key prefix: per uplink, the reports let go because its share filter was narrowed
+after they were stored (``Outbox.pending`` checks the filter again)."""
+
 
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None or epoch < 0 else format_time(epoch)
@@ -63,13 +67,16 @@ def collect_stats(
     limits: dict[str, Any],
     configured: set[str] | None,
     counts: Counts | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """The figures of ``ugs-gateway outbox stats``, in a read transaction of their own.
 
     Without ``counts`` the tables are scanned for them; everything else costs a few index
-    lookups, whatever the backlog.
+    lookups, whatever the backlog. ``now`` is the outbox's time (:mod:`gateway.outbox.aging`)
+    for the oldest report's age; another process reads the wall clock.
     """
-    now = time.time()
+    if now is None:
+        now = time.time()
     conn.execute("BEGIN")
     try:
         if counts is None:
@@ -94,6 +101,7 @@ def collect_stats(
                 "delivered": delivered,
                 "dropped": dropped,
                 "released": released,
+                "filtered": int(meta_get(conn, FILTERED_KEY + name, 0) or 0),
                 "last_ack": _iso(last_ack),
                 "added": _iso(added),
                 "configured": removed is None if configured is None else name in configured,
@@ -152,6 +160,28 @@ def empty_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:
         "limits": limits,
         "uplinks": {},
     }
+
+
+def last_boot(path: Path) -> int:
+    """The highest boot whose reports the outbox at ``path`` holds or held; 0 when there is
+    no readable outbox. Read-only, without the outbox's lock (before the service opens it).
+    """
+    if not path.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=2.0)
+    except sqlite3.Error:
+        return 0
+    try:
+        found = [
+            conn.execute("SELECT max(boot) FROM reports").fetchone()[0],
+            meta_get(conn, "last_boot"),
+        ]
+    except sqlite3.Error:
+        return 0  # damaged or not an outbox: it is moved aside and salvaged at open
+    finally:
+        conn.close()
+    return max((int(b) for b in found if isinstance(b, int)), default=0)
 
 
 def read_stats(path: Path, limits: dict[str, Any]) -> dict[str, Any]:

@@ -51,10 +51,16 @@ Contract (relied on by the uplinks and the pipeline)::
   those stored while the clock was unset (their age is unknown; only the byte bound applies).
   Every drop is counted per uplink that still had the report pending, and by reason, in the
   file (so the counts survive restarts).
-- A disk that refuses writes (SQLITE_FULL, ENOSPC, a file size limit) makes ``store`` free
-  its ballast file, drop the oldest reports, checkpoint and retry (see
+- A full disk (SQLite refuses a write and ``statvfs`` confirms the disk is full) makes
+  ``store`` free its ballast file, drop the oldest reports, checkpoint and retry (see
   :mod:`gateway.outbox.bounds`); only when that fails too it raises :class:`StorageError`,
-  and the caller carries on with the next report.
+  and the caller carries on with the next report. Any other refused write (EIO from a
+  failing card, a file size limit) is an I/O error: the store is retried twice, then
+  :class:`StorageError`; it deletes nothing, and ``io_errors`` / ``last_io_error`` in
+  ``stats()`` and the log say so.
+- ``clock`` is the wall clock (``time.time``); ages and ``stored_at`` are in outbox time
+  (:mod:`gateway.outbox.aging`), so a step of the wall clock neither empties the outbox nor
+  stops ``max_age``.
 - A damaged file is moved aside (``outbox.sqlite.corrupt-<UTC time>``), a new one is
   started and every report still readable in the old one is copied over and queued again
   (:mod:`gateway.outbox.salvage`), at open and whenever SQLite reports corruption at runtime.
@@ -77,14 +83,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.detection_report import build_report
+from gateway.detection_report import build_report, format_time
 from gateway.errors import StorageError
-from gateway.outbox import db
+from gateway.outbox import db, salvage
+from gateway.outbox.aging import OutboxClock
 from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
-from gateway.outbox.salvage import salvage
-from gateway.outbox.stats import Counts, collect_stats, count_all
+from gateway.outbox.stats import FILTERED_KEY, Counts, collect_stats, count_all
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
 
@@ -92,7 +98,10 @@ log = logging.getLogger(__name__)
 
 FULL_RETRIES = 8
 STUCK_RETRY_S = 5.0
+IO_RETRY_DELAYS_S = (0.05, 0.25)  # waits before each retry of a store that met an I/O error
+IO_LOG_EVERY_S = 60.0
 ACK_CHUNK = 500  # row ids per statement
+SALVAGE_PAUSE_S = 0.005  # between two batches copied out of a damaged file
 
 Filter = Callable[[dict[str, Any]], bool]
 Listener = Callable[["OutboxRow", tuple[str, ...]], None]
@@ -126,6 +135,7 @@ class Outbox:
         site: str,
         boot: int,
         uplinks: Mapping[str, Filter],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.config = config
@@ -139,11 +149,20 @@ class Outbox:
         self._seq = 0
         self._stuck_until = 0.0
         self.unrouted = 0  # reports no uplink accepted (not stored)
+        self.io_errors = 0  # writes that failed with an I/O error (retried, nothing dropped)
+        self.last_io_error: dict[str, str] | None = None
+        self._io_logged_at = -IO_LOG_EVERY_S
+        self._filtered_logged_at = -IO_LOG_EVERY_S
+        self._filtered_unlogged = 0
+        self._clock = OutboxClock(wall=clock)
         # What waits, kept in memory so that stats cost nothing; ``_delta`` collects the
         # changes of the open transaction and is added on commit.
         self._counts = Counts()
         self._delta = Counts()
-        self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped)
+        self._bounds = Bounds(self.path, config, lambda: self._filters, self._dropped, self._clock)
+        self._salvager: threading.Thread | None = None
+        self._salvaging: dict[str, Any] | None = None
+        self._closing = threading.Event()
         self._lockfile = db.lock_outbox(self.path)
         try:
             self._open()
@@ -151,6 +170,7 @@ class Outbox:
         except BaseException:
             self.close()
             raise
+        self._start_salvage()
 
     # -- opening -----------------------------------------------------------------------
 
@@ -160,16 +180,12 @@ class Outbox:
         self._bounds.reset()
         damaged = damaged or moved
         if damaged is not None:
-            copied, bad = salvage(damaged, self._db, self._targets, set(self._filters))
-            log.warning(
-                "outbox: copied %d reports out of the damaged file %s (%d unreadable)",
-                copied,
-                damaged.name,
-                bad,
-            )
-            with self._txn():
-                db.meta_add(self._db, "recoveries", 1)
-                self._db.execute(
+            # Only the counters now: the reports are copied in the background, a batch at a
+            # time (see _salvage_all), so a large file neither stalls the unit nor its start.
+            with self._txn() as conn:
+                salvage.prepare(damaged, conn)
+                db.meta_add(conn, "recoveries", 1)
+                conn.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('recovered_from', ?)",
                     (damaged.name,),
                 )
@@ -178,6 +194,10 @@ class Outbox:
                 self._remember(conn)
         self._last_row_id = max(self._last_row_id, db.last_row_id(self._db))
         self._counts = count_all(self._db)
+        newest = self._db.execute(
+            "SELECT stored_at FROM reports ORDER BY row_id DESC LIMIT 1"
+        ).fetchone()
+        self._clock.start(newest[0] if newest else 0.0)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -248,6 +268,89 @@ class Outbox:
             self._conn = None
         moved = db.move_aside(self.path, str(exc)) if self.path.exists() else None
         self._open(first_row_id=self._last_row_id, damaged=moved)
+        self._start_salvage()
+
+    # -- salvage -----------------------------------------------------------------------
+
+    def _start_salvage(self) -> None:
+        """Copy the reports of damaged files noted in this one, in a thread of its own."""
+        with self._lock:
+            if self._salvager is not None:
+                return  # running: it picks up newly noted files itself
+            if not self._salvage_jobs():
+                return
+            self._salvager = threading.Thread(
+                target=self._salvage_all, name="outbox-salvage", daemon=True
+            )
+            self._salvager.start()
+
+    def _salvage_jobs(self) -> list[tuple[str, int]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+            (salvage.PROGRESS, salvage.PROGRESS[:-1] + chr(ord(salvage.PROGRESS[-1]) + 1)),
+        ).fetchall()
+        return [(key[len(salvage.PROGRESS) :], int(value or 0)) for key, value in rows]
+
+    def _salvage_all(self) -> None:
+        # Ends only with no file left to copy (or at close), clearing _salvager in the same
+        # hold of the lock in which it saw none: a file noted meanwhile starts a new thread.
+        while not self._closing.is_set():
+            try:
+                with self._lock:
+                    jobs = self._salvage_jobs() if self._conn is not None else []
+                    if not jobs:
+                        self._salvager = None
+                        return
+                self._salvage_one(*jobs[0])
+            except Exception:
+                # The new file or the disk failed: the progress is in the file; try again.
+                log.exception("outbox: copying reports out of a damaged file failed; retrying")
+                self._closing.wait(STUCK_RETRY_S)
+
+    def _salvage_one(self, name: str, after: int) -> None:
+        key = salvage.PROGRESS + name
+        damaged = self.path.with_name(name)
+        job = salvage.Salvage(damaged, after) if damaged.exists() else None
+        try:
+            while job is not None and not job.done:
+                if self._closing.is_set():
+                    return
+                with self._lock:  # one batch: a store waits for that much at most
+                    with self._txn() as conn:
+                        self._delta.add(job.step(conn, list(self._filters), self._targets))
+                        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (job.after, key))
+                    self._salvaging = {
+                        "from": name,
+                        "row_id": job.after,
+                        "copied": job.copied,
+                        "unreadable": job.bad,
+                    }
+                # Let a waiting store have the lock: a lock released and at once taken again
+                # by the same thread would starve the pipeline.
+                self._closing.wait(SALVAGE_PAUSE_S)
+            with self._lock, self._txn() as conn:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+                self._salvaging = None
+        finally:
+            if job is not None:
+                job.close()
+        if job is None:
+            log.error("outbox: the damaged file %s is gone; its reports cannot be copied", name)
+        else:
+            log.warning(
+                "outbox: copied %d reports out of the damaged file %s (%d unreadable)",
+                job.copied,
+                name,
+                job.bad,
+            )
+
+    def wait_salvaged(self, timeout: float | None = None) -> bool:
+        """Wait until every readable report of a damaged file has been copied; True if so."""
+        thread = self._salvager
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     # -- storing -----------------------------------------------------------------------
 
@@ -294,7 +397,8 @@ class Outbox:
         self, report: dict[str, Any], body: str, targets: tuple[str, ...]
     ) -> OutboxRow:
         recovered = False
-        for attempt in range(FULL_RETRIES + 1):
+        full_attempt = io_attempt = 0
+        while True:
             try:
                 return self._insert(report, body, targets)
             except OutboxFullError:
@@ -306,16 +410,20 @@ class Outbox:
                     recovered = True
                     self._recover(exc)
                     continue
-                if not db.is_full(exc):
+                if not (db.is_full(exc) or db.is_io_error(exc)):
                     raise StorageError(f"cannot store a report in {self.path}: {exc}") from None
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 stuck = time.monotonic() < self._stuck_until
-                if (
-                    stuck
-                    or attempt == FULL_RETRIES
-                    or not self._bounds.after_full(self._db, self._txn, exc, attempt)
-                ):
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
+                if self._bounds.disk_full():
+                    # Only a disk that statvfs confirms full may cost old reports.
+                    if (
+                        not stuck
+                        and full_attempt < FULL_RETRIES
+                        and self._bounds.after_full(self._db, self._txn, exc, full_attempt)
+                    ):
+                        full_attempt += 1
+                        continue
                     # Until the disk has room, fail the next stores fast instead of
                     # retrying the whole dance for each of them.
                     self._stuck_until = time.monotonic() + STUCK_RETRY_S
@@ -323,12 +431,39 @@ class Outbox:
                         f"the disk holding {self.path} is full even after dropping old "
                         f"reports: report {report['id']} not stored ({exc}); free some space"
                     ) from None
-        raise AssertionError("unreachable")
+                # Not a full disk: a failing card, a cable, a file size limit. Retried and
+                # reported; nothing is deleted for it.
+                self._note_io_error(exc)
+                if not stuck and io_attempt < len(IO_RETRY_DELAYS_S):
+                    time.sleep(IO_RETRY_DELAYS_S[io_attempt])
+                    io_attempt += 1
+                    continue
+                self._stuck_until = time.monotonic() + STUCK_RETRY_S
+                raise StorageError(
+                    f"cannot write report {report['id']} to {self.path}: {exc} (an I/O error, "
+                    "not a full disk: nothing was dropped for it); check the disk "
+                    "(`dmesg`, `ugs-gateway outbox stats`)"
+                ) from None
+
+    def _note_io_error(self, exc: BaseException) -> None:
+        """Count an I/O error for the status, and say so in the log (once a minute)."""
+        self.io_errors += 1
+        self.last_io_error = {"time": format_time(self._clock.wall()), "error": str(exc)}
+        now = time.monotonic()
+        if now - self._io_logged_at >= IO_LOG_EVERY_S:
+            log.error(
+                "outbox: I/O error writing %s: %s (%d so far); the store is retried and no "
+                "report is dropped for it; check the disk (dmesg)",
+                self.path,
+                exc,
+                self.io_errors,
+            )
+            self._io_logged_at = now
 
     def _insert(self, report: dict[str, Any], body: str, targets: tuple[str, ...]) -> OutboxRow:
         data = body.encode()
         row_id = self._last_row_id + 1
-        now = time.time()
+        now = self._clock.now()
         claimed = bool(self._filters)
         with self._txn() as conn:
             self._bounds.make_room(conn, row_cost(len(data), targets), report, targets)
@@ -361,33 +496,103 @@ class Outbox:
             return []
         order = "DESC" if newest_first else "ASC"
         skip = {row_id for row_id in exclude if row_id > after}
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT r.row_id, r.body, r.stored_at FROM deliveries d "
-                    "JOIN reports r ON r.row_id = d.row_id WHERE d.uplink = ? AND d.row_id > ? "
-                    f"ORDER BY d.row_id {order} LIMIT ?",
-                    (uplink, after, limit + len(skip)),
-                ).fetchall()
-            except sqlite3.DatabaseError as exc:
-                if not db.is_damage(exc):
-                    raise StorageError(f"cannot read the outbox {self.path}: {exc}") from None
-                self._recover(exc)
-                return []
-        out, unreadable = [], []
-        for row_id, body, stored_at in rows:
-            if row_id in skip:
-                continue
-            report = parse_body(body)
-            if report is None:
-                unreadable.append(row_id)
-                continue
-            out.append(OutboxRow(row_id, report, stored_at, body))
-            if len(out) == limit:
+        accepts = self._filters[uplink]
+        out: list[OutboxRow] = []
+        unreadable: list[int] = []
+        withheld: list[int] = []
+        low, high = after, 1 << 62
+        # Reports its share filter no longer accepts are let go, not returned: read on
+        # until ``limit`` are found or nothing is left.
+        while len(out) < limit:
+            want = limit - len(out) + len(skip)
+            with self._lock:
+                try:
+                    rows = self._db.execute(
+                        "SELECT r.row_id, r.body, r.stored_at FROM deliveries d JOIN reports r "
+                        "ON r.row_id = d.row_id WHERE d.uplink = ? AND d.row_id > ? "
+                        f"AND d.row_id < ? ORDER BY d.row_id {order} LIMIT ?",
+                        (uplink, low, high, want),
+                    ).fetchall()
+                except sqlite3.DatabaseError as exc:
+                    if not db.is_damage(exc):
+                        raise StorageError(f"cannot read the outbox {self.path}: {exc}") from None
+                    self._recover(exc)
+                    return []
+            for row_id, body, stored_at in rows:
+                if row_id in skip:
+                    continue
+                report = parse_body(body)
+                if report is None:
+                    unreadable.append(row_id)
+                elif not self._accepted(accepts, report):
+                    withheld.append(row_id)
+                else:
+                    out.append(OutboxRow(row_id, report, stored_at, body))
+                    if len(out) == limit:
+                        break
+            if len(rows) < want or not rows:
                 break
+            if newest_first:
+                high = rows[-1][0]
+            else:
+                low = rows[-1][0]
         if unreadable:
             self._discard(unreadable)
+        if withheld:
+            self._withhold(uplink, withheld)
         return out
+
+    @staticmethod
+    def _accepted(accepts: Filter, report: dict[str, Any]) -> bool:
+        try:
+            return bool(accepts(report))
+        except Exception:
+            return False  # as at store time: a partner must never get what it should not
+
+    def _withhold(self, uplink: str, row_ids: list[int]) -> None:
+        """Reports stored for ``uplink`` that its share filter no longer accepts (narrowed
+        since): let go for that uplink without sending, and counted (``filtered``)."""
+        with self._lock:
+            try:
+                with self._txn(durable=False) as conn:
+                    gone = self._release(conn, uplink, row_ids)
+                    db.meta_add(conn, FILTERED_KEY + uplink, len(gone))
+                    self._remember(conn)
+            except sqlite3.DatabaseError as exc:
+                if db.is_damage(exc):
+                    self._recover(exc)
+                    return
+                log.warning("outbox: could not let go of filtered reports for %s: %s", uplink, exc)
+                return
+        self._filtered_unlogged += len(gone)
+        now = time.monotonic()
+        if now - self._filtered_logged_at >= IO_LOG_EVERY_S:
+            log.warning(
+                "outbox: %d waiting reports no longer pass the share filter of uplink %s "
+                "(narrowed since they were stored): let go without sending",
+                self._filtered_unlogged,
+                uplink,
+            )
+            self._filtered_logged_at, self._filtered_unlogged = now, 0
+
+    def _release(self, conn: sqlite3.Connection, uplink: str, ids: list[int]) -> list[int]:
+        """Inside a transaction: ``uplink`` no longer has to carry these rows; reports that
+        nobody else needs are deleted. Returns the row ids that were pending for it."""
+        released: list[int] = []
+        for start in range(0, len(ids), ACK_CHUNK):
+            chunk = ids[start : start + ACK_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            released += [
+                row_id
+                for (row_id,) in conn.execute(
+                    f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})"
+                    " RETURNING row_id",
+                    (uplink, *chunk),
+                ).fetchall()
+            ]
+        sizes = delete_unneeded(conn, released, list(self._filters))
+        self._delta.add(Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(released)}))
+        return released
 
     def _discard(self, row_ids: list[int]) -> None:
         """Drop reports whose stored text no longer parses (a flipped bit on the card)."""
@@ -412,20 +617,7 @@ class Outbox:
         with self._lock:
             try:
                 with self._txn(durable=False) as conn:
-                    acked = []
-                    for start in range(0, len(ids), ACK_CHUNK):
-                        chunk = ids[start : start + ACK_CHUNK]
-                        marks = ",".join("?" * len(chunk))
-                        acked += [
-                            row_id
-                            for (row_id,) in conn.execute(
-                                f"DELETE FROM deliveries WHERE uplink = ? AND row_id IN ({marks})"
-                                " RETURNING row_id",
-                                (uplink, *chunk),
-                            ).fetchall()
-                        ]
-                    sizes = delete_unneeded(conn, acked, list(self._filters))
-                    self._delta.add(Counts(-len(sizes), -sum(sizes), 0, {uplink: -len(acked)}))
+                    acked = self._release(conn, uplink, ids)
                     conn.execute(
                         "UPDATE uplinks SET delivered = delivered + ?, last_ack_at = ? "
                         "WHERE name = ?",
@@ -448,9 +640,22 @@ class Outbox:
         """Depth, bytes, oldest age, drops, and per uplink pending/cursor/delivered/dropped."""
         with self._lock:
             stats = collect_stats(
-                self._db, self.path, self.limits(), set(self._filters), self._counts
+                self._db,
+                self.path,
+                self.limits(),
+                set(self._filters),
+                self._counts,
+                now=self._clock.now(),
             )
-            stats.update(exists=True, boot=self.boot, seq=self._seq, unrouted=self.unrouted)
+            stats.update(
+                exists=True,
+                boot=self.boot,
+                seq=self._seq,
+                unrouted=self.unrouted,
+                io_errors=self.io_errors,
+                last_io_error=self.last_io_error,
+                salvaging=self._salvaging,
+            )
         return stats
 
     @property
@@ -458,6 +663,10 @@ class Outbox:
         return tuple(self._filters)
 
     def close(self) -> None:
+        self._closing.set()
+        salvager = self._salvager
+        if salvager is not None and salvager is not threading.current_thread():
+            salvager.join(30.0)  # ends after its current batch
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error), self._txn():

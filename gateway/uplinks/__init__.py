@@ -3,7 +3,8 @@
 What every uplink kind shares sits beside the kinds:
 
 - ``config``: the ``[[uplinks]]`` section (host, TLS, topics, rates);
-- ``share``: the share filter (which reports a partner gets) and redaction;
+- ``share``: the share filter (which reports a partner gets, checked again when sent) and the
+  allow-list of the report fields it gets;
 - ``encoding``, ``compact``, ``compact_fields``: the report's wire encodings (JSON, compact);
 - the cursor: each uplink's place in the stream of reports is kept by the outbox itself, per
   uplink name (``Outbox.pending(name, ...)`` and ``Outbox.ack(name, ...)``), durable across
@@ -25,7 +26,7 @@ goes through :class:`Unit`, which the service provides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +34,7 @@ from gateway.errors import UgsError
 
 if TYPE_CHECKING:
     from gateway.outbox.store import Outbox
+    from gateway.signing import Signer
     from gateway.uplinks.config import AnyUplinkConfig
 
 
@@ -78,9 +80,14 @@ class Unit(Protocol):
     def mode_at(self, epoch_s: float) -> str | None:
         """The mode the detector ran in at ``epoch_s`` (None: before this start)."""
 
-    def status_now(self) -> dict[str, Any]: ...
+    def status_now(self, uplink: str) -> dict[str, Any]:
+        """The status as the partner of ``uplink`` receives it (its share only)."""
 
-    def snippet(self, report_id: str) -> Path: ...
+    def snippet(
+        self, report_id: str, *, accepts: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Path:
+        """A detection's snippet; ``accepts``: the asking partner's share filter (None: every
+        report), refused for a report it does not accept."""
 
 
 class Uplink(Protocol):
@@ -101,10 +108,17 @@ class Uplink(Protocol):
 
 
 def open_uplink(
-    config: AnyUplinkConfig, outbox: Outbox, *, node: str, site: str, unit: Unit | None = None
+    config: AnyUplinkConfig,
+    outbox: Outbox,
+    *,
+    node: str,
+    site: str,
+    unit: Unit | None = None,
+    signer: Signer | None = None,
 ) -> Uplink:
     """The uplink for one ``[[uplinks]]`` entry (not started). ``unit`` answers partners'
-    tasks; SAPIENT needs it (it registers the unit's sensors and modes)."""
+    tasks; SAPIENT needs it (it registers the unit's sensors and modes). ``signer`` signs the
+    reports of an MQTT link; SAPIENT has no field for a signature (docs/signing.md)."""
     if config.protocol == "sapient":
         from gateway.uplinks.sapient import SapientUplink
 
@@ -113,4 +127,4 @@ def open_uplink(
         return SapientUplink(config, outbox, unit)
     from gateway.uplinks.mqtt import MqttUplink
 
-    return MqttUplink(config, outbox, node=node, site=site, unit=unit)
+    return MqttUplink(config, outbox, node=node, site=site, unit=unit, signer=signer)

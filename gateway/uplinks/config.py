@@ -15,6 +15,7 @@ max_inflight = 50                  # reports sent and not yet acknowledged (PUBA
 reconnect_min = 1.0                # s; redial delay doubles up to reconnect_max, jittered
 reconnect_max = 60.0
 drain_rate = 500                   # backlog reports per second after an outage; 0 = no limit
+sign = true                        # sign reports when the unit has a key ([signing] key_file)
 
 [uplinks.tls]                      # or `tls = false` for a plain link (a lab broker)
 ca_file = "certs/agency-a-ca.pem"  # default: the system's trusted CAs
@@ -25,6 +26,7 @@ verify = true                      # check the broker's certificate and name (ke
 [uplinks.share]                    # what this partner receives
 classes = ["vehicle", "footstep"]  # default: every class
 min_conf = 0.6                     # default 0
+fields = ["loc", "features", "clock", "model"]  # optional fields sent; default these
 redact = ["loc", "features"]       # fields removed before sending
 ```
 TLS is on by default: a plain link has to be asked for with ``tls = false``.
@@ -111,6 +113,11 @@ class UplinkConfig(BaseModel):
         ge=1024,
         le=256 * 1024**2,
         description="largest reply payload; snippets go in chunks of this size",
+    )
+    sign: bool = Field(
+        default=True,
+        description="sign reports when the unit has a key ([signing] key_file); false for a "
+        "link that cannot take 64 more bytes a report (docs/signing.md)",
     )
 
     @model_validator(mode="after")

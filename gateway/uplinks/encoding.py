@@ -6,12 +6,16 @@
 
 :func:`decode` tells the two apart by the first byte (compact starts with 0xC0-0xC7, which
 UTF-8 text never does), and raises :class:`ProtocolError` for anything else; it never raises
-another exception, whatever the bytes.
+another exception, whatever the bytes. :func:`load_json` is the JSON reader every decoder of
+received messages uses: a size and a nesting limit, checked before parsing, so that a
+hostile payload costs a :class:`ProtocolError` and not a ``RecursionError``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +29,32 @@ DETECTION = "detection"
 STATUS = "status"
 DEFAULT_PREFIX = "ugs/v1"
 MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32  # a report nests 3 deep, a status 6
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
+_NESTING = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(data: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets in strings ignored)."""
+    brackets = _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", data))
+    return max(itertools.accumulate(_NESTING[b] for b in brackets), default=0)
+
+
+def load_json(
+    payload: bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    """The JSON value of a received payload; :class:`ProtocolError` (only) for a payload
+    that is too large, nested too deep, not UTF-8 or not JSON."""
+    data = bytes(payload)
+    if len(data) > max_bytes:
+        raise ProtocolError(f"JSON payload of {len(data)} bytes (at most {max_bytes})")
+    if json_depth(data) > max_depth:
+        raise ProtocolError(f"JSON payload nested deeper than {max_depth} levels")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"payload is not JSON: {exc}") from None
 
 
 def detection_topic(site: str, node: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -72,10 +102,4 @@ def decode(payload: bytes, *, topic: str | None = None) -> dict[str, Any]:
         origin = topic_origin(topic) if topic else None
         site, node = origin if origin else (None, None)
         return decode_compact(payload, site=site, node=node)
-    if len(payload) > MAX_JSON_BYTES:
-        raise ProtocolError(f"JSON payload of {len(payload)} bytes is too large for a report")
-    try:
-        data = json.loads(bytes(payload).decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"payload is neither JSON nor compact: {exc}") from None
-    return validate_report(data)
+    return validate_report(load_json(payload))

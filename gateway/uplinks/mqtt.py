@@ -11,7 +11,8 @@ How a report travels:
    wakes their threads ("live" rows).
 2. The uplink thread publishes live rows first, then the backlog (``outbox.pending``, oldest
    first) at ``drain_rate`` reports/s, keeping at most ``max_inflight`` unacknowledged.
-   Redaction (``share.redact``) and encoding happen just before sending.
+   The share filter's field allow-list (``share.fields``, ``share.redact``) and the
+   encoding are applied just before sending.
 3. On PUBACK (QoS 1) the row is acknowledged in the outbox for this uplink; the outbox
    deletes a report once every uplink that should carry it has acknowledged it. A connection
    that drops loses only its in-flight bookkeeping: those rows are still pending in the
@@ -46,6 +47,7 @@ from drivers.backoff import Backoff
 from gateway.detection_report import format_time
 from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
+from gateway.signing import Signer
 from gateway.uplinks import Unit
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
@@ -88,11 +90,14 @@ class MqttUplink:
         node: str,
         site: str,
         unit: Unit | None = None,
+        signer: Signer | None = None,
     ) -> None:
         if config.name not in outbox.uplinks:
             raise ValueError(f"the outbox was not opened with uplink {config.name!r}")
         self.config = config
         self.name = config.name
+        # Reports are signed with the unit's key unless this link cannot take the bytes.
+        self.signer = signer if config.sign else None
         self.outbox = outbox
         self.node, self.site = node, site
         self.detection_topic = detection_topic(site, node, config.topic_prefix)
@@ -189,6 +194,7 @@ class MqttUplink:
                 "name": self.name,
                 "broker": self.settings.where,
                 "tls": self.settings.tls is not None,
+                "signed": self.signer is not None,
                 "encoding": self.config.encoding,
                 "topic": self.detection_topic,
                 "state": self._state,
@@ -203,6 +209,7 @@ class MqttUplink:
                 "pending": mine.get("pending"),
                 "dropped": mine.get("dropped"),
                 "tasking": self._tasking.status() if self._tasking is not None else None,
+                "filtered": mine.get("filtered"),
             }
 
     @property
@@ -367,6 +374,7 @@ class _Session:
         self.share = cfg.share
         self.encoding = cfg.encoding
         self.qos = cfg.qos
+        self.signer = uplink.signer
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -430,19 +438,20 @@ class _Session:
 
     def _payload(self, row: OutboxRow) -> bytes:
         if self.encoding != "json":
-            report = self.share.apply(row.report) if self.share.redact else row.report
-            return encode(report, self.encoding)
-        # The outbox validated the report (canonical key order) when it stored it, and
-        # redaction only removes optional fields: validating again on the way out would cost
-        # more than the rest of the send path. With nothing to redact, the stored text is
-        # exactly the JSON to send.
-        if not self.share.redact:
+            return encode(self.share.apply(row.report), self.encoding)
+        # The outbox validated the report (canonical key order) when it stored it, and the
+        # share filter only removes optional fields: validating again on the way out would
+        # cost more than the rest of the send path. When the partner may have every field
+        # the report has, the stored text is exactly the JSON to send.
+        if self.share.sends_whole(row.report):
             return row.body.encode()
-        redacted = self.share.apply(row.report)
-        return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode()
+        shared = self.share.apply(row.report)
+        return json.dumps(shared, separators=(",", ":"), ensure_ascii=False).encode()
 
     def _publish(self, row: OutboxRow) -> None:
         payload = self._payload(row)
+        if self.signer is not None:
+            payload = self.signer.sign(self.up.detection_topic, payload)
         mid = self.conn.publish(self.up.detection_topic, payload, qos=self.qos)
         self.in_flight[mid] = row.row_id
         self.in_flight_rows.add(row.row_id)

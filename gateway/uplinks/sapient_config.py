@@ -10,9 +10,9 @@ tls = false                        # TLS is on by default, as for MQTT
 status_interval_s = 10             # declared in the registration; status this often
 tasking = ["registration", "status", "reset", "stop", "start", "mode"]  # the default
 
-[uplinks.share]                    # as for any partner
+[uplinks.share]                    # as for any partner (checked again at send time)
 classes = ["vehicle", "footstep"]
-redact = ["loc"]                   # positions then go as range from the unit, no location
+fields = ["clock", "model"]        # no "loc": positions then go as range from the unit
 ```
 """
 

@@ -93,8 +93,9 @@ def _range_bearing(location_type: Reg.LocationType) -> None:
 
 
 def reports_location(unit: Unit, config: SapientUplinkConfig) -> bool:
-    """Whether this link gets positions as the unit's location (else as a range from it)."""
-    return unit.location is not None and "loc" not in config.share.redact
+    """Whether this link gets positions as the unit's location (else as a range from it):
+    only when its share lets the report's ``loc`` through (``share.fields``, ``redact``)."""
+    return unit.location is not None and "loc" in config.share.allowed
 
 
 def registration(unit: Unit, config: SapientUplinkConfig, now: float) -> SapientMessage:
@@ -207,7 +208,8 @@ def status_report(
     clock_synced: bool,
     reporting: bool = True,
 ) -> SapientMessage:
-    """A status report; ``health`` is the service's latest status (None before the first)."""
+    """A status report; ``health`` is this partner's share of the service's latest status
+    (:func:`gateway.health.status.partner_status`; None before the first)."""
     message = envelope(unit.sapient_id, now)
     status = message.status_report
     status.report_id = new_ulid(now)
@@ -239,12 +241,13 @@ def status_report(
         entry.status_level = Status.STATUS_LEVEL_INFORMATION_STATUS
         entry.status_type = Status.STATUS_TYPE_NOT_DETECTING
         entry.status_value = "detection reports stopped by a task (Start resumes them)"
-    outbox = (health or {}).get("outbox") or {}
-    if outbox.get("depth"):
+    # This link's own queue (the partner's share of the status has no other).
+    own = ((health or {}).get("outbox") or {}).get("uplink") or {}
+    if own.get("pending"):
         entry = status.status.add()
         entry.status_level = Status.STATUS_LEVEL_INFORMATION_STATUS
         entry.status_type = Status.STATUS_TYPE_OTHER
-        entry.status_value = f"outbox: {outbox['depth']} reports waiting"
+        entry.status_value = f"outbox: {own['pending']} reports waiting"
     if goodbye:
         status.system = Status.SYSTEM_GOODBYE
     elif sensors and not delivering and health is not None:
@@ -264,7 +267,8 @@ def detection_report(
     now: float,
     mode: str | None,
 ) -> SapientMessage:
-    """The detection report of one (already redacted) v1 report."""
+    """The detection report of one v1 report, as this partner's share gives it
+    (:meth:`gateway.uplinks.share.ShareFilter.apply`: only the fields it may receive)."""
     message = envelope(unit.sapient_id, now)
     detection = message.detection_report
     t0 = parse_time(report["t0"])
@@ -299,6 +303,8 @@ def detection_report(
         info["mode"] = mode
     if report.get("clock"):
         info["clock"] = str(report["clock"])
+    if report.get("model"):
+        info["model"] = str(report["model"])
     for kind, value in info.items():
         entry = detection.object_info.add()
         entry.type = kind

@@ -37,8 +37,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.errors import ProtocolError
 from gateway.uplinks import TaskRefusedError, Unit
 from gateway.uplinks.config import UplinkConfig
+from gateway.uplinks.encoding import load_json
 from gateway.uplinks.mqtt_client import LinkError, read_password, tls_context
 
 log = logging.getLogger(__name__)
@@ -174,8 +176,8 @@ class MqttTasking:
                          f"at most {MAX_REQUEST_BYTES})")  # fmt: skip
             return
         try:
-            body = json.loads(request.payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            body = load_json(request.payload, max_bytes=MAX_REQUEST_BYTES, max_depth=4)
+        except ProtocolError:
             self._refuse(request, None, "not a JSON object (see docs/uplinks.md, Remote tasking)")
             return
         if not isinstance(body, dict):
@@ -192,7 +194,7 @@ class MqttTasking:
             return
         try:
             if command == "status":
-                self._reply(request, body, {"ok": True, "status": self.unit.status_now()})
+                self._reply(request, body, {"ok": True, "status": self.unit.status_now(self.name)})
                 outcome = "status sent"
             elif command == "mode":
                 mode = body.get("mode")
@@ -216,7 +218,11 @@ class MqttTasking:
         report_id = body.get("id")
         if not isinstance(report_id, str):
             raise TaskRefusedError('give the detection\'s report id as "id"')
-        path = self.unit.snippet(report_id)
+        # Only a detection this partner's share filter lets through (docs/uplinks.md).
+        share = self.config.share
+        path = self.unit.snippet(
+            report_id, accepts=None if share.takes_every_report else share.accepts
+        )
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -3,6 +3,7 @@
     python -m tests.gateway.outbox_child store OUTBOX STATE_DIR COUNT   (0 = until killed)
     python -m tests.gateway.outbox_child fsize OUTBOX LIMIT_BYTES COUNT
     python -m tests.gateway.outbox_child tmpfs MOUNTPOINT SIZE COUNT   (inside `unshare -rm`)
+    python -m tests.gateway.outbox_child eio OUTBOX - COUNT   (under strace fault injection)
 
 ``store`` prints ``boot N`` after taking its boot number, ``open`` once the outbox is open,
 then ``stored BOOT SEQ`` after each store call has returned. The other modes print one JSON
@@ -70,6 +71,12 @@ def fill(path: Path, count: int, before: Any = None, prefill: int = 1) -> dict[s
             failures += 1
     stats = outbox.stats()
     outbox.close()
+    return summary(path, returned, failures, stats)
+
+
+def summary(
+    path: Path, returned: list[int], failures: int, stats: dict[str, Any]
+) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     check = conn.execute("PRAGMA quick_check").fetchone()[0]
     kept = [seq for (seq,) in conn.execute("SELECT seq FROM reports ORDER BY row_id")]
@@ -79,9 +86,26 @@ def fill(path: Path, count: int, before: Any = None, prefill: int = 1) -> dict[s
         "failures": failures,
         "kept": kept,
         "drops": stats["drops"],
+        "io_errors": stats.get("io_errors"),
+        "last_io_error": stats.get("last_io_error"),
         "check": check,
         "ballast": path.with_name(path.name + ".ballast").exists(),
     }
+
+
+def eio(path: Path, count: int) -> None:
+    """Store ``count`` reports while the test's strace makes some writes fail with EIO."""
+    outbox = Outbox(path, OutboxConfig(), node=NODE, site=SITE, boot=1, uplinks={"a": everything})
+    returned: list[int] = []
+    failures = 0
+    for _ in range(count):
+        try:
+            returned.append(outbox.store(fields())["seq"])
+        except StorageError:
+            failures += 1
+    stats = outbox.stats()
+    outbox.close()
+    say(json.dumps(summary(path, returned, failures, stats)))
 
 
 def fsize(path: Path, limit: int, count: int) -> None:
@@ -120,6 +144,8 @@ def main() -> None:
         fsize(Path(target), int(arg), int(count))
     elif mode == "tmpfs":
         tmpfs(Path(target), arg, int(count))
+    elif mode == "eio":
+        eio(Path(target), int(count))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -68,3 +68,41 @@ def test_state_dir_that_cannot_be_used(tmp_path: Path) -> None:
         next_boot(blocker)
     with pytest.raises(StorageError, match="state dir"):
         next_boot(blocker / "sub")
+
+
+def test_lost_boot_files_do_not_reuse_the_boots_the_outbox_holds(tmp_path: Path) -> None:
+    # The service's state: boot 5 stored reports, then the boot files were lost (deleted by
+    # hand, or the state dir restored from an old backup) while the outbox survived.
+    from gateway.config import parse_config
+    from gateway.service import Service
+    from tests.gateway.outbox_helpers import fields, open_outbox
+
+    state = tmp_path / "state"
+    for _ in range(5):
+        next_boot(state)
+    with open_outbox(state / "outbox.sqlite", boot=5) as outbox:
+        outbox.store(fields())
+    for name in FILES:
+        (state / name).unlink()
+    config = parse_config(
+        {
+            "node": {"id": "ugs-0007", "site": "sector-12", "state_dir": str(state)},
+            "sensors": [
+                {"name": "geo1", "kind": "seismic", "transport": "serial",
+                 "port": str(tmp_path / "no-such-port"), "sample_rate": 500}
+            ],
+        }
+    )  # fmt: skip
+    service = Service(config)
+    try:
+        assert service.boot == 6
+        report = service.outbox.store(fields())
+        assert report["id"] == "ugs-0007-6-1"  # not 1-1: receivers would drop it
+    finally:
+        service.outbox.close()
+    assert read_boot(state) == 6
+
+
+def test_the_boot_counter_is_kept_above_the_floor_it_is_given(tmp_path: Path) -> None:
+    assert next_boot(tmp_path, floor=41) == 42
+    assert next_boot(tmp_path, floor=3) == 43

@@ -10,7 +10,9 @@ import pytest
 
 from drivers.recordings import write_recording
 from gateway.cli import main
+from hil.analysis import run_detector
 from hil.scenarios import generate
+from hil.scoring import score
 
 
 def test_simulate_analyze_and_score_in_one_step(
@@ -22,13 +24,38 @@ def test_simulate_analyze_and_score_in_one_step(
     )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
+    # The same recording and detector, scored by the library: the command adds nothing and
+    # loses nothing on the way to its JSON.
+    rec = generate("patrol", 300.0, 9101)
+    expected = score(rec.truth, run_detector(rec).detections, rec.duration).summary()
     for cls in ("footstep", "vehicle"):
-        entry = report["per_class"][cls]
-        assert {"pd", "precision", "n_truth"} <= set(entry)
-    assert report["per_class"]["footstep"]["n_truth"] > 0
-    assert report["false_alarms_per_hour"] is not None
-    assert "footstep" in report["confusion"]
+        entry, want = report["per_class"][cls], expected["per_class"][cls]
+        for key in ("n_truth", "n_detected", "n_reported", "n_correct", "pd", "precision"):
+            assert entry[key] == want[key], (cls, key)
+        # And the figures mean what they say.
+        assert entry["n_truth"] > 0 and entry["n_reported"] > 0
+        assert entry["n_detected"] <= entry["n_truth"]
+        assert entry["n_correct"] <= entry["n_reported"]
+        assert entry["pd"] == pytest.approx(entry["n_detected"] / entry["n_truth"], abs=1e-4)
+        assert entry["precision"] == pytest.approx(
+            entry["n_correct"] / entry["n_reported"], abs=1e-4
+        )
+        assert entry["pd"] >= 0.5, "the detector finds most of a patrol's events"
+    hours = 300 / 3600
+    assert report["false_alarms"] == expected["false_alarms"]
+    assert report["false_alarms_per_hour"] == pytest.approx(
+        report["false_alarms"] / hours, abs=1e-3
+    )
+    assert report["confusion"] == expected["confusion"]
+    assert (
+        sum(report["confusion"]["footstep"].values())
+        == report["per_class"]["footstep"]["n_truth_all"]
+    )
     assert report["pd_by_range"]["footstep"][0]["range_m"] == [0.0, 5.0]
+    assert (
+        sum(b["n"] for b in report["pd_by_range"]["footstep"])
+        <= report["per_class"]["footstep"]["n_truth"]
+    )
     assert plot.stat().st_size > 10_000
 
 
@@ -106,9 +133,7 @@ def test_training_is_reproducible_byte_for_byte(
 
 
 def test_a_unit_with_only_some_sensors(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(
-        ["eval", "--scenario", "demo", "--duration", "240", "--seed", "1", "--sensor", "pir"]
-    )
+    rc = main(["eval", "--scenario", "demo", "--duration", "240", "--seed", "1", "--sensor", "pir"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["sensors"] == ["pir"]

@@ -7,8 +7,11 @@ import logging
 import os
 import random
 import sqlite3
+import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,8 +68,9 @@ def test_damaged_file_is_moved_aside_and_readable_reports_kept(
     DAMAGE[damage](path)
     caplog.set_level(logging.WARNING)
     with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
-        # Still a working outbox.
+        # Still a working outbox, at once: the readable reports are copied meanwhile.
         report = outbox.store(fields())
+        assert outbox.wait_salvaged(60)
         assert report["id"].endswith("-2-1")
         all_rows = outbox.pending("all", 1000)
         car_rows = outbox.pending("cars", 1000)
@@ -166,3 +170,95 @@ def test_a_report_whose_text_was_damaged_is_dropped_and_counted(
     assert stats["drops"]["damaged"] == 1
     assert stats["uplinks"]["all"]["dropped"] == stats["uplinks"]["cars"]["dropped"] == 1
     assert "unreadable" in caplog.text
+
+
+def bulk(path: Path, count: int, *, uplinks: dict[str, Any] | None = None) -> None:
+    """An outbox of ``count`` reports, most of them copies made in SQL (fast)."""
+    with open_outbox(path, uplinks=UPLINKS if uplinks is None else uplinks) as outbox:
+        for n in range(10):
+            outbox.store(fields("vehicle" if n % 3 == 0 else "footstep"))
+    conn = sqlite3.connect(path, isolation_level=None)
+    with conn:
+        conn.execute("BEGIN")
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 11 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO reports(row_id, boot, seq, stored_at, size, body, claimed) "
+            "SELECT n.i, t.boot, n.i, t.stored_at, t.size, "
+            "json_set(t.body, '$.seq', n.i, '$.id', 'ugs-0007-1-' || n.i), t.claimed "
+            "FROM n, (SELECT * FROM reports ORDER BY row_id LIMIT 1) AS t",
+            (count,),
+        )
+        conn.execute(
+            "INSERT INTO deliveries(uplink, row_id) SELECT u.name, r.row_id FROM reports r, "
+            "uplinks u WHERE r.claimed = 1 AND r.row_id > 10"
+        )
+        conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def test_a_large_damaged_file_is_copied_in_the_background_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    total = 60_000
+    bulk(path, total)
+    garbage_pages(path)
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
+            # The unit works at once: opening and storing do not wait for the copy, and a
+            # store made while it runs waits for one batch at most (the watchdog would
+            # restart a pipeline stuck for 20 s; a start has 180 s).
+            latencies = []
+            while not outbox.wait_salvaged(0) and len(latencies) < 200:
+                t = time.monotonic()
+                outbox.store(fields())
+                latencies.append(time.monotonic() - t)
+            opened_and_stored = latencies and time.monotonic() - started
+            assert outbox.wait_salvaged(120)
+            _, peak = tracemalloc.get_traced_memory()
+            stats = outbox.stats()
+            old = [r for r in outbox.pending("all", total + 1000) if r.report["boot"] == 1]
+    finally:
+        tracemalloc.stop()
+    assert len(latencies) >= 20, "the copy was over before the first stores"
+    assert max(latencies) < 0.5, max(latencies)
+    assert opened_and_stored
+    # Most of the file was readable and is queued again; memory held one batch at a time
+    # (every pending id of 60 000 reports for two uplinks, as sets, would take ~8 MB).
+    assert len(old) > total * 0.9
+    assert stats["depth"] > total * 0.9
+    assert peak < 3 * 1024 * 1024, peak
+    assert stats["salvaging"] is None
+
+
+def test_reports_kept_without_uplinks_are_claimed_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    total = 30_000
+    bulk(path, total, uplinks={})  # stored while no uplink was configured
+    tracemalloc.start()
+    try:
+        with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
+            _, peak = tracemalloc.get_traced_memory()
+            pending = outbox.pending_count("all")
+    finally:
+        tracemalloc.stop()
+    assert pending == total
+    # All their bodies at once would be ~10 MB.
+    assert peak < 3 * 1024 * 1024, peak
+
+
+def test_a_salvage_cut_short_by_a_restart_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    total = 20_000
+    bulk(path, total)
+    not_sqlite_after = path.read_bytes()
+    path.write_bytes(not_sqlite_after[: 4096 * 6] + b"\0" * 4096 + not_sqlite_after[4096 * 7 :])
+    with open_outbox(path, boot=2, uplinks=UPLINKS) as outbox:
+        outbox.close()  # at once: the copy has barely begun
+    with open_outbox(path, boot=3, uplinks=UPLINKS) as outbox:
+        assert outbox.wait_salvaged(120)
+        old = {r.report["seq"] for r in outbox.pending("all", total + 10) if r.report["boot"] == 1}
+    assert len(old) > total * 0.9

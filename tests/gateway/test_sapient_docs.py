@@ -37,8 +37,10 @@ def _messages(tmp_path: Path) -> list[Message]:
     report["loc"] = {"lat": 49.0, "lon": -122.7, "alt_m": 30.0}
     located = sapient_config(1)
     hidden = sapient_config(1, share={"redact": ["loc"]})
+    # This partner's share of the status (gateway.health.status.partner_status).
     health = {"problems": {"sensor geo1": "stale", "thread pipeline": "stuck"},
-              "outbox": {"depth": 3}, "sensors": {"geo1": {"state": "ok"}}}  # fmt: skip
+              "outbox": {"uplink": {"pending": 3}},
+              "sensors": {"geo1": {"state": "ok"}}}  # fmt: skip
     return [
         sm.registration(unit, located, now),
         sm.registration(unit, hidden, now),

@@ -12,6 +12,7 @@ from typing import Any
 from gateway.detection_report import detection_fields
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.store import Outbox
+from gateway.signing import Signer
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.mqtt import MqttUplink
 
@@ -53,6 +54,7 @@ def gateway(
     boot: int = 1,
     outbox: OutboxConfig | None = None,
     start: bool = True,
+    signer: Signer | None = None,
 ) -> Iterator[tuple[Outbox, dict[str, MqttUplink]]]:
     box = Outbox(
         tmp_path / "outbox.sqlite",
@@ -62,7 +64,7 @@ def gateway(
         boot=boot,
         uplinks={c.name: c.share.accepts for c in configs},
     )
-    uplinks = {c.name: MqttUplink(c, box, node=NODE, site=SITE) for c in configs}
+    uplinks = {c.name: MqttUplink(c, box, node=NODE, site=SITE, signer=signer) for c in configs}
     try:
         if start:
             for uplink in uplinks.values():

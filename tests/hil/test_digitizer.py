@@ -19,6 +19,7 @@ from drivers.stream.codec import FLAG_BOOT, FLAG_CLIP, Frame, StreamDecoder
 from hil.emulators.digitizer import DigitizerEmulator
 from hil.emulators.faults import Faults
 from hil.emulators.source import ArraySource, FunctionSource
+from tests.drivers.modbus_helpers import wait_until
 
 RATE = 1000
 
@@ -160,11 +161,11 @@ def test_stall_freezes_sampling_and_resume_carries_on(
     make: Callable[..., tuple[DigitizerEmulator, Reader]],
 ) -> None:
     faults = Faults()
-    _, reader = make(ArraySource(noise(20_000), RATE, loop=True), faults=faults)
+    emulator, reader = make(ArraySource(noise(20_000), RATE, loop=True), faults=faults)
     reader.pump(lambda: len(reader.frames) >= 3)
     faults.stall()
-    time.sleep(0.05)  # let a frame in flight land before counting
-    reader.pump(lambda: True)
+    # Every frame the emulator sent before it stalled has landed.
+    reader.pump(lambda: len(reader.frames) >= emulator.frames_sent)
     before = len(reader.frames)
     reader.port.timeout = 0.3
     assert reader.port.read(1) == b""  # nothing while stalled
@@ -188,10 +189,7 @@ def test_unplug_removes_the_link_and_replug_brings_a_new_pty(
     assert not os.path.lexists(emulator.path)
     reader.port.close()
     faults.replug()
-    deadline = time.monotonic() + 5
-    while not os.path.lexists(emulator.path):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    assert wait_until(lambda: os.path.lexists(emulator.path), 5)
     # The kernel may hand out the same pty number again, as it does ttyUSB numbers.
     assert os.path.realpath(emulator.path) == emulator.pty_path
     reader.port = serial.serial_for_url(emulator.path, timeout=0.05)

@@ -78,16 +78,20 @@ def test_counter_follows_the_rate_and_sample_times(stack: contextlib.ExitStack) 
         # Sample counter-1 was taken before the reply left, sample counter after the request.
         assert emulator.sample_time(counter - 1) <= received
         assert emulator.sample_time(counter) > sent
-        time.sleep(0.013)
+        # The next read after the emulator has taken new samples.
+        assert wait_until(lambda c=counter: emulator.counter >= c + 2, 2)
     assert emulator.sample_time(1) - emulator.sample_time(0) == pytest.approx(1 / 200, abs=1e-6)
 
 
 def test_speed_plays_the_source_faster(stack: contextlib.ExitStack) -> None:
     emulator = counting_mag(rate=50, speed=4.0)
     tcp_client(stack, emulator)
-    start = emulator.counter
-    time.sleep(0.5)
-    assert 80 <= emulator.counter - start <= 120  # 200 samples per second of wall time
+    # Time how long the emulator takes for 100 samples: 0.5 s of wall time at 4 x 50/s.
+    assert wait_until(lambda: emulator.counter > 0, 2)
+    start, began = emulator.counter, time.monotonic()
+    assert wait_until(lambda: emulator.counter >= start + 100, 5)
+    elapsed = time.monotonic() - began
+    assert 0.4 <= elapsed <= 0.65, elapsed  # 200 samples per second of wall time
 
 
 def test_rate_write_and_refusal(stack: contextlib.ExitStack) -> None:
@@ -113,7 +117,8 @@ def test_restart_flag_clear_reboot_and_stall(stack: contextlib.ExitStack) -> Non
 
     emulator.faults.stall()
     frozen = read_fifo(client, MAGNETOMETER_MAP, 1)
-    time.sleep(0.05)
+    # Read again once a running sensor would have taken 5 more samples (its own clock).
+    assert wait_until(lambda: time.time() > emulator.sample_time(frozen.counter + 5), 2)
     again = read_fifo(client, MAGNETOMETER_MAP, 1)
     assert again.counter == frozen.counter and again.status == 0  # not acquiring
     emulator.faults.resume()

@@ -117,6 +117,14 @@ def test_identity_and_directories() -> None:
     assert values("UMask") == ["0077"]
 
 
+def test_resources_are_bounded_and_nothing_listens() -> None:
+    assert values("SocketBindDeny") == ["any"]
+    (memory,) = values("MemoryMax")
+    assert memory.endswith("M") and 512 <= int(memory[:-1]) <= 1024
+    (tasks,) = values("TasksMax")
+    assert 32 <= int(tasks) <= 256
+
+
 def test_hardening_leaves_what_the_service_needs() -> None:
     # Numba's JIT writes machine code and then executes it.
     assert values("MemoryDenyWriteExecute") == []
