@@ -45,13 +45,13 @@ from typing import Any
 
 from drivers.backoff import Backoff
 from gateway.detection_report import format_time
-from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
 from gateway.signing import Signer
 from gateway.uplinks import Unit
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic
+from gateway.uplinks.link_log import log_link_down, pending_text
 from gateway.uplinks.tasking import MqttTasking
 
 log = logging.getLogger(__name__)
@@ -255,28 +255,15 @@ class MqttUplink:
             self._live.clear()
             self._connected_since = None
         self._set_state(failure.state, failure.message)
-        if failure.state == self._last_outcome:
-            log.debug("uplink %s: still %s: %s", self.name, failure.state, failure.message)
-            return
-        self._last_outcome = failure.state
-        level = (
-            logging.ERROR if failure.state in (mq.AUTH_FAILED, mq.TLS_FAILED) else logging.WARNING
-        )
-        log.log(
-            level,
-            "uplink %s: %s: %s; reports are kept in the outbox (%s waiting) and sent when "
-            "the link is back",
+        self._last_outcome = log_link_down(
             self.name,
             failure.state,
             failure.message,
-            self._pending_text(),
+            last_logged=self._last_outcome,
+            serious=failure.state in (mq.AUTH_FAILED, mq.TLS_FAILED),
+            outbox=self.outbox,
+            log=log,
         )
-
-    def _pending_text(self) -> str:
-        try:
-            return str(self.outbox.pending_count(self.name))
-        except (UgsError, KeyError, OSError):
-            return "?"
 
     def _connected(self, conn: mq.MqttConnection) -> None:
         with self._lock:
@@ -295,7 +282,7 @@ class MqttUplink:
                 self.settings.where,
                 how,
                 time.monotonic() - self._down_since,
-                self._pending_text(),
+                pending_text(self.outbox, self.name),
             )
         elif self._last_outcome != mq.CONNECTED:
             log.info("uplink %s: connected to %s (%s)", self.name, self.settings.where, how)

@@ -39,9 +39,9 @@ from typing import Any
 from drivers.backoff import Backoff
 from gateway.clock import ClockWatch
 from gateway.detection_report import format_time
-from gateway.errors import UgsError
 from gateway.outbox.store import Outbox, OutboxRow
 from gateway.uplinks import Unit
+from gateway.uplinks.link_log import log_link_down, pending_text
 from gateway.uplinks.sapient_config import SapientUplinkConfig
 from gateway.uplinks.sapient_session import (
     ALERT_QUEUE,
@@ -229,26 +229,15 @@ class SapientUplink:
             self._live.clear()
             self._connected_since = None
         self._set_state(failure.state, failure.message)
-        if failure.state == self._last_outcome:
-            log.debug("uplink %s: still %s: %s", self.name, failure.state, failure.message)
-            return
-        self._last_outcome = failure.state
-        level = logging.ERROR if failure.state in (TLS_FAILED, REFUSED) else logging.WARNING
-        log.log(
-            level,
-            "uplink %s: %s: %s; reports are kept in the outbox (%s waiting) and sent when "
-            "the link is back",
+        self._last_outcome = log_link_down(
             self.name,
             failure.state,
             failure.message,
-            self._pending_text(),
+            last_logged=self._last_outcome,
+            serious=failure.state in (TLS_FAILED, REFUSED),
+            outbox=self.outbox,
+            log=log,
         )
-
-    def _pending_text(self) -> str:
-        try:
-            return str(self.outbox.pending_count(self.name))
-        except (UgsError, KeyError, OSError):
-            return "?"
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -347,7 +336,7 @@ class SapientUplink:
                 self.name,
                 self.where,
                 time.monotonic() - self._down_since,
-                self._pending_text(),
+                pending_text(self.outbox, self.name),
             )
         elif self._last_outcome != CONNECTED:
             log.info(
