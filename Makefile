@@ -15,7 +15,7 @@ demo: setup
 	$(BIN)/ugs-gateway demo $(DEMO_ARGS)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
