@@ -270,19 +270,27 @@ class Health:
 
     @staticmethod
     def summary(snapshot: dict[str, Any]) -> str:
-        """One line for ``systemctl status`` (``STATUS=``)."""
+        """One line for ``systemctl status`` (``STATUS=``), or of a partner's share of the
+        status (the demo's command post): what that share holds, never a count it lacks."""
         sensors = snapshot["sensors"]
         ok = sum(1 for s in sensors.values() if s.get("state") == "ok")
         starting = sum(1 for s in sensors.values() if s.get("state") == "starting")
         uplinks = snapshot["uplinks"]
         up = sum(1 for u in uplinks.values() if u.get("state") == "connected")
-        outbox = snapshot["outbox"]
+        pipeline, outbox = snapshot["pipeline"], snapshot["outbox"]
+        if "stored" in pipeline:
+            detections = f"{pipeline['stored']} detections"
+        else:  # a partner's share: no counts, only the latest report it was given
+            last = pipeline.get("last_detection")
+            detections = f"last detection {last['id']}" if last else "no detection yet"
+        if "depth" in outbox:
+            queued = f"outbox {outbox['depth']} queued"
+        else:  # a partner's share: its own queue only
+            queued = f"{(outbox.get('uplink') or {}).get('pending', 0)} queued for this link"
         text = (
             f"{snapshot['state']}: sensors {ok}/{len(sensors)} ok"
             f"{f' ({starting} starting)' if starting else ''}, "
-            f"uplinks {up}/{len(uplinks)} connected, "
-            f"{snapshot['pipeline'].get('stored', 0)} detections, "
-            f"outbox {outbox.get('depth', 0)} queued"
+            f"uplinks {up}/{len(uplinks)} connected, {detections}, {queued}"
         )
         if snapshot["problems"]:
             name, why = next(iter(snapshot["problems"].items()))

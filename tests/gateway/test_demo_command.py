@@ -33,6 +33,10 @@ def test_demo_prints_each_detection_next_to_the_truth() -> None:
     )
     assert received and received.group(1) == received.group(2), text
     assert re.search(r"footstep\s+1 of 1 detected", text), text
+    # The command post's status line says what its share of the status holds: the latest
+    # report it was given, not a count of detections the share does not carry.
+    assert re.search(r"status .*last detection demo-\S+", text), text
+    assert " 0 detections" not in text, text
     for name in ("geo1", "pir1", "mag1"):
         samples = re.search(rf"{name}: (\d+) samples", text)
         assert samples and int(samples.group(1)) > 0, text
