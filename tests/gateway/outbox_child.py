@@ -63,15 +63,21 @@ def fill(path: Path, count: int, before: Any = None, prefill: int = 1) -> dict[s
     returned: list[int] = [outbox.store(fields())["seq"] for _ in range(prefill)]
     if before is not None:
         before(path)
+    failures = store_counting_failures(outbox, count - prefill, returned)
+    stats = outbox.stats()
+    outbox.close()
+    return summary(path, returned, failures, stats)
+
+
+def store_counting_failures(outbox: Outbox, count: int, returned: list[int]) -> int:
+    """Store ``count`` reports, appending each returned seq; the number of stores refused."""
     failures = 0
-    for _ in range(count - prefill):
+    for _ in range(count):
         try:
             returned.append(outbox.store(fields())["seq"])
         except StorageError:
             failures += 1
-    stats = outbox.stats()
-    outbox.close()
-    return summary(path, returned, failures, stats)
+    return failures
 
 
 def summary(
@@ -97,12 +103,7 @@ def eio(path: Path, count: int) -> None:
     """Store ``count`` reports while the test's strace makes some writes fail with EIO."""
     outbox = Outbox(path, OutboxConfig(), node=NODE, site=SITE, boot=1, uplinks={"a": everything})
     returned: list[int] = []
-    failures = 0
-    for _ in range(count):
-        try:
-            returned.append(outbox.store(fields())["seq"])
-        except StorageError:
-            failures += 1
+    failures = store_counting_failures(outbox, count, returned)
     stats = outbox.stats()
     outbox.close()
     say(json.dumps(summary(path, returned, failures, stats)))
