@@ -302,9 +302,17 @@ def seismic_features(
     x = bb - bb.mean() if bb.size else bb
     x2 = x * x
     m2 = float(x2.mean()) if x.size else 0.0
-    if m2 > 0:
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if m2 * m2 > 0:
         feats["kurtosis"] = math.log10(max(float(np.dot(x2, x2)) / x.size / (m2 * m2), 1e-3))
-        feats["crest"] = float(np.max(np.abs(x)) / math.sqrt(m2))
+        feats["crest"] = float(peak / math.sqrt(m2))
+    elif peak > 0:
+        # A converter stuck on one count leaves the high-passed trace decaying to 1e-200 and
+        # below, where these squares underflow: the same shape figures, scaled first.
+        z2 = (x / peak) ** 2
+        n2 = float(z2.mean())
+        feats["kurtosis"] = math.log10(max(float(np.dot(z2, z2)) / x.size / (n2 * n2), 1e-3))
+        feats["crest"] = float(1.0 / math.sqrt(n2))
     else:
         feats["kurtosis"] = 0.0
         feats["crest"] = 0.0

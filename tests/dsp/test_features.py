@@ -25,3 +25,26 @@ def test_running_median_is_numpys_median_exactly(n, width):
         out = np.empty(n)
         kernel(x, width, out)
         np.testing.assert_array_equal(out, want)
+
+
+def test_an_event_out_of_a_converter_stuck_on_one_count_has_its_features() -> None:
+    # After a stretch on one count the high-passed trace decays towards 1e-200, where the
+    # square of its mean square is 0: the shape features must not divide by it, and do not
+    # depend on the scale.
+    from dsp.features import seismic_features
+
+    rng = np.random.default_rng(3)
+    bands = [(2.0, 10.0), (10.0, 30.0), (30.0, 60.0), (60.0, 100.0)]
+    bb = rng.standard_normal(2500) * np.hanning(2500)
+    band_e = rng.uniform(1.0, 2.0, (500, 4))
+    args = (np.full((500, 4), 0.1), rng.uniform(1.0, 2.0, 500))
+
+    def features(scale: float) -> dict[str, float]:
+        return seismic_features(
+            band_e, args[0], args[1], bb * scale, bb[:100] * scale, 50.0, 250.0, bands, 10.0
+        )
+
+    tiny, unit = features(1e-170), features(1.0)
+    for name in ("kurtosis", "crest"):
+        assert np.isfinite(tiny[name])
+        assert tiny[name] == pytest.approx(unit[name], rel=1e-9)
