@@ -35,17 +35,34 @@ class Spy:
     def __init__(self, broker: Broker) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.ready = threading.Event()
+        self._arrived = threading.Condition()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"spy-{broker.port}")
         self.client.on_connect = lambda c, *_: c.subscribe("#", qos=1)
         self.client.on_subscribe = lambda *_: self.ready.set()
-        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self.client.on_message = lambda _c, _u, m: self._note(m.topic, m.payload)
         assert broker.port is not None
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert self.ready.wait(5)
 
+    def _note(self, topic: str, payload: bytes) -> None:
+        with self._arrived:
+            self.messages.append((topic, payload))
+            self._arrived.notify_all()
+
     def replies(self) -> list[str]:
         return [t for t, _ in self.messages if "/task" in t]
+
+    def wait_for_payloads(self, part: str, count: int, timeout: float = 10.0) -> list[bytes]:
+        """The payloads on topics holding ``part``, once ``count`` of them have arrived (the
+        requester may have had its replies before this other subscriber)."""
+
+        def found() -> list[bytes]:
+            return [p for t, p in self.messages if part in t]
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(found()) >= count, timeout)
+            return found()
 
     def close(self) -> None:
         self.client.disconnect()
@@ -103,7 +120,7 @@ def test_an_authorised_partner_fetches_a_snippet_byte_identical(
         assert result.ok and result.data == waveform
         assert result.replies[-1]["chunks"] == -(-len(waveform) // chunk_bytes(65536)) == 4
         assert f"uplink agency-a: task snippet {REPORT}: done" in caplog.text
-        replies = [p for t, p in spy_a.messages if "/task/reply/" in t]
+        replies = spy_a.wait_for_payloads("/task/reply/", 4)
         assert len(replies) == 4 and max(map(len, replies)) <= 65536  # max_reply_bytes
         time.sleep(0.3)  # let anything misrouted arrive
         assert spy_b.replies() == []  # the other partner's broker saw nothing of it
