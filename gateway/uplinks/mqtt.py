@@ -33,13 +33,10 @@ states); the uplink keeps redialling with jittered exponential backoff between
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,12 +49,12 @@ from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic
 from gateway.uplinks.link_log import log_link_down, pending_text
+from gateway.uplinks.live_feed import LiveFeed
 from gateway.uplinks.tasking import MqttTasking
 
 log = logging.getLogger(__name__)
 
 LIVE_RESERVE = 16  # extra in-flight slots that only live reports may use
-LIVE_QUEUE = 1024  # live rows waiting for the thread; beyond that they wait as backlog
 ACK_BATCH = 64  # PUBACKs recorded in the outbox in one transaction
 ACK_DELAY_S = 0.05  # ... or after this long, whichever comes first
 IDLE_POLL_S = 0.5  # longest wait in the loop (keep-alive checks, status changes)
@@ -116,16 +113,11 @@ class MqttUplink:
             will=mq.Will(self.status_topic, b"offline", qos=1, retain=True),
             max_inflight=0,  # the session keeps the window itself (see _Session)
         )
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._feed = LiveFeed(self.name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Guards the fields below it; held only for a few assignments, never across I/O.
         self._lock = threading.Lock()
-        self._live: deque[OutboxRow] = deque()
-        self._live_overflow = False
-        self._link_up = False
         self._status_payload: dict[str, Any] | None = None
         self._status_dirty = False
         self._final_status: dict[str, Any] | None = None
@@ -141,7 +133,7 @@ class MqttUplink:
         self._tasking: MqttTasking | None = None
         if config.tasking and unit is not None:
             self._tasking = MqttTasking(config, unit, node=node, site=site)
-        outbox.add_listener(self._on_stored)
+        outbox.add_listener(self._feed.on_stored)
 
     # -- thread-safe API ---------------------------------------------------------------------
 
@@ -162,19 +154,18 @@ class MqttUplink:
         if self._tasking is not None:
             self._tasking.stop()
         self._stop.set()
-        self._wake()
+        self._feed.wake()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("uplink %s: thread did not stop within %g s", self.name, timeout)
                 return
-        self._wake_r.close()
-        self._wake_w.close()
+        self._feed.close()
 
     def notify(self, report: Mapping[str, Any] | None = None) -> None:
         """Wake the uplink thread. Not needed after ``outbox.store``: the outbox listener
         already hands every new report to the uplinks that should carry it."""
-        self._wake()
+        self._feed.wake()
 
     def publish_status(self, payload: Mapping[str, Any]) -> None:
         """Publish ``payload`` as JSON, retained, on the status topic (now if connected, and
@@ -182,7 +173,7 @@ class MqttUplink:
         with self._lock:
             self._status_payload = dict(payload)
             self._status_dirty = True
-        self._wake()
+        self._feed.wake()
 
     def status(self, outbox_stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Plain-JSON state of this uplink for the health report and ``outbox stats``."""
@@ -216,27 +207,6 @@ class MqttUplink:
     def state(self) -> str:
         return self._state
 
-    # -- outbox listener (runs in the storing thread: keep it short) ---------------------------
-
-    def _on_stored(self, row: OutboxRow, targets: tuple[str, ...]) -> None:
-        if self.name not in targets:
-            return
-        with self._lock:
-            if not self._link_up:
-                return  # it waits in the outbox as backlog
-            if len(self._live) < LIVE_QUEUE:
-                self._live.append(row)
-            else:
-                self._live_overflow = True
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):  # full (already awake) or closed (stopped)
-            self._wake_w.send(b"\0")
-
-    def _drain_wake(self) -> None:
-        mq.drain(self._wake_r)
-
     # -- state and logging --------------------------------------------------------------------
 
     def _set_state(self, state: str, error: str | None = None) -> None:
@@ -250,9 +220,8 @@ class MqttUplink:
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
+        self._feed.link_down()
         with self._lock:
-            self._link_up = False
-            self._live.clear()
             self._connected_since = None
         self._set_state(failure.state, failure.message)
         self._last_outcome = log_link_down(
@@ -266,9 +235,8 @@ class MqttUplink:
         )
 
     def _connected(self, conn: mq.MqttConnection) -> None:
+        self._feed.link_up()
         with self._lock:
-            self._link_up = True
-            self._live.clear()
             self._connected_since = time.time()
             self._status_dirty = True  # replace a retained "offline" left by the will
             if self._last_outcome is not None:
@@ -307,8 +275,8 @@ class MqttUplink:
             if delay > 0:
                 self._stop.wait(delay)
         self._set_state(mq.STOPPED)
+        self._feed.link_down()
         with self._lock:
-            self._link_up = False
             self._connected_since = None
 
     def _one_connection(self, backoff: Backoff) -> float:
@@ -316,7 +284,7 @@ class MqttUplink:
         if self._state != mq.CONNECTING:
             self._set_state(mq.CONNECTING)
         try:
-            conn = mq.connect(self.settings, wake=self._wake_r, cancelled=self._stop.is_set)
+            conn = mq.connect(self.settings, wake=self._feed.wake_r, cancelled=self._stop.is_set)
         except mq.LinkError as failure:
             if failure.state == mq.STOPPED:
                 return 0.0
@@ -376,8 +344,8 @@ class _Session:
             self._update_counters()
             if self.acked:
                 wait = min(wait, max(0.0, self.first_ack_at + ACK_DELAY_S - time.monotonic()))
-            if self.conn.pump(wait, up._wake_r):
-                up._drain_wake()
+            if self.conn.pump(wait, up._feed.wake_r):
+                up._feed.drain_wake()
         if up._stop.is_set() and self.conn.connected:
             self._goodbye()
 
@@ -451,10 +419,9 @@ class _Session:
     def _send_live(self) -> None:
         limit = self.window + LIVE_RESERVE
         while len(self.in_flight) < limit and self.conn.connected:
-            with self.up._lock:
-                if not self.up._live:
-                    return
-                row = self.up._live.popleft()
+            row = self.up._feed.pop()
+            if row is None:
+                return
             # Rows the backlog already covered (sent or acknowledged) are skipped.
             if row.row_id <= self.backlog_high or self._busy(row.row_id):
                 continue
@@ -463,10 +430,8 @@ class _Session:
     def _send_backlog(self) -> float:
         """Send what the window and the rate allow; return how long the loop may sleep."""
         now = time.monotonic()
-        with self.up._lock:
-            if self.up._live_overflow:
-                self.up._live_overflow = False
-                self.backlog_empty_until = 0.0
+        if self.up._feed.take_overflow():
+            self.backlog_empty_until = 0.0
         if now < self.backlog_empty_until:
             return min(IDLE_POLL_S, self.backlog_empty_until - now)
         free = self.window - len(self.in_flight)

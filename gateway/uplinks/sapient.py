@@ -26,7 +26,6 @@ at most :data:`OUT_HIGH` bytes out (reading pauses above it).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import ssl
@@ -39,9 +38,10 @@ from typing import Any
 from drivers.backoff import Backoff
 from gateway.clock import ClockWatch
 from gateway.detection_report import format_time
-from gateway.outbox.store import Outbox, OutboxRow
+from gateway.outbox.store import Outbox
 from gateway.uplinks import Unit
 from gateway.uplinks.link_log import log_link_down, pending_text
+from gateway.uplinks.live_feed import LiveFeed
 from gateway.uplinks.sapient_config import SapientUplinkConfig
 from gateway.uplinks.sapient_session import (
     ALERT_QUEUE,
@@ -49,7 +49,6 @@ from gateway.uplinks.sapient_session import (
     CONNECTING,
     DISCONNECTED,
     ERROR_PAUSE_S,
-    LIVE_QUEUE,
     REFUSED,
     STOPPED,
     TLS_FAILED,
@@ -77,15 +76,10 @@ class SapientUplink:
         self.unit = unit
         self.where = f"{config.host}:{config.port}"
         self._clock_ok = ClockWatch()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._feed = LiveFeed(self.name)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._live: deque[OutboxRow] = deque()
-        self._live_overflow = False
-        self._link_up = False
         self._health: dict[str, Any] | None = None
         self._health_new = False
         self._alerts: deque[tuple[str, bool, str]] = deque(maxlen=ALERT_QUEUE)
@@ -112,7 +106,7 @@ class SapientUplink:
             "errors_sent": 0,
             "errors_received": 0,
         }
-        outbox.add_listener(self._on_stored)
+        outbox.add_listener(self._feed.on_stored)
 
     # -- thread-safe API ---------------------------------------------------------------------
 
@@ -129,14 +123,13 @@ class SapientUplink:
             with self._lock:
                 self._health = dict(final_status)
         self._stop.set()
-        self._wake()
+        self._feed.wake()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("uplink %s: thread did not stop within %g s", self.name, timeout)
                 return
-        self._wake_r.close()
-        self._wake_w.close()
+        self._feed.close()
 
     def publish_status(self, payload: Mapping[str, Any]) -> None:
         """The service's latest health: a status report goes out at once when it changes
@@ -157,7 +150,7 @@ class SapientUplink:
                         failed = sensor in problems
                         why = problems[sensor] if failed else "delivering again"
                         self._alerts.append((sensor, failed, why))
-        self._wake()
+        self._feed.wake()
 
     def status(self, outbox_stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
         stats = outbox_stats if outbox_stats is not None else self.outbox.stats()
@@ -185,29 +178,6 @@ class SapientUplink:
     def state(self) -> str:
         return self._state
 
-    # -- outbox listener (in the storing thread) ----------------------------------------------
-
-    def _on_stored(self, row: OutboxRow, targets: tuple[str, ...]) -> None:
-        if self.name not in targets:
-            return
-        with self._lock:
-            if not self._link_up:
-                return  # waits in the outbox as backlog
-            if len(self._live) < LIVE_QUEUE:
-                self._live.append(row)
-            else:
-                self._live_overflow = True
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
-
-    def _drain_wake(self) -> None:
-        with contextlib.suppress(OSError):
-            while self._wake_r.recv(4096):
-                pass
-
     # -- state and logging --------------------------------------------------------------------
 
     def _set_state(self, state: str, error: str | None = None) -> None:
@@ -224,9 +194,8 @@ class SapientUplink:
     def _failed(self, failure: LinkFailedError) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
+        self._feed.link_down()
         with self._lock:
-            self._link_up = False
-            self._live.clear()
             self._connected_since = None
         self._set_state(failure.state, failure.message)
         self._last_outcome = log_link_down(
@@ -322,9 +291,8 @@ class SapientUplink:
         return 0.0
 
     def _registered(self, seconds: float) -> None:
+        self._feed.link_up()
         with self._lock:
-            self._link_up = True
-            self._live.clear()
             self._registered_in = round(seconds, 3)
             if self._last_outcome is not None:
                 self._counters["reconnects"] += 1

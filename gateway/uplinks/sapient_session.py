@@ -40,7 +40,6 @@ STALLED = "stalled"
 DISCONNECTED = "disconnected"
 STOPPED = "stopped"
 
-LIVE_QUEUE = 1024
 READ_BYTES = 65536
 OUT_HIGH = 256 * 1024
 """Bytes waiting to be written above which nothing more is read from the peer."""
@@ -122,8 +121,8 @@ class Session:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+        self.up._feed.link_down()
         with self.up._lock:
-            self.up._link_up = False
             self.up._counters["in_flight"] = 0
 
     # -- main loop ----------------------------------------------------------------------------
@@ -171,10 +170,10 @@ class Session:
         if pending is not None and pending() > 0:
             timeout = 0.0
         poller.register(self.sock, events or select.POLLERR)
-        poller.register(self.up._wake_r, select.POLLIN)
+        poller.register(self.up._feed.wake_r, select.POLLIN)
         ready = dict(poller.poll(max(0.0, timeout) * 1000))
-        if self.up._wake_r.fileno() in ready:
-            self.up._drain_wake()
+        if self.up._feed.wake_r.fileno() in ready:
+            self.up._feed.drain_wake()
         sock_events = ready.get(self.sock.fileno(), 0)
         if sock_events & (select.POLLIN | select.POLLERR | select.POLLHUP) or (
             pending is not None and pending() > 0 and len(self.out) < OUT_HIGH
@@ -409,20 +408,17 @@ class Session:
         up = self.up
         limit = self.cfg.max_inflight + 16
         while len(self.in_flight) < limit and len(self.out) < OUT_HIGH:
-            with up._lock:
-                if not up._live:
-                    return
-                row = up._live.popleft()
+            row = up._feed.pop()
+            if row is None:
+                return
             if row.row_id <= self.backlog_high or row.row_id in self.in_flight:
                 continue
             self.report(row)
 
     def send_backlog(self, now: float) -> float:
         up = self.up
-        with up._lock:
-            if up._live_overflow:
-                up._live_overflow = False
-                self.backlog_empty_until = 0.0
+        if up._feed.take_overflow():
+            self.backlog_empty_until = 0.0
         if now < self.backlog_empty_until:
             return min(IDLE_POLL_S, self.backlog_empty_until - now)
         free = self.cfg.max_inflight - len(self.in_flight)
