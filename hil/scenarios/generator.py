@@ -56,8 +56,11 @@ __all__ = [
     "generate",
 ]
 
-GENERATOR_VERSION = "ugs-scenarios/2"
+GENERATOR_VERSION = "ugs-scenarios/3"
 """Changes whenever the same seed would give a different recording."""
+SITE_GLIMPSES_PER_H = (5.0, 200.0)
+"""Birds and insects darting past the PIR at a drawn site (``site="random"``), per hour:
+what lives around a unit differs between sites more than anything the scenarios say."""
 DEFAULT_START = datetime(2026, 11, 27, 18, 0, 0, tzinfo=UTC).timestamp()
 
 SCENARIOS: dict[str, str] = {name: spec.description for name, spec in SPECS.items()}
@@ -99,6 +102,7 @@ def generate(
     if seismic_components not in (1, 3):
         raise ValueError("seismic_components must be 1 or 3")
     spec = SPECS[name]
+    drawn_site = site == "random"
     if isinstance(site, str):
         if site != "random":
             raise ValueError(f"site must be a Site, 'random' or None, not {site!r}")
@@ -130,6 +134,16 @@ def generate(
         "description": spec.description,
     }
     seis_bg, pir_bg, mag_bg, bg_meta = _background(np.random.default_rng([seed, 1]), scene, spec)
+    # A stream of their own, so that adding them left every other draw as it was.
+    glimpse_rng = np.random.default_rng([seed, 9])
+    lo, hi = spec.background.glimpses_per_h
+    if drawn_site and hi > 0:
+        lo, hi = SITE_GLIMPSES_PER_H
+    per_h = loguniform(glimpse_rng, lo, hi) if hi > 0 else 0.0
+    darting, drawn = synth_pir.glimpses(glimpse_rng, scene, per_h)
+    pir_bg += darting
+    bg_meta["pir_glimpses_per_h"] = per_h
+    bg_meta["pir_glimpses"] = len(drawn)
     road_mode = spec.vehicle_mode == "road"
     if spec.background.building is not None:
         far = spec.background.building.far_walkers_per_h

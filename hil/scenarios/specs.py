@@ -37,6 +37,10 @@ class Background:
     """Mains hum RMS relative to the site noise."""
     sun_per_h: float = 2.0
     """Clouds passing the sun (PIR clutter)."""
+    glimpses_per_h: tuple[float, float] = (2.0, 60.0)
+    """Small warm things darting past the PIR's lens (PIR clutter, ``synth_pir.glimpses``),
+    per hour, drawn log-uniformly per recording: a quiet corner to a hedge full of birds
+    (at a drawn site, ``SITE_GLIMPSES_PER_H``)."""
     mag_drift_nt_per_h: float = 3.0
     faults: Faults = field(default_factory=Faults)
     building: Building | None = None
@@ -226,7 +230,7 @@ SPECS: dict[str, ScenarioSpec] = {
         "A short show for `ugs-gateway demo`: after 15 s of quiet (the detector learns the "
         "noise floor), walkers and runners close by, cars and trucks on the track, the odd "
         "animal, one after another over a quiet background.",
-        Background(site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0),
+        Background(site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0, glimpses_per_h=(0.0, 0.0)),
         {"walker": 0.3, "runner": 0.2, "car": 0.3, "truck": 0.1, "quadruped": 0.1},
         mean_gap_s=1.0,
         lead_in_s=15.0,

@@ -6,7 +6,10 @@ then the other, and the order of the swings gives the direction. The pyroelectri
 responds to *changes* of radiant flux: the amplifier's 0.2-5 Hz band-pass shapes the output.
 Flux falls as 1/r^2, which limits a person's detection to about 12-15 m. False triggers
 come from the scene itself: sunlight coming and going behind clouds (slow, one-sided swings
-where the two elements are not perfectly matched) and warm vegetation moving in the wind.
+where the two elements are not perfectly matched), warm vegetation moving in the wind, and
+small warm things darting past close to the lens (birds and insects outdoors, a gust from a
+heating vent indoors): one or two sharp swings well under a second, across a zone or two
+only, as strong as a person some metres away. Real PIR boards show them in empty rooms.
 """
 
 from __future__ import annotations
@@ -118,6 +121,52 @@ def background(
         sun = GAIN * shape_spectrum(sun, rate, response)
     sun += 0.004 * smooth_random(rng, n, rate, corr_s=20.0)
     return noise + veg + sun, events
+
+
+GLIMPSE_V = (0.04, 0.3)
+"""Peak output of a glimpse, volts, drawn log-uniformly: from under the detector's threshold
+to about half of what a person 5 m away gives."""
+GLIMPSE_RAD_S = (0.3, 5.0)
+"""Angular speed of a glimpse across the lens (a bird at a few metres, an insect closer)."""
+GLIMPSE_SPAN_RAD = (0.05, 0.45)
+"""How much of the field of view it crosses: part of one zone to two zones."""
+
+
+def glimpses(
+    rng: np.random.Generator, scene: Scene, per_hour: float
+) -> tuple[FloatArray, list[dict[str, float]]]:
+    """Small warm things darting past the lens: the PIR output they add (before saturation)
+    and what was drawn. They are clutter, never an event."""
+    rate = scene.pir_rate
+    n = scene.n(rate)
+    out = np.zeros(n)
+    drawn: list[dict[str, float]] = []
+    count = rng.poisson(per_hour * scene.duration_s / 3600.0)
+    for _ in range(count):
+        t_mid = float(rng.uniform(0.0, scene.duration_s))
+        speed = float(math.exp(rng.uniform(*np.log(GLIMPSE_RAD_S))))
+        span = float(rng.uniform(*GLIMPSE_SPAN_RAD))
+        start = float(rng.uniform(-FOV_HALF, FOV_HALF - span))
+        if rng.random() < 0.5:
+            start, span = start + span, -span
+        peak = float(math.exp(rng.uniform(*np.log(GLIMPSE_V))))
+        i0, i1 = local_window(t_mid - 0.5, t_mid + 0.5, rate, pad_s=4.0)
+        i0, i1 = max(i0, 0), min(i1, n)
+        if i1 - i0 < 8:
+            continue
+        t = (i0 + np.arange(i1 - i0)) / rate
+        frac = (t - t_mid) * speed / abs(span) + 0.5
+        inside = (frac >= 0.0) & (frac <= 1.0)
+        flux = np.where(inside, pattern(start + span * np.clip(frac, 0.0, 1.0)), 0.0)
+        if not np.any(flux):
+            continue
+        swing = shape_spectrum(flux, rate, response)
+        top = float(np.max(np.abs(swing)))
+        if top <= 0.0:
+            continue
+        out[i0:i1] += swing * (peak / top)
+        drawn.append({"t": t_mid, "peak_v": peak, "rad_s": speed, "span_rad": abs(span)})
+    return out, drawn
 
 
 def saturate(v: FloatArray) -> FloatArray:

@@ -155,6 +155,21 @@ def test_pir_ignores_far_cold_or_out_of_view_bodies() -> None:
     assert np.abs(near).max() > synth_pir.DETECTABLE_FACTOR * synth_pir.NOISE_RMS
 
 
+def test_small_warm_things_darting_past_the_pir_give_short_sharp_swings() -> None:
+    rng = np.random.default_rng(3)
+    out, drawn = synth_pir.glimpses(rng, SCENE, per_hour=120.0)
+    assert len(drawn) >= 2
+    for g in drawn:
+        i = round(g["t"] * SCENE.pir_rate)
+        local = out[max(i - 150, 0) : i + 150]  # +-3 s
+        peak = np.abs(local).max()
+        # As strong as drawn (a neighbour may add to it) and over within about a second.
+        assert peak >= 0.9 * g["peak_v"]
+        loud = np.flatnonzero(np.abs(local) > 0.2 * peak)
+        assert (loud[-1] - loud[0]) / SCENE.pir_rate < 1.5
+    assert np.abs(out).max() < 2 * synth_pir.GLIMPSE_V[1]
+
+
 def test_magnetic_anomaly_falls_as_inverse_cube() -> None:
     for r in (5.0, 10.0, 40.0):
         north = np.array([r, 2 * r])
