@@ -155,13 +155,12 @@ def train_booster(
     y: IntArray,
     calibrate: npt.NDArray[np.bool_],
     params: BoostParams,
-    class_weight: FloatArray | None = None,
+    row_weight: FloatArray | None = None,
 ) -> Booster:
     """Boost on the rows not in ``calibrate``; pick the rounds and temperature on those that
-    are. ``class_weight`` (per class) weighs each row by its class: a prior other than the
-    training data's mix."""
+    are. ``row_weight`` (default 1) sets a prior other than the training data's mix."""
     n_cls = len(CLASSES)
-    w = np.ones(y.size) if class_weight is None else np.asarray(class_weight)[y]
+    w = np.ones(y.size) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
     fit = ~calibrate if calibrate.any() else np.ones(y.size, dtype=bool)
     xf, yf, wf = x[fit], y[fit], w[fit]
     xc, yc, wc = x[calibrate], y[calibrate], w[calibrate]
@@ -219,11 +218,29 @@ a vehicle, and people's tools and keys are taught as unknown but weigh a third a
 PIR on its own watches a path: a warm body walking past is taken for a person first (the
 scenarios' animals would otherwise make it shy of saying so). A unit with both and no
 geophone keeps both priors, so that it does no worse than either alone. docs/dsp.md says
-what each costs."""
+what each costs.
+
+Each prior is the lesser sensor's: it weighs the examples of its class that this sensor
+saw (``PRIOR_SENSOR``). A unit with both does not take a lone flicker of its PIR, which
+the magnetometer did not feel, for a vehicle because its magnetometer watches a road."""
+
+PRIOR_SENSOR = {"vehicle": "magnetometer", "footstep": "pir"}
+"""The sensor whose prior each weighted class is."""
 
 MIN_SET_ROWS = 40
 """A sensor set with fewer examples than this gets no booster of its own (the unit then
 reports nothing with only those sensors rather than guess)."""
+
+
+def prior_weights(
+    x: FloatArray, y: IntArray, features: tuple[str, ...], weights: dict[str, float]
+) -> FloatArray:
+    """Each row's weight: its class's prior where that class's sensor saw it, else 1."""
+    out = np.ones(y.size)
+    for cls, value in weights.items():
+        seen = x[:, features.index(f"{KIND_PREFIX[PRIOR_SENSOR[cls]]}_present")] != 0.0
+        out[(y == CLASSES.index(cls)) & seen] = value
+    return out
 
 
 def train_model(
@@ -247,9 +264,8 @@ def train_model(
             rows &= (x[:, col] != 0.0) == (k in kinds)
         if np.count_nonzero(rows) < MIN_SET_ROWS or np.unique(y[rows]).size < 2:
             continue
-        weights = CLASS_WEIGHTS.get(kinds, {})
-        class_weight = np.array([weights.get(c, 1.0) for c in CLASSES])
-        boosters[kinds] = train_booster(x[rows], y[rows], calibrate[rows], params, class_weight)
+        weight = prior_weights(x[rows], y[rows], features, CLASS_WEIGHTS.get(kinds, {}))
+        boosters[kinds] = train_booster(x[rows], y[rows], calibrate[rows], params, weight)
     info = dict(info)
     info["class_weights"] = {"+".join(k): v for k, v in CLASS_WEIGHTS.items()}
     info["params"] = {
