@@ -230,7 +230,9 @@ SPECS: dict[str, ScenarioSpec] = {
         "A short show for `ugs-gateway demo`: after 15 s of quiet (the detector learns the "
         "noise floor), walkers and runners close by, cars and trucks on the track, the odd "
         "animal, one after another over a quiet background.",
-        Background(site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0, glimpses_per_h=(0.0, 0.0)),
+        Background(
+            site_rms=(3e-8, 6e-8), site_variation=0.1, sun_per_h=0.0, glimpses_per_h=(0.0, 0.0)
+        ),
         {"walker": 0.3, "runner": 0.2, "car": 0.3, "truck": 0.1, "quadruped": 0.1},
         mean_gap_s=1.0,
         lead_in_s=15.0,
