@@ -10,7 +10,7 @@ import pytest
 
 from drivers.recordings import write_recording
 from gateway.cli import main
-from hil.analysis import run_detector
+from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.scenarios import generate
 from hil.scoring import score
 
@@ -24,10 +24,11 @@ def test_simulate_analyze_and_score_in_one_step(
     )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
-    # The same recording and detector, scored by the library: the command adds nothing and
-    # loses nothing on the way to its JSON.
+    # The same recording and detector (primed on the whole file, as offline analysis is),
+    # scored by the library: the command adds nothing and loses nothing on the way to its JSON.
     rec = generate("patrol", 300.0, 9101)
-    expected = score(rec.truth, run_detector(rec).detections, rec.duration).summary()
+    found = run_detector(rec, prime_s=OFFLINE_PRIME_S).detections
+    expected = score(rec.truth, found, rec.duration).summary()
     for cls in ("footstep", "vehicle"):
         entry, want = report["per_class"][cls], expected["per_class"][cls]
         for key in ("n_truth", "n_detected", "n_reported", "n_correct", "pd", "precision"):
