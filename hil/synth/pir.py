@@ -8,7 +8,7 @@ Flux falls as 1/r^2, which limits a person's detection to about 12-15 m. False t
 come from the scene itself: sunlight coming and going behind clouds (slow, one-sided swings
 where the two elements are not perfectly matched), warm vegetation moving in the wind, and
 small warm things darting past close to the lens (birds and insects outdoors, a gust from a
-heating vent indoors): one or two sharp swings well under a second, across a zone or two
+heating vent indoors): one or two sharp swings of a second or less, across a zone or two
 only, as strong as a person some metres away. Real PIR boards show them in empty rooms.
 """
 
