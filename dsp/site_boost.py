@@ -177,8 +177,13 @@ def cross_logits(
 
 def noise_shift(proba: FloatArray, shift: float) -> FloatArray:
     """Probabilities with ``shift`` added to the noise score (positive: stricter)."""
+    return class_shift(proba, NOISE, shift)
+
+
+def class_shift(proba: FloatArray, cls: int, shift: float) -> FloatArray:
+    """Probabilities with ``shift`` added to class ``cls``'s score."""
     z = np.log(np.maximum(proba, 1e-300))
-    z[:, NOISE] += shift
+    z[:, cls] += shift
     return _softmax(z)
 
 
@@ -188,6 +193,7 @@ def site_booster(
     temperature: float,
     shift: float,
     info: dict[str, Any],
+    class_shifts: dict[int, float] | None = None,
 ) -> Booster:
     """The prior's trees, then the site's (fitted on the prior's calibrated scores, so
     scaled by its temperature here), then a constant round holding ``shift`` on the noise
@@ -208,11 +214,12 @@ def site_booster(
         feature.append(ff)
         threshold.append(tt)
         leaf.append(np.array([_round6(t0 * v) for v in ll]))
-    if shift:
+    shifts = {**(class_shifts or {}), NOISE: shift} if shift else dict(class_shifts or {})
+    if any(shifts.values()):
         for c in range(n_cls):
             feature.append(np.zeros(n_nodes, dtype=np.int64))
             threshold.append(np.full(n_nodes, math.inf))
-            value = _round6(t0 * temperature * shift) if c == NOISE else 0.0
+            value = _round6(t0 * temperature * shifts.get(c, 0.0))
             leaf.append(np.array([value] + [0.0] * n_nodes))
     return Booster(
         feature=np.asarray(feature),

@@ -2,9 +2,10 @@
 
 For every set of live sensors the prior has a booster for, the site's examples of that set
 are boosted further (``dsp.site_boost``). How many rounds (none at all is one choice), the
-temperature and, for the unit's own set of sensors, a shift of the noise score (the site's
-threshold) are chosen by cross-validation that leaves whole passes out: each pass is scored
-by a model that never saw it. The same cross-validation scores the result per pass, as the
+temperature and, for the unit's own set of sensors, shifts of the noise score (the site's
+threshold) and of the vehicle score (its line between footsteps and vehicles) are chosen
+by cross-validation that leaves whole passes out: each pass is scored by a model that
+never saw it. The same cross-validation scores the result per pass, as the
 walk test's summary counts it (``hil.scoring``: detected with its class, precision, false
 reports), against the prior's score on the same passes. A site model that does worse than
 the prior is refused, with the reasons.
@@ -29,6 +30,7 @@ from dsp.site_boost import (
     SiteBoostParams,
     boost,
     booster_logits,
+    class_shift,
     cross_logits,
     fold_of,
     noise_shift,
@@ -41,6 +43,7 @@ from hil.site_examples import PassInfo, SiteExamples
 
 FloatArray = npt.NDArray[np.float64]
 
+VEHICLE = CLASSES.index("vehicle")
 FOLDS = 5
 MIN_ROWS = 40
 """Fewer site examples than this teach no trees (only temperatures)."""
@@ -273,6 +276,7 @@ def calibrate(
     # The site's threshold: a shift of the noise score for the unit's own set of sensors,
     # where the passes are counted, kept when it gains enough.
     shift = 0.0
+    vehicle_shift = 0.0
     unit = _unit_set(examples)
     if unit is not None and unit in rows_of and rows_of[unit].any():
         rows = rows_of[unit]
@@ -289,6 +293,21 @@ def calibrate(
         if shift:
             after[rows] = noise_shift(after[rows], shift)
             sets["+".join(unit)]["noise_shift"] = shift
+        # The site's line between footsteps and vehicles: a shift of the vehicle score,
+        # kept on the same terms (a ground that rings makes footfalls sound like engines).
+        base = pass_score(after, examples, config, durations).value
+        best_gain = SHIFT_GAIN
+        for s in SHIFTS:
+            trial = after.copy()
+            trial[rows] = class_shift(after[rows], VEHICLE, s)
+            gain = pass_score(trial, examples, config, durations).value - base
+            if gain > best_gain + TOLERANCE or (
+                abs(gain - best_gain) <= TOLERANCE and abs(s) < abs(vehicle_shift)
+            ):
+                best_gain, vehicle_shift = gain, s
+        if vehicle_shift:
+            after[rows] = class_shift(after[rows], VEHICLE, vehicle_shift)
+            sets["+".join(unit)]["vehicle_shift"] = vehicle_shift
     score_after = pass_score(after, examples, config, durations)
     reasons = _worse(score_before, score_after)
     trees: list[Any] = []
@@ -298,12 +317,17 @@ def calibrate(
     boosters: dict[SensorSet, Booster] = {}
     for kinds, booster in prior.boosters.items():
         temperature = temps.get(kinds, 1.0)
-        if not trees and temperature == 1.0 and not (shift and kinds == unit):
+        if not trees and temperature == 1.0 and not ((shift or vehicle_shift) and kinds == unit):
             boosters[kinds] = booster
             continue
         set_info = {**booster.info, "site": sets["+".join(kinds)]}
         boosters[kinds] = site_booster(
-            booster, trees, temperature, shift if kinds == unit else 0.0, set_info
+            booster,
+            trees,
+            temperature,
+            shift if kinds == unit else 0.0,
+            set_info,
+            {VEHICLE: vehicle_shift} if kinds == unit and vehicle_shift else None,
         )
     model = Model(prior.classes, prior.features, boosters, dict(info or {}))
     return Calibration(

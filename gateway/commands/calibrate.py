@@ -225,11 +225,14 @@ def _table(prior: Any, result: Any) -> None:
     print(row("packaged model", result.before))
     print(row("site model", result.after))
     sets = result.sets
-    unit_shift = [v.get("noise_shift") for v in sets.values() if isinstance(v, dict)]
-    shift = next((v for v in unit_shift if v), None)
+    def unit_value(key: str) -> float | None:
+        return next((v[key] for v in sets.values() if isinstance(v, dict) and v.get(key)), None)
+
+    shift, line = unit_value("noise_shift"), unit_value("vehicle_shift")
     print(
         f"site model: {sets.get('rounds', 0)} rounds of site trees"
         + (f", the site's threshold shifts the noise score by {shift:+g}" if shift else "")
+        + (f", the site's line shifts the vehicle score by {line:+g}" if line else "")
     )
 
 

@@ -14,6 +14,7 @@ from dsp.site_boost import (
     _deepen,
     boost,
     booster_logits,
+    class_shift,
     cross_logits,
     fold_of,
     noise_shift,
@@ -68,6 +69,13 @@ def test_the_site_booster_scores_what_boosting_fitted() -> None:
     # A shift of the noise score is a shift of the noise logit after the temperature.
     shifted = site_booster(prior, trees, temperature, 0.75, {})
     assert np.allclose(_proba(shifted, x), noise_shift(expected, 0.75), atol=1e-4)
+    # And the site's line between footsteps and vehicles, with or without the threshold.
+    vehicle = CLASSES.index("vehicle")
+    line = site_booster(prior, trees, temperature, 0.0, {}, {vehicle: -0.5})
+    assert np.allclose(_proba(line, x), class_shift(expected, vehicle, -0.5), atol=1e-4)
+    both = site_booster(prior, trees, temperature, 0.75, {}, {vehicle: -0.5})
+    want = class_shift(noise_shift(expected, 0.75), vehicle, -0.5)
+    assert np.allclose(_proba(both, x), want, atol=1e-4)
 
 
 def test_no_trees_and_no_new_temperature_leave_the_prior_as_it_was() -> None:
