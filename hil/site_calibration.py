@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.recordings.waveforms import TruthEvent
-from dsp.classifier import CLASSES, FEATURES, KIND_PREFIX, Booster, Model, SensorSet
+from dsp.classifier import CLASSES, FEATURES, KIND_PREFIX, NOISE, Booster, Model, SensorSet
 from dsp.config import DspConfig
 from dsp.detector import decide
 from dsp.site_boost import (
@@ -33,7 +33,6 @@ from dsp.site_boost import (
     class_shift,
     cross_logits,
     fold_of,
-    noise_shift,
     site_booster,
     with_anchors,
 )
@@ -273,41 +272,19 @@ def calibrate(
     sets["rounds"] = rounds
     for kinds, t in temps.items():
         sets["+".join(kinds)]["temperature"] = t
-    # The site's threshold: a shift of the noise score for the unit's own set of sensors,
-    # where the passes are counted, kept when it gains enough.
-    shift = 0.0
-    vehicle_shift = 0.0
+    # For the unit's own set of sensors, where the passes are counted: the site's threshold
+    # (a shift of the noise score), then its line between footsteps and vehicles (a shift
+    # of the vehicle score: a ground that rings makes footfalls sound like engines), each
+    # kept when it gains enough.
+    shift = vehicle_shift = 0.0
     unit = _unit_set(examples)
     if unit is not None and unit in rows_of and rows_of[unit].any():
         rows = rows_of[unit]
-        base = pass_score(after, examples, config, durations).value
-        best_gain = SHIFT_GAIN
-        for s in SHIFTS:
-            trial = after.copy()
-            trial[rows] = noise_shift(after[rows], s)
-            gain = pass_score(trial, examples, config, durations).value - base
-            if gain > best_gain + TOLERANCE or (
-                abs(gain - best_gain) <= TOLERANCE and abs(s) < abs(shift)
-            ):
-                best_gain, shift = gain, s
-        if shift:
-            after[rows] = noise_shift(after[rows], shift)
-            sets["+".join(unit)]["noise_shift"] = shift
-        # The site's line between footsteps and vehicles: a shift of the vehicle score,
-        # kept on the same terms (a ground that rings makes footfalls sound like engines).
-        base = pass_score(after, examples, config, durations).value
-        best_gain = SHIFT_GAIN
-        for s in SHIFTS:
-            trial = after.copy()
-            trial[rows] = class_shift(after[rows], VEHICLE, s)
-            gain = pass_score(trial, examples, config, durations).value - base
-            if gain > best_gain + TOLERANCE or (
-                abs(gain - best_gain) <= TOLERANCE and abs(s) < abs(vehicle_shift)
-            ):
-                best_gain, vehicle_shift = gain, s
-        if vehicle_shift:
-            after[rows] = class_shift(after[rows], VEHICLE, vehicle_shift)
-            sets["+".join(unit)]["vehicle_shift"] = vehicle_shift
+        shift = _best_shift(after, rows, NOISE, examples, config, durations)
+        vehicle_shift = _best_shift(after, rows, VEHICLE, examples, config, durations)
+        for key, value in (("noise_shift", shift), ("vehicle_shift", vehicle_shift)):
+            if value:
+                sets["+".join(unit)][key] = value
     score_after = pass_score(after, examples, config, durations)
     reasons = _worse(score_before, score_after)
     trees: list[Any] = []
@@ -338,6 +315,32 @@ def calibrate(
         reasons=reasons,
         sets=sets,
     )
+
+
+def _best_shift(
+    proba: FloatArray,
+    rows: npt.NDArray[np.bool_],
+    cls: int,
+    examples: SiteExamples,
+    config: DspConfig,
+    durations: Sequence[float],
+) -> float:
+    """The shift of class ``cls``'s score on ``rows`` (from ``SHIFTS``) that gains the most
+    of the score per pass, at least ``SHIFT_GAIN`` (the smallest of equals), or 0; applied
+    to ``proba`` in place."""
+    base = pass_score(proba, examples, config, durations).value
+    best_gain, best = SHIFT_GAIN, 0.0
+    for s in SHIFTS:
+        trial = proba.copy()
+        trial[rows] = class_shift(proba[rows], cls, s)
+        gain = pass_score(trial, examples, config, durations).value - base
+        if gain > best_gain + TOLERANCE or (
+            abs(gain - best_gain) <= TOLERANCE and abs(s) < abs(best)
+        ):
+            best_gain, best = gain, s
+    if best:
+        proba[rows] = class_shift(proba[rows], cls, best)
+    return best
 
 
 def _anchor_rows(
