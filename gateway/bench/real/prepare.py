@@ -26,6 +26,7 @@ from gateway.bench.real import (
     chnabil_mag3110,
     ipir_lvq,
     jxunn_geoscope,
+    mlmsa_nodes,
     rdvd_traffic,
     xtech_goodvibes,
 )
@@ -42,6 +43,7 @@ DATASETS: dict[str, Dataset] = {
         benes_pirstd.DATASET,
         ipir_lvq.DATASET,
         xtech_goodvibes.DATASET,
+        mlmsa_nodes.DATASET,
     )
 }
 
