@@ -69,9 +69,7 @@ STAMP_FILE = "ugs-kernel-sources.sha256"
 def _kernel_sources() -> list[Path]:
     """This package's modules that define kernels (they import ``dsp.jit``)."""
     here = Path(__file__).resolve().parent
-    return sorted(
-        p for p in here.glob("*.py") if "\nfrom dsp.jit import njit\n" in p.read_text()
-    )
+    return sorted(p for p in here.glob("*.py") if "\nfrom dsp.jit import njit\n" in p.read_text())
 
 
 def _cache_dir(py_file: Path) -> Path | None:

@@ -112,9 +112,7 @@ def run_detector(
     """
     config = config or DspConfig()
     specs = sensor_specs(recording)
-    det = StreamingDetector(
-        config, specs, model, keep_candidates=keep_candidates, prime_s=prime_s
-    )
+    det = StreamingDetector(config, specs, model, keep_candidates=keep_candidates, prime_s=prime_s)
     channels = list(recording.channels.values())
     starts = [0] * len(channels)
     sizes = [

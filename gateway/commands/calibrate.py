@@ -225,6 +225,7 @@ def _table(prior: Any, result: Any) -> None:
     print(row("packaged model", result.before))
     print(row("site model", result.after))
     sets = result.sets
+
     def unit_value(key: str) -> float | None:
         return next((v[key] for v in sets.values() if isinstance(v, dict) and v.get(key)), None)
 
