@@ -23,6 +23,7 @@ from gateway.task_client import send_task
 from gateway.uplinks.mqtt import MqttUplink
 from gateway.uplinks.tasking import chunk_bytes
 from tests.broker import Broker
+from tests.gateway.mqtt_collect import wait_until
 from tests.gateway.sapient_rig import NODE, SITE, unit_control
 from tests.gateway.uplink_rig import uplink_config
 
@@ -117,9 +118,12 @@ def test_an_authorised_partner_fetches_a_snippet_byte_identical(
     try:
         with caplog.at_level(logging.INFO):
             result = _ask(broker_a, {"command": "snippet", "id": REPORT})
+            # The unit logs the task done after its last reply is out: the requester may
+            # have it all before that line is written.
+            done = f"uplink agency-a: task snippet {REPORT}: done"
+            wait_until(lambda: done in caplog.text, 5.0, "the task's log line")
         assert result.ok and result.data == waveform
         assert result.replies[-1]["chunks"] == -(-len(waveform) // chunk_bytes(65536)) == 4
-        assert f"uplink agency-a: task snippet {REPORT}: done" in caplog.text
         replies = spy_a.wait_for_payloads("/task/reply/", 4)
         assert len(replies) == 4 and max(map(len, replies)) <= 65536  # max_reply_bytes
         time.sleep(0.3)  # let anything misrouted arrive
