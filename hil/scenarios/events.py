@@ -23,7 +23,14 @@ from hil.scenarios.specs import SWEEP_PEOPLE_M, SWEEP_VEHICLE_M, ScenarioSpec
 from hil.synth import hardware
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
-from hil.synth.ground import FloatArray, band, block_rms, moving_peak, shape_spectrum
+from hil.synth.ground import (
+    FloatArray,
+    band,
+    block_rms,
+    loguniform,
+    moving_peak,
+    shape_spectrum,
+)
 from hil.synth.people import group, occupants, person, quadruped
 from hil.synth.road import ROAD_VEHICLES, road_vehicle
 from hil.synth.scene import Body, Contribution, Scene, add_window
@@ -95,12 +102,6 @@ class Levels:
         i0 = int(np.clip(t0 / self.block_s, 0, last))
         i1 = int(np.clip(t1 / self.block_s, i0, last))
         return float(np.median(series[i0 : i1 + 1]))
-
-
-def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    if hi <= lo:
-        return lo
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
 def _band_response(lo: float, hi: float) -> Callable[[FloatArray], npt.NDArray[np.complex128]]:

@@ -29,7 +29,6 @@ from hil.scenarios.events import (
     add_events,
     background_levels,
     distant_footsteps,
-    loguniform,
     mark_overlaps,
     schedule,
     truth_event,
@@ -40,7 +39,7 @@ from hil.synth import background as bg
 from hil.synth import building
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
-from hil.synth.ground import FloatArray, Ground, random_ground
+from hil.synth.ground import FloatArray, Ground, loguniform, random_ground
 from hil.synth.hardware import internal_rates
 from hil.synth.scene import Scene
 from hil.synth.site import Site, random_site, site_ground

@@ -21,7 +21,6 @@ from hil.scenarios.events import (
     HardwareFloor,
     add_events,
     background_levels,
-    loguniform,
     mark_overlaps,
     schedule,
     truth_event,
@@ -31,7 +30,7 @@ from hil.synth import background as bg
 from hil.synth import hardware as hw
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
-from hil.synth.ground import FloatArray, band, coloured_noise, shape_spectrum
+from hil.synth.ground import FloatArray, band, coloured_noise, loguniform, shape_spectrum
 from hil.synth.scene import Scene
 from hil.synth.site import Site, ground_json
 

@@ -63,6 +63,14 @@ def random_ground(rng: np.random.Generator) -> Ground:
     )
 
 
+def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A draw spread evenly in log between ``lo`` and ``hi`` (``lo``, with no draw, when the
+    range is empty)."""
+    if hi <= lo:
+        return lo
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
 def fast_len(n: int) -> int:
     """The smallest 2^a 3^b 5^c >= n: FFT lengths with only small factors are fast."""
     best = 1 << max(0, (n - 1).bit_length())

@@ -18,7 +18,14 @@ import math
 
 import numpy as np
 
-from hil.synth.ground import FloatArray, band, coloured_noise, shape_spectrum, smooth_random
+from hil.synth.ground import (
+    FloatArray,
+    band,
+    coloured_noise,
+    loguniform,
+    shape_spectrum,
+    smooth_random,
+)
 from hil.synth.scene import Body, Scene, local_window
 
 FOV_HALF = math.radians(35.0)
@@ -144,12 +151,12 @@ def glimpses(
     count = rng.poisson(per_hour * scene.duration_s / 3600.0)
     for _ in range(count):
         t_mid = float(rng.uniform(0.0, scene.duration_s))
-        speed = float(math.exp(rng.uniform(*np.log(GLIMPSE_RAD_S))))
+        speed = loguniform(rng, *GLIMPSE_RAD_S)
         span = float(rng.uniform(*GLIMPSE_SPAN_RAD))
         start = float(rng.uniform(-FOV_HALF, FOV_HALF - span))
         if rng.random() < 0.5:
             start, span = start + span, -span
-        peak = float(math.exp(rng.uniform(*np.log(GLIMPSE_V))))
+        peak = loguniform(rng, *GLIMPSE_V)
         i0, i1 = local_window(t_mid - 0.5, t_mid + 0.5, rate, pad_s=4.0)
         i0, i1 = max(i0, 0), min(i1, n)
         if i1 - i0 < 8:

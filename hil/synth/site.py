@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hil.synth.ground import Ground
+from hil.synth.ground import Ground, loguniform
 
 SETTINGS = ("field", "road", "building")
 """Where the unit stands: open ground, beside a road (hard-packed road bed), on a floor."""
@@ -190,10 +190,6 @@ def ground_json(g: Ground) -> dict[str, Any]:
         "mode_gain": None if g.mode_gain is None else list(g.mode_gain),
         "impact_gain": g.impact_gain,
     }
-
-
-def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
 # --- ground ------------------------------------------------------------------------------
