@@ -13,7 +13,7 @@ significant digits as they are made.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,13 +191,13 @@ def site_booster(
     prior: Booster,
     trees: Sequence[Tree],
     temperature: float,
-    shift: float,
     info: dict[str, Any],
-    class_shifts: dict[int, float] | None = None,
+    shifts: Mapping[int, float] | None = None,
 ) -> Booster:
     """The prior's trees, then the site's (fitted on the prior's calibrated scores, so
-    scaled by its temperature here), then a constant round holding ``shift`` on the noise
-    score; the new temperature applies to their sum."""
+    scaled by its temperature here), then a constant round holding ``shifts`` (class index
+    to a shift of its score: the site's threshold on noise, its line on vehicle); the new
+    temperature applies to their sum."""
     n_cls = len(CLASSES)
     t0 = prior.temperature
     n_nodes = prior.feature.shape[1]
@@ -214,7 +214,7 @@ def site_booster(
         feature.append(ff)
         threshold.append(tt)
         leaf.append(np.array([_round6(t0 * v) for v in ll]))
-    shifts = {**(class_shifts or {}), NOISE: shift} if shift else dict(class_shifts or {})
+    shifts = shifts or {}
     if any(shifts.values()):
         for c in range(n_cls):
             feature.append(np.zeros(n_nodes, dtype=np.int64))

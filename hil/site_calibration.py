@@ -291,21 +291,16 @@ def calibrate(
     if rounds:
         xt, yt, st, wt = with_anchors(xs, ys, ss, anchor_rows)
         trees = boost(xt, yt, st, params, rounds, sample_weight=wt)[0]
+    unit_shifts = {c: v for c, v in ((NOISE, shift), (VEHICLE, vehicle_shift)) if v}
     boosters: dict[SensorSet, Booster] = {}
     for kinds, booster in prior.boosters.items():
         temperature = temps.get(kinds, 1.0)
-        if not trees and temperature == 1.0 and not ((shift or vehicle_shift) and kinds == unit):
+        shifts = unit_shifts if kinds == unit else {}
+        if not trees and temperature == 1.0 and not shifts:
             boosters[kinds] = booster
             continue
         set_info = {**booster.info, "site": sets["+".join(kinds)]}
-        boosters[kinds] = site_booster(
-            booster,
-            trees,
-            temperature,
-            shift if kinds == unit else 0.0,
-            set_info,
-            {VEHICLE: vehicle_shift} if kinds == unit and vehicle_shift else None,
-        )
+        boosters[kinds] = site_booster(booster, trees, temperature, set_info, shifts)
     model = Model(prior.classes, prior.features, boosters, dict(info or {}))
     return Calibration(
         model=model,

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from dsp.classifier import CLASSES, Booster, Model, load_model
+from dsp.classifier import CLASSES, NOISE, Booster, Model, load_model
 from dsp.site_boost import (
     Anchors,
     SiteBoostParams,
@@ -63,17 +63,17 @@ def test_the_site_booster_scores_what_boosting_fitted() -> None:
     params = SiteBoostParams()
     trees, snaps = boost(x, y, start, params, 10, watch=x, watch_start=start)
     temperature = 1.3
-    site = site_booster(prior, trees, temperature, 0.0, {})
+    site = site_booster(prior, trees, temperature, {})
     expected = _softmax(snaps[10] / temperature)
     assert np.allclose(_proba(site, x), expected, atol=1e-4)
     # A shift of the noise score is a shift of the noise logit after the temperature.
-    shifted = site_booster(prior, trees, temperature, 0.75, {})
+    shifted = site_booster(prior, trees, temperature, {}, {NOISE: 0.75})
     assert np.allclose(_proba(shifted, x), noise_shift(expected, 0.75), atol=1e-4)
     # And the site's line between footsteps and vehicles, with or without the threshold.
     vehicle = CLASSES.index("vehicle")
-    line = site_booster(prior, trees, temperature, 0.0, {}, {vehicle: -0.5})
+    line = site_booster(prior, trees, temperature, {}, {vehicle: -0.5})
     assert np.allclose(_proba(line, x), class_shift(expected, vehicle, -0.5), atol=1e-4)
-    both = site_booster(prior, trees, temperature, 0.75, {}, {vehicle: -0.5})
+    both = site_booster(prior, trees, temperature, {}, {NOISE: 0.75, vehicle: -0.5})
     want = class_shift(noise_shift(expected, 0.75), vehicle, -0.5)
     assert np.allclose(_proba(both, x), want, atol=1e-4)
 
@@ -81,7 +81,7 @@ def test_the_site_booster_scores_what_boosting_fitted() -> None:
 def test_no_trees_and_no_new_temperature_leave_the_prior_as_it_was() -> None:
     prior, features = _prior()
     x = _rows(50, features, seed=3)
-    same = site_booster(prior, [], 1.0, 0.0, {})
+    same = site_booster(prior, [], 1.0, {})
     assert np.allclose(_proba(same, x), _proba(prior, x), atol=1e-9)
 
 
