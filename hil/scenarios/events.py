@@ -231,7 +231,18 @@ def _render(
     elif kind == "quadruped":
         contrib = quadruped(rng, scene, t_cpa, range_m, spec.animal_species, bearing=bearing)
     elif spec.vehicle_mode == "road" and kind in ROAD_MODELS:
-        contrib = road_vehicle(rng, scene, t_cpa, range_m, kind, bearing=bearing)
+        rough = spec.road_roughness
+        contrib = road_vehicle(
+            rng,
+            scene,
+            t_cpa,
+            range_m,
+            kind,
+            bearing=bearing,
+            speed_mps=spec.road_speed_mps,
+            # Drawn only where the road is rough, so other scenarios' passes stay as they were.
+            roughness=1.0 if rough == (1.0, 1.0) else loguniform(rng, *rough),
+        )
     else:
         contrib = vehicle(rng, scene, t_cpa, range_m, kind, bearing=bearing)
     pir, pir_i0, direction = _sum_bodies(scene, contrib, "pir")

@@ -113,8 +113,9 @@ class ScenarioSpec:
     studied: bool = True
     """Part of training and evaluation (the demo's show is not)."""
     setting: str = "field"
-    """Where the unit stands: ``field``, ``road`` (a road bed) or ``building`` (a floor):
-    the kind of ground drawn for it (``hil.synth.site.SETTINGS``)."""
+    """Where the unit stands: ``field``, ``road`` (a road bed), ``street`` (a town street's
+    kerb) or ``building`` (a floor): the kind of ground drawn for it
+    (``hil.synth.site.SETTINGS``)."""
     vehicle_mode: str = "engine"
     """``engine``: vehicles as heard from tens to hundreds of metres (engine and tyre lines,
     low-frequency rumble); ``road``: the near field of a road a few metres away (tyre/road
@@ -122,6 +123,11 @@ class ScenarioSpec:
     roadside_m: tuple[float, float] | None = None
     """A road passes this far from the unit (log-uniform per recording): vehicles drive on
     it (two lanes), people walk along its shoulders, and the PIR looks across it."""
+    road_speed_mps: tuple[float, float] | None = None
+    """Speeds on that road (None: each vehicle model's own range, open-road speeds)."""
+    road_roughness: tuple[float, float] = (1.0, 1.0)
+    """How much harder than a country road's its irregularities knock (manholes, patches,
+    joints, speed bumps), log-uniform per pass."""
     walk_half_m: tuple[float, float] | None = None
     """Half-length of people's straight walks (None: 10-20 m walking, 20-40 m running)."""
     group_style: str = "file"
@@ -352,6 +358,32 @@ SPECS: dict[str, ScenarioSpec] = {
         group_style="room",
         walk_half_m=(1.5, 4.0),
         setting="building",
+    ),
+    "street": ScenarioSpec(
+        "A unit at the kerb of a town street, 2-12 m from the traffic: cars, vans and the odd "
+        "truck at 5-14 m/s on patched asphalt, each pass a burst of under a second to a few "
+        "seconds, mostly its axles knocking on manholes and joints, low in frequency "
+        "(15-35 Hz) because the street is laid on soft made ground; people on the pavement, "
+        "some with dogs; a busy town around it, mains hum.",
+        Background(
+            site_rms=(1e-7, 4e-7),
+            site_variation=0.35,
+            wind_mps=(0.0, 4.0),
+            traffic_per_h=400.0,
+            road_m=(300.0, 800.0),
+            hum_ratio=(0.3, 1.0),
+            sun_per_h=3.0,
+        ),
+        {"car": 0.55, "truck": 0.1, "walker": 0.25, "group": 0.05, "quadruped": 0.05},
+        mean_gap_s=8.0,
+        overlap_prob=0.05,
+        group_size=(2, 3),
+        setting="street",
+        vehicle_mode="road",
+        roadside_m=(2.0, 12.0),
+        road_speed_mps=(5.0, 14.0),
+        road_roughness=(3.0, 12.0),
+        animal_species="dog",
     ),
     "noise-roadside": ScenarioSpec(
         "No events: beside a quiet road with no close passes: gusty wind (2-10 m/s), a busy "

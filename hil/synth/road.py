@@ -115,10 +115,14 @@ def road_vehicle(
     model: str,
     *,
     bearing: float | None = None,
+    speed_mps: tuple[float, float] | None = None,
+    roughness: float = 1.0,
 ) -> Contribution:
-    """A car or truck passing ``range_m`` from the unit on a road, closest at ``t_cpa``."""
+    """A car or truck passing ``range_m`` from the unit on a road, closest at ``t_cpa``:
+    at a speed drawn from ``speed_mps`` (None: the model's own range), over a road whose
+    irregularities knock ``roughness`` times harder than a country road's."""
     spec = ROAD_VEHICLES[model]
-    speed = float(rng.uniform(*spec["speed"]))
+    speed = float(rng.uniform(*(speed_mps or spec["speed"])))
     track = crossing_track(rng, t_cpa, range_m, speed, HALF_M, bearing=bearing, height=0.8)
     rate = scene.seismic_rate
     i0, i1 = local_window(track.t_start, track.t_end, rate, pad_s=0.5)
@@ -170,7 +174,7 @@ def road_vehicle(
         radial = RADIAL_RATIO * (z + lines_q) * taper
         seis[:, 1] = radial * y / rr
         seis[:, 2] = radial * x / rr
-    impacts = _axle_impacts(rng, scene, track, speed, spec, seis, i0)
+    impacts = _axle_impacts(rng, scene, track, speed, spec, roughness, seis, i0)
     body = Body(
         track,
         thermal=float(rng.uniform(*spec["thermal"])),
@@ -200,6 +204,7 @@ def _axle_impacts(
     track: Track,
     speed: float,
     spec: dict[str, Any],
+    roughness: float,
     out: FloatArray,
     i0: int,
 ) -> int:
@@ -216,7 +221,7 @@ def _axle_impacts(
     n_axles = int(rng.integers(spec["axles"][0], spec["axles"][1] + 1))
     wheelbase = float(rng.uniform(*spec["wheelbase"]))
     offsets = [0.0, wheelbase] + [wheelbase + float(rng.uniform(1.2, 1.5))] * (n_axles - 2)
-    knock = float(rng.uniform(*spec["impact"])) * math.sqrt(speed / REFERENCE_SPEED)
+    knock = roughness * float(rng.uniform(*spec["impact"])) * math.sqrt(speed / REFERENCE_SPEED)
     dist = np.hypot(track.range_m, along)
     base_f = np.asarray(ground.modes_hz)
     weights = np.asarray(IMPACT_MODES)
