@@ -27,6 +27,11 @@ from hil.scenarios.specs import STUDIED
 
 LABEL_TOLERANCE_S = 1.0
 NEW_SOURCE_S = 4.0
+LOUDER_LOG_SNR = 1.0
+"""A piece that goes on with a source already labelled but peaks this much louder (log10 of
+the SNR: 10 x) than anything of it before is taught as the source again: the earlier piece
+was its faint approach, which may well have gone unreported (a car's first knocks on a
+street, a walker far off), and the loud part is the one to report; at worst a duplicate."""
 
 WHEELED_RANGE_M = 250.0
 """Design range for wheeled vehicles (REMBASS-class figures). Farther passes are taught as
@@ -79,10 +84,12 @@ def labels(candidates: Sequence[Candidate], truth: Sequence[TruthEvent]) -> list
     event past a valley (``seis_cont``), and whose best event an earlier candidate was
     labelled by already, is labelled by what it adds: the event it overlaps most among those
     no earlier candidate was labelled by, if it holds a good part of it (``_substantial``);
-    otherwise it is more of a source already reported, and reporting it again would be a
-    duplicate, so it is taught as ``noise``.
+    otherwise, unless it is far louder than any piece of that source before it
+    (``LOUDER_LOG_SNR``), it is more of a source already reported, and reporting it again
+    would be a duplicate, so it is taught as ``noise``.
     """
-    claimed: set[int] = set()
+    loudest: dict[int, float] = {}
+    """Per truth event already labelled, the loudest piece labelled by it (log10 SNR)."""
     out: list[int] = []
     for cand in candidates:
         hits = [(_overlap(cand, ev), j) for j, ev in enumerate(truth)]
@@ -90,14 +97,19 @@ def labels(candidates: Sequence[Candidate], truth: Sequence[TruthEvent]) -> list
         if not hits:
             out.append(0)
             continue
+        snr = cand.vector.get("seis_log_snr", 0.0)
         best = max(hits, key=lambda h: h[0])[1]
-        if cand.vector.get("seis_cont", 0.0) > 0.0 and best in claimed:
-            fresh = [(o, j) for o, j in hits if j not in claimed and o >= _substantial(truth[j])]
+        if (
+            cand.vector.get("seis_cont", 0.0) > 0.0
+            and best in loudest
+            and snr < loudest[best] + LOUDER_LOG_SNR
+        ):
+            fresh = [(o, j) for o, j in hits if j not in loudest and o >= _substantial(truth[j])]
             if not fresh:
                 out.append(0)
                 continue
             best = max(fresh, key=lambda h: h[0])[1]
-        claimed.add(best)
+        loudest[best] = max(snr, loudest.get(best, snr))
         out.append(_class_of(truth[best]))
     return out
 

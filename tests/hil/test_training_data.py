@@ -47,3 +47,18 @@ def test_a_piece_that_only_goes_on_with_a_reported_source_is_noise():
     # A piece that holds a good part of a new event besides more of an old one reports it.
     truth = [_ev("vehicle", "wheeled", 10, 60, 40.0), _ev("footstep", "walker", 52, 62)]
     assert labels([_piece(10, 40, 0.0), _piece(40, 63, 2.0)], truth) == [2, 1]
+
+
+def test_a_far_louder_piece_of_a_reported_source_is_taught_as_that_source() -> None:
+    # A car on a street: the first piece is its faint approach, the next, 40 dB louder, its
+    # knocks at the kerb. The faint piece may go unreported; the loud one must not be
+    # taught as noise. A piece only a little louder is still more of the same.
+    truth = [_ev("vehicle", "wheeled", 10, 30, 3.0)]
+
+    def piece(t0: float, t1: float, cont: float, log_snr: float) -> Candidate:
+        vector = {"seis_cont": cont, "seis_log_snr": log_snr}
+        return Candidate(t0, t1, ("geo1",), vector, (0.25, 0.25, 0.25, 0.25))
+
+    approach, kerb, tail = piece(9, 14, 0.0, 2.9), piece(14, 22, 1.0, 6.8), piece(22, 30, 1.0, 3.3)
+    assert labels([approach, kerb, tail], truth) == [2, 2, 0]
+    assert labels([approach, piece(14, 22, 1.0, 3.5)], truth) == [2, 0]
