@@ -202,14 +202,13 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
     """Ground far wider than ``random_ground``: soft field soil, a hard-packed road bed, a
     street's asphalt on soft fill, a building floor (modes higher and less damped, footfalls
     sharper and louder per unit of force because a floor is compliant)."""
-    base = np.asarray(Ground.modes_hz)
     if setting == "field":
         scale = rng.uniform(0.6, 1.6)
         return Ground(
             q=float(rng.uniform(8.0, 30.0)),
             c=float(rng.uniform(120.0, 320.0)),
             spreading=float(rng.uniform(0.7, 1.2)),
-            modes_hz=tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size)),
+            modes_hz=_scaled_modes(rng, scale),
             mode_q=float(rng.uniform(3.0, 8.0)),
         )
     if setting == "road":
@@ -218,7 +217,7 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
             q=float(rng.uniform(12.0, 40.0)),
             c=float(rng.uniform(180.0, 400.0)),
             spreading=float(rng.uniform(0.5, 1.0)),
-            modes_hz=tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size)),
+            modes_hz=_scaled_modes(rng, scale),
             mode_q=float(rng.uniform(4.0, 10.0)),
         )
     if setting == "street":
@@ -229,7 +228,7 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
             q=float(rng.uniform(10.0, 30.0)),
             c=float(rng.uniform(150.0, 350.0)),
             spreading=float(rng.uniform(0.5, 1.0)),
-            modes_hz=tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size)),
+            modes_hz=_scaled_modes(rng, scale),
             mode_q=float(rng.uniform(4.0, 10.0)),
             mode_gain=(
                 float(rng.uniform(0.1, 0.5)),
@@ -241,6 +240,12 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
     if setting == "building":
         return floor_ground(rng)
     raise ValueError(f"unknown setting {setting!r}; one of {', '.join(SETTINGS)}")
+
+
+def _scaled_modes(rng: np.random.Generator, scale: float) -> tuple[float, ...]:
+    """Soil's modes times ``scale``, each off by up to 10 %."""
+    base = np.asarray(Ground.modes_hz)
+    return tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size))
 
 
 def floor_ground(rng: np.random.Generator) -> Ground:
