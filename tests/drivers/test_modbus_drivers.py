@@ -60,7 +60,10 @@ def test_pir_over_rtu_is_sample_exact_at_100_hz(stack: contextlib.ExitStack) -> 
     path = emulator.start()
     stack.callback(emulator.stop)
     sink = Collector()
-    driver = PirDriver(pir_config(path, calibration={"scale": 0.5, "offset": 3}), sink)
+    # The deployed reply timeout (0.5 s), not the helpers' short one: this test asserts a
+    # clean link counts no timeout, and a loaded machine can stall the emulator for 0.2 s.
+    config = pir_config(path, calibration={"scale": 0.5, "offset": 3}, timeout_s=0.5)
+    driver = PirDriver(config, sink)
     driver.start()
     stack.callback(driver.stop)
     assert wait_until(lambda: driver.status()["state"] != "starting", 5)
