@@ -23,3 +23,15 @@ def test_every_section_of_the_example_is_documented() -> None:
     text = DOC.read_text()
     for section in tomllib.loads(example.read_text()):
         assert f"## `{section}`" in text
+
+
+def test_the_example_keeps_the_detectors_measured_defaults() -> None:
+    # Every figure in docs/evaluation.md is measured at the [dsp] defaults: a unit installed
+    # from the example must run with them unless its technician chooses otherwise.
+    import tomllib
+
+    from dsp.config import DspConfig
+
+    example = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
+    dsp = tomllib.loads(example.read_text()).get("dsp", {})
+    assert DspConfig.model_validate(dsp) == DspConfig()
