@@ -223,7 +223,7 @@ class MqttUplink:
         self._feed.link_down()
         with self._lock:
             self._connected_since = None
-        self._set_state(failure.state, failure.message)
+        # The log line first: whoever sees the new state finds its reason in the journal.
         self._last_outcome = log_link_down(
             self.name,
             failure.state,
@@ -233,6 +233,7 @@ class MqttUplink:
             outbox=self.outbox,
             log=log,
         )
+        self._set_state(failure.state, failure.message)
 
     def _connected(self, conn: mq.MqttConnection) -> None:
         self._feed.link_up()

@@ -197,7 +197,7 @@ class SapientUplink:
         self._feed.link_down()
         with self._lock:
             self._connected_since = None
-        self._set_state(failure.state, failure.message)
+        # The log line first: whoever sees the new state finds its reason in the journal.
         self._last_outcome = log_link_down(
             self.name,
             failure.state,
@@ -207,6 +207,7 @@ class SapientUplink:
             outbox=self.outbox,
             log=log,
         )
+        self._set_state(failure.state, failure.message)
 
     # -- the thread ---------------------------------------------------------------------------
 
