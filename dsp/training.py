@@ -217,11 +217,10 @@ magnetometer on its own watches a road or a track: the iron it sees beyond a few
 a vehicle, and people's tools and keys are taught as unknown but weigh a sixth as much
 (most of those examples are people brushing past an indoor unit, which a road-watching
 magnetometer rarely meets; at a third, a one-axis sensor's faint, long passes were called
-unknown as often as vehicle). A
-PIR on its own watches a path: a warm body walking past is taken for a person first (the
-scenarios' animals would otherwise make it shy of saying so). A unit with both and no
-geophone keeps both priors, so that it does no worse than either alone. docs/dsp.md says
-what each costs.
+unknown as often as vehicle). A PIR on its own watches a path: a warm body walking past is
+taken for a person first (the scenarios' animals would otherwise make it shy of saying so).
+A unit with both and no geophone keeps both priors, so that it does no worse than either
+alone. docs/dsp.md says what each costs.
 
 Each prior is the lesser sensor's: it weighs the examples of its class that this sensor
 saw (``PRIOR_SENSOR``). A unit with both does not take a lone flicker of its PIR, which

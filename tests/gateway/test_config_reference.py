@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
+from dsp.config import DspConfig
 from gateway.config_reference import reference
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "configuration.md"
+EXAMPLE = ROOT / "systemd" / "config.example.toml"
 
 
 def test_the_reference_matches_the_schema() -> None:
@@ -17,21 +21,13 @@ def test_the_reference_matches_the_schema() -> None:
 
 
 def test_every_section_of_the_example_is_documented() -> None:
-    import tomllib
-
-    example = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
     text = DOC.read_text()
-    for section in tomllib.loads(example.read_text()):
+    for section in tomllib.loads(EXAMPLE.read_text()):
         assert f"## `{section}`" in text
 
 
 def test_the_example_keeps_the_detectors_measured_defaults() -> None:
     # Every figure in docs/evaluation.md is measured at the [dsp] defaults: a unit installed
     # from the example must run with them unless its technician chooses otherwise.
-    import tomllib
-
-    from dsp.config import DspConfig
-
-    example = Path(__file__).resolve().parents[2] / "systemd" / "config.example.toml"
-    dsp = tomllib.loads(example.read_text()).get("dsp", {})
+    dsp = tomllib.loads(EXAMPLE.read_text()).get("dsp", {})
     assert DspConfig.model_validate(dsp) == DspConfig()
