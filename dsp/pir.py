@@ -24,7 +24,7 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.filters import biquad_run, prime_sections, sosfilt_block
 from dsp.jit import njit
-from dsp.priming import robust_sigma
+from dsp.priming import quiet_level
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import validate_block
@@ -56,6 +56,14 @@ R_ABOVE = 10  # samples above threshold in this crossing
 R_THR = 11  # threshold frozen at the start of the crossing
 R_PRIMED = 12  # the band-pass has been set to the stream's first value
 N_RSTATE = 13
+
+PRIME_WINDOW_S = 1.0
+"""Windows over which the PIR's quiet power is averaged when priming: its noise is slow
+(0.2-5 Hz), and over shorter windows the quietest ones would understate it."""
+PRIME_SPREAD = 16.0
+"""Windows up to this many times the quietest ones' power (4 x their RMS) count as
+background when priming: a room's PIR noise comes and goes in bursts, which belong to the
+level the threshold must stand above, while a crossing it should detect swings past 5 x."""
 
 # Event rows: start, end (exclusive), peak/noise, lobes, first sign, second sign, samples
 # above threshold, forced.
@@ -167,17 +175,18 @@ class PirChain(SampleChain):
         self.zi = np.zeros((self.sos.shape[0], 2))
 
     def _prime(self, x: FloatArray) -> bool:
-        """The noise RMS of the band-passed output, from its bulk (a crossing swings far
-        out of it for a few seconds only)."""
+        """The noise power of the band-passed output, from its quiet seconds: a crossing
+        may fill half of a short clip, and would then inflate any spread of the whole."""
         level = x if x.ndim == 1 else x[:, 0]
         zi = np.zeros((self.sos.shape[0], 2))
         prime_sections(self.sos, zi, 0, self.sos.shape[0], float(level[0]))
         y = np.empty(level.shape[0])
         sosfilt_block(self.sos, np.ascontiguousarray(level), zi, y)
-        sigma = robust_sigma(y)
-        if not sigma > 0.0:
+        window = max(1, round(PRIME_WINDOW_S * self.rate))
+        power = float(quiet_level((y * y)[:, None], window, spread=PRIME_SPREAD)[0])
+        if not power > 0.0:
             return False  # a flat output: nothing to learn (the input checks flag it)
-        self.st[R_NOISE] = sigma * sigma
+        self.st[R_NOISE] = power
         self.st[R_WARM] = self.qp[Q_WARM]
         return True
 

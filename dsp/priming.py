@@ -45,19 +45,24 @@ QUIET_SPREAD = 4.0
 far around its mean (more in narrow bands), an event rises well above it."""
 
 
-def quiet_level(energy: FloatArray, window: int, quantile: float = QUIET_QUANTILE) -> FloatArray:
+def quiet_level(
+    energy: FloatArray,
+    window: int,
+    quantile: float = QUIET_QUANTILE,
+    spread: float = QUIET_SPREAD,
+) -> FloatArray:
     """Per column of ``energy`` (frames, columns): the mean energy of its background.
 
     Energy is averaged over ``window`` consecutive frames (every window, overlapping); the
     ``quantile`` of those means is surely background, however much of the stretch an event
-    fills; the windows within ``QUIET_SPREAD`` of it are taken as the background, and their
+    fills; the windows within ``spread`` times it are taken as the background, and their
     mean is its level (so a noise that comes and goes is not taken at its quietest)."""
     n = energy.shape[0]
     w = max(1, min(window, n))
     c = np.cumsum(np.vstack([np.zeros((1, energy.shape[1])), energy]), axis=0)
     means = (c[w:] - c[:-w]) / w
     low = np.quantile(means, quantile, axis=0)
-    quiet = means <= QUIET_SPREAD * low
+    quiet = means <= spread * low
     return np.asarray(np.sum(means * quiet, axis=0) / np.maximum(np.sum(quiet, axis=0), 1))
 
 
