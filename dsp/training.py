@@ -209,22 +209,27 @@ def train_booster(
 
 CLASS_WEIGHTS: dict[SensorSet, dict[str, float]] = {
     ("magnetometer",): {"vehicle": 6.0},
-    ("pir",): {"footstep": 1.5},
+    ("pir",): {"footstep": 1.5, "vehicle": 0.3},
     ("pir", "magnetometer"): {"footstep": 1.5, "vehicle": 6.0},
 }
 """Priors of the units that have only one of the lesser sensors, as they are deployed. A
-magnetometer on its own watches a road or a track: the iron it sees beyond a few metres is
-a vehicle, and people's tools and keys are taught as unknown but weigh a sixth as much
-(most of those examples are people brushing past an indoor unit, which a road-watching
+magnetometer on its own watches a road or a track: the iron it sees beyond a few metres is a
+vehicle, and people's tools and keys are taught as unknown but weigh a sixth as much (most
+of those examples are people brushing past an indoor unit, which a road-watching
 magnetometer rarely meets; at a third, a one-axis sensor's faint, long passes were called
-unknown as often as vehicle). A PIR on its own watches a path: a warm body walking past is
-taken for a person first (the scenarios' animals would otherwise make it shy of saying so).
-A unit with both and no geophone keeps both priors, so that it does no worse than either
-alone. docs/dsp.md says what each costs.
+unknown as often as vehicle). A PIR on its own watches a path or a room: a warm body walking
+past is taken for a person first (the scenarios' animals would otherwise make it shy of
+saying so), and a vehicle's warm swing weighs 0.3, because a PIR cannot tell a car far off
+from a person close by (both cross its zones fast): at full weight a room's walkers were
+called vehicles, and clouds' swings too. A unit with both and no geophone keeps the
+magnetometer's vehicle prior and the PIR's footstep prior, so that it does no worse than
+either alone. docs/dsp.md says what each costs.
 
-Each prior is the lesser sensor's: it weighs the examples of its class that this sensor
-saw (``PRIOR_SENSOR``). A unit with both does not take a lone flicker of its PIR, which
-the magnetometer did not feel, for a vehicle because its magnetometer watches a road."""
+Each prior is the lesser sensor's where the unit has it: it weighs the examples of its
+class that this sensor saw (``PRIOR_SENSOR``). A unit with both does not take a lone
+flicker of its PIR, which the magnetometer did not feel, for a vehicle because its
+magnetometer watches a road. Where the unit lacks that sensor (a vehicle prior on a lone
+PIR), the prior weighs every example of the class."""
 
 PRIOR_SENSOR = {"vehicle": "magnetometer", "footstep": "pir"}
 """The sensor whose prior each weighted class is."""
@@ -235,13 +240,21 @@ reports nothing with only those sensors rather than guess)."""
 
 
 def prior_weights(
-    x: FloatArray, y: IntArray, features: tuple[str, ...], weights: dict[str, float]
+    x: FloatArray,
+    y: IntArray,
+    features: tuple[str, ...],
+    kinds: SensorSet,
+    weights: dict[str, float],
 ) -> FloatArray:
-    """Each row's weight: its class's prior where that class's sensor saw it, else 1."""
+    """Each row's weight: its class's prior where that class's sensor saw it (anywhere, if
+    the unit ``kinds`` has no such sensor), else 1."""
     out = np.ones(y.size)
     for cls, value in weights.items():
-        seen = x[:, features.index(f"{KIND_PREFIX[PRIOR_SENSOR[cls]]}_present")] != 0.0
-        out[(y == CLASSES.index(cls)) & seen] = value
+        rows = y == CLASSES.index(cls)
+        sensor = PRIOR_SENSOR[cls]
+        if sensor in kinds:
+            rows &= x[:, features.index(f"{KIND_PREFIX[sensor]}_present")] != 0.0
+        out[rows] = value
     return out
 
 
@@ -266,7 +279,7 @@ def train_model(
             rows &= (x[:, col] != 0.0) == (k in kinds)
         if np.count_nonzero(rows) < MIN_SET_ROWS or np.unique(y[rows]).size < 2:
             continue
-        weight = prior_weights(x[rows], y[rows], features, CLASS_WEIGHTS.get(kinds, {}))
+        weight = prior_weights(x[rows], y[rows], features, kinds, CLASS_WEIGHTS.get(kinds, {}))
         boosters[kinds] = train_booster(x[rows], y[rows], calibrate[rows], params, weight)
     info = dict(info)
     info["class_weights"] = {"+".join(k): v for k, v in CLASS_WEIGHTS.items()}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dsp.classifier import CLASSES, FEATURES, Model, ModelError, load_model, predict_proba
-from dsp.training import BoostParams, fit_temperature, train_model
+from dsp.training import BoostParams, fit_temperature, prior_weights, train_model
 from hil.training_data import subsets
 
 
@@ -130,3 +130,16 @@ def test_untrained_model_reports_nothing():
     p = Model.untrained().proba(dict.fromkeys(FEATURES, 1.0))
     assert int(np.argmax(p)) == 0  # noise
     np.testing.assert_allclose(p, 0.25)
+
+
+def test_a_lesser_sensors_prior_weighs_what_that_sensor_saw():
+    vehicle, footstep, noise = (CLASSES.index(c) for c in ("vehicle", "footstep", "noise"))
+    y = np.array([vehicle, vehicle, footstep, footstep, noise])
+    x = np.zeros((y.size, len(FEATURES)))
+    x[0, FEATURES.index("mag_present")] = 1.0  # the magnetometer felt the first car only
+    x[2, FEATURES.index("pir_present")] = 1.0  # the PIR saw the first walker only
+    both = prior_weights(x, y, FEATURES, ("pir", "magnetometer"), {"vehicle": 6.0, "footstep": 1.5})
+    np.testing.assert_allclose(both, [6.0, 1.0, 1.5, 1.0, 1.0])
+    # A lone PIR has no magnetometer: its vehicle prior weighs every car it was shown.
+    alone = prior_weights(x, y, FEATURES, ("pir",), {"vehicle": 0.5, "footstep": 1.5})
+    np.testing.assert_allclose(alone, [0.5, 0.5, 1.5, 1.0, 1.0])
