@@ -8,8 +8,10 @@ a header row is optional):
   is recognised by its header (``t``, ``time``, ``time_s``, ``seconds``, ``timestamp``,
   ``datetime``, ``epoch``) or, without a header, when no ``--rate`` is given and the first
   column increases steadily. Times are seconds (epoch seconds if > 1e8, else relative) or
-  ISO-8601 timestamps. A step that is a whole multiple of the sampling interval is a gap
-  (its samples are marked invalid); irregular steps are refused.
+  ISO-8601 timestamps; a header naming a unit (``time_ms``, ``millis``, ``t_us``, ...) or
+  epoch values too large for seconds (loggers' milli-, micro- or nanoseconds) are scaled to
+  seconds. A step that is a whole multiple of the sampling interval is a gap (its samples
+  are marked invalid); irregular steps are refused.
 
 Values are physical units (m/s, V, nT). Files written here start with a ``# ugs {...}``
 comment holding the channel's name, kind, scale and start time.
@@ -47,6 +49,25 @@ TIME_NAMES = {
     "date",
     "utc",
 }
+# A time column's unit, named in its header as a suffix (``time_ms``, ``t[us]``) or alone.
+TIME_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "ms": 1e-3,
+    "msec": 1e-3,
+    "millis": 1e-3,
+    "milliseconds": 1e-3,
+    "us": 1e-6,
+    "usec": 1e-6,
+    "micros": 1e-6,
+    "microseconds": 1e-6,
+    "ns": 1e-9,
+    "nanos": 1e-9,
+    "nanoseconds": 1e-9,
+}
+# Epoch times as loggers write them: seconds since 1970 lie near 1.7e9, so a value past 1e11
+# (the year 5138 in seconds) is milliseconds, past 1e14 microseconds, past 1e17 nanoseconds.
+EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 META_PREFIX = "# ugs "
 _NUMBER = re.compile(
     r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$", re.IGNORECASE
@@ -122,8 +143,10 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
             raise RecordingError(f"{path}: a header row but no data rows")
     ncols = len(_split(rows[0][1], delimiter))
     has_time = False
+    unit: float | None = None  # seconds per time-column unit, when the header says it
     if header is not None:
-        has_time = header[0] in TIME_NAMES and ncols >= 2
+        unit = _time_unit(header[0])
+        has_time = unit is not None and ncols >= 2
     elif rate is None:
         has_time = ncols >= 2
     if not has_time and rate is None:
@@ -135,7 +158,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if parsed is None:  # something is wrong: find the first bad cell and say where
         parsed = _careful_parse(path, rows, delimiter, ncols, has_time)
     if has_time:
-        times, values = parsed[:, 0], parsed[:, 1:]
+        iso = not _NUMBER.match(_split(rows[0][1], delimiter)[0])  # already in seconds
+        times, values = _in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
     else:
         times, values = np.zeros(0), parsed
     kind = file_kind(path, sensor, meta.get("kind"))
@@ -157,7 +181,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         comps = None
     scale = float(meta["scale"]) if meta.get("scale") else None
     ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
-    return Recording({name: ch}, [], start, {"format": "csv", "files": [str(path)]})
+    info = {"format": "csv", "files": [str(path)], "rate_from": "time" if has_time else "given"}
+    return Recording({name: ch}, [], start, info)
 
 
 def _fast_parse(
@@ -208,6 +233,38 @@ def _careful_parse(
                 )
             out[i, j] = v
     return out
+
+
+def _time_unit(name: str) -> float | None:
+    """Seconds per unit of a time column called ``name`` (1.0 when it names no unit), or
+    None when ``name`` is not a time column's."""
+    name = name.strip().strip("\"'").lower()
+    bracket = re.fullmatch(r"(.*?)\s*[\[(]\s*(\w+)\s*[\])]", name)
+    if bracket:  # "time [ms]", "t (s)"
+        base, suffix = bracket.group(1), bracket.group(2)
+        if (base in TIME_NAMES or not base) and suffix in TIME_UNITS:
+            return TIME_UNITS[suffix]
+        return None
+    if name in TIME_NAMES:
+        return 1.0
+    if name in TIME_UNITS:
+        return TIME_UNITS[name]
+    base, _, suffix = name.rpartition("_")
+    if base in TIME_NAMES and suffix in TIME_UNITS:
+        return TIME_UNITS[suffix]
+    return None
+
+
+def _in_seconds(t: npt.NDArray[np.float64], unit: float | None) -> npt.NDArray[np.float64]:
+    """A time column in seconds: scaled by the unit its header names or, where it names
+    none, by the magnitude of epoch times (a logger's milliseconds since 1970)."""
+    if unit is not None and unit != 1.0:
+        return t * unit
+    first = float(t[0]) if t.size else 0.0
+    for above, scale in EPOCH_UNITS:
+        if first > above:
+            return t * scale
+    return t
 
 
 def _looks_like_times(cells: list[str]) -> bool:

@@ -194,6 +194,26 @@ def test_csv_time_and_value_with_header_gap_and_iso_times(tmp_path: Path) -> Non
     assert read_recording(headerless).channels["geo1"].rate == pytest.approx(500.0)
 
 
+def test_csv_time_in_a_loggers_units(tmp_path: Path) -> None:
+    # Loggers write milliseconds: named in the header, or epoch milliseconds with the step
+    # jittering around ~94 ms as a 10.6-Hz magnetometer's does.
+    named = {"time_ms": 1e-3, "millis": 1e-3, "t [us]": 1e-6, "timestamp_ns": 1e-9}
+    for header, unit in named.items():
+        path = tmp_path / "named.csv"
+        ticks = np.arange(200) * (0.01 / unit)  # 100 Hz in the header's unit
+        path.write_text(f"{header},v\n" + "".join(f"{t:.0f},{i}\n" for i, t in enumerate(ticks)))
+        ch = read_recording(path, sensor="pir").channels["pir1"]
+        assert ch.rate == pytest.approx(100.0), header
+    steps = np.random.default_rng(3).integers(88, 101, 599)
+    epoch_ms = 1618470000000 + np.concatenate(([0], np.cumsum(steps)))
+    for header in ("timestamp,x\n", ""):
+        path = tmp_path / "epoch.csv"
+        path.write_text(header + "".join(f"{t},{1000 + i % 7}\n" for i, t in enumerate(epoch_ms)))
+        rec = read_recording(path, sensor="magnetometer")
+        assert rec.channels["mag1"].rate == pytest.approx(1000 * 599 / steps.sum())
+        assert rec.start_time == pytest.approx(1618470000.0)
+
+
 def test_bare_npz_and_npy(tmp_path: Path) -> None:
     data = np.arange(600, dtype=np.float64).reshape(200, 3)
     np.savez(tmp_path / "b.npz", data=data, rate=np.array(100.0))
