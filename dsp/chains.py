@@ -56,24 +56,43 @@ ChainFactory = Callable[[SensorSpec, DspConfig], tuple[Chain, int]]
 takes (-1: all of them)."""
 
 _CHAINS: dict[str, ChainFactory] = {}
+_SLOWEST: dict[str, float] = {}
 
 
-def register_chain(kind: str) -> Callable[[ChainFactory], ChainFactory]:
-    """Decorator: ``@register_chain("pir")`` makes the function the factory for that kind."""
+def register_chain(kind: str, slowest_hz: float = 0.0) -> Callable[[ChainFactory], ChainFactory]:
+    """Decorator: ``@register_chain("pir", slowest_hz=4.0)`` makes the function the factory
+    for that kind, whose chain cannot use samples slower than ``slowest_hz``."""
 
     def decorate(factory: ChainFactory) -> ChainFactory:
         if kind in _CHAINS and _CHAINS[kind] is not factory:
             raise RuntimeError(f"two chains registered for sensor kind {kind!r}")
         _CHAINS[kind] = factory
+        _SLOWEST[kind] = slowest_hz
         return factory
 
     return decorate
 
 
-def make_chain(spec: SensorSpec, config: DspConfig) -> tuple[Chain, int]:
+def _load_builtin() -> None:
     for module in BUILTIN_CHAINS:
         importlib.import_module(module)
+
+
+def slowest_rate(kind: str) -> float:
+    """The lowest sample rate (Hz) the chain of ``kind`` can use (0: no limit known)."""
+    _load_builtin()
+    return _SLOWEST.get(kind, 0.0)
+
+
+def make_chain(spec: SensorSpec, config: DspConfig) -> tuple[Chain, int]:
+    _load_builtin()
     factory = _CHAINS.get(spec.kind)
     if factory is None:
         raise ValueError(f"sensor {spec.name!r}: unknown kind {spec.kind!r}")
+    slowest = _SLOWEST.get(spec.kind, 0.0)
+    if spec.rate < slowest:
+        raise ValueError(
+            f"sensor {spec.name!r}: {spec.rate:.4g} Hz is too slow for the {spec.kind} "
+            f"detector, which needs at least {slowest:g} Hz"
+        )
     return factory(spec, config)

@@ -27,6 +27,10 @@ from dsp.validity import V_STEP, validate_block
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+SLOWEST_HZ = 4.0
+"""A car passes a magnetometer in 1-3 s: at 4 Hz that is still 4-12 samples (the model was
+taught 5 Hz and up); at 2 Hz plain noise gets reported as vehicles."""
+
 # Parameters.
 M_CBASE = 0
 M_CSMOOTH = 1
@@ -249,6 +253,6 @@ class MagChain(SampleChain):
         }
 
 
-@register_chain("magnetometer")
+@register_chain("magnetometer", slowest_hz=SLOWEST_HZ)
 def _chain(spec: SensorSpec, config: DspConfig) -> tuple[MagChain, int]:
     return MagChain(spec.name, spec.rate, config), -1  # all three axes

@@ -32,6 +32,10 @@ from dsp.validity import validate_block
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+SLOWEST_HZ = 4.0
+"""A person's swing lasts 0.3-2 s: at 4 Hz its band (0.2-1.8 Hz) is still sampled; slower
+PIR samples hold a crossing in a handful of points (the model was taught 10 Hz and up)."""
+
 # Parameters.
 Q_CNOISE = 0
 Q_K = 1
@@ -252,6 +256,6 @@ class PirChain(SampleChain):
         }
 
 
-@register_chain("pir")
+@register_chain("pir", slowest_hz=SLOWEST_HZ)
 def _chain(spec: SensorSpec, config: DspConfig) -> tuple[PirChain, int]:
     return PirChain(spec.name, spec.rate, config), 0

@@ -79,6 +79,10 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 CHUNK_S = 10.0
 """Longest slice of input processed in one kernel call."""
+SLOWEST_HZ = 60.0
+"""Below 60 Hz the band where footsteps are loudest (10-30 Hz) is no longer whole and the
+bands above it are empty: that looks like nothing the model was taught (units of 100 Hz and
+up), and plain white noise gets reported as footsteps (at 30-50 Hz)."""
 
 # The valley search that cuts an open event into pieces (seismic_kernel._valley); the depths
 # and the time it may take are ``[dsp.seismic] split_depth_db``, ``split_level_db``, ``hold_s``.
@@ -431,7 +435,7 @@ class SeismicChain:
         }
 
 
-@register_chain("seismic")
+@register_chain("seismic", slowest_hz=SLOWEST_HZ)
 def _chain(spec: SensorSpec, config: DspConfig) -> tuple[SeismicChain, int]:
     column = min(config.seismic.component, max(spec.channels - 1, 0))
     return SeismicChain(spec.name, spec.rate, config), column

@@ -17,6 +17,7 @@ import numpy as np
 
 from drivers.kinds import KINDS
 from drivers.recordings.waveforms import Channel, Recording
+from dsp.chains import slowest_rate
 from dsp.classifier import Model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
@@ -54,6 +55,15 @@ def usability(recording: Recording) -> list[str]:
         ]
     out = []
     for ch in recording.channels.values():
+        if ch.name in too_slow(recording):
+            hint = ""
+            if recording.meta.get("rate_from") == "time":
+                hint = " (is the time column in milliseconds? then name it time_ms)"
+            out.append(
+                f"{ch.name} is sampled at {ch.rate:.4g} Hz, too slow for the {ch.kind} "
+                f"detector (at least {slowest_rate(ch.kind):g} Hz): left out{hint}"
+            )
+            continue
         good = ch.data if ch.valid is None else ch.data[ch.valid]
         finite = good[np.isfinite(good).all(axis=1)]
         if finite.shape[0] and np.all(finite == finite[0]):
@@ -62,6 +72,12 @@ def usability(recording: Recording) -> list[str]:
                 "or a file of padding; nothing can be detected in it"
             )
     return out
+
+
+def too_slow(recording: Recording) -> list[str]:
+    """Channels sampled slower than their kind's detector can use."""
+    sensor_specs(recording)  # registers the chains of kinds outside dsp
+    return [ch.name for ch in recording.channels.values() if ch.rate < slowest_rate(ch.kind)]
 
 
 def sensor_specs(recording: Recording) -> list[SensorSpec]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
+    from hil.analysis import OFFLINE_PRIME_S, run_detector, too_slow, usability
 
     config = load_dsp_config(args.config)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
@@ -140,6 +140,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
     if recording.duration < SHORTEST_CLIP_S:
         return 0
+    slow = too_slow(recording)
+    if slow:
+        kept = {n: ch for n, ch in recording.channels.items() if n not in slow}
+        if not kept:
+            raise InputError(f"{args.files[0]}: no channel is sampled fast enough to analyse")
+        recording = replace(recording, channels=kept)
     announce_compiling()
     try:
         result = run_detector(recording, config, prime_s=OFFLINE_PRIME_S)

@@ -131,6 +131,13 @@ def test_unknown_sensor_is_a_programming_error():
         StreamingDetector(DspConfig(), [SensorSpec("x", "sonar", 10.0)])
 
 
+@pytest.mark.parametrize(("kind", "slow", "usable"), [("seismic", 40.0, 60.0), ("pir", 2.0, 4.0)])
+def test_a_sensor_slower_than_its_chain_can_use_is_refused(kind, slow, usable):
+    with pytest.raises(ValueError, match=f"too slow for the {kind} detector"):
+        StreamingDetector(DspConfig(), [SensorSpec("s1", kind, slow)])
+    StreamingDetector(DspConfig(), [SensorSpec("s1", kind, usable)])
+
+
 def _footsteps(seconds: float, rate: float = 500.0) -> np.ndarray:
     rng = np.random.default_rng(3)
     n = int(seconds * rate)

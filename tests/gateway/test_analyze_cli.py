@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,37 @@ def test_bad_files_exit_2_with_a_message(
     assert main(["analyze", str(path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err.lower() and "Traceback" not in err
+
+
+def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Relative milliseconds under a plain "time" header read as seconds: 100 Hz becomes 0.1.
+    noise = np.random.default_rng(4).standard_normal(600)
+    path = tmp_path / "ms.csv"
+    path.write_text("time,v\n" + "".join(f"{10 * i},{v:.4f}\n" for i, v in enumerate(noise)))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "0.1 Hz, too slow for the seismic detector" in err and "time_ms" in err
+    # A 40-Hz geophone beside a working magnetometer: the geophone is left out, not guessed
+    # on (white noise at 30-50 Hz used to come out as footsteps), and the rest is analysed.
+    rec = generate("quiet-night", 60.0, seed=81).only(["magnetometer"])
+    rec.channels["geo1"] = replace(
+        rec.channels["mag1"],
+        name="geo1",
+        kind="seismic",
+        rate=40.0,
+        components=("Z",),
+        data=np.random.default_rng(5).standard_normal((2400, 1)),
+        valid=None,
+        scale=1e-9,
+    )
+    both = tmp_path / "both.npz"
+    write_recording(rec, both)
+    assert main(["analyze", str(both)]) == 0
+    out = capsys.readouterr()
+    assert "geo1 is sampled at 40 Hz, too slow" in out.err
+    assert not [obj for obj in _lines(out.out) if "geo1" in obj.get("sensors", [])]
 
 
 def test_truncated_npz_and_missing_file(
