@@ -24,6 +24,14 @@ def default_components(kind: str, count: int) -> tuple[str, ...]:
     return known.component_names(count)
 
 
+def most_components(kind: str) -> int:
+    """How many values per sample a sensor of ``kind`` delivers at most (0: not known)."""
+    known = KINDS.get(kind)
+    if known is None:
+        return 0
+    return len(known.columns) or known.max_components
+
+
 def default_name(kind: str) -> str:
     """The name of a kind's first sensor (``geo1``), for files that do not name theirs."""
     known = KINDS.get(kind)
@@ -84,6 +92,12 @@ def make_channel(
         array = array[:, None]
     if array.size == 0 or array.shape[0] == 0:
         raise RecordingError(f"{path}: no samples for {name}")
+    most = most_components(kind)
+    if most and array.shape[1] > most:
+        raise RecordingError(
+            f"{path}: {array.shape[1]} value columns for {name}, but a {kind} sensor gives at "
+            f"most {most}; keep only its own columns (labels and counters are not samples)"
+        )
     check_finite(array, path, rate, name)
     comps = components or default_components(kind, array.shape[1])
     meta = {"file": str(path), "units": units_of(kind)}

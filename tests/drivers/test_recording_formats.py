@@ -214,6 +214,17 @@ def test_csv_time_in_a_loggers_units(tmp_path: Path) -> None:
         assert rec.start_time == pytest.approx(1618470000.0)
 
 
+def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
+    path = tmp_path / "labelled.csv"
+    rows = "".join(f"{i * 0.1:.1f},1000,2000,3000,{int(i > 50)}\n" for i in range(100))
+    path.write_text("time,x,y,z,label\n" + rows)
+    with pytest.raises(RecordingError, match="4 value columns for mag1.*at most 3"):
+        read_recording(path, sensor="magnetometer")
+    pir = tmp_path / "pir.csv"  # level and the device's motion flag: both the PIR's own
+    pir.write_text("time,level,motion\n" + "".join(f"{i / 100},{i % 9},0\n" for i in range(300)))
+    assert read_recording(pir, sensor="pir").channels["pir1"].components == ("I", "M")
+
+
 def test_bare_npz_and_npy(tmp_path: Path) -> None:
     data = np.arange(600, dtype=np.float64).reshape(200, 3)
     np.savez(tmp_path / "b.npz", data=data, rate=np.array(100.0))
