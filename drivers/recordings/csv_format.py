@@ -49,6 +49,22 @@ TIME_NAMES = {
     "date",
     "utc",
 }
+# Headers of a first column that numbers the rows (pandas writes its index unnamed).
+INDEX_NAMES = {
+    "",
+    "index",
+    "idx",
+    "i",
+    "n",
+    "no",
+    "#",
+    "sample",
+    "samples",
+    "count",
+    "counter",
+    "seq",
+    "unnamed: 0",
+}
 # A time column's unit, named in its header as a suffix (``time_ms``, ``t[us]``) or alone.
 TIME_UNITS = {
     "s": 1.0,
@@ -141,6 +157,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         rows = rows[1:]
         if not rows:
             raise RecordingError(f"{path}: a header row but no data rows")
+    if delimiter != "," and any("," in r for _, r in rows[:20]):
+        # Spreadsheets in most of Europe write decimal commas ("0,25") between semicolons.
+        rows = [(n, r.replace(",", ".")) for n, r in rows]
     ncols = len(_split(rows[0][1], delimiter))
     has_time = False
     unit: float | None = None  # seconds per time-column unit, when the header says it
@@ -157,6 +176,14 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     parsed = _fast_parse(rows, delimiter, ncols)
     if parsed is None:  # something is wrong: find the first bad cell and say where
         parsed = _careful_parse(path, rows, delimiter, ncols, has_time)
+    if ncols >= 2 and (header is None or header[0] in INDEX_NAMES) and _counts(parsed[:, 0]):
+        # A row number (pandas' unnamed index, a logger's sample counter), not a time.
+        parsed, has_time = parsed[:, 1:], False
+        if rate is None:
+            raise RecordingError(
+                f"{path}: the first column counts samples (0, 1, 2, ...) and says nothing of "
+                f"time: give --rate HZ"
+            )
     if has_time:
         iso = not _NUMBER.match(_split(rows[0][1], delimiter)[0])  # already in seconds
         times, values = _in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
@@ -265,6 +292,13 @@ def _in_seconds(t: npt.NDArray[np.float64], unit: float | None) -> npt.NDArray[n
         if first > above:
             return t * scale
     return t
+
+
+def _counts(column: npt.NDArray[np.float64]) -> bool:
+    """Whether a column numbers its rows: small whole numbers going up by exactly one."""
+    if column.size < 3 or not 0 <= column[0] < 1e8:
+        return False
+    return bool(np.all(np.diff(column) == 1.0) and column[0] == np.floor(column[0]))
 
 
 def _looks_like_times(cells: list[str]) -> bool:

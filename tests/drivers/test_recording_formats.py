@@ -218,11 +218,29 @@ def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
     path = tmp_path / "labelled.csv"
     rows = "".join(f"{i * 0.1:.1f},1000,2000,3000,{int(i > 50)}\n" for i in range(100))
     path.write_text("time,x,y,z,label\n" + rows)
-    with pytest.raises(RecordingError, match="4 value columns for mag1.*at most 3"):
+    with pytest.raises(RecordingError, match=r"4 value columns for mag1.*at most 3"):
         read_recording(path, sensor="magnetometer")
     pir = tmp_path / "pir.csv"  # level and the device's motion flag: both the PIR's own
     pir.write_text("time,level,motion\n" + "".join(f"{i / 100},{i % 9},0\n" for i in range(300)))
     assert read_recording(pir, sensor="pir").channels["pir1"].components == ("I", "M")
+
+
+def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Path) -> None:
+    values = [2034.5, 2082.25, 1990.0] * 100
+    pandas_index = tmp_path / "index.csv"  # DataFrame.to_csv(): an unnamed index column
+    pandas_index.write_text(",geo\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    counter = tmp_path / "counter.csv"  # a logger's sample counter, no header
+    counter.write_text("".join(f"{i + 7} {v}\n" for i, v in enumerate(values)))
+    for path in (pandas_index, counter):
+        with pytest.raises(RecordingError, match=r"needs its sample rate|counts samples"):
+            read_recording(path)
+        ch = read_recording(path, rate=500.0).channels["geo1"]
+        assert ch.data.shape == (300, 1) and list(ch.data[:3, 0]) == values[:3]
+    comma = tmp_path / "comma.csv"
+    rows = "".join(f"{i / 500:.3f};{v}\n".replace(".", ",") for i, v in enumerate(values))
+    comma.write_text("time;geo\n" + rows)
+    ch = read_recording(comma).channels["geo1"]
+    assert ch.rate == pytest.approx(500.0) and list(ch.data[:3, 0]) == values[:3]
 
 
 def test_bare_npz_and_npy(tmp_path: Path) -> None:
