@@ -3,7 +3,7 @@
 - ``waveforms``: the in-memory form every format meets in (:class:`Recording`,
   :class:`Channel`, the ground truth :class:`TruthEvent` and its ``.truth.json`` sidecar);
 - ``mseed_format``, ``wav_format``, ``csv_format``, ``npz_format`` (with ``common``): one
-  reader and writer per format (MiniSEED, WAV, CSV, NPZ);
+  reader and writer per format (MiniSEED, WAV, CSV, NPZ); ``sac_format`` reads SAC;
 - ``mseed_writer``: the streaming MiniSEED writer the field recorder appends with.
 
 Production code (the field recorder, ``analyze``) and the test bench (``hil``) use them alike.
@@ -52,15 +52,19 @@ EXTENSIONS = {
     ".dat": "csv",
     ".npz": "npz",
     ".npy": "npz",
+    ".sac": "sac",
 }
 SNIFF_BYTES = 4096
 
 
 def sniff(path: Path) -> str:
-    """The format of a file from its first bytes: mseed, wav, npz or csv."""
+    """The format of a file from its first bytes: mseed, wav, npz, sac or csv."""
+    from drivers.recordings import sac_format
+
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
+            size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         raise RecordingError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -75,11 +79,13 @@ def sniff(path: Path) -> str:
         return "npz"
     if _is_mseed3(head) or _is_mseed2(head):
         return "mseed"
+    if sac_format.is_sac(head, size):  # before text: SAC has no magic bytes to go by
+        return "sac"
     if _is_text(head):
         return "csv"
     kind = EXTENSIONS.get(path.suffix.lower())
     hint = f" (the name says {kind}, the content does not)" if kind else ""
-    raise RecordingError(f"{path}: unknown format{hint}; expected MiniSEED, WAV, CSV or NPZ")
+    raise RecordingError(f"{path}: unknown format{hint}; expected MiniSEED, SAC, WAV, CSV or NPZ")
 
 
 def _is_mseed3(head: bytes) -> bool:
@@ -120,12 +126,14 @@ def read_recording(
 ) -> Recording:
     """Read one recording from one or more files.
 
-    ``sensor`` names the kind of a single-sensor file (WAV, CSV, bare arrays; default
-    seismic) and, for multi-sensor files, keeps only that kind. ``rate`` is required for
-    files that do not carry one (bare CSV values, bare arrays), overrides a WAV header, and
-    must agree with MiniSEED/NPZ. ``scale`` (physical units per count) applies to integer
+    ``sensor`` names the kind of a single-sensor file (WAV, CSV, bare arrays, SAC; default
+    seismic, or what a SAC component name says) and, for multi-sensor files, keeps only
+    that kind. ``rate`` is required for files that do not carry one (bare CSV values, bare
+    arrays), overrides a WAV header, must agree with NPZ, and is ignored for MiniSEED and
+    SAC. ``scale`` (physical units per count) applies to integer
     samples whose file does not say (foreign MiniSEED and WAV). Several miniSEED files are
-    merged by time (for example a day of hourly files); other files add their channels.
+    merged by time (for example a day of hourly files), and so are SAC files of one sensor
+    (its components and consecutive files); other files add their channels.
     The truth sidecar ``FILE.truth.json`` of the first file is loaded when present.
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -145,6 +153,7 @@ def read_recording(
         files = [p for p in files if p not in empty] or files
     formats = [sniff(p) for p in files]
     mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
+    sac = [p for p, f in zip(files, formats, strict=True) if f == "sac"]
     parts: list[Recording] = []
     if mseed:
         from drivers.recordings import mseed_format
@@ -152,8 +161,12 @@ def read_recording(
         if rate is not None:
             log.info("--rate is ignored for miniSEED, which carries its own rate")
         parts.append(mseed_format.read(mseed, sensor=sensor, scale=scale))
+    if sac:
+        if rate is not None:
+            log.info("--rate is ignored for SAC, which carries its own rate")
+        parts.append(_read_sac(sac, sensor=sensor, scale=scale))
     for p, fmt in zip(files, formats, strict=True):
-        if fmt == "mseed":
+        if fmt in ("mseed", "sac"):
             continue
         parts.append(_read_one(p, fmt, sensor=sensor, rate=rate, scale=scale))
     rec = parts[0] if len(parts) == 1 else _merge(parts)
@@ -184,6 +197,15 @@ def _read_one(
         raise RecordingError(f"{path}: too large to load into memory") from None
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _read_sac(paths: list[Path], *, sensor: str | None, scale: float | None) -> Recording:
+    from drivers.recordings import sac_format
+
+    try:
+        return sac_format.read(paths, sensor=sensor, scale=scale)
+    except MemoryError:  # a series with a long gap between two files, or a huge file
+        raise RecordingError(f"{paths[0]}: too large to load into memory") from None
 
 
 def _merge(parts: list[Recording]) -> Recording:
@@ -225,6 +247,8 @@ def write_recording(
     out = Path(path)
     kind = fmt or EXTENSIONS.get(out.suffix.lower(), "npz")
     if kind not in FORMATS:
+        if kind == "sac":
+            raise RecordingError(f"{out}: SAC is read, not written; write {', '.join(FORMATS)}")
         raise RecordingError(f"{out}: unknown output format {kind!r} ({', '.join(FORMATS)})")
     if not rec.channels:
         raise RecordingError(f"{out}: the recording has no channels to write")

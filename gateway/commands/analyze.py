@@ -1,8 +1,8 @@
 """Run the streaming detector over recorded waveforms, offline.
 
-Reads MiniSEED, WAV, CSV or NPZ (see docs/recordings.md); several files make one recording
-(hourly MiniSEED files are joined in time, files of different sensors side by side). The
-detector is the one the service runs, fed in one-second blocks per sensor.
+Reads MiniSEED, SAC, WAV, CSV or NPZ (see docs/recordings.md); several files make one
+recording (hourly MiniSEED or SAC files are joined in time, files of different sensors side
+by side). The detector is the one the service runs, fed in one-second blocks per sensor.
 
 Prints one JSON object per line:
 
@@ -15,6 +15,7 @@ Prints one JSON object per line:
 
 Examples:
   ugs-gateway analyze site7-2026-11-27.mseed
+  ugs-gateway analyze NODE7.EHZ.*.sac
   ugs-gateway analyze geophone.csv --rate 500
   ugs-gateway analyze pir.wav --sensor pir
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import wave
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,205 @@ def test_csv_with_quoted_cells_and_semicolons(tmp_path: Path) -> None:
     ch = read_recording(path).channel("seismic")
     assert ch.rate == 100.0
     assert ch.data[:, 0].tolist() == [1.5, -2.0, 3.0]
+
+
+SAC_START = datetime(2026, 11, 27, 18, 0, 5, 250_000, tzinfo=UTC)
+
+
+def sac_bytes(
+    data: np.ndarray,
+    *,
+    rate: float = 250.0,
+    order: str = "<",
+    version: int = 6,
+    component: str = "EHZ",
+    station: str = "NODE7",
+    start: datetime | None = SAC_START,
+    begin: float = 0.0,
+    leven: int = 1,
+    npts: int | None = None,
+) -> bytes:
+    """An evenly sampled SAC file as seismic tools write it (version 7 with its footer)."""
+    floats = np.full(70, -12345.0, dtype=f"{order}f4")
+    floats[0] = 1.0 / rate  # DELTA
+    floats[5] = begin  # B
+    floats[6] = begin + (len(data) - 1) / rate  # E
+    ints = np.full(40, -12345, dtype=f"{order}i4")
+    if start is not None:  # NZYEAR, NZJDAY, NZHOUR, NZMIN, NZSEC, NZMSEC
+        day = start.timetuple().tm_yday
+        ints[:6] = (
+            start.year,
+            day,
+            start.hour,
+            start.minute,
+            start.second,
+            start.microsecond // 1000,
+        )
+    ints[6] = version  # NVHDR
+    ints[9] = len(data) if npts is None else npts  # NPTS
+    ints[15] = 1  # IFTYPE: a time series
+    ints[35] = leven  # LEVEN
+    chars = bytearray(b"-12345  " * 24)
+    chars[0:8] = station.ljust(8).encode()  # KSTNM
+    chars[160:168] = component.ljust(8).encode()  # KCMPNM
+    chars[168:176] = b"XX      "  # KNETWK
+    blob = floats.tobytes() + ints.tobytes() + bytes(chars)
+    blob += np.asarray(data, dtype=f"{order}f4").tobytes()
+    if version == 7:  # the footer: DELTA, B, E, ... as float64
+        footer = np.full(22, -12345.0, dtype=f"{order}f8")
+        footer[:3] = (1.0 / rate, begin, begin + (len(data) - 1) / rate)
+        blob += footer.tobytes()
+    return blob
+
+
+@pytest.mark.parametrize(("order", "version"), [("<", 6), (">", 6), ("<", 7), (">", 7)])
+def test_sac_in_either_byte_order_and_header_version(
+    tmp_path: Path, order: str, version: int
+) -> None:
+    samples = np.random.default_rng(11).standard_normal(2500).astype(np.float32) * 1e-6
+    path = tmp_path / "node7.EHZ.sac"
+    path.write_bytes(sac_bytes(samples, order=order, version=version, begin=1.5))
+    assert sniff(path) == "sac"
+    rec = read_recording(path)
+    assert list(rec.channels) == ["geo1"]
+    ch = rec.channels["geo1"]
+    assert (ch.kind, ch.rate, ch.components, ch.scale) == ("seismic", 250.0, ("Z",), 1e-9)
+    assert ch.data.dtype == np.float64
+    assert np.array_equal(ch.data[:, 0], samples.astype(np.float64))  # physical units
+    assert ch.valid is None
+    assert rec.start_time == pytest.approx(SAC_START.timestamp() + 1.5, abs=1e-6)
+    assert (ch.info["station"], ch.info["network"], ch.info["sac_components"]) == (
+        "NODE7",
+        "XX",
+        ["EHZ"],
+    )
+    assert rec.meta["format"] == "sac" and rec.meta["station"] == "NODE7"
+
+
+def test_sac_rates_that_are_not_whole_and_no_start_time(tmp_path: Path) -> None:
+    samples = np.linspace(-1.0, 1.0, 1000)
+    odd = tmp_path / "odd.sac"
+    odd.write_bytes(sac_bytes(samples, rate=333.33, start=None))
+    rec = read_recording(odd)
+    assert rec.channels["geo1"].rate == 333.33  # not 333.32999 from the float32 DELTA
+    assert rec.start_time == 0.0
+    third = tmp_path / "third.sac"  # DELTA 0.003 s in the footer's float64
+    third.write_bytes(sac_bytes(samples, rate=1000.0 / 3.0, version=7))
+    assert read_recording(third).channels["geo1"].rate == pytest.approx(1000.0 / 3.0, rel=1e-12)
+    slow = tmp_path / "slow.sac"
+    slow.write_bytes(sac_bytes(samples, rate=0.5, component="LFZ"))
+    assert read_recording(slow).channels["mag1"].rate == 0.5
+
+
+@pytest.mark.parametrize(
+    ("component", "sensor", "kind", "components"),
+    [
+        ("EHZ", None, "seismic", ("Z",)),
+        ("DPN", None, "seismic", ("N",)),
+        ("HH1", None, "seismic", ("Z",)),  # not a name the kind knows: its default
+        ("BFE", None, "magnetometer", ("E",)),
+        ("BYI", None, "pir", ("I",)),
+        ("", None, "seismic", ("Z",)),
+        ("BDF", None, "seismic", ("Z",)),  # a pressure sensor: not ours, read as seismic
+        ("EHZ", "pir", "pir", ("I",)),
+    ],
+)
+def test_sac_kind_from_the_component_name_or_sensor(
+    tmp_path: Path, component: str, sensor: str | None, kind: str, components: tuple[str, ...]
+) -> None:
+    path = tmp_path / "c.sac"
+    path.write_bytes(sac_bytes(np.zeros(500), rate=100.0, component=component))
+    (ch,) = read_recording(path, sensor=sensor).channels.values()
+    assert (ch.kind, ch.components) == (kind, components)
+    assert ch.name == {"seismic": "geo1", "pir": "pir1", "magnetometer": "mag1"}[kind]
+
+
+def test_sac_files_of_one_sensor_join_in_time_and_components(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    part = [rng.standard_normal(2500).astype(np.float32) for _ in range(3)]  # 10 s each
+    later = datetime.fromtimestamp(SAC_START.timestamp() + 10.0, UTC)
+    gap = datetime.fromtimestamp(SAC_START.timestamp() + 30.0, UTC)
+    files = {
+        "z0.sac": sac_bytes(part[0]),
+        "z1.sac": sac_bytes(part[1], start=later),  # the next file: no gap
+        "z2.sac": sac_bytes(part[2], start=gap, order=">"),  # 10 s after the previous ends
+        "n0.sac": sac_bytes(part[1], component="EHN"),
+        "e0.sac": sac_bytes(part[2], component="EHE"),
+        "other.sac": sac_bytes(part[0], station="NODE8", start=later),
+    }
+    for name, blob in files.items():
+        (tmp_path / name).write_bytes(blob)
+    rec = read_recording([tmp_path / name for name in files])
+    assert list(rec.channels) == ["geo1", "geo2"]
+    geo = rec.channels["geo1"]
+    assert geo.components == ("Z", "N", "E") and len(geo) == 40 * 250
+    assert np.array_equal(geo.data[:2500, 0], part[0])
+    assert np.array_equal(geo.data[:2500, 2], part[2])
+    assert np.array_equal(geo.data[2500:5000, 0], part[1])
+    assert np.array_equal(geo.data[7500:, 0], part[2])
+    assert geo.valid is not None
+    # N and E end after 10 s, and Z has a gap from 20 to 30 s: a sample is valid when all are.
+    assert geo.valid[:2500].all() and not geo.valid[2500:].any()
+    assert geo.info["sac_components"] == ["EHE", "EHN", "EHZ"] and len(geo.info["files"]) == 5
+    other = rec.channels["geo2"]
+    assert other.info["station"] == "NODE8"
+    assert rec.start_time == pytest.approx(SAC_START.timestamp(), abs=1e-6)
+    assert other.valid is not None and not other.valid[:2500].any()  # starts 10 s later
+    assert np.array_equal(other.data[2500:, 0], part[0])
+    (tmp_path / "fast.sac").write_bytes(sac_bytes(part[0], rate=500.0, start=gap))
+    with pytest.raises(RecordingError, match="one sensor must keep its rate"):
+        read_recording([tmp_path / "z0.sac", tmp_path / "fast.sac"])
+
+
+def _nan_samples() -> np.ndarray:
+    samples = np.zeros(1000, dtype=np.float32)
+    samples[400] = np.nan
+    return samples
+
+
+SAC_BAD = {
+    "truncated": (sac_bytes(np.zeros(1000))[:-400], "truncated SAC, file too short"),
+    "uneven": (sac_bytes(np.zeros(1000), leven=0), "unevenly sampled SAC (LEVEN false)"),
+    "nan": (
+        sac_bytes(_nan_samples()),
+        "EHZ has 1 NaN/infinite sample(s), the first at sample 400 (1.600 s)",
+    ),
+    "delta": (sac_bytes(np.zeros(1000), rate=-250.0), "sample interval DELTA is -0.004 s"),
+    "no-samples": (sac_bytes(np.zeros(0), npts=0), "says 0 samples (NPTS)"),
+    "too-long": (sac_bytes(np.zeros(1000)) + b"\0" * 64, "a damaged file, or not SAC"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAC_BAD))
+def test_bad_sac_is_a_recording_error_naming_the_file(case: str, tmp_path: Path) -> None:
+    content, message = SAC_BAD[case]
+    path = tmp_path / f"{case}.sac"
+    path.write_bytes(content)
+    with pytest.raises(RecordingError) as err:
+        read_recording(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sac_is_read_not_written(rec: Recording, tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="SAC is read, not written"):
+        write_recording(rec, tmp_path / "out.sac")
+
+
+def test_reads_obspy_written_sac(tmp_path: Path) -> None:
+    obspy = pytest.importorskip("obspy")
+    data = np.random.default_rng(13).standard_normal(1200).astype(np.float32)
+    header = {
+        "network": "XX",
+        "station": "SITE3",
+        "channel": "BFN",
+        "sampling_rate": 100.0,
+        "starttime": obspy.UTCDateTime(2026, 11, 27, 18),
+    }
+    path = tmp_path / "obspy.sac"
+    obspy.Trace(data=data, header=header).write(str(path), format="SAC", byteorder=">")
+    rec = read_recording(path)
+    mag = rec.channels["mag1"]
+    assert (mag.rate, mag.components) == (100.0, ("N",))
+    assert np.array_equal(mag.data[:, 0], data)
+    assert rec.start_time == pytest.approx(1795802400.0, abs=1e-6)

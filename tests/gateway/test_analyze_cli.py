@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from drivers.recordings import write_recording
 from gateway.cli import main
 from hil.scenarios import generate
+from tests.drivers.test_recording_formats import sac_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,3 +205,37 @@ def test_a_file_that_is_all_event_makes_up_nothing(
     np.savetxt(path, hum + np.random.default_rng(2).standard_normal(t.size) * 50.0)
     assert main(["analyze", str(path), "--rate", "500", "--no-flags"]) == 0
     assert _lines(capsys.readouterr().out) == []
+
+
+def test_a_sac_file_from_a_seismic_node_is_analysed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The geophone of a patrol as a seismic node's SAC file: float32 ground velocity, big
+    # endian, header version 7; nothing but the content says what it is.
+    rec = generate("patrol", 120.0, seed=78)
+    geo = rec.channels["geo1"].data[:, 0]
+    rate = rec.channels["geo1"].rate
+    start = datetime.fromtimestamp(rec.start_time, UTC)
+    whole = tmp_path / "NODE7.DPZ.2026.331.18"
+    whole.write_bytes(sac_bytes(geo, rate=rate, order=">", version=7, component="DPZ", start=start))
+    assert main(["analyze", str(whole)]) == 0
+    dets = [obj for obj in _lines(capsys.readouterr().out) if "class" in obj]
+    assert dets, "the walkers in the patrol are detected"
+    assert {obj["class"] for obj in dets} == {"footstep"}
+    walkers = [e for e in rec.truth if e.label == "footstep"]
+    for obj in dets:  # each overlaps a walk
+        assert any(obj["start_s"] < e.t1 and obj["end_s"] > e.t0 for e in walkers)
+    assert all(obj["t0"].startswith("2026-11-27T18:0") for obj in dets)  # the SAC start time
+    # The same minutes as two consecutive files are joined in time: the same detections,
+    # each named after the file it starts in.
+    half = geo.size // 2
+    later = datetime.fromtimestamp(rec.start_time + half / rate, UTC)
+    first, second = tmp_path / "m00.sac", tmp_path / "m01.sac"
+    first.write_bytes(sac_bytes(geo[:half], rate=rate, component="DPZ", start=start))
+    second.write_bytes(sac_bytes(geo[half:], rate=rate, component="DPZ", start=later))
+    assert main(["analyze", str(first), str(second)]) == 0
+    joined = [obj for obj in _lines(capsys.readouterr().out) if "class" in obj]
+    assert [obj["t0"] for obj in joined] == [obj["t0"] for obj in dets]
+    for obj in joined:
+        in_second = obj["t0"] >= later.strftime("%Y-%m-%dT%H:%M:%S")
+        assert obj["file"] == str(second if in_second else first)

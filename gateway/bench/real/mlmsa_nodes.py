@@ -19,7 +19,6 @@ are dev; the later ones of that evening and those of the morning of 2022-03-19 a
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import InputError
-from drivers.recordings import Channel, Recording, TruthEvent
+from drivers.recordings import Channel, Recording, TruthEvent, sac_format
 from gateway.bench.real.common import Dataset, Source, Split, write_clip, write_manifest
 
 NAME = "mlmsa-nodes"
@@ -48,29 +47,15 @@ BURST_K = 3.0
 """A window is in the burst when its RMS is at least this many times the cut's background
 (its 20th-percentile window)."""
 JOIN_S = 1.0
-SAC_HEADER_BYTES = 632
 
 FloatArray = npt.NDArray[np.float64]
 
 
 def read_sac(blob: bytes, path: str) -> tuple[float, FloatArray, str]:
     """``(rate, samples, station)`` of an evenly sampled SAC file (either byte order)."""
-    if len(blob) < SAC_HEADER_BYTES:
-        raise InputError(f"{path}: {len(blob)} bytes, shorter than a SAC header")
-    for order in "<>":
-        ints = np.frombuffer(blob[280:440], dtype=f"{order}i4")
-        if ints[6] in (6, 7):  # NVHDR, the header version
-            break
-    else:
-        raise InputError(f"{path}: not a SAC file (no header version 6 or 7 in either order)")
-    delta = float(np.frombuffer(blob[0:4], dtype=f"{order}f4")[0])
-    npts = int(ints[9])
-    end = SAC_HEADER_BYTES + 4 * npts
-    if not (delta > 0 and math.isfinite(delta)) or npts <= 0 or len(blob) < end:
-        raise InputError(f"{path}: SAC header says delta {delta}, {npts} samples; file too short")
-    data = np.frombuffer(blob[SAC_HEADER_BYTES:end], dtype=f"{order}f4").astype(np.float64)
-    station = blob[440:448].decode("ascii", errors="replace").strip()
-    return 1.0 / delta, data, station
+    trace = sac_format.decode(blob, path)
+    # 1/DELTA as stored (249.99998812 Hz for these 250-Hz cuts): the prepared clips keep it.
+    return 1.0 / trace.delta, trace.samples, trace.station
 
 
 def _band_envelope(x: FloatArray, rate: float) -> FloatArray:
