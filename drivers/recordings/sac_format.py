@@ -303,6 +303,12 @@ def _assemble(members: list[_Member], label: str) -> _Sensor:
     end = max(m.trace.start_time + m.trace.samples.size / rate for m in members)
     letters = _order_letters(members[0].kind, {m.letter for m in members})
     n = round((end - start) * rate)
+    held = sum(m.trace.samples.size for m in members)
+    if n > 4 * held + 1000:  # a month between two hourly files is not a gap to fill
+        raise RecordingError(
+            f"{label}: the files of one sensor lie far apart in time (gaps longer than the "
+            "data they hold); analyse them separately"
+        )
     data = np.zeros((n, len(letters)))
     valid = np.zeros((n, len(letters)), dtype=bool)
     for m in members:

@@ -532,6 +532,10 @@ def test_sac_files_of_one_sensor_join_in_time_and_components(tmp_path: Path) -> 
     (tmp_path / "fast.sac").write_bytes(sac_bytes(part[0], rate=500.0, start=gap))
     with pytest.raises(RecordingError, match="one sensor must keep its rate"):
         read_recording([tmp_path / "z0.sac", tmp_path / "fast.sac"])
+    month = datetime.fromtimestamp(SAC_START.timestamp() + 30 * 86400.0, UTC)
+    (tmp_path / "month.sac").write_bytes(sac_bytes(part[0], start=month))
+    with pytest.raises(RecordingError, match="far apart in time"):
+        read_recording([tmp_path / "z0.sac", tmp_path / "month.sac"])
 
 
 def _nan_samples() -> np.ndarray:
