@@ -150,6 +150,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if not rows:
         raise RecordingError(f"{path}: no data rows in the file")
     delimiter = _delimiter([r for _, r in rows])
+    if delimiter and all(r.endswith(delimiter) for _, r in rows[:20]):
+        # Loggers that print "value," per field end every line on the delimiter.
+        rows = [(n, r[:-1] if r.endswith(delimiter) else r) for n, r in rows]
     header: list[str] | None = None
     first = _split(rows[0][1], delimiter)
     if not all(_NUMBER.match(c) for c in first) and not _looks_like_times(first):
