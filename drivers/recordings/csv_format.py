@@ -149,6 +149,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         rows.append((lineno, stripped))
     if not rows:
         raise RecordingError(f"{path}: no data rows in the file")
+    rows = _without_preamble(rows)
     delimiter = _delimiter([r for _, r in rows])
     if delimiter and all(r.endswith(delimiter) for _, r in rows[:20]):
         # Loggers that print "value," per field end every line on the delimiter.
@@ -295,6 +296,29 @@ def _in_seconds(t: npt.NDArray[np.float64], unit: float | None) -> npt.NDArray[n
         if first > above:
             return t * scale
     return t
+
+
+def _is_data(row: str) -> bool:
+    """Whether a row holds only numbers (or a time and numbers), however delimited."""
+    cells = [c.strip().strip("\"'") for c in re.split(r"[,;\t ]+", row.strip()) if c.strip()]
+    return bool(cells) and (all(_NUMBER.match(c) for c in cells) or _looks_like_times(cells))
+
+
+def _without_preamble(rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The rows from the header on: loggers write lines about the device and the run
+    ("Device: GEOSCOPE", "Gain: 85") before the column names; the line just before the
+    first row of numbers is the header, the lines above it are dropped."""
+    first = next((i for i, (_, r) in enumerate(rows[:200]) if _is_data(r)), 0)
+    if first < 2:
+        return rows
+    data = rows[first][1]
+    delimiter = next((d for d in DELIMITERS if d in data), None)
+    width = len(_split(data, delimiter))
+    # Only lines shaped unlike the data: a row of the right width with a bad cell in it
+    # stays, to be reported by line and column.
+    if any(len(_split(r, delimiter)) == width for _, r in rows[: first - 1]):
+        return rows
+    return rows[first - 1 :]
 
 
 def _counts(column: npt.NDArray[np.float64]) -> bool:

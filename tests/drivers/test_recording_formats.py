@@ -242,6 +242,11 @@ def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Pat
     comma.write_text("time;geo\n" + rows)
     ch = read_recording(comma).channels["geo1"]
     assert ch.rate == pytest.approx(500.0) and list(ch.data[:3, 0]) == values[:3]
+    preamble = tmp_path / "preamble.csv"  # a logger's lines about the run, then the table
+    lines = "Device: GEOSCOPE node 7\nGain: 85\nStart: 2026-03-28 16:52\ntime,geo\n"
+    preamble.write_text(lines + "".join(f"{i / 500},{v}\n" for i, v in enumerate(values)))
+    ch = read_recording(preamble).channels["geo1"]
+    assert ch.rate == pytest.approx(500.0) and list(ch.data[:3, 0]) == values[:3]
     trailing = tmp_path / "trailing.csv"  # every line ends on the delimiter
     trailing.write_text("time,geo,\n" + "".join(f"{i / 500},{v},\n" for i, v in enumerate(values)))
     ch = read_recording(trailing).channels["geo1"]
