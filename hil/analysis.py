@@ -54,8 +54,9 @@ def usability(recording: Recording) -> list[str]:
             f"{SHORTEST_CLIP_S:g} s (a second of background to learn from, and the event)"
         ]
     out = []
+    slow = too_slow(recording)
     for ch in recording.channels.values():
-        if ch.name in too_slow(recording):
+        if ch.name in slow:
             hint = ""
             if recording.meta.get("rate_from") == "time":
                 hint = " (is the time column in milliseconds? then name it time_ms)"
