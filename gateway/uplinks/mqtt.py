@@ -48,7 +48,7 @@ from gateway.uplinks import Unit
 from gateway.uplinks import mqtt_client as mq
 from gateway.uplinks.config import UplinkConfig
 from gateway.uplinks.encoding import detection_topic, encode, status_topic
-from gateway.uplinks.link_log import log_link_down, pending_text
+from gateway.uplinks.link_state import LinkState
 from gateway.uplinks.live_feed import LiveFeed
 from gateway.uplinks.tasking import MqttTasking
 
@@ -67,7 +67,7 @@ def _iso_now() -> str:
     return format_time(time.time())
 
 
-class MqttUplink:
+class MqttUplink(LinkState):
     """One partner link: its own thread between the outbox and one MQTT broker.
 
     Thread-safe API: :meth:`start`, :meth:`stop`, :meth:`notify`, :meth:`publish_status`,
@@ -78,6 +78,8 @@ class MqttUplink:
                         uplinks=share_filters(cfg.uplinks))
         uplinks = [MqttUplink(u, outbox, node=..., site=...) for u in cfg.uplinks]
     """
+
+    _log = log
 
     def __init__(
         self,
@@ -121,14 +123,9 @@ class MqttUplink:
         self._status_payload: dict[str, Any] | None = None
         self._status_dirty = False
         self._final_status: dict[str, Any] | None = None
-        self._state = mq.STOPPED
-        self._state_since = time.time()
-        self._last_error: str | None = None
-        self._connected_since: float | None = None
+        self._init_link_state(mq.STOPPED)
         self._counters = {"published": 0, "acked": 0, "reconnects": 0, "in_flight": 0}
         self._last_ack: float | None = None
-        self._last_outcome: str | None = None  # last logged state (connected or a failure)
-        self._down_since: float | None = None
         self.unit = unit
         self._tasking: MqttTasking | None = None
         if config.tasking and unit is not None:
@@ -203,60 +200,21 @@ class MqttUplink:
                 "filtered": mine.get("filtered"),
             }
 
-    @property
-    def state(self) -> str:
-        return self._state
-
-    # -- state and logging --------------------------------------------------------------------
-
-    def _set_state(self, state: str, error: str | None = None) -> None:
-        with self._lock:
-            if state != self._state:
-                self._state, self._state_since = state, time.time()
-            if error is not None:
-                self._last_error = error
-
     def _failed(self, failure: mq.LinkError) -> None:
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-        self._feed.link_down()
-        with self._lock:
-            self._connected_since = None
-        # The log line first: whoever sees the new state finds its reason in the journal.
-        self._last_outcome = log_link_down(
-            self.name,
-            failure.state,
-            failure.message,
-            last_logged=self._last_outcome,
-            serious=failure.state in (mq.AUTH_FAILED, mq.TLS_FAILED),
-            outbox=self.outbox,
-            log=log,
+        self._link_down(
+            failure.state, failure.message, serious=failure.state in (mq.AUTH_FAILED, mq.TLS_FAILED)
         )
-        self._set_state(failure.state, failure.message)
 
-    def _connected(self, conn: mq.MqttConnection) -> None:
-        self._feed.link_up()
+    def _connected(self) -> None:
         with self._lock:
             self._connected_since = time.time()
             self._status_dirty = True  # replace a retained "offline" left by the will
-            if self._last_outcome is not None:
+            if self._was_up_before():
                 self._counters["reconnects"] += 1
-        self._set_state(mq.CONNECTED)
-        how = "TLS" if self.settings.tls is not None else "plain MQTT"
-        if self._down_since is not None:
-            log.info(
-                "uplink %s: connected to %s (%s) after %.1f s down; %s reports to catch up",
-                self.name,
-                self.settings.where,
-                how,
-                time.monotonic() - self._down_since,
-                pending_text(self.outbox, self.name),
-            )
-        elif self._last_outcome != mq.CONNECTED:
-            log.info("uplink %s: connected to %s (%s)", self.name, self.settings.where, how)
-        self._last_outcome = mq.CONNECTED
-        self._down_since = None
+        where = (
+            f"{self.settings.where} ({'TLS' if self.settings.tls is not None else 'plain MQTT'})"
+        )
+        self._link_up(f"connected to {where}", f"connected to {where}")
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -291,7 +249,7 @@ class MqttUplink:
                 return 0.0
             self._failed(failure)
             return backoff.next_delay()
-        self._connected(conn)
+        self._connected()
         backoff.reset()
         session = _Session(self, conn)
         try:

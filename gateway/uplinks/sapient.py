@@ -40,12 +40,11 @@ from gateway.clock import ClockWatch
 from gateway.detection_report import format_time
 from gateway.outbox.store import Outbox
 from gateway.uplinks import Unit
-from gateway.uplinks.link_log import log_link_down, pending_text
+from gateway.uplinks.link_state import LinkState
 from gateway.uplinks.live_feed import LiveFeed
 from gateway.uplinks.sapient_config import SapientUplinkConfig
 from gateway.uplinks.sapient_session import (
     ALERT_QUEUE,
-    CONNECTED,
     CONNECTING,
     DISCONNECTED,
     ERROR_PAUSE_S,
@@ -60,12 +59,14 @@ from gateway.uplinks.sapient_session import (
 log = logging.getLogger(__name__)
 
 
-class SapientUplink:
+class SapientUplink(LinkState):
     """One fusion node: a thread between the outbox and a SAPIENT TCP connection.
 
     Thread-safe API, as for every uplink: :meth:`start`, :meth:`stop`,
     :meth:`publish_status`, :meth:`status`, :attr:`state`.
     """
+
+    _log = log
 
     def __init__(self, config: SapientUplinkConfig, outbox: Outbox, unit: Unit) -> None:
         if config.name not in outbox.uplinks:
@@ -85,13 +86,8 @@ class SapientUplink:
         self._alerts: deque[tuple[str, bool, str]] = deque(maxlen=ALERT_QUEUE)
         self._sensor_problems: dict[str, str] | None = None
         self._reporting = True
-        self._state = STOPPED
-        self._state_since = time.time()
-        self._last_error: str | None = None
-        self._connected_since: float | None = None
+        self._init_link_state(STOPPED)
         self._registered_in: float | None = None
-        self._last_outcome: str | None = None
-        self._down_since: float | None = None
         self._counters = {
             "sent": 0,
             "acked": 0,
@@ -174,40 +170,14 @@ class SapientUplink:
                 "dropped": mine.get("dropped"),
             }
 
-    @property
-    def state(self) -> str:
-        return self._state
-
-    # -- state and logging --------------------------------------------------------------------
-
-    def _set_state(self, state: str, error: str | None = None) -> None:
-        with self._lock:
-            if state != self._state:
-                self._state, self._state_since = state, time.time()
-            if error is not None:
-                self._last_error = error
-
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._counters[key] += n
 
     def _failed(self, failure: LinkFailedError) -> None:
-        if self._down_since is None:
-            self._down_since = time.monotonic()
-        self._feed.link_down()
-        with self._lock:
-            self._connected_since = None
-        # The log line first: whoever sees the new state finds its reason in the journal.
-        self._last_outcome = log_link_down(
-            self.name,
-            failure.state,
-            failure.message,
-            last_logged=self._last_outcome,
-            serious=failure.state in (TLS_FAILED, REFUSED),
-            outbox=self.outbox,
-            log=log,
+        self._link_down(
+            failure.state, failure.message, serious=failure.state in (TLS_FAILED, REFUSED)
         )
-        self._set_state(failure.state, failure.message)
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -292,28 +262,13 @@ class SapientUplink:
         return 0.0
 
     def _registered(self, seconds: float) -> None:
-        self._feed.link_up()
         with self._lock:
             self._registered_in = round(seconds, 3)
-            if self._last_outcome is not None:
+            if self._was_up_before():
                 self._counters["reconnects"] += 1
             self._counters["registrations"] += 1
-        self._set_state(CONNECTED)
-        if self._down_since is not None:
-            log.info(
-                "uplink %s: registered with %s after %.1f s down; %s reports to catch up",
-                self.name,
-                self.where,
-                time.monotonic() - self._down_since,
-                pending_text(self.outbox, self.name),
-            )
-        elif self._last_outcome != CONNECTED:
-            log.info(
-                "uplink %s: registered with fusion node %s as %s (ack in %.3f s)",
-                self.name,
-                self.where,
-                self.unit.sapient_id,
-                seconds,
-            )
-        self._last_outcome = CONNECTED
-        self._down_since = None
+        self._link_up(
+            f"registered with {self.where}",
+            f"registered with fusion node {self.where} as {self.unit.sapient_id} "
+            f"(ack in {seconds:.3f} s)",
+        )
