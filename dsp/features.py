@@ -215,8 +215,9 @@ def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[f
     # Line prominence: log power over a running median of the spectrum (about 5 Hz wide),
     # computed up to the top of the band only.
     width = g.width
-    tiny = 1e-30
     top = g.top
+    # Keeps empty bins out of the logs, far below anything a sensor resolves, in its units.
+    tiny = 1e-15 * float(p_ev[:top].max(initial=0.0)) + 1e-300
     prom = np.zeros_like(p_ev)
     prom[:top] = np.log10(p_ev[:top] + tiny) - np.log10(_median_filter(p_ev[:top], width) + tiny)
     if have_noise:

@@ -48,3 +48,21 @@ def test_an_event_out_of_a_converter_stuck_on_one_count_has_its_features() -> No
     for name in ("kurtosis", "crest"):
         assert np.isfinite(tiny[name])
         assert tiny[name] == pytest.approx(unit[name], rel=1e-9)
+
+
+def test_an_engine_line_scores_the_same_in_any_units() -> None:
+    # A trace in m/s from a quiet site, or in counts, or in nanometres: its power spectrum
+    # spans 1e-40 to 1e+10 in its own units, and the line score must not see the units.
+    from dsp.features import spectral_features
+
+    rate = 250.0
+    rng = np.random.default_rng(5)
+    t = np.arange(int(6 * rate)) / rate
+    event = rng.standard_normal(t.size) + 4.0 * np.sin(2 * np.pi * 23.0 * t)
+    noise = rng.standard_normal(t.size)
+    unit = spectral_features(event, noise, rate)
+    assert unit[1] > 0.5  # the line is seen
+    for scale in (1e-18, 1e-9, 1e6):
+        centroid, line = spectral_features(event * scale, noise * scale, rate)
+        assert centroid == pytest.approx(unit[0], rel=1e-9)
+        assert line == pytest.approx(unit[1], rel=1e-9)
