@@ -104,6 +104,14 @@ def _is_mseed2(head: bytes) -> bool:
 
 
 def _is_text(head: bytes) -> bool:
+    from drivers.recordings.csv_format import UTF16_BOMS
+
+    if head[:2] in UTF16_BOMS:  # "Unicode text", as Windows spreadsheets save a table
+        try:
+            text = head[: len(head) // 2 * 2].decode("utf-16")
+        except UnicodeDecodeError:
+            return False
+        return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:

@@ -91,6 +91,8 @@ _NUMBER = re.compile(
 
 
 DELIMITERS = ",;\t"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+"""How a UTF-16 text file starts (little- or big-endian)."""
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:
@@ -129,10 +131,11 @@ def _parse_time(cell: str) -> float:
 
 
 def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
     except UnicodeDecodeError:
-        text = path.read_bytes().decode("latin-1")  # sniffed as text: a legacy 8-bit export
+        text = raw.decode("latin-1")  # sniffed as text: a legacy 8-bit export
     meta: dict[str, Any] = {}
     rows: list[tuple[int, str]] = []
     for lineno, line in enumerate(io.StringIO(text), start=1):

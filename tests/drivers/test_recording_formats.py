@@ -251,6 +251,13 @@ def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Pat
     trailing.write_text("time,geo,\n" + "".join(f"{i / 500},{v},\n" for i, v in enumerate(values)))
     ch = read_recording(trailing).channels["geo1"]
     assert ch.data.shape == (300, 1) and list(ch.data[:3, 0]) == values[:3]
+    unicode = tmp_path / "unicode.txt"  # a spreadsheet's "Unicode text": UTF-16, tabs
+    table = "time\tgeo [µm/s]\n" + "".join(f"{i / 500}\t{v}\n" for i, v in enumerate(values))
+    for encoding in ("utf-16", "utf-16-be"):
+        bom = "\ufeff" if encoding == "utf-16-be" else ""
+        unicode.write_bytes((bom + table).encode(encoding))
+        ch = read_recording(unicode).channels["geo1"]
+        assert ch.rate == pytest.approx(500.0) and list(ch.data[:3, 0]) == values[:3]
 
 
 def test_bare_npz_and_npy(tmp_path: Path) -> None:
