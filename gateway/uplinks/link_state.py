@@ -12,9 +12,6 @@ from gateway.outbox.store import Outbox
 from gateway.uplinks.link_log import log_link_down, pending_text
 from gateway.uplinks.live_feed import LiveFeed
 
-UP = "connected"
-"""The state of a link that carries reports (both protocols name it so)."""
-
 
 class LinkState:
     """Mixed into an uplink, which sets ``name``, ``outbox``, ``_feed``, ``_lock`` and
@@ -33,7 +30,7 @@ class LinkState:
         self._state_since = time.time()
         self._last_error: str | None = None
         self._connected_since: float | None = None
-        self._last_outcome: str | None = None  # last logged: UP or a failure state
+        self._last_outcome: str | None = None  # last logged: up or a failure state
         self._down_since: float | None = None
 
     @property
@@ -71,11 +68,12 @@ class LinkState:
         """Whether the link has been made or tried before (a new one is a reconnection)."""
         return self._last_outcome is not None
 
-    def _link_up(self, back: str, first: str) -> None:
-        """The link carries reports again: log ``back`` after an outage (with its length and
-        the queue to catch up), ``first`` when it had not been up before."""
+    def _link_up(self, state: str, back: str, first: str) -> None:
+        """The link carries reports again, in ``state`` (the protocol's name for it): log
+        ``back`` after an outage (with its length and the queue to catch up), ``first`` when
+        it had not been up before."""
         self._feed.link_up()
-        self._set_state(UP)
+        self._set_state(state)
         if self._down_since is not None:
             self._log.info(
                 "uplink %s: %s after %.1f s down; %s reports to catch up",
@@ -84,7 +82,7 @@ class LinkState:
                 time.monotonic() - self._down_since,
                 pending_text(self.outbox, self.name),
             )
-        elif self._last_outcome != UP:
+        elif self._last_outcome != state:
             self._log.info("uplink %s: %s", self.name, first)
-        self._last_outcome = UP
+        self._last_outcome = state
         self._down_since = None

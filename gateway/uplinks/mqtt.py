@@ -214,7 +214,7 @@ class MqttUplink(LinkState):
         where = (
             f"{self.settings.where} ({'TLS' if self.settings.tls is not None else 'plain MQTT'})"
         )
-        self._link_up(f"connected to {where}", f"connected to {where}")
+        self._link_up(mq.CONNECTED, f"connected to {where}", f"connected to {where}")
 
     # -- the thread ---------------------------------------------------------------------------
 

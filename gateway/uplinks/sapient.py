@@ -45,6 +45,7 @@ from gateway.uplinks.live_feed import LiveFeed
 from gateway.uplinks.sapient_config import SapientUplinkConfig
 from gateway.uplinks.sapient_session import (
     ALERT_QUEUE,
+    CONNECTED,
     CONNECTING,
     DISCONNECTED,
     ERROR_PAUSE_S,
@@ -268,6 +269,7 @@ class SapientUplink(LinkState):
                 self._counters["reconnects"] += 1
             self._counters["registrations"] += 1
         self._link_up(
+            CONNECTED,
             f"registered with {self.where}",
             f"registered with fusion node {self.where} as {self.unit.sapient_id} "
             f"(ack in {seconds:.3f} s)",

@@ -100,8 +100,9 @@ def test_one_valid_detection_report_per_report_with_the_same_ids_on_resend(
 
 
 def test_reports_stored_while_the_fusion_node_is_away_arrive_later(
-    tmp_path: Path, node: FusionNodeRig
+    tmp_path: Path, node: FusionNodeRig, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.uplinks.sapient")
     port = node.port
     with linked(tmp_path, sapient_config(port)) as (box, uplink):
         node.registered()
@@ -123,6 +124,12 @@ def test_reports_stored_while_the_fusion_node_is_away_arrive_later(
         ids = report_ids(node.events.of("detection_report"))
         assert set(ids) == set(first + away)  # duplicates allowed, nothing missing
         assert uplink.status()["reconnects"] >= 1
+    # The journal: registered, then down with the reports kept, then back with the queue.
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.uplinks.sapient"]
+    first_up = [m for m in lines if "registered with fusion node" in m and "(ack in" in m]
+    back = [m for m in lines if "registered with" in m and "s down;" in m]
+    assert len(first_up) == 1 and back and "reports to catch up" in back[0], lines
+    assert any("kept in the outbox" in m for m in lines), lines
     assert node.events.invalid() == []
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gateway.outbox.config import OutboxConfig
 from gateway.uplinks.encoding import decode
@@ -210,7 +213,10 @@ def test_share_filter_redaction_and_compact_encoding(
         partner.close()
 
 
-def test_two_uplinks_one_broker_down(tmp_path: Path, make_broker: Callable[..., Broker]) -> None:
+def test_two_uplinks_one_broker_down(
+    tmp_path: Path, make_broker: Callable[..., Broker], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.uplinks.mqtt")
     broker_a, broker_b = make_broker(), make_broker()
     assert broker_a.port is not None and broker_b.port is not None
     col_a = Collector(broker_a.host, broker_a.port, "central-a").start()
@@ -255,6 +261,13 @@ def test_two_uplinks_one_broker_down(tmp_path: Path, make_broker: Callable[..., 
             assert positions == sorted(positions), "B's backlog arrived out of order"
             check_no_holes(col_b.reports)
             wait_until(lambda: outbox.stats()["depth"] == 0, 10, "the outbox to empty")
+        # The journal tells the technician B's outage, once down and once back, and
+        # nothing about A.
+        lines = [r.getMessage() for r in caplog.records]
+        down = [m for m in lines if m.startswith("uplink b: ") and "kept in the outbox" in m]
+        back = [m for m in lines if m.startswith("uplink b: connected to") and "s down;" in m]
+        assert down and len(back) == 1 and "reports to catch up" in back[0], lines
+        assert not [m for m in lines if m.startswith("uplink a: ") and "down" in m], lines
     finally:
         col_a.close()
         col_b.close()
