@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,53 @@ def make_channel(
         valid=valid if valid is not None and not bool(np.all(valid)) else None,
         components=comps,
         info=meta,
+    )
+
+
+CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
+"""Component letters in seismology's order, for files that do not give their own."""
+
+Piece = tuple[int, float, FloatArray]
+"""One stretch of one component of a sensor: (column, start time in s, samples)."""
+
+
+def in_order(letters: Iterable[str], order: Sequence[str] = CONVENTIONAL_ORDER) -> list[str]:
+    """Component letters sorted by ``order``; letters it does not name go last, A-Z."""
+    return sorted(letters, key=lambda c: (order.index(c) if c in order else len(order), c))
+
+
+def grid_span(pieces: Sequence[Piece], rate: float) -> tuple[float, int]:
+    """Start time and length in samples of the time grid that holds every piece."""
+    start = min(t0 for _, t0, _ in pieces)
+    end = max(t0 + x.size / rate for _, t0, x in pieces)
+    return start, round((end - start) * rate)
+
+
+def on_grid(
+    pieces: Sequence[Piece], rate: float, columns: int, start: float, n: int
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """The pieces of one sensor on one grid of ``n`` samples from ``start``; a row is valid
+    where a piece covers every column (gaps are zeros)."""
+    data = np.zeros((n, columns))
+    valid = np.zeros((n, columns), dtype=bool)
+    for col, t0, x in pieces:
+        i0 = round((t0 - start) * rate)
+        i1 = min(n, i0 + x.size)
+        data[i0:i1, col] = x[: i1 - i0]
+        valid[i0:i1, col] = True
+    return data, np.asarray(valid.all(axis=1))
+
+
+def pad_front(
+    data: FloatArray, valid: npt.NDArray[np.bool_], lead: int
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """A sensor that starts ``lead`` samples after the others, padded with invalid samples
+    so that every channel of a recording starts together."""
+    if lead <= 0:
+        return data, valid
+    return (
+        np.concatenate((np.zeros((lead, data.shape[1])), data)),
+        np.concatenate((np.zeros(lead, dtype=bool), valid)),
     )
 
 

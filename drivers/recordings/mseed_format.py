@@ -29,7 +29,15 @@ import numpy.typing as npt
 
 from drivers.errors import RecordingError
 from drivers.kinds import KINDS
-from drivers.recordings.common import make_channel, unique_name
+from drivers.recordings.common import (
+    CONVENTIONAL_ORDER,
+    grid_span,
+    in_order,
+    make_channel,
+    on_grid,
+    pad_front,
+    unique_name,
+)
 from drivers.recordings.waveforms import Channel, Recording, scale_of, units_of
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,6 @@ EXTRA_KEY = "UGS"
 NETWORK = "XX"
 STATION = "UGS"
 STEIM2_MAX_DIFF = 2**29
-CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
 
 
 def steim2_fits(counts: npt.NDArray[np.integer[Any]]) -> bool:
@@ -278,11 +285,7 @@ def read(paths: list[Path], *, sensor: str | None, scale: float | None) -> Recor
     built.sort(key=lambda t: (order.index(t.kind) if t.kind in KINDS else len(order), t.name))
     channels: dict[str, Channel] = {}
     for t in built:
-        data, valid = t.data, t.valid
-        lead = round((t.t_start - start) * t.rate)
-        if lead > 0:  # a channel that starts later is padded with invalid samples
-            data = np.concatenate((np.zeros((lead, data.shape[1])), data))
-            valid = np.concatenate((np.zeros(lead, dtype=bool), valid))
+        data, valid = pad_front(t.data, t.valid, round((t.t_start - start) * t.rate))
         final = unique_name(t.name or None, t.kind, set(channels))
         channels[final] = make_channel(
             paths[0],
@@ -326,10 +329,9 @@ def _assemble(
     label: str, kind: str, members: list[Member], extra: dict[str, Any], scale: float | None
 ) -> _Trace | None:
     """Segments of every component on one time grid; gaps are zeros marked invalid."""
-    order = list(extra.get("components") or [])
     # The file's own order when it says; else the conventional Z, N, E (1, 2, 3) order.
-    order = order or list(CONVENTIONAL_ORDER)
-    members.sort(key=lambda m: (order.index(m[0]) if m[0] in order else len(order), m[0]))
+    letters = in_order({m[0] for m in members}, extra.get("components") or CONVENTIONAL_ORDER)
+    members.sort(key=lambda m: letters.index(m[0]))
     segs = []
     rate = 0.0
     for comp, sid, tid in members:
@@ -344,23 +346,15 @@ def _assemble(
             segs.append((comp, seg.starttime / 1e9, np.array(seg.np_datasamples), seg.sampletype))
     if not segs or rate <= 0:
         return None
-    t_start = min(s[1] for s in segs)
-    t_end = max(s[1] + s[2].size / rate for s in segs)
-    n = round((t_end - t_start) * rate)
     comps = tuple(dict.fromkeys(c for c, *_ in segs))
-    data = np.zeros((n, len(comps)))
-    valid = np.zeros((n, len(comps)), dtype=bool)
     ch_scale = float(extra.get("scale") or scale or scale_of(kind))
     offset = float(extra.get("offset") or 0.0)
-    for comp, t0, samples, stype in segs:
-        i0 = round((t0 - t_start) * rate)
-        i1 = min(n, i0 + samples.size)
-        col = comps.index(comp)
-        values = samples[: i1 - i0].astype(np.float64)
-        if stype == "i":
-            values = (values - offset) * ch_scale
-        data[i0:i1, col] = values
-        valid[i0:i1, col] = True
+    pieces = [
+        (comps.index(comp), t0, (x - offset) * ch_scale if stype == "i" else x.astype(np.float64))
+        for comp, t0, x, stype in segs
+    ]
+    t_start, n = grid_span(pieces, rate)
+    data, valid = on_grid(pieces, rate, len(comps), t_start, n)
     info = {
         "seed_ids": [sid for _, sid, _ in members],
         "units": str(extra.get("units") or units_of(kind)),
@@ -371,7 +365,7 @@ def _assemble(
         rate,
         t_start,
         data,
-        np.asarray(valid.all(axis=1)),
+        valid,
         comps,
         ch_scale,
         info,

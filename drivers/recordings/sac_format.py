@@ -35,7 +35,11 @@ from drivers.recordings.common import (
     check_kind,
     default_components,
     default_name,
+    grid_span,
+    in_order,
     make_channel,
+    on_grid,
+    pad_front,
     unique_name,
 )
 from drivers.recordings.waveforms import Channel, Recording, scale_of
@@ -56,7 +60,6 @@ SPECTRA = {2: "real/imaginary", 3: "amplitude/phase"}
 """IFTYPE values of spectra, which are not waveforms."""
 # String fields: byte ranges in the header.
 KSTNM, KHOLE, KCMPNM, KNETWK = (440, 448), (464, 472), (600, 608), (608, 616)
-CONVENTIONAL_ORDER = ("Z", "N", "E", "1", "2", "3", "I", "M")
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -286,8 +289,7 @@ def _order_letters(kind: str, letters: set[str]) -> list[str]:
     magnetometer), else the conventional Z, N, E, 1, 2, 3."""
     known = KINDS.get(kind)
     own = known.component_names(len(letters)) if known else ()
-    order = list(own) if set(own) == letters else list(CONVENTIONAL_ORDER)
-    return sorted(letters, key=lambda c: (order.index(c) if c in order else len(order), c))
+    return in_order(letters, own) if set(own) == letters else in_order(letters)
 
 
 def _assemble(members: list[_Member], label: str) -> _Sensor:
@@ -299,25 +301,17 @@ def _assemble(members: list[_Member], label: str) -> _Sensor:
                 f"{label}: {m.path.name} is sampled at {m.trace.rate:g} Hz, "
                 f"{members[0].path.name} at {rate:g} Hz; one sensor must keep its rate"
             )
-    start = min(m.trace.start_time for m in members)
-    end = max(m.trace.start_time + m.trace.samples.size / rate for m in members)
     letters = _order_letters(members[0].kind, {m.letter for m in members})
-    n = round((end - start) * rate)
+    pieces = [(letters.index(m.letter), m.trace.start_time, m.trace.samples) for m in members]
+    start, n = grid_span(pieces, rate)
     held = sum(m.trace.samples.size for m in members)
     if n > 4 * held + 1000:  # a month between two hourly files is not a gap to fill
         raise RecordingError(
             f"{label}: the files of one sensor lie far apart in time (gaps longer than the "
             "data they hold); analyse them separately"
         )
-    data = np.zeros((n, len(letters)))
-    valid = np.zeros((n, len(letters)), dtype=bool)
-    for m in members:
-        i0 = round((m.trace.start_time - start) * rate)
-        i1 = min(n, i0 + m.trace.samples.size)
-        col = letters.index(m.letter)
-        data[i0:i1, col] = m.trace.samples[: i1 - i0]
-        valid[i0:i1, col] = True
-    return _Sensor(members, start, letters, data, np.asarray(valid.all(axis=1)))
+    data, valid = on_grid(pieces, rate, len(letters), start, n)
+    return _Sensor(members, start, letters, data, valid)
 
 
 def _groups(paths: list[Path], sensor: str | None) -> list[list[_Member]]:
@@ -345,10 +339,7 @@ def _groups(paths: list[Path], sensor: str | None) -> list[list[_Member]]:
 
 def _channel(sensor: _Sensor, name: str, lead: int, scale: float | None) -> Channel:
     first = sensor.members[0]
-    data, valid = sensor.data, sensor.valid
-    if lead > 0:  # a sensor that starts later than the others is padded with invalid samples
-        data = np.concatenate((np.zeros((lead, data.shape[1])), data))
-        valid = np.concatenate((np.zeros(lead, dtype=bool), valid))
+    data, valid = pad_front(sensor.data, sensor.valid, lead)
     info = {
         "network": first.trace.network,
         "station": first.trace.station,
