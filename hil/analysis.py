@@ -77,13 +77,18 @@ def usability(recording: Recording) -> list[str]:
 
 def too_slow(recording: Recording) -> list[str]:
     """Channels sampled slower than their kind's detector can use."""
-    sensor_specs(recording)  # registers the chains of kinds outside dsp
+    _load_chains(recording)
     return [ch.name for ch in recording.channels.values() if ch.rate < slowest_rate(ch.kind)]
 
 
-def sensor_specs(recording: Recording) -> list[SensorSpec]:
+def _load_chains(recording: Recording) -> None:
+    """Register with dsp the chains of the recording's kinds (those outside dsp too)."""
     for kind in {ch.kind for ch in recording.channels.values()} & set(KINDS):
-        importlib.import_module(KINDS[kind].chain)  # registers the kind's chain with dsp
+        importlib.import_module(KINDS[kind].chain)
+
+
+def sensor_specs(recording: Recording) -> list[SensorSpec]:
+    _load_chains(recording)
     return [
         SensorSpec(ch.name, ch.kind, ch.rate, int(ch.data.shape[1]))
         for ch in recording.channels.values()
