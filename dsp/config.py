@@ -245,6 +245,13 @@ class ClassifierDspConfig(BaseModel):
         description="shorter detections the geophone took part in are dropped: a passer-by "
         "is heard for seconds, a knock or a spike is not",
     )
+    min_cut_short_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="... unless the end of the record cut the geophone's event short: then "
+        "this much of it is enough (less is too little to name: a knock, or the first "
+        "fraction of a second of anything)",
+    )
     report_unknown: bool = Field(
         default=True, description="report events that are real but neither class (animals)"
     )

@@ -394,17 +394,14 @@ class StreamingDetector:
                 return []
         clocks = self._clocks()
         live = {self.streams[name].spec.kind for name in self.fusion.waiting_on(clocks)}
-        shortest = self.config.classifier.min_duration_s
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group, live)
             if det is None:
                 continue
-            # The geophone hears knocks and spikes, too short for a passer-by; the PIR and
-            # the magnetometer see a fast car for a second or two; an event the end of the
-            # record cut short may have gone on for long.
             seismic = [ev for ev in group.events if ev.kind == "seismic"]
-            if det.t1 - det.t0 >= shortest or not seismic or any(ev.truncated for ev in seismic):
+            cut_short = any(ev.truncated for ev in seismic)
+            if long_enough(det.t1 - det.t0, bool(seismic), cut_short, self.config.classifier):
                 out.append(det)
         self.detections += len(out)
         return out
@@ -458,6 +455,16 @@ class StreamingDetector:
 
 
 UNKNOWN = CLASSES.index("unknown")
+
+
+def long_enough(duration_s: float, heard: bool, cut_short: bool, cfg: ClassifierDspConfig) -> bool:
+    """Whether a detection lasts long enough to report. The geophone (``heard``: it took
+    part) hears knocks and spikes, too short for a passer-by; the PIR and the magnetometer
+    see a fast car for a second or two. An event the end of the record cut short may have
+    gone on for long, but a fraction of a second of it says nothing."""
+    if not heard:
+        return True
+    return duration_s >= (cfg.min_cut_short_s if cut_short else cfg.min_duration_s)
 
 
 def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:

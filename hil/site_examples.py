@@ -25,7 +25,7 @@ import numpy.typing as npt
 from drivers.recordings.waveforms import Recording
 from dsp.classifier import FEATURES, Model
 from dsp.config import DspConfig
-from dsp.detector import Candidate, regroup
+from dsp.detector import Candidate, long_enough, regroup
 from dsp.records import SensorEvent
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import cut
@@ -240,9 +240,11 @@ def _blind(
 
 
 def _reportable(cand: Candidate, config: DspConfig) -> bool:
-    """Long enough to be reported, by the detector's rule (a geophone event shorter than
-    ``min_duration_s`` is a knock, unless the record cut it short)."""
+    """Long enough to be reported, by the detector's rule (``dsp.detector.long_enough``)."""
     v = cand.vector
-    if not v.get("seis_present"):
-        return True
-    return cand.t1 - cand.t0 >= config.classifier.min_duration_s or bool(v.get("seis_truncated"))
+    return long_enough(
+        cand.t1 - cand.t0,
+        bool(v.get("seis_present")),
+        bool(v.get("seis_truncated")),
+        config.classifier,
+    )
