@@ -31,6 +31,7 @@ from hil.synth import hardware as hw
 from hil.synth import magnetometer as synth_mag
 from hil.synth import pir as synth_pir
 from hil.synth.ground import FloatArray, band, coloured_noise, loguniform, shape_spectrum
+from hil.synth.packets import packetize
 from hil.synth.scene import Scene
 from hil.synth.site import Site, ground_json
 
@@ -91,6 +92,11 @@ def render_site(
     channels, faults, derived = _channels(
         np.random.default_rng([seed, 2]), scene, spec, site, seis, pir, mag, step, mag_step
     )
+    if site.seismic_packets is not None:
+        packet, lost = site.seismic_packets
+        channels, truth, faults = packetize(
+            channels, truth, faults, site.seismic_rate, packet, lost
+        )
     meta["faults"] = faults
     meta["scene"] = {
         "setting": site.setting,
