@@ -10,6 +10,7 @@ the file's time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -23,9 +24,9 @@ def file_time(t: float, rate: float, packet: int, lost: int) -> float:
     ``lost`` samples gone after each (a time inside a gap lands on the next packet)."""
     period = packet + lost
     k = t * rate
-    whole = np.floor(k / period)
+    whole = math.floor(k / period)
     inside = min(k - whole * period, packet)
-    return float((whole * packet + inside) / rate)
+    return (whole * packet + inside) / rate
 
 
 def kept(n: int, rate: float, seismic_rate: float, packet: int, lost: int) -> np.ndarray:
@@ -44,6 +45,8 @@ def packetize(
 ) -> tuple[dict[str, Channel], list[TruthEvent], list[dict[str, Any]]]:
     """The recording as such a logger writes it: the samples lost at every join dropped
     from each channel, and every time of the truth and of the faults on the file's clock."""
+    if packet < 1 or lost < 0:
+        raise ValueError(f"packets of {packet} samples losing {lost}: need 1 or more and 0 or more")
 
     def at(t: float) -> float:
         return round(file_time(t, seismic_rate, packet, lost), 3)

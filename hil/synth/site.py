@@ -35,8 +35,8 @@ SEISMIC_RATES = (100.0, 200.0, 250.0, 500.0, 1000.0, 1600.0, 4310.34)
 SEISMIC_WEIGHTS = (0.08, 0.1, 0.17, 0.25, 0.17, 0.13, 0.1)
 PACKET_LOGGERS = 0.0
 """Share of units whose logger (a raw converter) loses samples between packets. None yet:
-with 0.15 the packaged seeds' model was no better on the real dev split
-(docs/real-data.md, jxunn_geoscope)."""
+0.15 was measured on two seed sets (docs/real-data.md, jxunn_geoscope) but is not in the
+packaged model's training, which this world must reproduce."""
 PACKET_SAMPLES = (250, 500, 1000)
 PACKET_LOST = (0.005, 0.15)
 """Samples lost at each join, as a share of a packet (1 % and 13.5 % in jxunn_geoscope)."""

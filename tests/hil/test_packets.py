@@ -48,6 +48,11 @@ def test_a_time_inside_a_gap_lands_on_the_next_packet() -> None:
     assert file_time(600 / RATE, RATE, 500, 68) == pytest.approx(532 / RATE)
 
 
+def test_packets_that_hold_nothing_are_refused() -> None:
+    with pytest.raises(ValueError, match="packets of 0 samples"):
+        packetize({"geo1": _ring(1.0)}, [], [], RATE, 0, 10)
+
+
 def test_a_unit_with_a_packet_logger_keeps_its_sensors_and_truth_in_step() -> None:
     site = Site(setting="building", seismic_rate=4310.34, pir_rate=20.0, mag_rate=10.65)
     plain = generate("indoor", 60.0, 21, site=site)
