@@ -266,10 +266,13 @@ def train_model(
     *,
     params: BoostParams | None = None,
     info: dict[str, Any],
+    row_weight: FloatArray | None = None,
 ) -> Model:
     """One booster per combination of live sensor kinds found in the rows (``<kind>_live``
-    columns), each on the rows of its combination alone."""
+    columns), each on the rows of its combination alone. ``row_weight`` (default 1) scales
+    each row's class prior (real recordings weigh more than rendered ones)."""
     params = params or BoostParams()
+    scale = np.ones(y.size) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
     live = {k: features.index(f"{p}_live") for k, p in KIND_PREFIX.items()}
     boosters: dict[SensorSet, Booster] = {}
     for mask in range(1, 1 << len(live)):
@@ -280,6 +283,7 @@ def train_model(
         if np.count_nonzero(rows) < MIN_SET_ROWS or np.unique(y[rows]).size < 2:
             continue
         weight = prior_weights(x[rows], y[rows], features, kinds, CLASS_WEIGHTS.get(kinds, {}))
+        weight *= scale[rows]
         boosters[kinds] = train_booster(x[rows], y[rows], calibrate[rows], params, weight)
     info = dict(info)
     info["class_weights"] = {"+".join(k): v for k, v in CLASS_WEIGHTS.items()}

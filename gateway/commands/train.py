@@ -9,11 +9,16 @@ of rounds and a temperature that calibrates the confidences are chosen on every 
 recording, held back from the fit. The same seeds, duration and [dsp] settings give the same
 file, byte for byte.
 
+With ``--real DIR`` (prepared real data sets, ``docs/real-data.md``) the ``dev`` files of
+``hil.real_examples.TRAINING_SETS`` are labelled by their truth and added, each row weighing
+``--real-weight`` rendered ones; one file in five of them joins the calibration rows. The
+``heldout`` files are never read: they are what the model is reported on.
+
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
 
-Example (what made dsp/model.json):
-  ugs-gateway train --seeds 1000-1015 --duration 1200 --out dsp/model.json
+Example (what made dsp/model.json, from the data sets prepared as docs/real-data.md says):
+  ugs-gateway train --seeds 1000-1015 --duration 1200 --real /data/ugs-real --out dsp/model.json
 """
 
 from __future__ import annotations
@@ -64,6 +69,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "does not depend on it",
     )
     parser.add_argument(
+        "--real",
+        metavar="DIR",
+        help="also learn from the dev split of the real data sets prepared under DIR "
+        "(docs/real-data.md)",
+    )
+    parser.add_argument(
+        "--real-sets",
+        metavar="NAME[,NAME...]",
+        help="which prepared data sets --real reads (default: hil.real_examples.TRAINING_SETS)",
+    )
+    parser.add_argument(
+        "--real-weight",
+        type=float,
+        metavar="W",
+        help="how many rendered rows one real row weighs (default: hil.real_examples.WEIGHT)",
+    )
+    parser.add_argument(
         "--save-examples",
         metavar="FILE.npz",
         help="also write the labelled feature vectors (x, y, recording index, feature names)",
@@ -99,6 +121,27 @@ def load_examples(path: str) -> tuple[Any, list[int], tuple[str, ...]]:
     return examples, seeds, scenarios
 
 
+def load_real(args: argparse.Namespace, config: Any) -> tuple[Any, float] | None:
+    """The real data sets' labelled dev rows and their weight, or None without ``--real``
+    (read before anything is simulated: a missing data set fails at once)."""
+    from gateway.errors import InputError
+    from hil.real_examples import TRAINING_SETS, WEIGHT, real_examples
+
+    if not args.real:
+        if args.real_sets or args.real_weight is not None:
+            raise InputError("--real-sets and --real-weight need --real DIR")
+        return None
+    names = (
+        tuple(n.strip() for n in args.real_sets.split(",") if n.strip())
+        if args.real_sets
+        else TRAINING_SETS
+    )
+    weight = WEIGHT if args.real_weight is None else float(args.real_weight)
+    if not 0.0 < weight <= 100.0:
+        raise InputError("--real-weight must be above 0 and at most 100")
+    return real_examples(Path(args.real), names, config), weight
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -127,9 +170,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"unknown scenario {', '.join(unknown)}")
     if not 60.0 <= args.duration <= 86400.0:
         raise InputError("--duration must be between 60 and 86400 s")
+    if not (1 <= args.depth <= 6 and 1 <= args.rounds <= 2000):
+        raise InputError("--depth must be 1-6 and --rounds 1-2000")
     config = load_dsp_config(args.config)
     plan = plan_for(seeds, scenarios)
     announce_compiling()
+    real = load_real(args, config)
     started = time.monotonic()
 
     def progress(i: int, scenario: str, seed: int) -> None:
@@ -170,8 +216,20 @@ def run(args: argparse.Namespace) -> int:
     calibrate = np.isin(examples.group, sorted(held))
     if calibrate.all():
         calibrate = np.zeros(len(examples), dtype=bool)
+    x, y, weight = examples.x, examples.y, np.ones(len(examples))
+    real_info: dict[str, Any] | None = None
+    if real is not None:
+        rows, w = real
+        # One real file in five joins the calibration rows, as one recording in five does.
+        x = np.vstack([x, rows.x])
+        y = np.concatenate([y, rows.y])
+        weight = np.concatenate([weight, np.full(len(rows), w)])
+        held_files = rows.file % CALIBRATION_EVERY == CALIBRATION_EVERY - 1
+        calibrate = np.concatenate([calibrate, held_files])
+        real_info = {"weight": w, "split": "dev", "sets": rows.sets}
     info = {
-        "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}",
+        "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
+        + ("+real" if real_info else ""),
         "generator": GENERATOR_VERSION,
         "seeds": seeds,
         "scenarios": list(scenarios),
@@ -181,10 +239,10 @@ def run(args: argparse.Namespace) -> int:
         "clips_per_recording": CLIPS_PER_RECORDING,
         "dsp_config": config.model_dump(mode="json"),
     }
-    if not (1 <= args.depth <= 6 and 1 <= args.rounds <= 2000):
-        raise InputError("--depth must be 1-6 and --rounds 1-2000")
+    if real_info:
+        info["real"] = real_info
     params = BoostParams(max_rounds=args.rounds, depth=args.depth)
-    model = train_model(examples.x, examples.y, FEATURES, calibrate, params=params, info=info)
+    model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
     Path(args.out).write_text(text)
     print(

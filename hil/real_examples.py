@@ -1,0 +1,168 @@
+"""Labelled examples from the development split of prepared real recordings.
+
+The synthetic world cannot make every real signal: a seismic node by a town's road hears
+each car as a few knocks of its axles, and a gravel track's node hears the background of its
+own site, and neither is what ``hil`` renders. A prepared real data set
+(``gateway.bench.real``, ``docs/real-data.md``) has truth for each file, so its candidates
+can be labelled as the scenarios' are and added to the training rows. Only the ``dev``
+split is read: the ``heldout`` split is what the model is reported on.
+
+Each file is analysed as ``analyze`` would, and again cut a little shorter at either end
+(``RECUTS`` times): a triggered clip's events sit where the recorder put them, and the cuts
+teach the same event with another lead-in. A stretch the truth marks ``dont_care`` (energy
+no tracked pass explains) teaches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.errors import InputError
+from drivers.recordings import Recording, TruthEvent, read_recording
+from dsp.classifier import FEATURES, Model
+from dsp.config import DspConfig
+from dsp.detector import regroup
+from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.clips import cut
+from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
+
+TRAINING_SETS = ("mlmsa-nodes", "xtech-goodvibes", "jxunn_geoscope")
+"""The real data sets the packaged model learns from (their dev splits). Geophones and
+seismic nodes only, the sensors the synthetic world renders least well: urban and
+gravel-road passes, and footsteps with empty rooms on an indoor geophone, so that what
+teaches a road's knocks to be vehicles also sees real steps. The floor piezo and
+accelerometer clips of capstone are left out: their impulses are an acceleration's, not a
+geophone's, and with them in training the urban passes were called footsteps more often
+(docs/real-data.md)."""
+
+WEIGHT = 3.0
+"""How much one real row weighs against one synthetic row: the real rows are a few
+thousand among tens of thousands, and each is worth more than a rendered one."""
+
+RECUTS = 3
+"""Shorter cuts of each file, besides the file itself."""
+
+TRIM_START_S = (0.0, 1.0)
+TRIM_END_S = (0.0, 1.5)
+MIN_CUT_S = 3.0
+TRIM_SHARE = 0.15
+"""A cut drops up to ``TRIM_START_S`` at the start and ``TRIM_END_S`` at the end, never more
+than ``TRIM_SHARE`` of the file at either end, and is kept if ``MIN_CUT_S`` remain."""
+
+SPLIT = "dev"
+
+
+@dataclass
+class RealExamples:
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.int64]
+    file: npt.NDArray[np.int64]
+    """Index of the file each row came from (for the calibration split)."""
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per data set: its repository, commit, split, files and rows (for the model's info)."""
+
+    def __len__(self) -> int:
+        return int(self.y.size)
+
+
+def manifest_of(root: Path, name: str) -> tuple[Path, dict[str, Any]]:
+    """The folder and manifest of the prepared data set ``name`` under ``root``."""
+    found = sorted(root.glob(f"*/{name}/manifest.json"))
+    if not found:
+        raise InputError(
+            f"{root}: no prepared data set {name!r} (prepare it with "
+            f"python -m gateway.bench.real.prepare {name} --source CHECKOUT --out {root})"
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(found[0].read_text())
+        files = manifest["files"]
+        if not isinstance(files, list):
+            raise TypeError("files is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{found[0]}: not a data set manifest ({exc}): prepare it again") from None
+    return found[0].parent, manifest
+
+
+def recuts(rec: Recording, key: str) -> list[Recording]:
+    """The recording, and ``RECUTS`` shorter cuts of it (the same ones for the same file)."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    out = [rec]
+    for _ in range(RECUTS):
+        a = float(rng.uniform(*TRIM_START_S)) * min(1.0, TRIM_SHARE * rec.duration)
+        b = rec.duration - float(rng.uniform(*TRIM_END_S)) * min(1.0, TRIM_SHARE * rec.duration)
+        if b - a >= MIN_CUT_S:
+            out.append(cut(rec, a, b))
+    return out
+
+
+def _near(t0: float, t1: float, events: list[TruthEvent]) -> bool:
+    return any(ev.overlaps_span(t0 - LABEL_TOLERANCE_S, t1 + LABEL_TOLERANCE_S) for ev in events)
+
+
+def file_examples(rec: Recording, config: DspConfig) -> tuple[list[list[float]], list[int]]:
+    """Every sensor subset's candidates of one real file, labelled by its truth."""
+    result = run_detector(
+        rec, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
+    )
+    events = result.detector.sensor_events
+    kinds = sorted({ch.kind for ch in rec.channels.values()})
+    cared = [ev for ev in rec.truth if not ev.extra.get("dont_care")]
+    ignored = [ev for ev in rec.truth if ev.extra.get("dont_care")]
+    rows: list[list[float]] = []
+    taught: list[int] = []
+    for subset in subsets(kinds):
+        candidates = regroup(events, subset, config)
+        for cand, y in zip(candidates, subset_labels(candidates, cared, subset), strict=True):
+            if y == 0 and _near(cand.t0, cand.t1, ignored):
+                continue
+            rows.append([cand.vector[name] for name in FEATURES])
+            taught.append(y)
+    return rows, taught
+
+
+def real_examples(
+    root: Path, names: tuple[str, ...] = TRAINING_SETS, config: DspConfig | None = None
+) -> RealExamples:
+    """Labelled rows of the ``dev`` files of the prepared data sets ``names`` under ``root``."""
+    config = config or DspConfig()
+    rows: list[list[float]] = []
+    taught: list[int] = []
+    index: list[int] = []
+    sets: dict[str, dict[str, Any]] = {}
+    n_files = 0
+    for name in names:
+        folder, manifest = manifest_of(root, name)
+        before = len(taught)
+        used = 0
+        for entry in manifest["files"]:
+            if entry.get("split") != SPLIT:
+                continue
+            try:
+                rec = read_recording(folder / str(entry["file"]))
+            except (OSError, KeyError, ValueError, InputError) as exc:
+                raise InputError(f"{folder}: {exc}: prepare the data set again") from None
+            for clip in recuts(rec, f"{name}/{entry['file']}"):
+                r, y = file_examples(clip, config)
+                rows += r
+                taught += y
+                index += [n_files] * len(y)
+            n_files += 1
+            used += 1
+        if used == 0:
+            raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
+        sets[name] = {
+            "repository": manifest.get("repo", manifest.get("repository", "")),
+            "commit": manifest.get("commit", ""),
+            "split": SPLIT,
+            "files": used,
+            "rows": len(taught) - before,
+        }
+    x = np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+    return RealExamples(x, np.asarray(taught, dtype=np.int64), np.asarray(index), sets)

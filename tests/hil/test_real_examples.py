@@ -1,0 +1,110 @@
+"""Training rows from prepared real recordings: the dev split only, labelled by their truth,
+and the ``train --real`` command that adds them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp.classifier import CLASSES
+from gateway.bench.real.common import write_clip, write_manifest
+from gateway.cli import main
+from gateway.errors import InputError
+from hil.clips import cut
+from hil.real_examples import real_examples
+from hil.scenarios import generate
+
+VEHICLE = CLASSES.index("vehicle")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared data set as ``gateway.bench.real.prepare`` writes one: two dev clips around
+    passes of a roadside geophone, one dev clip whose only truth is a stretch nobody can
+    explain, and a held-back file that is not a recording at all."""
+    root = tmp_path_factory.mktemp("real")
+    folder = root / "vehicle" / "roadside-test"
+    folder.mkdir(parents=True)
+    rec = generate("roadside", 300.0, seed=1).only(["seismic"])
+    passes = [ev for ev in rec.truth if ev.label == "vehicle"][:3]
+    files = []
+    for i, ev in enumerate(passes[:2]):
+        name = f"pass{i}.npz"
+        write_clip(folder, name, cut(rec, max(0.0, ev.t0 - 2.0), ev.t0 + 10.0))
+        files.append({"file": name, "split": "dev"})
+    unexplained = cut(rec, max(0.0, passes[2].t0 - 2.0), passes[2].t0 + 10.0)
+    spans = [
+        replace(ev, label="unknown", extra={**ev.extra, "dont_care": True})
+        for ev in unexplained.truth
+    ]
+    write_clip(folder, "unexplained.npz", replace(unexplained, truth=spans))
+    files.append({"file": "unexplained.npz", "split": "dev"})
+    (folder / "heldout.npz").write_bytes(b"not a recording")
+    files.append({"file": "heldout.npz", "split": "heldout"})
+    write_manifest(folder, {"dataset": "test", "repo": "o/r", "commit": "c0ffee", "files": files})
+    return root
+
+
+def test_dev_files_teach_their_truth_and_held_back_files_are_never_read(prepared: Path) -> None:
+    rows = real_examples(prepared, ("roadside-test",))
+    assert rows.sets["roadside-test"]["files"] == 3
+    assert rows.sets["roadside-test"]["commit"] == "c0ffee"
+    assert rows.sets["roadside-test"]["split"] == "dev"
+    # Each file and its shorter cuts: the passes are taught as vehicles.
+    assert np.count_nonzero(rows.y == VEHICLE) >= 2
+    assert set(np.unique(rows.file)) <= {0, 1, 2}
+
+
+def test_a_stretch_marked_dont_care_teaches_nothing(prepared: Path) -> None:
+    rows = real_examples(prepared, ("roadside-test",))
+    # The third file holds a pass the truth only calls unexplained: neither noise nor a class.
+    assert np.count_nonzero(rows.file == 2) == 0
+    assert np.count_nonzero(rows.file == 0) > 0
+
+
+def test_a_data_set_that_was_not_prepared_says_how_to_prepare_it(prepared: Path) -> None:
+    with pytest.raises(InputError, match="gateway.bench.real.prepare mlmsa-nodes"):
+        real_examples(prepared, ("mlmsa-nodes",))
+
+
+def test_train_adds_the_real_rows_and_says_so_in_the_model(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = [
+        "train",
+        "--seeds",
+        "1000-1001",
+        "--duration",
+        "120",
+        "--scenarios",
+        "patrol,noise-wind",
+    ]
+    out = tmp_path / "m.json"
+    argv = base + ["--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test"]
+    assert main(argv) == 0
+    info = json.loads(out.read_text())["info"]
+    assert info["id"].endswith("+real")
+    assert info["real"]["sets"]["roadside-test"]["files"] == 3
+    assert info["real"]["weight"] == 3.0
+    seismic = next(s for s in json.loads(out.read_text())["sets"] if s["sensors"] == ["seismic"])
+    assert seismic["info"]["examples"]["vehicle"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--real-weight", "2"], "need --real DIR"),
+        (["--real", "/nonexistent/ugs-real"], "no prepared data set"),
+    ],
+)
+def test_train_refuses_real_options_it_cannot_use_before_simulating(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--seeds", "1000-1015", "--out", str(tmp_path / "m.json"), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
