@@ -67,7 +67,7 @@ def test_a_stretch_marked_dont_care_teaches_nothing(prepared: Path) -> None:
 
 
 def test_a_data_set_that_was_not_prepared_says_how_to_prepare_it(prepared: Path) -> None:
-    with pytest.raises(InputError, match="gateway.bench.real.prepare mlmsa-nodes"):
+    with pytest.raises(InputError, match=r"gateway\.bench\.real\.prepare mlmsa-nodes"):
         real_examples(prepared, ("mlmsa-nodes",))
 
 
@@ -84,7 +84,7 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
         "patrol,noise-wind",
     ]
     out = tmp_path / "m.json"
-    argv = base + ["--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test"]
+    argv = [*base, "--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test"]
     assert main(argv) == 0
     info = json.loads(out.read_text())["info"]
     assert info["id"].endswith("+real")
