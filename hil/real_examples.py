@@ -38,9 +38,8 @@ TRAINING_SETS = ("mlmsa-nodes", "xtech-goodvibes", "jxunn_geoscope")
 seismic nodes only, the sensors the synthetic world renders least well: urban and
 gravel-road passes, and footsteps with empty rooms on an indoor geophone, so that what
 teaches a road's knocks to be vehicles also sees real steps. The floor piezo and
-accelerometer clips of capstone are left out: their impulses are an acceleration's, not a
-geophone's, and with them in training the urban passes were called footsteps more often
-(docs/real-data.md)."""
+accelerometer clips of capstone are left out: their impulses are not a geophone's, and with
+them in training an empty room on the indoor geophone was reported (docs/real-data.md)."""
 
 WEIGHT = 3.0
 """How much one real row weighs against one synthetic row: the real rows are a few
