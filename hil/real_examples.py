@@ -16,6 +16,7 @@ no tracked pass explains) teaches nothing.
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +34,23 @@ from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import cut
 from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
 
-TRAINING_SETS = ("mlmsa-nodes", "xtech-goodvibes", "jxunn_geoscope")
-"""The real data sets the packaged model learns from (their dev splits). Geophones and
-seismic nodes only, the sensors the synthetic world renders least well: urban and
-gravel-road passes, and footsteps with empty rooms on an indoor geophone, so that what
-teaches a road's knocks to be vehicles also sees real steps. The floor piezo and
-accelerometer clips of capstone are left out: their impulses are not a geophone's, and with
-them in training an empty room on the indoor geophone was reported (docs/real-data.md)."""
+TRAINING_SETS: dict[str, float] = {
+    "mlmsa-nodes": 3.0,
+    "xtech-goodvibes": 3.0,
+    "jxunn_geoscope": 3.0,
+}
+"""The real data sets the packaged model learns from (their dev splits), and how many
+rendered rows one of their rows weighs: the real rows are a few thousand among tens of
+thousands, and each is worth more than a rendered one. Geophones and seismic nodes only,
+the unit's own kind, where the synthetic world falls shortest: urban and gravel-road
+passes, and footsteps with empty rooms on an indoor geophone, so that what teaches a road's
+knocks to be vehicles also sees real steps. The floor piezo and accelerometer clips of
+capstone are left out: they are other sensors, and their steps taught roadside knocks to be
+footsteps (docs/real-data.md, "Learning from the dev splits", has the folds and what the
+held-back split said)."""
 
-WEIGHT = 3.0
-"""How much one real row weighs against one synthetic row: the real rows are a few
-thousand among tens of thousands, and each is worth more than a rendered one."""
+DEFAULT_WEIGHT = 3.0
+"""The weight of a set named without one (``train --real-sets NAME``)."""
 
 RECUTS = 3
 """Shorter cuts of each file, besides the file itself."""
@@ -62,13 +69,35 @@ SPLIT = "dev"
 class RealExamples:
     x: npt.NDArray[np.float64]
     y: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float64]
+    """How many rendered rows each row weighs (its data set's weight)."""
     file: npt.NDArray[np.int64]
     """Index of the file each row came from (for the calibration split)."""
     sets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per data set: its repository, commit, split, files and rows (for the model's info)."""
+    """Per data set: its repository, commit, split, files, rows and weight (for the model's
+    info)."""
 
     def __len__(self) -> int:
         return int(self.y.size)
+
+
+def parse_sets(text: str) -> dict[str, float]:
+    """``NAME[=WEIGHT],...`` as the data sets to read and their weights."""
+    sets: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, _, weight = item.partition("=")
+        try:
+            value = float(weight) if weight else DEFAULT_WEIGHT
+        except ValueError:
+            value = -1.0
+        if not name.strip() or not 0.0 < value <= 100.0:
+            raise InputError(f"{item!r}: name a data set as NAME or NAME=W, W above 0 and <= 100")
+        sets[name.strip()] = value
+    if not sets:
+        raise InputError("no data set named")
+    return sets
 
 
 def manifest_of(root: Path, name: str) -> tuple[Path, dict[str, Any]]:
@@ -107,9 +136,17 @@ def _near(t0: float, t1: float, events: list[TruthEvent]) -> bool:
 
 def file_examples(rec: Recording, config: DspConfig) -> tuple[list[list[float]], list[int]]:
     """Every sensor subset's candidates of one real file, labelled by its truth."""
-    result = run_detector(
-        rec, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
-    )
+    # A short clip that cannot prime says so once per clip: right for a file someone
+    # analyses, noise over the thousand clips and cuts of a training run.
+    detector_log = logging.getLogger("dsp.detector")
+    level = detector_log.level
+    detector_log.setLevel(max(level, logging.WARNING))
+    try:
+        result = run_detector(
+            rec, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
+        )
+    finally:
+        detector_log.setLevel(level)
     events = result.detector.sensor_events
     kinds = sorted({ch.kind for ch in rec.channels.values()})
     cared = [ev for ev in rec.truth if not ev.extra.get("dont_care")]
@@ -127,16 +164,19 @@ def file_examples(rec: Recording, config: DspConfig) -> tuple[list[list[float]],
 
 
 def real_examples(
-    root: Path, names: tuple[str, ...] = TRAINING_SETS, config: DspConfig | None = None
+    root: Path, sets: dict[str, float] | None = None, config: DspConfig | None = None
 ) -> RealExamples:
-    """Labelled rows of the ``dev`` files of the prepared data sets ``names`` under ``root``."""
+    """Labelled rows of the ``dev`` files of the prepared data sets ``sets`` (name -> weight,
+    default ``TRAINING_SETS``) under ``root``."""
+    sets = TRAINING_SETS if sets is None else sets
     config = config or DspConfig()
     rows: list[list[float]] = []
     taught: list[int] = []
+    weights: list[float] = []
     index: list[int] = []
-    sets: dict[str, dict[str, Any]] = {}
+    info: dict[str, dict[str, Any]] = {}
     n_files = 0
-    for name in names:
+    for name, weight in sets.items():
         folder, manifest = manifest_of(root, name)
         before = len(taught)
         used = 0
@@ -156,12 +196,20 @@ def real_examples(
             used += 1
         if used == 0:
             raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
-        sets[name] = {
+        weights += [weight] * (len(taught) - before)
+        info[name] = {
             "repository": manifest.get("repo", manifest.get("repository", "")),
             "commit": manifest.get("commit", ""),
             "split": SPLIT,
             "files": used,
             "rows": len(taught) - before,
+            "weight": weight,
         }
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
-    return RealExamples(x, np.asarray(taught, dtype=np.int64), np.asarray(index), sets)
+    return RealExamples(
+        x,
+        np.asarray(taught, dtype=np.int64),
+        np.asarray(weights, dtype=np.float64),
+        np.asarray(index, dtype=np.int64),
+        info,
+    )

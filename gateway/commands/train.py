@@ -11,7 +11,8 @@ file, byte for byte.
 
 With ``--real DIR`` (prepared real data sets, ``docs/real-data.md``) the ``dev`` files of
 ``hil.real_examples.TRAINING_SETS`` are labelled by their truth and added, each row weighing
-``--real-weight`` rendered ones; one file in five of them joins the calibration rows. The
+as many rendered ones as its set's weight; one file in five of them joins the calibration
+rows. The
 ``heldout`` files are never read: they are what the model is reported on.
 
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
@@ -76,14 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--real-sets",
-        metavar="NAME[,NAME...]",
-        help="which prepared data sets --real reads (default: hil.real_examples.TRAINING_SETS)",
-    )
-    parser.add_argument(
-        "--real-weight",
-        type=float,
-        metavar="W",
-        help="how many rendered rows one real row weighs (default: hil.real_examples.WEIGHT)",
+        metavar="NAME[=W],...",
+        help="which prepared data sets --real reads, and how many rendered rows one of their "
+        "rows weighs (default: hil.real_examples.TRAINING_SETS; W 3 when not given)",
     )
     parser.add_argument(
         "--save-examples",
@@ -121,25 +117,18 @@ def load_examples(path: str) -> tuple[Any, list[int], tuple[str, ...]]:
     return examples, seeds, scenarios
 
 
-def load_real(args: argparse.Namespace, config: Any) -> tuple[Any, float] | None:
-    """The real data sets' labelled dev rows and their weight, or None without ``--real``
-    (read before anything is simulated: a missing data set fails at once)."""
+def load_real(args: argparse.Namespace, config: Any) -> Any:
+    """The real data sets' labelled dev rows, or None without ``--real`` (read before
+    anything is simulated: a missing data set fails at once)."""
     from gateway.errors import InputError
-    from hil.real_examples import TRAINING_SETS, WEIGHT, real_examples
+    from hil.real_examples import parse_sets, real_examples
 
     if not args.real:
-        if args.real_sets or args.real_weight is not None:
-            raise InputError("--real-sets and --real-weight need --real DIR")
+        if args.real_sets:
+            raise InputError("--real-sets needs --real DIR")
         return None
-    names = (
-        tuple(n.strip() for n in args.real_sets.split(",") if n.strip())
-        if args.real_sets
-        else TRAINING_SETS
-    )
-    weight = WEIGHT if args.real_weight is None else float(args.real_weight)
-    if not 0.0 < weight <= 100.0:
-        raise InputError("--real-weight must be above 0 and at most 100")
-    return real_examples(Path(args.real), names, config), weight
+    sets = parse_sets(args.real_sets) if args.real_sets else None
+    return real_examples(Path(args.real), sets, config)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,14 +208,14 @@ def run(args: argparse.Namespace) -> int:
     x, y, weight = examples.x, examples.y, np.ones(len(examples))
     real_info: dict[str, Any] | None = None
     if real is not None:
-        rows, w = real
+        rows = real
         # One real file in five joins the calibration rows, as one recording in five does.
         x = np.vstack([x, rows.x])
         y = np.concatenate([y, rows.y])
-        weight = np.concatenate([weight, np.full(len(rows), w)])
+        weight = np.concatenate([weight, rows.weight])
         held_files = rows.file % CALIBRATION_EVERY == CALIBRATION_EVERY - 1
         calibrate = np.concatenate([calibrate, held_files])
-        real_info = {"weight": w, "split": "dev", "sets": rows.sets}
+        real_info = {"split": "dev", "sets": rows.sets}
     info = {
         "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
         + ("+real" if real_info else ""),

@@ -50,8 +50,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dev_files_teach_their_truth_and_held_back_files_are_never_read(prepared: Path) -> None:
-    rows = real_examples(prepared, ("roadside-test",))
+    rows = real_examples(prepared, {"roadside-test": 2.0})
     assert rows.sets["roadside-test"]["files"] == 3
+    assert rows.sets["roadside-test"]["weight"] == 2.0
+    assert set(rows.weight) == {2.0}
     assert rows.sets["roadside-test"]["commit"] == "c0ffee"
     assert rows.sets["roadside-test"]["split"] == "dev"
     # Each file and its shorter cuts: the passes are taught as vehicles.
@@ -60,7 +62,7 @@ def test_dev_files_teach_their_truth_and_held_back_files_are_never_read(prepared
 
 
 def test_a_stretch_marked_dont_care_teaches_nothing(prepared: Path) -> None:
-    rows = real_examples(prepared, ("roadside-test",))
+    rows = real_examples(prepared, {"roadside-test": 3.0})
     # The third file holds a pass the truth only calls unexplained: neither noise nor a class.
     assert np.count_nonzero(rows.file == 2) == 0
     assert np.count_nonzero(rows.file == 0) > 0
@@ -68,7 +70,7 @@ def test_a_stretch_marked_dont_care_teaches_nothing(prepared: Path) -> None:
 
 def test_a_data_set_that_was_not_prepared_says_how_to_prepare_it(prepared: Path) -> None:
     with pytest.raises(InputError, match=r"gateway\.bench\.real\.prepare mlmsa-nodes"):
-        real_examples(prepared, ("mlmsa-nodes",))
+        real_examples(prepared, {"mlmsa-nodes": 3.0})
 
 
 def test_train_adds_the_real_rows_and_says_so_in_the_model(
@@ -84,12 +86,12 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
         "patrol,noise-wind",
     ]
     out = tmp_path / "m.json"
-    argv = [*base, "--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test"]
+    argv = [*base, "--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test=5"]
     assert main(argv) == 0
     info = json.loads(out.read_text())["info"]
     assert info["id"].endswith("+real")
     assert info["real"]["sets"]["roadside-test"]["files"] == 3
-    assert info["real"]["weight"] == 3.0
+    assert info["real"]["sets"]["roadside-test"]["weight"] == 5.0
     seismic = next(s for s in json.loads(out.read_text())["sets"] if s["sensors"] == ["seismic"])
     assert seismic["info"]["examples"]["vehicle"] >= 2
 
@@ -97,7 +99,9 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--real-weight", "2"], "need --real DIR"),
+        (["--real-sets", "mlmsa-nodes"], "needs --real DIR"),
+        (["--real", "/tmp", "--real-sets", "mlmsa-nodes=0"], "W above 0"),
+        (["--real", "/tmp", "--real-sets", "mlmsa-nodes=heavy"], "NAME=W"),
         (["--real", "/nonexistent/ugs-real"], "no prepared data set"),
     ],
 )
