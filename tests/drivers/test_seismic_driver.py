@@ -108,17 +108,21 @@ def test_stall_counts_timeouts_then_reanchors(tmp_path: Path) -> None:
         rig.wait_samples(1200)  # past the settling window
         rig.faults.stall(0.6)
         wait_for(lambda: rig.status()["timeouts"] >= 2, what="timeouts while stalled")
-        wait_for(lambda: rig.status()["reanchors"] >= 1, timeout=8, what="a re-anchor")
-        rig.wait_samples(100)
+        offset = rig.source_offset()
+
+        def follows_the_device() -> bool:
+            # After the re-anchor the timestamps follow the device again (0.6 s later than
+            # before). A host starved of CPU may re-anchor once more on its own latency
+            # before that; what matters is where the stamps settle.
+            last = rig.received()[-1]
+            expected = rig.emulator.t_start + (offset + last.index) / RATE + 0.6
+            return abs(last.t0 - expected) < 0.06
+
+        wait_for(follows_the_device, timeout=8, what="timestamps that follow the device")
         status = rig.status()
     assert status["gaps"] == 0  # the device froze: no sample was lost
-    assert status["reanchors"] == 1
+    assert status["reanchors"] >= 1
     rig.check_bit_exact()
-    # After the re-anchor the timestamps follow the device again (0.6 s later than before).
-    offset = rig.source_offset()
-    last = rig.received()[-1]
-    expected = rig.emulator.t_start + (offset + last.index) / RATE + 0.6
-    assert abs(last.t0 - expected) < 0.06
 
 
 def test_silent_device_goes_down_and_comes_back_with_a_gap(rig: Rig) -> None:
