@@ -26,13 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import InputError
-from drivers.recordings import Recording, TruthEvent, read_recording
-from dsp.classifier import FEATURES, Model
+from drivers.recordings import Recording, read_recording
+from dsp.classifier import FEATURES
 from dsp.config import DspConfig
-from dsp.detector import regroup
-from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.analysis import OFFLINE_PRIME_S
 from hil.clips import cut
-from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
+from hil.training_data import labelled_candidates
 
 TRAINING_SETS: dict[str, float] = {
     "mlmsa-nodes": 3.0,
@@ -130,39 +129,6 @@ def recuts(rec: Recording, key: str) -> list[Recording]:
     return out
 
 
-def _near(t0: float, t1: float, events: list[TruthEvent]) -> bool:
-    return any(ev.overlaps_span(t0 - LABEL_TOLERANCE_S, t1 + LABEL_TOLERANCE_S) for ev in events)
-
-
-def file_examples(rec: Recording, config: DspConfig) -> tuple[list[list[float]], list[int]]:
-    """Every sensor subset's candidates of one real file, labelled by its truth."""
-    # A short clip that cannot prime says so once per clip: right for a file someone
-    # analyses, noise over the thousand clips and cuts of a training run.
-    detector_log = logging.getLogger("dsp.detector")
-    level = detector_log.level
-    detector_log.setLevel(max(level, logging.WARNING))
-    try:
-        result = run_detector(
-            rec, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
-        )
-    finally:
-        detector_log.setLevel(level)
-    events = result.detector.sensor_events
-    kinds = sorted({ch.kind for ch in rec.channels.values()})
-    cared = [ev for ev in rec.truth if not ev.extra.get("dont_care")]
-    ignored = [ev for ev in rec.truth if ev.extra.get("dont_care")]
-    rows: list[list[float]] = []
-    taught: list[int] = []
-    for subset in subsets(kinds):
-        candidates = regroup(events, subset, config)
-        for cand, y in zip(candidates, subset_labels(candidates, cared, subset), strict=True):
-            if y == 0 and _near(cand.t0, cand.t1, ignored):
-                continue
-            rows.append([cand.vector[name] for name in FEATURES])
-            taught.append(y)
-    return rows, taught
-
-
 def real_examples(
     root: Path, sets: dict[str, float] | None = None, config: DspConfig | None = None
 ) -> RealExamples:
@@ -170,6 +136,18 @@ def real_examples(
     default ``TRAINING_SETS``) under ``root``."""
     sets = TRAINING_SETS if sets is None else sets
     config = config or DspConfig()
+    # A short clip that cannot prime says so once per clip: right for a file someone
+    # analyses, noise over the thousand clips and cuts of a training run.
+    detector_log = logging.getLogger("dsp.detector")
+    level = detector_log.level
+    detector_log.setLevel(max(level, logging.WARNING))
+    try:
+        return _read_sets(root, sets, config)
+    finally:
+        detector_log.setLevel(level)
+
+
+def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExamples:
     rows: list[list[float]] = []
     taught: list[int] = []
     weights: list[float] = []
@@ -188,8 +166,8 @@ def real_examples(
             except (OSError, KeyError, ValueError, InputError) as exc:
                 raise InputError(f"{folder}: {exc}: prepare the data set again") from None
             for clip in recuts(rec, f"{name}/{entry['file']}"):
-                r, y = file_examples(clip, config)
-                rows += r
+                vectors, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
+                rows += [[v[f] for f in FEATURES] for v in vectors]
                 taught += y
                 index += [n_files] * len(y)
             n_files += 1

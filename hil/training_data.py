@@ -158,22 +158,33 @@ def subset_labels(
     return taught
 
 
-def _examples(
+def labelled_candidates(
     rec: Recording, config: DspConfig, prime_s: float | None
 ) -> tuple[list[dict[str, float]], list[int]]:
-    """Every subset's candidates of one recording, labelled."""
+    """Every subset's candidates of one recording, labelled. A truth event marked
+    ``dont_care`` (a real recording's energy that nobody can explain) labels nothing, and a
+    piece near one that would be taught as noise is left out: it may well be a source."""
     result = run_detector(
         rec, config, model=Model.untrained(), keep_candidates=True, prime_s=prime_s
     )
     events = result.detector.sensor_events
     kinds = {ch.kind for ch in rec.channels.values()}
+    cared = [ev for ev in rec.truth if not ev.extra.get("dont_care")]
+    ignored = [ev for ev in rec.truth if ev.extra.get("dont_care")]
     vectors: list[dict[str, float]] = []
     taught: list[int] = []
     for subset in subsets(sorted(kinds)):
         candidates = regroup(events, subset, config)
-        vectors += [c.vector for c in candidates]
-        taught += subset_labels(candidates, rec.truth, subset)
+        for cand, y in zip(candidates, subset_labels(candidates, cared, subset), strict=True):
+            if y == 0 and _near(cand, ignored):
+                continue
+            vectors.append(cand.vector)
+            taught.append(y)
     return vectors, taught
+
+
+def _near(candidate: Candidate, events: Sequence[TruthEvent]) -> bool:
+    return any(_overlap(candidate, ev) > 0.0 for ev in events)
 
 
 def recording_clips(rec: Recording, rng: np.random.Generator) -> list[Recording]:
@@ -207,10 +218,10 @@ def recording_examples(
     picks): the detector running through it as a live unit would, and triggered clips cut
     from it analysed as files are, each with every subset of the sensors."""
     rec = generate(scenario, duration_s, seed, site=training_site(scenario, seed))
-    vectors, taught = _examples(rec, config, None)
+    vectors, taught = labelled_candidates(rec, config, None)
     rng = np.random.default_rng([seed, 7, len(scenario)])
     for clip in recording_clips(rec, rng):
-        v, y = _examples(clip, config, OFFLINE_PRIME_S)
+        v, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
         vectors += v
         taught += y
     return vectors, taught

@@ -12,8 +12,7 @@ file, byte for byte.
 With ``--real DIR`` (prepared real data sets, ``docs/real-data.md``) the ``dev`` files of
 ``hil.real_examples.TRAINING_SETS`` are labelled by their truth and added, each row weighing
 as many rendered ones as its set's weight; one file in five of them joins the calibration
-rows. The
-``heldout`` files are never read: they are what the model is reported on.
+rows. The ``heldout`` files are never read: they are what the model is reported on.
 
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
@@ -30,7 +29,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dsp.config import DspConfig
+    from hil.real_examples import RealExamples
 
 NAME = "train"
 HELP = "train the classifier from simulated recordings (deterministic)"
@@ -117,7 +120,7 @@ def load_examples(path: str) -> tuple[Any, list[int], tuple[str, ...]]:
     return examples, seeds, scenarios
 
 
-def load_real(args: argparse.Namespace, config: Any) -> Any:
+def load_real(args: argparse.Namespace, config: DspConfig) -> RealExamples | None:
     """The real data sets' labelled dev rows, or None without ``--real`` (read before
     anything is simulated: a missing data set fails at once)."""
     from gateway.errors import InputError
@@ -208,14 +211,13 @@ def run(args: argparse.Namespace) -> int:
     x, y, weight = examples.x, examples.y, np.ones(len(examples))
     real_info: dict[str, Any] | None = None
     if real is not None:
-        rows = real
         # One real file in five joins the calibration rows, as one recording in five does.
-        x = np.vstack([x, rows.x])
-        y = np.concatenate([y, rows.y])
-        weight = np.concatenate([weight, rows.weight])
-        held_files = rows.file % CALIBRATION_EVERY == CALIBRATION_EVERY - 1
+        x = np.vstack([x, real.x])
+        y = np.concatenate([y, real.y])
+        weight = np.concatenate([weight, real.weight])
+        held_files = real.file % CALIBRATION_EVERY == CALIBRATION_EVERY - 1
         calibrate = np.concatenate([calibrate, held_files])
-        real_info = {"split": "dev", "sets": rows.sets}
+        real_info = {"split": "dev", "sets": real.sets}
     info = {
         "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
         + ("+real" if real_info else ""),
