@@ -112,3 +112,20 @@ def test_train_refuses_real_options_it_cannot_use_before_simulating(
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "{not json",
+        json.dumps({"files": "pass0.npz"}),
+        json.dumps({"files": [{"file": "gone.npz", "split": "dev"}]}),
+        json.dumps({"files": [{"file": "heldout.npz", "split": "heldout"}]}),
+    ],
+)
+def test_a_damaged_prepared_set_is_refused_with_what_to_do(manifest: str, tmp_path: Path) -> None:
+    folder = tmp_path / "vehicle" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(manifest)
+    with pytest.raises(InputError, match=r"prepare (it|the data set) again"):
+        real_examples(tmp_path, {"broken": 3.0})
