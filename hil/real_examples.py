@@ -9,8 +9,9 @@ split is read: the ``heldout`` split is what the model is reported on.
 
 Each file is analysed as ``analyze`` would, and again cut a little shorter at either end
 (``RECUTS`` times): a triggered clip's events sit where the recorder put them, and the cuts
-teach the same event with another lead-in. A stretch the truth marks ``dont_care`` (energy
-no tracked pass explains) teaches nothing.
+teach the same event with another lead-in. A multi-axis magnetometer's file also teaches
+each of its axes alone. A stretch the truth marks ``dont_care`` (energy no tracked pass
+explains) teaches nothing.
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ def recuts(rec: Recording, key: str) -> list[Recording]:
     return out
 
 
+def views(rec: Recording, key: str) -> list[Recording]:
+    """What one file teaches: the file and its cuts, and the same for each axis of a
+    multi-axis magnetometer on its own, as a one-axis sensor in its place would have seen
+    the same passes (many roadside magnetometers have a single axis)."""
+    out = recuts(rec, key)
+    for axis, one in enumerate(rec.single_axes()):
+        out += recuts(one, f"{key}/axis{axis}")
+    return out
+
+
 def real_examples(
     root: Path, sets: dict[str, float] | None = None, config: DspConfig | None = None
 ) -> RealExamples:
@@ -165,7 +176,7 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
                 rec = read_recording(folder / str(entry["file"]))
             except (OSError, KeyError, ValueError, InputError) as exc:
                 raise InputError(f"{folder}: {exc}: prepare the data set again") from None
-            for clip in recuts(rec, f"{name}/{entry['file']}"):
+            for clip in views(rec, f"{name}/{entry['file']}"):
                 vectors, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
                 rows += [[v[f] for f in FEATURES] for v in vectors]
                 taught += y

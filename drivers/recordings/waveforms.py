@@ -213,6 +213,24 @@ class Recording:
             truth.append(replace(ev, extra={**ev.extra, "detectable": False}) if blind else ev)
         return Recording(channels, truth, self.start_time, self.meta)
 
+    def single_axes(self) -> list[Recording]:
+        """Every axis of each multi-axis magnetometer on its own, with the same truth: what a
+        one-axis sensor in its place would have recorded (roadside units often have one)."""
+        out = []
+        for ch in self.channels.values():
+            if ch.kind != "magnetometer" or ch.data.shape[1] < 2:
+                continue
+            for i, comp in enumerate(ch.components):
+                one = replace(
+                    ch,
+                    data=ch.data[:, i : i + 1].copy(),
+                    valid=None if ch.valid is None else ch.valid.copy(),
+                    components=(comp,),
+                    info=dict(ch.info),
+                )
+                out.append(Recording({ch.name: one}, self.truth, self.start_time, self.meta))
+        return out
+
     def by_kind(self, kind: str) -> list[Channel]:
         return [ch for ch in self.channels.values() if ch.kind == kind]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.recordings import read_recording
-from drivers.recordings.waveforms import Channel, Recording, TruthEvent
+from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from hil.analysis import OFFLINE_PRIME_S, run_detector
@@ -167,28 +167,6 @@ def _busy(truth: list[TruthEvent], duration: float) -> float:
     return total
 
 
-def single_axes(rec: Recording) -> list[Recording]:
-    """Every axis of each multi-axis magnetometer on its own (what a one-axis sensor sees)."""
-    out = []
-    for ch in rec.channels.values():
-        if ch.kind != "magnetometer" or ch.data.shape[1] < 2:
-            continue
-        for i, comp in enumerate(ch.components):
-            one = Channel(
-                ch.name,
-                ch.kind,
-                ch.rate,
-                ch.data[:, i : i + 1].copy(),
-                ch.scale,
-                None if ch.valid is None else ch.valid.copy(),
-                (comp,),
-                ch.bits,
-                dict(ch.info),
-            )
-            out.append(Recording({ch.name: one}, rec.truth, rec.start_time, rec.meta))
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
@@ -213,7 +191,7 @@ def main() -> int:
             rec = read_recording(folder / entry["file"])
             variants = [(folder.name, rec)]
             if args.single_axis:
-                variants += [(f"{folder.name} (one axis)", r) for r in single_axes(rec)]
+                variants += [(f"{folder.name} (one axis)", r) for r in rec.single_axes()]
             for name, r in variants:
                 result = run_detector(r, config, model=model, prime_s=OFFLINE_PRIME_S)
                 tallies.setdefault(name, Tally()).add(r, result.detections)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drivers.recordings import read_recording
 from dsp.classifier import CLASSES
 from gateway.bench.real.common import write_clip, write_manifest
 from gateway.cli import main
 from gateway.errors import InputError
 from hil.clips import cut
-from hil.real_examples import real_examples
+from hil.real_examples import RECUTS, real_examples, recuts, views
 from hil.scenarios import generate
 
 VEHICLE = CLASSES.index("vehicle")
@@ -129,3 +130,33 @@ def test_a_damaged_prepared_set_is_refused_with_what_to_do(manifest: str, tmp_pa
     (folder / "manifest.json").write_text(manifest)
     with pytest.raises(InputError, match=r"prepare (it|the data set) again"):
         real_examples(tmp_path, {"broken": 3.0})
+
+
+def test_a_three_axis_magnetometer_file_also_teaches_each_axis_alone(tmp_path: Path) -> None:
+    road = generate("roadside", 120.0, seed=1).only(["magnetometer"])
+    first = next(ev for ev in road.truth if ev.label == "vehicle" and ev.extra.get("detectable"))
+    rec = cut(road, max(0.0, first.t0 - 15.0), first.t1 + 10.0)  # a pass at 5 m
+    field = rec.channel("magnetometer")
+    assert field.data.shape[1] == 3
+    folder = tmp_path / "magnetometer" / "road-mag"
+    folder.mkdir(parents=True)
+    write_clip(folder, "road.npz", rec)
+    write_manifest(folder, {"files": [{"file": "road.npz", "split": "dev"}]})
+
+    taught = views(rec, "road-mag/road.npz")
+    whole = recuts(rec, "road-mag/road.npz")
+    assert len(taught) == 4 * len(whole)
+    axes = [v.channel("magnetometer") for v in taught[len(whole) :]]
+    assert {ax.data.shape[1] for ax in axes} == {1}
+    assert {ax.components for ax in axes} == {(c,) for c in field.components}
+    assert all(v.truth == rec.truth for v in taught[len(whole) :: len(whole)])
+
+    # The pass is taught in every view: three axes together, and each alone.
+    rows = real_examples(tmp_path, {"road-mag": 1.0})
+    assert np.count_nonzero(rows.y == VEHICLE) == len(taught)
+    assert set(rows.file) == {0}  # one file, however many views: one calibration group
+
+
+def test_a_geophone_file_teaches_itself_and_its_cuts_only(prepared: Path) -> None:
+    rec = read_recording(prepared / "vehicle" / "roadside-test" / "pass0.npz")
+    assert len(views(rec, "k")) == len(recuts(rec, "k")) == 1 + RECUTS
