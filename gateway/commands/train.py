@@ -7,7 +7,9 @@ ground truth (footstep, vehicle, unknown, or noise when nothing was there) for e
 of the sensor kinds, and fits one gradient-boosted tree ensemble per sensor set. The number
 of rounds and a temperature that calibrates the confidences are chosen on every fifth
 recording, held back from the fit. The same seeds, duration and [dsp] settings give the same
-file, byte for byte.
+file, byte for byte, on the same kind of CPU: the geophone's resampler sums in SIMD lanes,
+so another CPU may round a feature's last bits otherwise and the fit may stop a few rounds
+apart (docs/dsp.md).
 
 With ``--real DIR`` (prepared real data sets, ``docs/real-data.md``) the ``dev`` files of
 ``hil.real_examples.TRAINING_SETS`` are labelled by their truth and added, each row weighing
@@ -220,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
         real_info = {"split": "dev", "sets": real.sets}
     info = {
         "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
-        + ("+real" if real_info else ""),
+        # How many real data sets it learnt from: two models on the same seeds stay apart.
+        + (f"+real{len(real.sets)}" if real is not None else ""),
         "generator": GENERATOR_VERSION,
         "seeds": seeds,
         "scenarios": list(scenarios),

@@ -90,7 +90,7 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
     argv = [*base, "--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test=5"]
     assert main(argv) == 0
     info = json.loads(out.read_text())["info"]
-    assert info["id"].endswith("+real")
+    assert info["id"].endswith("+real1")
     assert info["real"]["sets"]["roadside-test"]["files"] == 3
     assert info["real"]["sets"]["roadside-test"]["weight"] == 5.0
     seismic = next(s for s in json.loads(out.read_text())["sets"] if s["sensors"] == ["seismic"])
