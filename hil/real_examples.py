@@ -38,16 +38,22 @@ TRAINING_SETS: dict[str, float] = {
     "mlmsa-nodes": 3.0,
     "xtech-goodvibes": 3.0,
     "jxunn_geoscope": 3.0,
+    "benes-pirstd": 3.0,
+    "ipir-lvq": 3.0,
 }
 """The real data sets the packaged model learns from (their dev splits), and how many
 rendered rows one of their rows weighs: the real rows are a few thousand among tens of
-thousands, and each is worth more than a rendered one. Geophones and seismic nodes only,
-the unit's own kind, where the synthetic world falls shortest: urban and gravel-road
-passes, and footsteps with empty rooms on an indoor geophone, so that what teaches a road's
-knocks to be vehicles also sees real steps. The floor piezo and accelerometer clips of
-capstone are left out: they are other sensors, and their steps taught roadside knocks to be
-footsteps (docs/real-data.md, "Learning from the dev splits", has the folds and what the
-held-back split said)."""
+thousands, and each is worth more than a rendered one. The unit's own kinds, where the
+synthetic world falls shortest: urban and gravel-road passes heard by seismic nodes, and
+footsteps with empty rooms on an indoor geophone, so that what teaches a road's knocks to
+be vehicles also sees real steps; and two analog PIRs, crossings with empty rooms and half
+an hour of a room with people coming and going, for the PIR on its own (a file holds one
+sensor, so each set teaches that sensor's own booster). The floor piezo and accelerometer
+clips of capstone are left out: they are other sensors, and their steps taught roadside
+knocks to be footsteps. The magnetometer sets are left out too: every pass of theirs that
+the magnetometer's chain finds is named already, and the rest never become candidates
+(docs/real-data.md, "Learning from the dev splits", has the folds and what the held-back
+split said)."""
 
 DEFAULT_WEIGHT = 3.0
 """The weight of a set named without one (``train --real-sets NAME``)."""

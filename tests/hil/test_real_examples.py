@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from drivers.recordings import read_recording
-from dsp.classifier import CLASSES
+from dsp.classifier import CLASSES, FEATURES, sensor_set
 from gateway.bench.real.common import write_clip, write_manifest
 from gateway.cli import main
 from gateway.errors import InputError
@@ -160,3 +160,18 @@ def test_a_three_axis_magnetometer_file_also_teaches_each_axis_alone(tmp_path: P
 def test_a_geophone_file_teaches_itself_and_its_cuts_only(prepared: Path) -> None:
     rec = read_recording(prepared / "vehicle" / "roadside-test" / "pass0.npz")
     assert len(views(rec, "k")) == len(recuts(rec, "k")) == 1 + RECUTS
+
+
+def test_a_pir_set_teaches_the_lone_pir_its_people(tmp_path: Path) -> None:
+    room = generate("indoor", 120.0, seed=1).only(["pir"])
+    person = next(ev for ev in room.truth if ev.label == "footstep" and ev.extra.get("detectable"))
+    folder = tmp_path / "pir" / "room"
+    folder.mkdir(parents=True)
+    write_clip(folder, "walk.npz", cut(room, max(0.0, person.t0 - 8.0), person.t1 + 5.0))
+    write_manifest(folder, {"files": [{"file": "walk.npz", "split": "dev"}]})
+
+    rows = real_examples(tmp_path, {"room": 3.0})
+    assert np.count_nonzero(rows.y == CLASSES.index("footstep")) == 1 + RECUTS
+    # Every row is the lone PIR's: only its booster learns from a PIR's file.
+    for row in rows.x:
+        assert sensor_set(dict(zip(FEATURES, row, strict=True))) == ("pir",)
