@@ -260,6 +260,10 @@ def run_demo(
             end = None if endless else length
             while not stop.is_set() and (end is None or scenario_now() < end + SETTLE_S * speed):
                 board.tick(scenario_now())
+                if subscriber is None:
+                    # No command post to hear the unit's status from: show the unit's own, so
+                    # that the sensors coming up (or not) are seen without a broker too.
+                    board.status(scenario_now(), service.health.snapshot())
                 stop.wait(0.5)
         finally:
             final = service.stop()

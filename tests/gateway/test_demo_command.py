@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 
 import pytest
 
@@ -47,15 +48,25 @@ def test_demo_without_a_broker_stores_and_says_so(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(gateway.demo, "find_mosquitto", lambda: None)
     out = io.StringIO()
     stop = threading.Event()
-    timer = threading.Timer(3.0, stop.set)  # Ctrl-C after a few seconds
-    timer.start()
+
+    def interrupt_once_all_sensors_are_up() -> None:
+        # Ctrl-C as a user would: once the unit's own status says every sensor delivers.
+        deadline = time.monotonic() + 120.0
+        while "sensors 3/3 ok" not in out.getvalue() and time.monotonic() < deadline:
+            stop.wait(0.1)
+        stop.set()
+
+    watcher = threading.Thread(target=interrupt_once_all_sensors_are_up, daemon=True)
+    watcher.start()
     try:
         code = run_demo(DemoOptions(duration_s=0), out=out, stop=stop)
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     text = out.getvalue()
     assert code == 0, text
     assert "reports are only stored" in text
+    assert "sensors 3/3 ok" in text  # without a broker, the unit's own status is shown
     assert "received by the command post" not in text
     assert "summary over" in text
 
