@@ -211,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
     if calibrate.all():
         calibrate = np.zeros(len(examples), dtype=bool)
     x, y, weight = examples.x, examples.y, np.ones(len(examples))
-    real_info: dict[str, Any] | None = None
     if real is not None:
         # One real file in five joins the calibration rows, as one recording in five does.
         x = np.vstack([x, real.x])
@@ -219,7 +218,6 @@ def run(args: argparse.Namespace) -> int:
         weight = np.concatenate([weight, real.weight])
         held_files = real.file % CALIBRATION_EVERY == CALIBRATION_EVERY - 1
         calibrate = np.concatenate([calibrate, held_files])
-        real_info = {"split": "dev", "sets": real.sets}
     info = {
         "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
         # How many real data sets it learnt from: two models on the same seeds stay apart.
@@ -233,8 +231,8 @@ def run(args: argparse.Namespace) -> int:
         "clips_per_recording": CLIPS_PER_RECORDING,
         "dsp_config": config.model_dump(mode="json"),
     }
-    if real_info:
-        info["real"] = real_info
+    if real is not None:
+        info["real"] = {"split": "dev", "sets": real.sets}
     params = BoostParams(max_rounds=args.rounds, depth=args.depth)
     model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
