@@ -250,7 +250,8 @@ class ClassifierDspConfig(BaseModel):
         ge=0,
         description="... unless the end of the record cut the geophone's event short: then "
         "this much of it is enough (less is too little to name: a knock, or the first "
-        "fraction of a second of anything)",
+        "fraction of a second of anything); a PIR's or magnetometer's event the end cut "
+        "short is dropped below it too",
     )
     report_unknown: bool = Field(
         default=True, description="report events that are real but neither class (animals)"

@@ -400,7 +400,8 @@ class StreamingDetector:
             if det is None:
                 continue
             seismic = [ev for ev in group.events if ev.kind == "seismic"]
-            cut_short = any(ev.truncated for ev in seismic)
+            # Cut short: the geophone's event, when it took part (it sets the length).
+            cut_short = any(ev.truncated for ev in seismic or group.events)
             if long_enough(det.t1 - det.t0, bool(seismic), cut_short, self.config.classifier):
                 out.append(det)
         self.detections += len(out)
@@ -461,10 +462,11 @@ def long_enough(duration_s: float, heard: bool, cut_short: bool, cfg: Classifier
     """Whether a detection lasts long enough to report. The geophone (``heard``: it took
     part) hears knocks and spikes, too short for a passer-by; the PIR and the magnetometer
     see a fast car for a second or two. An event the end of the record cut short may have
-    gone on for long, but a fraction of a second of it says nothing."""
-    if not heard:
-        return True
-    return duration_s >= (cfg.min_cut_short_s if cut_short else cfg.min_duration_s)
+    gone on for long, but a fraction of a second of it says nothing, whichever sensor saw
+    it (a PIR's swing just begun as a clip ends)."""
+    if heard:
+        return duration_s >= (cfg.min_cut_short_s if cut_short else cfg.min_duration_s)
+    return not cut_short or duration_s >= cfg.min_cut_short_s
 
 
 def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:

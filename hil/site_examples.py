@@ -242,9 +242,11 @@ def _blind(
 def _reportable(cand: Candidate, config: DspConfig) -> bool:
     """Long enough to be reported, by the detector's rule (``dsp.detector.long_enough``)."""
     v = cand.vector
+    heard = bool(v.get("seis_present"))
+    kinds = ("seis",) if heard else ("seis", "pir", "mag")
     return long_enough(
         cand.t1 - cand.t0,
-        bool(v.get("seis_present")),
-        bool(v.get("seis_truncated")),
+        heard,
+        any(v.get(f"{k}_truncated") for k in kinds),
         config.classifier,
     )
