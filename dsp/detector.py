@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.chains import Chain, make_chain
-from dsp.classifier import CLASSES, NOISE, Model, feature_vector, load_model
+from dsp.classifier import CLASSES, KIND_PREFIX, NOISE, Model, feature_vector, load_model
 from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
@@ -397,12 +397,7 @@ class StreamingDetector:
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group, live)
-            if det is None:
-                continue
-            seismic = [ev for ev in group.events if ev.kind == "seismic"]
-            # Cut short: the geophone's event, when it took part (it sets the length).
-            cut_short = any(ev.truncated for ev in seismic or group.events)
-            if long_enough(det.t1 - det.t0, bool(seismic), cut_short, self.config.classifier):
+            if det is not None:
                 out.append(det)
         self.detections += len(out)
         return out
@@ -415,7 +410,7 @@ class StreamingDetector:
                 Candidate(group.t0, group.t1, group.sensors, vector, tuple(map(float, proba)))
             )
         named = decide(proba, self.config.classifier)
-        if named is None:
+        if named is None or not long_enough(group.t1 - group.t0, vector, self.config.classifier):
             return None
         k, conf = named
         cls = self.model.classes[k]
@@ -458,15 +453,18 @@ class StreamingDetector:
 UNKNOWN = CLASSES.index("unknown")
 
 
-def long_enough(duration_s: float, heard: bool, cut_short: bool, cfg: ClassifierDspConfig) -> bool:
-    """Whether a detection lasts long enough to report. The geophone (``heard``: it took
-    part) hears knocks and spikes, too short for a passer-by; the PIR and the magnetometer
-    see a fast car for a second or two. An event the end of the record cut short may have
-    gone on for long, but a fraction of a second of it says nothing, whichever sensor saw
-    it (a PIR's swing just begun as a clip ends)."""
-    if heard:
-        return duration_s >= (cfg.min_cut_short_s if cut_short else cfg.min_duration_s)
-    return not cut_short or duration_s >= cfg.min_cut_short_s
+def long_enough(duration_s: float, vector: dict[str, float], cfg: ClassifierDspConfig) -> bool:
+    """Whether a group (its ``feature_vector``) lasts long enough to report. The geophone,
+    when it took part, hears knocks and spikes, too short for a passer-by; the PIR and the
+    magnetometer see a fast car for a second or two. An event the end of the record cut
+    short (the geophone's, when it took part: it sets the length) may have gone on for long,
+    but a fraction of a second of it says nothing, whichever sensor saw it (a PIR's swing
+    just begun as a clip ends)."""
+    heard = vector.get("seis_present", 0.0) != 0.0
+    kinds = ("seis",) if heard else tuple(KIND_PREFIX.values())
+    if any(vector.get(f"{k}_truncated", 0.0) != 0.0 for k in kinds):
+        return duration_s >= cfg.min_cut_short_s
+    return not heard or duration_s >= cfg.min_duration_s
 
 
 def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:

@@ -241,12 +241,4 @@ def _blind(
 
 def _reportable(cand: Candidate, config: DspConfig) -> bool:
     """Long enough to be reported, by the detector's rule (``dsp.detector.long_enough``)."""
-    v = cand.vector
-    heard = bool(v.get("seis_present"))
-    kinds = ("seis",) if heard else ("seis", "pir", "mag")
-    return long_enough(
-        cand.t1 - cand.t0,
-        heard,
-        any(v.get(f"{k}_truncated") for k in kinds),
-        config.classifier,
-    )
+    return long_enough(cand.t1 - cand.t0, cand.vector, config.classifier)
