@@ -223,6 +223,12 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _analyze(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"analyze exited {done.returncode}: {done.stderr.strip()[-500:]}")
+
+
 def bench_analyze() -> dict[str, Any]:
     from drivers.recordings import read_recording, write_recording
     from hil.analysis import OFFLINE_PRIME_S, run_detector
@@ -232,10 +238,10 @@ def bench_analyze() -> dict[str, Any]:
         path = os.path.join(tmp, "hour.npz")
         write_recording(generate("patrol", PIPELINE_SECONDS, seed=ANALYZE_SEED), path)
         cmd = [sys.executable, "-m", "gateway.cli", "analyze", path]
-        subprocess.run(cmd, capture_output=True, check=True)  # warms the cache
+        _analyze(cmd)  # warms the cache
         cpu0 = _children_cpu()
         t0 = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=True)
+        _analyze(cmd)
         wall = time.perf_counter() - t0
         cpu = _children_cpu() - cpu0
         in_process = _best(
