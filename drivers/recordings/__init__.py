@@ -3,7 +3,8 @@
 - ``waveforms``: the in-memory form every format meets in (:class:`Recording`,
   :class:`Channel`, the ground truth :class:`TruthEvent` and its ``.truth.json`` sidecar);
 - ``mseed_format``, ``wav_format``, ``csv_format``, ``npz_format`` (with ``common``): one
-  reader and writer per format (MiniSEED, WAV, CSV, NPZ); ``sac_format`` reads SAC;
+  reader and writer per format (MiniSEED, WAV, CSV, NPZ); ``sac_format`` reads SAC and
+  ``json_format`` a logger's JSON (arrays or packets of samples);
 - ``mseed_writer``: the streaming MiniSEED writer the field recorder appends with.
 
 Production code (the field recorder, ``analyze``) and the test bench (``hil``) use them alike.
@@ -53,12 +54,15 @@ EXTENSIONS = {
     ".npz": "npz",
     ".npy": "npz",
     ".sac": "sac",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
 }
 SNIFF_BYTES = 4096
 
 
 def sniff(path: Path) -> str:
-    """The format of a file from its first bytes: mseed, wav, npz, sac or csv."""
+    """The format of a file from its first bytes: mseed, wav, npz, sac, json or csv."""
     from drivers.recordings import sac_format
 
     try:
@@ -82,10 +86,13 @@ def sniff(path: Path) -> str:
     if sac_format.is_sac(head, size):  # before text: SAC has no magic bytes to go by
         return "sac"
     if _is_text(head):
-        return "csv"
+        # No table starts with a bracket or a brace: JSON (or JSON Lines) does.
+        return "json" if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{") else "csv"
     kind = EXTENSIONS.get(path.suffix.lower())
     hint = f" (the name says {kind}, the content does not)" if kind else ""
-    raise RecordingError(f"{path}: unknown format{hint}; expected MiniSEED, SAC, WAV, CSV or NPZ")
+    raise RecordingError(
+        f"{path}: unknown format{hint}; expected MiniSEED, SAC, WAV, CSV, JSON or NPZ"
+    )
 
 
 def _is_mseed3(head: bytes) -> bool:
@@ -198,6 +205,10 @@ def _read_one(
             from drivers.recordings import npz_format
 
             return npz_format.read(path, sensor=sensor, rate=rate)
+        if fmt == "json":
+            from drivers.recordings import json_format
+
+            return json_format.read(path, sensor=sensor, rate=rate)
         from drivers.recordings import csv_format
 
         return csv_format.read(path, sensor=sensor, rate=rate)

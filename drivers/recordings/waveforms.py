@@ -1,6 +1,6 @@
 """The in-memory form of a multi-sensor recording and its ground truth.
 
-Every file format (MiniSEED, SAC, WAV, CSV, NPZ) and the scenario generator meet here: a
+Every file format (MiniSEED, SAC, WAV, CSV, JSON, NPZ) and the scenario generator meet here: a
 :class:`Recording` holds one :class:`Channel` per sensor in physical units, plus the
 :class:`TruthEvent` list a detector is scored against. Raw device integers are derived on
 demand (``Channel.to_counts``) for the emulators and for integer file formats.

@@ -1,6 +1,6 @@
 """Run the streaming detector over recorded waveforms, offline.
 
-Reads MiniSEED, SAC, WAV, CSV or NPZ (see docs/recordings.md); several files make one
+Reads MiniSEED, SAC, WAV, CSV, JSON or NPZ (see docs/recordings.md); several files make one
 recording (hourly MiniSEED or SAC files are joined in time, files of different sensors side
 by side). The detector is the one the service runs, fed in one-second blocks per sensor.
 

@@ -174,6 +174,33 @@ def test_a_triggered_clip_as_bare_csv_counts_is_detected(
     assert lines[0]["t0"] < 2.0
 
 
+def test_a_nodes_json_packets_are_analysed_without_a_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same kind of clip as a node sends it over MQTT: raw counts in messages of 100
+    # samples, each stamped (epoch milliseconds) when it arrived, a few ms late at random.
+    rec = generate("demo", 75.0, seed=1)
+    walker = rec.truth[0]
+    geo = rec.channels["geo1"]
+    a = round((walker.t0 - 0.5) * geo.rate)
+    counts = np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8)
+    late = np.random.default_rng(3).uniform(0.0, 30.0, counts.size // 100)
+    packets = [
+        {"node": "N7", "data": counts[k : k + 100].astype(int).tolist(), "timestamp": ms}
+        for k, ms in zip(
+            range(0, counts.size, 100),
+            1_795_802_400_000 + 200.0 * np.arange(late.size) + late,
+            strict=True,
+        )
+    ]
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(packets))
+    assert main(["analyze", str(path), "--no-flags"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert [obj["class"] for obj in lines] == ["footstep"]
+    assert lines[0]["t0"].startswith("2026-11-27T")  # timed by the packets' stamps
+
+
 @pytest.mark.parametrize(
     ("values", "says"),
     [

@@ -1,0 +1,201 @@
+"""JSON as loggers write it: one sensor per file.
+
+Accepted layouts (a JSON document, or JSON Lines: one value per line):
+
+- an array of numbers, or of rows of numbers (one per component): the rate must be given
+  (``--rate``);
+- packets: objects each holding one array of samples (``data``, ``samples``, ``values`` ...;
+  the only array of numbers in the object when it has another name), in order, written
+  back to back; a top-level object may hold the packets in an array, or be one packet.
+
+The rate is ``--rate``, else a field of the object or its packets (``rate``,
+``sample_rate``, ``fs`` ...), else the packets' clock: a field whose name gives its unit
+(``time_ms``, ``t_us``), or a ``timestamp``/``time`` field of epoch seconds,
+milliseconds or microseconds, whose mean step over the file is one packet's samples.
+Without any of those the file is refused, and the message says what rates the packets'
+number fields would give. Samples are taken as they are (raw counts stay counts; scale
+does not matter to the detector).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import RecordingError
+from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
+from drivers.recordings.waveforms import Recording
+
+SAMPLE_FIELDS = ("data", "samples", "values", "value", "counts", "raw", "adc", "signal", "y")
+RATE_FIELDS = ("rate", "sample_rate", "sampling_rate", "samplerate", "fs", "rate_hz", "sps")
+CLOCK_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "millis": 1e-3, "us": 1e-6, "micros": 1e-6}
+CLOCK_NAMES = ("timestamp", "time", "t", "epoch", "ts")
+EPOCH_UNITS = ((1e14, 1e-6), (1e11, 1e-3), (1e8, 1.0))
+"""Epoch times by size: past 1e14 microseconds, past 1e11 milliseconds, past 1e8 seconds."""
+PACKET_KEYS = ("packets", "records", "messages", "data", "items")
+
+
+def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
+    doc = _load(path)
+    packets = _packets(path, doc)
+    if packets is None:
+        data = _samples(path, doc, "the file")
+        return _recording(path, data, sensor, check_rate(_needs_rate(path, rate), path), 0.0)
+    key = _sample_field(path, packets[0])
+    pieces = []
+    for i, packet in enumerate(packets):
+        if not isinstance(packet, dict) or key not in packet:
+            raise RecordingError(f"{path}: packet {i + 1} has no {key!r} array")
+        pieces.append(_samples(path, packet[key], f"packet {i + 1}'s {key!r}"))
+    widths = {p.shape[1] for p in pieces}
+    if len(widths) > 1:
+        raise RecordingError(f"{path}: packets with {sorted(widths)} components each")
+    data = np.concatenate(pieces)
+    found_rate, start, how = _rate_of(path, doc, packets, [len(p) for p in pieces])
+    if rate is not None:
+        ch_rate = check_rate(rate, path)
+    elif found_rate is not None:
+        ch_rate = found_rate
+    else:
+        raise RecordingError(f"{path}: {how}")
+    rec = _recording(path, data, sensor, ch_rate, start)
+    rec.meta["rate_from"] = "given" if rate is not None else "file"
+    rec.meta["packets"] = len(packets)
+    return rec
+
+
+def _load(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if len(lines) < 2:
+            raise RecordingError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        values = []
+        for n, line in enumerate(lines, start=1):
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise RecordingError(
+                    f"{path}: not valid JSON, nor JSON Lines (line {n}: {err.msg})"
+                ) from None
+        return values
+
+
+def _packets(path: Path, doc: Any) -> list[dict[str, Any]] | None:
+    """The packets of the document, or None when it is a plain array of samples."""
+    if isinstance(doc, list):
+        if doc and all(isinstance(p, dict) for p in doc):
+            return doc
+        if any(isinstance(p, dict) for p in doc):
+            raise RecordingError(f"{path}: an array that mixes objects and samples")
+        return None
+    if isinstance(doc, dict):
+        for key in PACKET_KEYS:
+            inner = doc.get(key)
+            if isinstance(inner, list) and inner and all(isinstance(p, dict) for p in inner):
+                return inner
+        return [doc]
+    raise RecordingError(f"{path}: a JSON {type(doc).__name__}, not samples")
+
+
+def _sample_field(path: Path, packet: dict[str, Any]) -> str:
+    arrays = [k for k, v in packet.items() if isinstance(v, list) and v and _numeric(v)]
+    named = [k for k in arrays if k.lower() in SAMPLE_FIELDS]
+    if len(named) == 1 or (len(arrays) == 1 and (named := arrays)):
+        return named[0]
+    if not arrays:
+        raise RecordingError(
+            f"{path}: no array of samples in the first packet (fields: {', '.join(packet)})"
+        )
+    raise RecordingError(
+        f"{path}: which array holds the samples? {', '.join(arrays)}: name it one of "
+        f"{', '.join(SAMPLE_FIELDS)}"
+    )
+
+
+def _numeric(values: list[Any]) -> bool:
+    first = values[0]
+    if isinstance(first, list):
+        return bool(first) and all(_is_number(v) for v in first)
+    return _is_number(first)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _samples(path: Path, values: Any, what: str) -> np.ndarray:
+    try:
+        data = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RecordingError(f"{path}: {what} is not an array of numbers") from None
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise RecordingError(f"{path}: {what} holds no samples (shape {data.shape})")
+    return data
+
+
+def _needs_rate(path: Path, rate: float | None) -> float:
+    if rate is None:
+        raise RecordingError(f"{path}: a JSON array of bare samples needs its rate: give --rate HZ")
+    return rate
+
+
+def _rate_of(
+    path: Path, doc: Any, packets: list[dict[str, Any]], sizes: list[int]
+) -> tuple[float | None, float, str]:
+    """``(rate or None, start time, why none)`` from the file's own fields."""
+    for holder in ([doc] if isinstance(doc, dict) else []) + packets[:1]:
+        for key, value in holder.items():
+            if key.lower() in RATE_FIELDS and _is_number(value) and value > 0:
+                return float(value), 0.0, ""
+    hints = []
+    for key in packets[0]:
+        times = [p.get(key) for p in packets]
+        if len(packets) < 2 or not all(_is_number(t) for t in times):
+            continue
+        t = np.asarray(times, dtype=np.float64)
+        step = (t[-1] - t[0]) / float(sum(sizes[:-1]))  # per sample, over the whole file
+        if not step > 0:
+            continue
+        unit = _clock_unit(key, float(t[0]))
+        if unit is not None:
+            start = float(t[0]) * unit if float(t[0]) * unit > 1e8 else 0.0
+            return 1.0 / (step * unit), start, ""
+        hints += [
+            f"{1.0 / (step * scale):.6g} Hz if {key!r} counts {name}"
+            for name, scale in (("microseconds", 1e-6), ("milliseconds", 1e-3))
+            if 1.0 <= 1.0 / (step * scale) <= 100_000.0
+        ]
+    hint = f" (the packets' {'; '.join(hints)})" if hints else ""
+    return None, 0.0, f"no sample rate in the file: give --rate HZ{hint}"
+
+
+def _clock_unit(key: str, first: float) -> float | None:
+    """Seconds per unit of a packet clock named ``key``, or None when it cannot be told."""
+    name = key.lower().replace("-", "_")
+    for sep in ("_", "[", "("):
+        suffix = name.rsplit(sep, 1)[-1].strip("])") if sep in name else ""
+        if suffix in CLOCK_UNITS:
+            return CLOCK_UNITS[suffix]
+    if name in CLOCK_NAMES:
+        for above, unit in EPOCH_UNITS:
+            if math.isfinite(first) and first > above:
+                return unit
+    return None
+
+
+def _recording(
+    path: Path, data: np.ndarray, sensor: str | None, rate: float, start: float
+) -> Recording:
+    kind = file_kind(path, sensor, None)
+    name = default_name(kind)
+    ch = make_channel(path, name, kind, rate, data)
+    return Recording({name: ch}, [], start, {"format": "json", "files": [str(path)]})

@@ -1,0 +1,104 @@
+"""JSON as loggers write it: bare arrays, and packets of samples sent one after another
+(an MQTT node's messages saved in a list, or one per line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.errors import RecordingError
+from drivers.recordings import read_recording, sniff
+
+
+def _packets(n_packets: int, size: int, rate: float, **clock: float) -> list[dict]:
+    """Packets of ``size`` raw counts each, as a node sends them; ``clock`` names a field and
+    its first value, stepped by one packet's duration in that field's unit per packet."""
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(n_packets):
+        packet = {
+            "uuid": "NODE-1",
+            "gain": 255.0,
+            "data": [int(v) for v in 2150 + rng.integers(-60, 60, size)],
+        }
+        for key, (first, per_s) in clock.items():
+            packet[key] = first + i * size / rate * per_s
+        out.append(packet)
+    return out
+
+
+def test_a_nodes_packets_are_joined_and_timed_by_their_epoch_stamps(tmp_path: Path) -> None:
+    packets = _packets(40, 500, 4325.0, timestamp=(1_775_436_184_183.0, 1e3))
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(packets))
+    assert sniff(path) == "json"
+    rec = read_recording(path)
+    geo = rec.channels["geo1"]
+    assert geo.kind == "seismic" and len(geo) == 40 * 500
+    assert geo.data[:500, 0].tolist() == packets[0]["data"]  # raw counts, as sent
+    assert geo.rate == pytest.approx(4325.0, rel=1e-6)  # epoch milliseconds
+    assert rec.start_time == pytest.approx(1_775_436_184.183)
+
+
+def test_json_lines_with_a_clock_that_names_its_unit(tmp_path: Path) -> None:
+    packets = _packets(10, 250, 500.0, t_us=(0.0, 1e6))
+    path = tmp_path / "node.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in packets) + "\n")
+    rec = read_recording(path, sensor="pir")
+    assert rec.channels["pir1"].rate == pytest.approx(500.0)
+    assert len(rec.channels["pir1"]) == 2500
+
+
+def test_a_rate_field_or_the_given_rate_wins(tmp_path: Path) -> None:
+    doc = {"sample_rate": 100.0, "packets": _packets(3, 100, 100.0, timestamp=(1e12, 1e3))}
+    path = tmp_path / "pir.json"
+    path.write_text(json.dumps(doc))
+    assert read_recording(path).channels["geo1"].rate == 100.0
+    assert read_recording(path, rate=50.0).channels["geo1"].rate == 50.0
+
+
+def test_bare_arrays_need_a_rate_and_rows_are_components(tmp_path: Path) -> None:
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps(list(range(1000))))
+    with pytest.raises(RecordingError, match="give --rate"):
+        read_recording(flat)
+    assert len(read_recording(flat, rate=200.0).channels["geo1"]) == 1000
+    rows = tmp_path / "mag.json"
+    rows.write_text(json.dumps([[20000.0 + i, 3000.0, 43000.0] for i in range(300)]))
+    mag = read_recording(rows, sensor="magnetometer", rate=10.65).channels["mag1"]
+    assert mag.data.shape == (300, 3) and mag.rate == 10.65
+
+
+def test_a_clock_of_unknown_unit_is_a_hint_not_a_guess(tmp_path: Path) -> None:
+    # A device clock in microseconds since it booted: nothing says it is microseconds.
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(_packets(20, 500, 4325.0, sendTime=(3_777_798_798.0, 1e6))))
+    with pytest.raises(RecordingError, match=r"--rate HZ .*4325 Hz if 'sendTime' counts micro"):
+        read_recording(path)
+    assert read_recording(path, rate=4300.0).channels["geo1"].rate == 4300.0
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[{"data": [1, 2, 3], ', "not valid JSON"),
+        ('["a", "b", "c"]', "not an array of numbers"),
+        ('{"gain": 3, "id": "x"}', "no array of samples"),
+        ('[{"data": [1, 2]}, {"other": [3]}]', "packet 2 has no 'data' array"),
+        ('{"a": [1, 2, 3], "b": [4, 5, 6]}', "which array holds the samples"),
+        ('[{"data": [1, 2]}, 5]', "mixes objects and samples"),
+        ("[[1, 2], [3, 4, 5]]", "not an array of numbers"),
+        ("[]", "holds no samples"),
+    ],
+)
+def test_bad_json_is_a_recording_error_naming_the_file(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(RecordingError, match=says) as err:
+        read_recording(path, rate=100.0)
+    assert str(path) in str(err.value)
