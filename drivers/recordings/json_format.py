@@ -11,7 +11,7 @@ Accepted layouts (a JSON document, or JSON Lines: one value per line):
 The rate is ``--rate``, else a field of the object or its packets (``rate``,
 ``sample_rate``, ``fs`` ...), else the packets' clock: a field whose name gives its unit
 (``time_ms``, ``t_us``), or a ``timestamp``/``time`` field of epoch seconds,
-milliseconds or microseconds, whose mean step over the file is one packet's samples.
+milliseconds or microseconds, whose typical step over ten packets is their samples.
 Without any of those the file is refused, and the message says what rates the packets'
 number fields would give. Samples are taken as they are (raw counts stay counts; scale
 does not matter to the detector).
@@ -36,6 +36,8 @@ CLOCK_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "millis": 1e-3, "us": 1e-6, "mi
 CLOCK_NAMES = ("timestamp", "time", "t", "epoch", "ts")
 EPOCH_UNITS = ((1e14, 1e-6), (1e11, 1e-3), (1e8, 1.0))
 """Epoch times by size: past 1e14 microseconds, past 1e11 milliseconds, past 1e8 seconds."""
+SPAN = 10
+"""Packets over which the clock's step is measured (``_step_per_sample``)."""
 PACKET_KEYS = ("packets", "records", "messages", "data", "items")
 
 
@@ -162,12 +164,13 @@ def _rate_of(
         if len(packets) < 2 or not all(_is_number(t) for t in times):
             continue
         t = np.asarray(times, dtype=np.float64)
-        step = (t[-1] - t[0]) / float(sum(sizes[:-1]))  # per sample, over the whole file
+        step = _step_per_sample(t, sizes)
         if not step > 0:
             continue
-        unit = _clock_unit(key, float(t[0]))
+        first = float(t[0])
+        unit = _clock_unit(key, first)
         if unit is not None:
-            start = float(t[0]) * unit if float(t[0]) * unit > 1e8 else 0.0
+            start = first * unit if first * unit > 1e8 else 0.0
             return 1.0 / (step * unit), start, ""
         hints += [
             f"{1.0 / (step * scale):.6g} Hz if {key!r} counts {name}"
@@ -176,6 +179,16 @@ def _rate_of(
         ]
     hint = f" (the packets' {'; '.join(hints)})" if hints else ""
     return None, 0.0, f"no sample rate in the file: give --rate HZ{hint}"
+
+
+def _step_per_sample(t: np.ndarray, sizes: list[int]) -> float:
+    """The clock's step per sample: the median over every run of ``SPAN`` packets. Stamps of
+    arrival come early and late by tens of milliseconds, and a node that paused leaves one
+    long step; the median of many runs sees through both."""
+    k = min(SPAN, t.size - 1)
+    ends = np.cumsum([0, *sizes])
+    samples = (ends[k : t.size] - ends[: t.size - k]).astype(np.float64)
+    return float(np.median((t[k:] - t[:-k]) / samples))
 
 
 def _clock_unit(key: str, first: float) -> float | None:
