@@ -69,6 +69,26 @@ def test_a_stretch_marked_dont_care_teaches_nothing(prepared: Path) -> None:
     assert np.count_nonzero(rows.file == 0) > 0
 
 
+def test_an_event_its_signal_never_shows_teaches_nothing(tmp_path: Path) -> None:
+    # A file labelled as a whole ("a walk") whose truth found no moment above the floor
+    # marks its event not detectable: whatever the detector finds there may be the walker
+    # or the room, so it is taught neither as the walker nor as noise.
+    rec = generate("roadside", 300.0, seed=1).only(["seismic"])
+    ev = next(e for e in rec.truth if e.label == "vehicle")
+    clip = cut(rec, max(0.0, ev.t0 - 2.0), ev.t0 + 10.0)
+    taught = {}
+    for heard in (True, False):
+        folder = tmp_path / str(heard) / "vehicle" / "labelled-test"
+        folder.mkdir(parents=True)
+        truth = [replace(e, extra={**e.extra, "detectable": heard}) for e in clip.truth]
+        write_clip(folder, "clip.npz", replace(clip, truth=truth))
+        files = [{"file": "clip.npz", "split": "dev"}]
+        write_manifest(folder, {"dataset": "t", "repo": "o/r", "commit": "c", "files": files})
+        taught[heard] = real_examples(tmp_path / str(heard), {"labelled-test": 3.0})
+    assert np.count_nonzero(taught[True].y == VEHICLE) > 0
+    assert len(taught[False]) == 0
+
+
 def test_a_data_set_that_was_not_prepared_says_how_to_prepare_it(prepared: Path) -> None:
     with pytest.raises(InputError, match=r"gateway\.bench\.real\.prepare mlmsa-nodes"):
         real_examples(prepared, {"mlmsa-nodes": 3.0})
