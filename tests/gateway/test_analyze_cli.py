@@ -156,34 +156,37 @@ def test_a_second_run_starts_from_the_cache_without_compiling(tmp_path: Path) ->
     assert [json.loads(line)["class"] for line in done.stdout.splitlines()]
 
 
-def test_a_triggered_clip_as_bare_csv_counts_is_detected(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # What a foreign recorder keeps: 10 s of raw 12-bit counts on a DC offset, from half a
-    # second before a walker at 3.6 m, one value per line, no rate in the file.
+@pytest.fixture(scope="module")
+def walker_clip() -> tuple[np.ndarray, float]:
+    """What a foreign recorder keeps: 10 s of raw 12-bit counts on a DC offset, from half a
+    second before a walker at 3.6 m; and its rate."""
     rec = generate("demo", 75.0, seed=1)
     walker = rec.truth[0]
     geo = rec.channels["geo1"]
     a = round((walker.t0 - 0.5) * geo.rate)
-    counts = np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8)
+    return np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8), geo.rate
+
+
+def test_a_triggered_clip_as_bare_csv_counts_is_detected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
+) -> None:
+    # One value per line, no rate in the file.
+    counts, rate = walker_clip
     path = tmp_path / "clip.csv"
     np.savetxt(path, counts, fmt="%d")
-    assert main(["analyze", str(path), "--rate", str(geo.rate), "--no-flags"]) == 0
+    assert main(["analyze", str(path), "--rate", str(rate), "--no-flags"]) == 0
     lines = _lines(capsys.readouterr().out)
     assert [obj["class"] for obj in lines] == ["footstep"]
     assert lines[0]["t0"] < 2.0
 
 
 def test_a_nodes_json_packets_are_analysed_without_a_rate(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
 ) -> None:
-    # The same kind of clip as a node sends it over MQTT: raw counts in messages of 100
-    # samples, each stamped (epoch milliseconds) when it arrived, a few ms late at random.
-    rec = generate("demo", 75.0, seed=1)
-    walker = rec.truth[0]
-    geo = rec.channels["geo1"]
-    a = round((walker.t0 - 0.5) * geo.rate)
-    counts = np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8)
+    # The same clip as a node sends it over MQTT: raw counts in messages of 100 samples
+    # (0.2 s at its 500 Hz), each stamped (epoch milliseconds) when it arrived, a few ms
+    # late at random.
+    counts, _ = walker_clip
     late = np.random.default_rng(3).uniform(0.0, 30.0, counts.size // 100)
     packets = [
         {"node": "N7", "data": counts[k : k + 100].astype(int).tolist(), "timestamp": ms}
