@@ -58,15 +58,14 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         raise RecordingError(f"{path}: packets with {sorted(widths)} components each")
     data = np.concatenate(pieces)
     found_rate, start, how = _rate_of(path, doc, packets, [len(p) for p in pieces])
-    if rate is not None:
-        ch_rate = check_rate(rate, path)
-    elif found_rate is not None:
-        ch_rate = found_rate
-    else:
+    if rate is None and found_rate is None:
         raise RecordingError(f"{path}: {how}")
-    rec = _recording(path, data, sensor, ch_rate, start)
+    rec = _recording(path, data, sensor, check_rate(rate or found_rate, path), start)
     rec.meta["rate_from"] = "given" if rate is not None else "file"
     rec.meta["packets"] = len(packets)
+    if rate is None and how:
+        # An estimate from when the packets were stamped: say so, the rate matters.
+        rec.meta["rate_note"] = how
     return rec
 
 
@@ -153,7 +152,8 @@ def _needs_rate(path: Path, rate: float | None) -> float:
 def _rate_of(
     path: Path, doc: Any, packets: list[dict[str, Any]], sizes: list[int]
 ) -> tuple[float | None, float, str]:
-    """``(rate or None, start time, why none)`` from the file's own fields."""
+    """``(rate or None, start time, words)`` from the file's own fields: the words say how
+    a packet clock gave the rate, or why no rate was found."""
     for holder in ([doc] if isinstance(doc, dict) else []) + packets[:1]:
         for key, value in holder.items():
             if key.lower() in RATE_FIELDS and _is_number(value) and value > 0:
@@ -171,7 +171,14 @@ def _rate_of(
         unit = _clock_unit(key, first)
         if unit is not None:
             start = first * unit if first * unit > 1e8 else 0.0
-            return 1.0 / (step * unit), start, ""
+            per = step * unit * sizes[0] * 1e3
+            return (
+                1.0 / (step * unit),
+                start,
+                f"{1.0 / (step * unit):.6g} Hz from the packets' {key!r} ({sizes[0]} samples "
+                f"every {per:.4g} ms, the median over runs of {SPAN} packets); give --rate HZ "
+                "if the node's own rate is known",
+            )
         hints += [
             f"{1.0 / (step * scale):.6g} Hz if {key!r} counts {name}"
             for name, scale in (("microseconds", 1e-6), ("milliseconds", 1e-3))

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if not recording.channels or recording.duration <= 0:
         raise InputError(f"{args.files[0]}: the recording holds no samples")
     spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
-    for problem in usability(recording):
+    notes = [recording.meta["rate_note"]] if recording.meta.get("rate_note") else []
+    for problem in notes + usability(recording):
         print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
     if recording.duration < SHORTEST_CLIP_S:
         return 0

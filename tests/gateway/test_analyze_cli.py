@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -199,7 +200,11 @@ def test_a_nodes_json_packets_are_analysed_without_a_rate(
     path = tmp_path / "clip.json"
     path.write_text(json.dumps(packets))
     assert main(["analyze", str(path), "--no-flags"]) == 0
-    lines = _lines(capsys.readouterr().out)
+    out = capsys.readouterr()
+    # The rate is an estimate from the stamps: it is said, with how to override it.
+    assert re.search(r"clip\.json: (499|500|501)\.\d* Hz from the packets' 'timestamp'", out.err)
+    assert "give --rate HZ" in out.err
+    lines = _lines(out.out)
     assert [obj["class"] for obj in lines] == ["footstep"]
     assert lines[0]["t0"].startswith("2026-11-27T")  # timed by the packets' stamps
 
