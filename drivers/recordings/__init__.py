@@ -141,7 +141,7 @@ def read_recording(
 ) -> Recording:
     """Read one recording from one or more files.
 
-    ``sensor`` names the kind of a single-sensor file (WAV, CSV, bare arrays, SAC; default
+    ``sensor`` names the kind of a single-sensor file (WAV, CSV, JSON, bare arrays, SAC; default
     seismic, or what a SAC component name says) and, for multi-sensor files, keeps only
     that kind. ``rate`` is required for files that do not carry one (bare CSV values, bare
     arrays), overrides a WAV header, must agree with NPZ, and is ignored for MiniSEED and
