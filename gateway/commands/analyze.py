@@ -17,6 +17,7 @@ Examples:
   ugs-gateway analyze site7-2026-11-27.mseed
   ugs-gateway analyze NODE7.EHZ.*.sac
   ugs-gateway analyze geophone.csv --rate 500
+  ugs-gateway analyze node7-clip.json
   ugs-gateway analyze pir.wav --sensor pir
 """
 
