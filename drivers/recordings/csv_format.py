@@ -171,7 +171,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     has_time = False
     unit: float | None = None  # seconds per time-column unit, when the header says it
     if header is not None:
-        unit = _time_unit(header[0])
+        unit = time_unit(header[0])
         has_time = unit is not None and ncols >= 2
     elif rate is None:
         has_time = ncols >= 2
@@ -193,7 +193,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
             )
     if has_time:
         iso = not _NUMBER.match(_split(rows[0][1], delimiter)[0])  # already in seconds
-        times, values = _in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
+        times, values = in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
     else:
         times, values = np.zeros(0), parsed
     kind = file_kind(path, sensor, meta.get("kind"))
@@ -269,7 +269,7 @@ def _careful_parse(
     return out
 
 
-def _time_unit(name: str) -> float | None:
+def time_unit(name: str) -> float | None:
     """Seconds per unit of a time column called ``name`` (1.0 when it names no unit), or
     None when ``name`` is not a time column's."""
     name = name.strip().strip("\"'").lower()
@@ -289,7 +289,7 @@ def _time_unit(name: str) -> float | None:
     return None
 
 
-def _in_seconds(t: npt.NDArray[np.float64], unit: float | None) -> npt.NDArray[np.float64]:
+def in_seconds(t: npt.NDArray[np.float64], unit: float | None) -> npt.NDArray[np.float64]:
     """A time column in seconds: scaled by the unit its header names or, where it names
     none, by the magnitude of epoch times (a logger's milliseconds since 1970)."""
     if unit is not None and unit != 1.0:

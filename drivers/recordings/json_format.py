@@ -9,9 +9,9 @@ Accepted layouts (a JSON document, or JSON Lines: one value per line):
   back to back; a top-level object may hold the packets in an array, or be one packet.
 
 The rate is ``--rate``, else a field of the object or its packets (``rate``,
-``sample_rate``, ``fs`` ...), else the packets' clock: a field whose name gives its unit
-(``time_ms``, ``t_us``), or a ``timestamp``/``time`` field of epoch seconds,
-milliseconds or microseconds, whose typical step over ten packets is their samples.
+``sample_rate``, ``fs`` ...), else the packets' clock: a field named as a CSV time column is
+(``time_ms``, ``t_us``, ``timestamp``, ...: ``csv_format.time_unit``, epoch times told
+apart by size), whose typical step over ten packets is their samples.
 Without any of those the file is refused, and the message says what rates the packets'
 number fields would give. Samples are taken as they are (raw counts stay counts; scale
 does not matter to the detector).
@@ -20,7 +20,6 @@ does not matter to the detector).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,11 @@ import numpy as np
 
 from drivers.errors import RecordingError
 from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
+from drivers.recordings.csv_format import in_seconds, time_unit
 from drivers.recordings.waveforms import Recording
 
 SAMPLE_FIELDS = ("data", "samples", "values", "value", "counts", "raw", "adc", "signal", "y")
 RATE_FIELDS = ("rate", "sample_rate", "sampling_rate", "samplerate", "fs", "rate_hz", "sps")
-CLOCK_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "millis": 1e-3, "us": 1e-6, "micros": 1e-6}
-CLOCK_NAMES = ("timestamp", "time", "t", "epoch", "ts")
-EPOCH_UNITS = ((1e14, 1e-6), (1e11, 1e-3), (1e8, 1.0))
-"""Epoch times by size: past 1e14 microseconds, past 1e11 milliseconds, past 1e8 seconds."""
 SPAN = 10
 """Packets over which the clock's step is measured (``_step_per_sample``)."""
 PACKET_KEYS = ("packets", "records", "messages", "data", "items")
@@ -164,21 +160,22 @@ def _rate_of(
         if len(packets) < 2 or not all(_is_number(t) for t in times):
             continue
         t = np.asarray(times, dtype=np.float64)
+        unit = time_unit(key)  # a clock named as a CSV time column is read as one
+        if unit is not None:
+            seconds = in_seconds(t, unit)
+            step = _step_per_sample(seconds, sizes)
+            if not step > 0:
+                continue
+            return (
+                1.0 / step,
+                float(seconds[0]) if seconds[0] > 1e8 else 0.0,
+                f"{1.0 / step:.6g} Hz from the packets' {key!r} ({sizes[0]} samples every "
+                f"{step * sizes[0] * 1e3:.4g} ms, the median over runs of {SPAN} packets); "
+                "give --rate HZ if the node's own rate is known",
+            )
         step = _step_per_sample(t, sizes)
         if not step > 0:
             continue
-        first = float(t[0])
-        unit = _clock_unit(key, first)
-        if unit is not None:
-            start = first * unit if first * unit > 1e8 else 0.0
-            per = step * unit * sizes[0] * 1e3
-            return (
-                1.0 / (step * unit),
-                start,
-                f"{1.0 / (step * unit):.6g} Hz from the packets' {key!r} ({sizes[0]} samples "
-                f"every {per:.4g} ms, the median over runs of {SPAN} packets); give --rate HZ "
-                "if the node's own rate is known",
-            )
         hints += [
             f"{1.0 / (step * scale):.6g} Hz if {key!r} counts {name}"
             for name, scale in (("microseconds", 1e-6), ("milliseconds", 1e-3))
@@ -196,20 +193,6 @@ def _step_per_sample(t: np.ndarray, sizes: list[int]) -> float:
     ends = np.cumsum([0, *sizes])
     samples = (ends[k : t.size] - ends[: t.size - k]).astype(np.float64)
     return float(np.median((t[k:] - t[:-k]) / samples))
-
-
-def _clock_unit(key: str, first: float) -> float | None:
-    """Seconds per unit of a packet clock named ``key``, or None when it cannot be told."""
-    name = key.lower().replace("-", "_")
-    for sep in ("_", "[", "("):
-        suffix = name.rsplit(sep, 1)[-1].strip("])") if sep in name else ""
-        if suffix in CLOCK_UNITS:
-            return CLOCK_UNITS[suffix]
-    if name in CLOCK_NAMES:
-        for above, unit in EPOCH_UNITS:
-            if math.isfinite(first) and first > above:
-                return unit
-    return None
 
 
 def _recording(
