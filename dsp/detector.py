@@ -388,9 +388,12 @@ class StreamingDetector:
             # held: that is cheap to tell.
             times = [s.clock.time for s in self.streams.values() if s.clock.time is not None]
             lead = max(times, default=-math.inf)
-            limit = self.fusion.stale_limit({n: s.clock for n, s in self.streams.items()})
+            by_name = {n: s.clock for n, s in self.streams.items()}
+            limit = self.fusion.stale_limit(by_name)
             laggard = min((t for t in times if lead - t <= limit), default=-math.inf)
             if laggard - START_MARGIN_S < self.fusion.earliest_end():
+                return []
+            if self.fusion.held_back(by_name, lead, limit):
                 return []
         clocks = self._clocks()
         live = {self.streams[name].spec.kind for name in self.fusion.waiting_on(clocks)}

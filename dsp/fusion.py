@@ -81,10 +81,16 @@ class Fusion:
         self.overhang_s = overhang_s
         self.pending: list[SensorEvent] = []
         self._earliest: float | None = None
+        self._groups_held: list[Group] | None = None
+        self._held_by: tuple[str, float] | None = None
+        """A stream and the start of the event it has open that hold the oldest group back
+        for as long as that event stays open (``held_back``)."""
 
     def add(self, events: list[SensorEvent]) -> None:
         self.pending.extend(events)
         self._earliest = None
+        self._groups_held = None
+        self._held_by = None
 
     def earliest_end(self) -> float:
         """The earliest end of an event held (inf if none): no group can be released before
@@ -114,6 +120,38 @@ class Fusion:
             else:
                 groups.append(Group(ev.t0, ev.t1, [ev]))
         return groups
+
+    def held_back(self, clocks: dict[str, StreamClock], lead: float, limit: float) -> bool:
+        """True when the oldest group is still held by the open event that held it at the
+        last ``release``: the same stream, keeping up (within ``limit`` of ``lead``), has
+        the same event open, and nothing was added since. A geophone piece that carries a
+        PIR's or a magnetometer's event keeps it back for as long as it lasts; this spares
+        grouping and checking every stream again at each block until then."""
+        if self._held_by is None:
+            return False
+        name, since = self._held_by
+        clock = clocks[name]
+        return clock.open_since == since and clock.time is not None and lead - clock.time <= limit
+
+    def _holds(self, group: Group, name: str, clock: StreamClock) -> bool:
+        """True when the event stream ``name`` has open keeps ``group`` back for as long as
+        it stays open, whatever else the stream delivers meanwhile (the parts of ``_settled``
+        that depend only on where that event began)."""
+        opened = clock.open_since
+        if opened is None:
+            return False
+        for ev in group.events:
+            if ev.sensor == name:
+                if opened < ev.t1:
+                    return True
+            elif (
+                (ev.t0 <= opened or opened < group.t0)
+                and opened <= ev.t1 + self.join_s
+                and clock.kind in NESTING_KINDS
+                and opened <= ev.t0
+            ):
+                return True
+        return False
 
     def _settled(self, group: Group, name: str, clock: StreamClock) -> bool:
         """True when nothing stream ``name`` has still to deliver can join ``group``."""
@@ -168,20 +206,32 @@ class Fusion:
         """Groups that can no longer change (all of them when ``final``), oldest first."""
         if not self.pending:
             return []
-        groups = self._groups()
+        if self._groups_held is None:
+            self._groups_held = self._groups()
+        groups = self._groups_held
         if final:
             self.pending = []
             self._earliest = None
+            self._groups_held = None
+            self._held_by = None
             return groups
         live = [(name, clocks[name]) for name in self.waiting_on(clocks)]
         ready: list[Group] = []
         for g in groups:
             if all(self._settled(g, name, c) for name, c in live):
                 ready.append(g)
-            else:
-                break  # later groups wait too: detections leave in time order
+                continue
+            # Later groups wait too: detections leave in time order.
+            if not ready:
+                for name, c in live:
+                    if c.open_since is not None and self._holds(g, name, c):
+                        self._held_by = (name, c.open_since)
+                        break
+            break
         if ready:
             done = {id(ev) for g in ready for ev in g.events}
             self.pending = [ev for ev in self.pending if id(ev) not in done]
             self._earliest = None
+            self._groups_held = None
+            self._held_by = None
         return ready

@@ -99,3 +99,33 @@ def test_a_stale_stream_is_not_waited_for():
     clocks = {"geo1": _clock("geo1", 40.0), "pir1": _clock("pir1", 5.0, (4.0, 4.5))}
     assert f.waiting_on(clocks) == ["geo1"]
     assert len(f.release(clocks)) == 1
+
+
+def test_a_crossing_held_by_an_open_piece_goes_when_the_geophone_falls_silent():
+    f = _fusion()
+    f.add([_ev("pir1", 195.0, 195.6)])
+    clocks = {"geo1": _clock("geo1", 200.0, (177.0, 199.0)), "pir1": _clock("pir1", 200.0)}
+    assert f.release(clocks) == []
+    # Still the same piece open half a minute on: still held, without grouping anew.
+    clocks = {"geo1": _clock("geo1", 230.0, (177.0, 229.0)), "pir1": _clock("pir1", 230.0)}
+    assert f.held_back(clocks, lead=230.0, limit=f.stale_limit(clocks))
+    assert f.release(clocks) == []
+    # The geophone stops delivering with its piece open: once it is stale the crossing is
+    # reported on its own.
+    clocks["pir1"] = _clock("pir1", 245.0)
+    assert not f.held_back(clocks, lead=245.0, limit=f.stale_limit(clocks))
+    (group,) = f.release(clocks)
+    assert group.sensors == ("pir1",)
+
+
+def test_a_crossing_held_by_an_open_piece_goes_with_it_when_it_closes():
+    f = _fusion()
+    f.add([_ev("pir1", 195.0, 195.6)])
+    clocks = {"geo1": _clock("geo1", 200.0, (177.0, 199.0)), "pir1": _clock("pir1", 200.0)}
+    assert f.release(clocks) == []
+    # The piece is cut at a valley at 210 and the next one opens there: the crossing
+    # joins the piece that carried it, and the new piece does not hold it.
+    f.add([_ev("geo1", 177.0, 210.0)])
+    clocks = {"geo1": _clock("geo1", 213.0, (210.0, 212.0)), "pir1": _clock("pir1", 213.0)}
+    (group,) = f.release(clocks)
+    assert group.sensors == ("geo1", "pir1")
