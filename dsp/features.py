@@ -39,13 +39,27 @@ SPECTRUM_TOP_HZ = 100.0
 def _moving_average(x: FloatArray, n: int) -> FloatArray:
     if n <= 1 or x.size == 0:
         return x.copy()
-    n = min(n, x.size)
-    c = np.cumsum(np.concatenate([[0.0], x]))
+    out = np.empty(x.size)
+    moving_average(np.ascontiguousarray(x, dtype=np.float64), min(n, x.size), out)
+    return out
+
+
+@njit(cache=True)
+def moving_average(x: FloatArray, n: int, out: FloatArray) -> None:
+    """Centred mean over ``n`` samples (fewer at the ends) from a running sum: the same
+    arithmetic as ``np.cumsum`` and a division per sample, so the same values."""
+    size = x.shape[0]
+    csum = np.empty(size + 1)
+    csum[0] = 0.0
+    acc = 0.0
+    for i in range(size):
+        acc += x[i]
+        csum[i + 1] = acc
     half = n // 2
-    idx = np.arange(x.size)
-    lo = np.clip(idx - half, 0, x.size)
-    hi = np.clip(idx - half + n, 0, x.size)
-    return np.asarray((c[hi] - c[lo]) / np.maximum(hi - lo, 1))
+    for i in range(size):
+        lo = min(max(i - half, 0), size)
+        hi = min(max(i - half + n, 0), size)
+        out[i] = (csum[hi] - csum[lo]) / max(hi - lo, 1)
 
 
 def autocorrelation(x: FloatArray, max_lag: int) -> FloatArray:
@@ -93,21 +107,34 @@ def step_regularity(env: FloatArray, rate: float) -> tuple[float, float]:
     med = float(np.median(env))
     mad = float(np.median(np.abs(env - med))) + 1e-30
     level = med + 3.0 * 1.4826 * mad
-    min_gap = max(1, round(0.2 * rate))
-    inner = env[1:-1]
-    cand = np.flatnonzero((inner > env[:-2]) & (inner >= env[2:]) & (inner > level)) + 1
-    peaks: list[int] = []
-    for p in cand:  # greedy: keep the larger of peaks closer than min_gap
-        if peaks and p - peaks[-1] < min_gap:
-            if env[p] > env[peaks[-1]]:
-                peaks[-1] = int(p)
-            continue
-        peaks.append(int(p))
-    rate_hz = len(peaks) / (env.size / rate)
-    if len(peaks) < 4:
+    peaks = np.empty(env.size, dtype=np.int64)
+    count = impacts(
+        np.ascontiguousarray(env, dtype=np.float64), level, max(1, round(0.2 * rate)), peaks
+    )
+    rate_hz = count / (env.size / rate)
+    if count < 4:
         return 1.0, rate_hz
-    iv = np.diff(np.asarray(peaks, dtype=np.float64))
+    iv = np.diff(peaks[:count].astype(np.float64))
     return float(np.std(iv) / np.mean(iv)), rate_hz
+
+
+@njit(cache=True)
+def impacts(env: FloatArray, level: float, min_gap: int, peaks: npt.NDArray[np.int64]) -> int:
+    """Local maxima of ``env`` above ``level``, at least ``min_gap`` apart (of two closer
+    ones the larger is kept, greedily in time); their indices go to ``peaks``, the count is
+    returned."""
+    count = 0
+    for p in range(1, env.shape[0] - 1):
+        v = env[p]
+        if not (v > env[p - 1] and v >= env[p + 1] and v > level):
+            continue
+        if count and p - peaks[count - 1] < min_gap:
+            if v > env[peaks[count - 1]]:
+                peaks[count - 1] = p
+            continue
+        peaks[count] = p
+        count += 1
+    return count
 
 
 @functools.lru_cache(maxsize=8)
@@ -123,7 +150,17 @@ def welch_psd(x: FloatArray, rate: float, seg_s: float = WELCH_SEGMENT_S) -> Flo
         x = np.concatenate([x, np.zeros(n - x.size)])
     step = n // 2
     win, power = _hann(n)
-    segs = np.lib.stride_tricks.sliding_window_view(x, n)[::step] * win
+    count = (x.size - n) // step + 1
+    if n == 2 * step:
+        # Half-overlapping segments are two runs of half-segments side by side (what a
+        # strided view would give, without building one).
+        halves = x[: (count + 1) * step].reshape(count + 1, step)
+        segs = np.empty((count, n))
+        segs[:, :step] = halves[:-1]
+        segs[:, step:] = halves[1:]
+        segs *= win
+    else:
+        segs = np.lib.stride_tricks.sliding_window_view(x, n)[::step] * win
     spec = np.abs(np.fft.rfft(segs, axis=1)) ** 2
     return np.asarray(spec.mean(axis=0) / power)
 
@@ -225,7 +262,11 @@ def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[f
         prom[:top] -= np.maximum(prom_no, 0.0)
     prom = np.maximum(prom, 0.0)
     # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0.
-    peak3 = np.maximum(np.maximum(prom, np.roll(prom, 1)), np.roll(prom, -1))
+    peak3 = prom.copy()  # the largest of each bin and its two neighbours (circularly)
+    np.maximum(peak3[1:], prom[:-1], out=peak3[1:])
+    np.maximum(peak3[:-1], prom[1:], out=peak3[:-1])
+    peak3[0] = max(peak3[0], prom[-1])
+    peak3[-1] = max(peak3[-1], prom[0])
     vals = np.where(g.valid, peak3[g.harm], 0.0)
     counts = g.counts
     scores = np.where(counts >= 2, vals.sum(axis=1) / np.maximum(counts, 1), 0.0)
@@ -332,5 +373,11 @@ def _warm() -> object:
     return out
 
 
-WARMUP = {"running_median": _warm}
+def _warm_envelope() -> object:
+    out = np.empty(32)
+    moving_average(np.arange(32.0), 5, out)
+    return impacts(out, 0.0, 2, np.empty(32, dtype=np.int64))
+
+
+WARMUP = {"running_median": _warm, "moving_average": _warm_envelope}
 """For ``ugs-gateway warmup``: the other features are plain numpy."""

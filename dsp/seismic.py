@@ -250,7 +250,7 @@ class SeismicChain:
         """Band and broadband energy of the usable frames among the last ``seconds``."""
         k1 = int(self.st[S_FRAME])
         k0 = max(k1 - round(seconds * self.frame_rate), k1 - self.n_frames_hist, 0)
-        rows = self.frame_ring[np.arange(k0, k1) % self.n_frames_hist]
+        rows = ring_span(self.frame_ring, k0, k1)
         nb = self.nb
         usable = rows[:, 2 * nb + F_OK] > 0.0
         return np.ascontiguousarray(
@@ -356,18 +356,16 @@ class SeismicChain:
         k_now = int(self.st[S_FRAME])
         # Frames still in the history ring (a piece is never longer than the ring).
         k0 = max(k0, k_now - nh + 1)
-        frames = self.frame_ring[np.arange(k0, k1) % nh]
-        bb_idx = np.arange(k0 * fl, k1 * fl) % self.bb_ring.size
+        frames = ring_span(self.frame_ring, k0, k1)
         noise_frames = round(self.cfg.noise_before_s * self.frame_rate)
         n0 = max(k0 - noise_frames, k_now - nh + 1, 0)
-        noise_idx = np.arange(n0 * fl, k0 * fl) % self.bb_ring.size
         peak = float(frames[:, 2 * nb + F_SNR].max())
         feats = seismic_features(
             frames[:, :nb],
             frames[:, nb : 2 * nb],
             frames[:, 2 * nb + F_BB],
-            self.bb_ring[bb_idx],
-            self.bb_ring[noise_idx],
+            ring_span(self.bb_ring, k0 * fl, k1 * fl),
+            ring_span(self.bb_ring, n0 * fl, k0 * fl),
             self.frame_rate,
             self.fs,
             self.cfg.bands_hz,
@@ -406,10 +404,9 @@ class SeismicChain:
         before, self._last_fracs = self._last_fracs, fracs
         if kind == K_TRIGGER or before is None:
             return dict.fromkeys(("cont", "fall_db", "valley_db", "rise_db", "frac_change"), 0.0)
-        nh = self.n_frames_hist
         width = int(self.prm[P_SMOOTH])
-        ratio = self.frame_ring[
-            np.arange(k0 - width + 1, k0 + frames.shape[0]) % nh, 2 * self.nb + F_RATIO
+        ratio = ring_span(self.frame_ring, k0 - width + 1, k0 + frames.shape[0])[
+            :, 2 * self.nb + F_RATIO
         ]
         loud = np.convolve(ratio, np.ones(width) / width, mode="valid")
         db = 10.0 * np.log10(np.maximum(loud, 1e-12))
@@ -439,3 +436,17 @@ class SeismicChain:
 def _chain(spec: SensorSpec, config: DspConfig) -> tuple[SeismicChain, int]:
     column = min(config.seismic.component, max(spec.channels - 1, 0))
     return SeismicChain(spec.name, spec.rate, config), column
+
+
+def ring_span(ring: FloatArray, start: int, stop: int) -> FloatArray:
+    """Rows ``start``..``stop`` (absolute indices) of a ring buffer, as a copy: one slice,
+    or two where the span wraps round (rows repeat when it is longer than the ring)."""
+    size = ring.shape[0]
+    a = start % size
+    b = a + (stop - start)
+    if b <= size:
+        return ring[a:b].copy()
+    if b - size <= a:
+        return np.concatenate((ring[a:], ring[: b - size]))
+    rows: FloatArray = ring[np.arange(start, stop) % size]
+    return rows

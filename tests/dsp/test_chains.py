@@ -12,7 +12,7 @@ from dsp.design import butter_sos
 from dsp.filters import bank_block
 from dsp.magnetic import MagChain, mag_block
 from dsp.pir import PirChain, pir_block
-from dsp.seismic import SeismicChain
+from dsp.seismic import SeismicChain, ring_span
 from dsp.seismic_kernel import K_PLATEAU, K_RISE, K_TRIGGER, seismic_block
 
 
@@ -225,3 +225,11 @@ def test_magnetometer_ignores_a_one_sample_glitch_of_its_bus():
     chain = MagChain("mag1", rate, DspConfig())
     events, _ = chain.feed(x)
     assert len(events) == 1 and abs(events[0].t0 - 49.8) < 0.5
+
+
+def test_a_ring_span_reads_what_an_index_gather_reads():
+    ring = np.arange(40.0).reshape(10, 4)
+    for start in (-13, -1, 0, 3, 9, 10, 27):
+        for length in (0, 1, 4, 7, 10, 13, 19):
+            expected = ring[np.arange(start, start + length) % 10]
+            assert np.array_equal(ring_span(ring, start, start + length), expected)
