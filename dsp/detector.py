@@ -416,6 +416,13 @@ class StreamingDetector:
         if named is None or not long_enough(group.t1 - group.t0, vector, self.config.classifier):
             return None
         k, conf = named
+        if k == FOOTSTEP and "seismic" in live and vector.get("seis_present", 0.0) == 0.0:
+            # A PIR (or magnetometer) event the listening geophone did not take part in: a
+            # person that close is heard and named by the geophone's own event, so this is
+            # either a second report of them or an animal, which the PIR cannot tell apart.
+            if not self.config.classifier.report_unknown:
+                return None
+            k, conf = UNKNOWN, 1.0 - float(proba[NOISE])
         cls = self.model.classes[k]
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
@@ -454,6 +461,7 @@ class StreamingDetector:
 
 
 UNKNOWN = CLASSES.index("unknown")
+FOOTSTEP = CLASSES.index("footstep")
 
 
 def long_enough(duration_s: float, vector: dict[str, float], cfg: ClassifierDspConfig) -> bool:

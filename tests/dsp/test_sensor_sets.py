@@ -142,3 +142,17 @@ def test_a_lone_pir_swing_the_end_of_a_clip_cut_short_is_too_little_to_name(road
     # A second of it is enough, as for the geophone.
     longer = cut(pir, first.t0 - 20.0, first.t0 + 1.2)
     assert [d.cls for d in run_detector(longer).detections] == ["footstep"]
+
+
+def test_beside_a_listening_geophone_a_pir_does_not_name_an_animal_a_person():
+    # 800 s of the animals scenario (seed 7000): animals pass the unit, and seven people.
+    # Twice an animal crosses the PIR's zones while the geophone, which hears it,
+    # takes no part in the PIR's group: on its own the PIR would call it a person.
+    rec = generate("animals", 800.0, seed=7000)
+    found = run_detector(rec).detections
+    lone = [d for d in found if d.sensors == ("pir1",)]
+    assert len(lone) == 2 and {d.cls for d in lone} == {"unknown"}
+    # The people are still named, by the geophone's groups.
+    people = [ev for ev in rec.truth if ev.label == "footstep" and ev.extra.get("detectable")]
+    assert len(_hits(rec.truth, found, "footstep")) >= len(people) - 1
+    assert all(d.sensors != ("pir1",) for d in found if d.cls == "footstep")
