@@ -396,10 +396,10 @@ class StreamingDetector:
             if self.fusion.held_back(by_name, lead, limit):
                 return []
         clocks = self._clocks()
-        live = {self.streams[name].spec.kind for name in self.fusion.waiting_on(clocks)}
+        keeping_up = self.fusion.waiting_on(clocks)
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
-            det = self._classify(group, live)
+            det = self._classify(group, self._working(group, keeping_up))
             if det is not None:
                 out.append(det)
         self.detections += len(out)
@@ -437,6 +437,24 @@ class StreamingDetector:
             flags=tuple(flags),
         )
 
+    def _working(self, group: Group, keeping_up: list[str]) -> set[str]:
+        """The kinds installed and working over the group's span: their streams keep up
+        and, for a chain that can tell, delivered usable samples over most of it. A
+        geophone whose cable was cut may go on streaming a flat line or NaNs; it hears
+        nothing, and the group is classified as the unit without it would be."""
+        kinds = set()
+        for name in keeping_up:
+            s = self.streams[name]
+            share = getattr(s.chain, "usable_share", None)
+            heard = (
+                share is None
+                or s.anchor is None
+                or share(group.t0 - s.anchor, group.t1 - s.anchor) >= WORKING_SHARE
+            )
+            if heard:
+                kinds.add(s.spec.kind)
+        return kinds
+
     def status(self) -> dict[str, Any]:
         """Plain JSON: per sensor its noise floor, open event, flags; detector totals."""
         sensors = {}
@@ -462,6 +480,8 @@ class StreamingDetector:
 
 UNKNOWN = CLASSES.index("unknown")
 FOOTSTEP = CLASSES.index("footstep")
+WORKING_SHARE = 0.5
+"""A sensor counts as working for a group when this share of its span was usable."""
 
 
 def long_enough(duration_s: float, vector: dict[str, float], cfg: ClassifierDspConfig) -> bool:

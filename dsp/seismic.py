@@ -341,6 +341,26 @@ class SeismicChain:
     next_from = open_until
     """Where a piece after the open one may start (None for chains that cannot cut)."""
 
+    def usable_share(self, t0: float, t1: float) -> float:
+        """Share of the frames between ``t0`` and ``t1`` (seconds from stream start, still in
+        the history) that were usable: 0 while the noise floor forms, and where the input was
+        missing, non-finite or flat. What says whether the geophone could have heard
+        something then."""
+        st = self.st
+        if st[S_WARM] < self.prm[P_WARM]:
+            return 0.0
+        k_now = int(st[S_FRAME])
+        k0 = max(math.floor(self._frame_at(t0)), k_now - self.n_frames_hist + 1, 0)
+        k1 = min(math.ceil(self._frame_at(t1)), k_now)
+        if k1 <= k0:
+            return 0.0
+        ok = ring_span(self.frame_ring, k0, k1)[:, 2 * self.nb + F_OK]
+        return float(np.count_nonzero(ok > 0.0) / ok.shape[0])
+
+    def _frame_at(self, t: float) -> float:
+        """The frame (of the current segment) that begins at ``t`` (``frame_time`` inverted)."""
+        return float((t * self.rate + self.delay_in - self.seg_start) / self.frame_in)
+
     def frame_time(self, frame: float) -> float:
         """Seconds from stream start of the beginning of a frame of the current segment."""
         return (self.seg_start + frame * self.frame_in - self.delay_in) / self.rate

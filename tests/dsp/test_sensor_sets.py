@@ -156,3 +156,19 @@ def test_beside_a_listening_geophone_a_pir_does_not_name_an_animal_a_person():
     people = [ev for ev in rec.truth if ev.label == "footstep" and ev.extra.get("detectable")]
     assert len(_hits(rec.truth, found, "footstep")) >= len(people) - 1
     assert all(d.sensors != ("pir1",) for d in found if d.cls == "footstep")
+
+
+@pytest.mark.parametrize("dead", ["flat", "nan"])
+def test_a_geophone_that_goes_dead_leaves_the_pir_naming_people(road, dead):
+    # The geophone's cable is cut 30 s in: its digitizer goes on sending a flat line (or
+    # NaNs), so the stream keeps up but hears nothing. The PIR names the two people again,
+    # as it does on its own.
+    geo = road.channels["geo1"]
+    data = geo.data.copy()
+    cut_at = round(30.0 * geo.rate)
+    data[cut_at:] = data[cut_at - 1] if dead == "flat" else np.nan
+    rec = replace(road, channels={**road.channels, "geo1": replace(geo, data=data)})
+    found = run_detector(rec).detections
+    people = [ev for ev in rec.truth if ev.label == "footstep" and ev.extra.get("detectable")]
+    assert len(people) == 2
+    assert _hits(rec.truth, found, "footstep") == people
