@@ -27,7 +27,11 @@ BUILTIN_CHAINS = ("dsp.seismic", "dsp.pir", "dsp.magnetic")
 
 
 class Chain(Protocol):
-    """What the detector asks of a chain (see :class:`dsp.sample_chain.SampleChain`)."""
+    """What the detector asks of a chain (see :class:`dsp.sample_chain.SampleChain`).
+
+    A chain may also offer ``usable_share(t0, t1) -> float``: the share of that stretch
+    (seconds from stream start) it could hear in. A sensor whose share over an event is
+    low counts as not working for it (``dsp.detector``; the geophone's chain offers it)."""
 
     @property
     def next_index(self) -> int: ...
