@@ -230,16 +230,6 @@ def resampler_state(hp: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     return ring, counters
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
-def _branch_dot(hp: FloatArray, branch: int, ring: FloatArray, pos: int, taps: int) -> float:
-    # The dot product of one polyphase branch with the newest inputs. Reassociation lets it
-    # run in SIMD lanes; it depends only on these taps, never on where blocks were cut.
-    acc = 0.0
-    for t in range(taps):
-        acc += hp[branch, t] * ring[pos + t]
-    return acc
-
-
 @njit(cache=True)
 def resample_block(
     hp: FloatArray,
@@ -270,7 +260,15 @@ def resample_block(
         ring[pos] = v
         ring[pos + taps] = v
         while acc < up:
-            y[n_out] = _branch_dot(hp, acc, ring, pos, taps)
+            # One polyphase branch with the newest inputs, summed in tap order (so it
+            # depends only on these taps, never on where blocks were cut). Row and window
+            # are sliced first: indexing them from 0 spares a sign check on every access.
+            h = hp[acc]
+            window = ring[pos : pos + taps]
+            dot = 0.0
+            for t in range(taps):
+                dot += h[t] * window[t]
+            y[n_out] = dot
             mark_out[n_out] = mark_in[i]
             n_out += 1
             acc += down
