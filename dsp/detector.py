@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -412,17 +412,10 @@ class StreamingDetector:
             self.candidates.append(
                 Candidate(group.t0, group.t1, group.sensors, vector, tuple(map(float, proba)))
             )
-        named = decide(proba, self.config.classifier)
+        named = decide(proba, vector, self.config.classifier)
         if named is None or not long_enough(group.t1 - group.t0, vector, self.config.classifier):
             return None
         k, conf = named
-        if k == FOOTSTEP and "seismic" in live and vector.get("seis_present", 0.0) == 0.0:
-            # A PIR (or magnetometer) event the listening geophone did not take part in: a
-            # person that close is heard and named by the geophone's own event, so this is
-            # either a second report of them or an animal, which the PIR cannot tell apart.
-            if not self.config.classifier.report_unknown:
-                return None
-            k, conf = UNKNOWN, 1.0 - float(proba[NOISE])
         cls = self.model.classes[k]
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
@@ -498,19 +491,28 @@ def long_enough(duration_s: float, vector: dict[str, float], cfg: ClassifierDspC
     return not heard or duration_s >= cfg.min_duration_s
 
 
-def decide(proba: FloatArray, cfg: ClassifierDspConfig) -> tuple[int, float] | None:
-    """The class to report, with its confidence, or None.
+def decide(
+    proba: FloatArray, vector: Mapping[str, float], cfg: ClassifierDspConfig
+) -> tuple[int, float] | None:
+    """The class to report for a group (its ``feature_vector``), with its confidence, or
+    None.
 
     An event is reported when the model is at least ``min_conf`` sure it is real (not
     noise); it is named for the class that holds at least ``name_share`` of that, and
     otherwise reported as ``unknown``, real but not nameable (a PIR on its own can be sure
-    a warm body went past without being sure it walked on two legs)."""
+    a warm body went past without being sure it walked on two legs). A person is not named
+    from a PIR (or magnetometer) event a working geophone took no part in: a person that
+    close is heard and named by the geophone's own event, so this is either a second report
+    of them or an animal, which the PIR cannot tell apart."""
     real = 1.0 - float(proba[NOISE])
     if real < cfg.min_conf:
         return None
     k = int(np.argmax(proba[1:])) + 1
     conf = float(proba[k])
-    if conf < cfg.name_share * real:
+    geophone_left_out = (
+        vector.get("seis_live", 0.0) != 0.0 and vector.get("seis_present", 0.0) == 0.0
+    )
+    if conf < cfg.name_share * real or (k == FOOTSTEP and geophone_left_out):
         k, conf = UNKNOWN, real
     if k == UNKNOWN and not cfg.report_unknown:
         return None

@@ -144,7 +144,9 @@ def pass_score(
         for u in examples.units:
             if u.recording != r or not u.reportable:
                 continue
-            named = decide(proba[u.row], config.classifier)
+            named = decide(
+                proba[u.row], dict(zip(FEATURES, examples.x[u.row], strict=True)), config.classifier
+            )
             if named is not None:
                 dets.append(_Det(CLASSES[named[0]], named[1], u.t0, u.t1))
         truth = [_truth(p) for p in examples.passes if p.recording == r]

@@ -129,7 +129,7 @@ def score_pieces(items: list[Piece], model: Model, names: tuple[str, ...] | None
         for c in p.candidates:
             if not c.reportable:
                 continue
-            named = decide(model.proba(c.vector), config.classifier)
+            named = decide(model.proba(c.vector), c.vector, config.classifier)
             if named is not None:
                 dets.append(_Det(CLASSES[named[0]], named[1], c.t0, c.t1))
         total.add(score(p.truth, dets, p.duration, noise_only=p.noise_only))
