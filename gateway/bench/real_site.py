@@ -1,0 +1,158 @@
+"""Site calibration on real recordings: what a walk test on one installation teaches the
+packaged model, scored on that installation's other recordings (docs/calibration.md).
+
+A data set's dev split stands in for the walk test: each of its files is a recording whose
+truth events are the marked passes (for triggered clips, spans derived from the signal;
+files holding events of other kinds, a dropped phone say, are left out: nobody marks those).
+The site model is made from it as ``ugs-gateway calibrate`` makes one (the packaged model
+as prior, anchors simulated from every training scenario, passes left out to choose and
+to score), and the packaged and the site model are then scored on the held-back split,
+file by file as ``gateway.bench.real_data`` scores them, **per session**. A held-back
+split may hold recordings of other installations (another floor, another rate): a walk
+test says nothing about those, and the sessions keep them apart.
+
+  .venv/bin/python -m gateway.bench.real_site /data/ugs-real --dataset capstone_piezo
+
+A few minutes (the anchors are most of it). Use it on data sets whose dev and held-back
+splits share an installation; it is not a way to score the packaged model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.recordings import read_recording
+from drivers.recordings.waveforms import Recording
+from dsp.classifier import Model, load_model
+from dsp.config import DspConfig
+from gateway.bench.real_data import Tally, per_file_lines
+from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
+from hil.marks import PASSES
+from hil.site_calibration import Calibration, anchor_examples, calibrate
+from hil.site_examples import site_examples
+
+MARKED = frozenset(label for label, _ in PASSES.values())
+"""Truth labels a walk test's marks stand for."""
+
+Anchors = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+
+
+def split_files(folder: Path, split: str) -> list[Recording]:
+    """The recordings of one split of a prepared data set, in manifest order."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return [
+        read_recording(folder / entry["file"])
+        for entry in manifest["files"]
+        if entry.get("split") == split
+    ]
+
+
+def marked_as_passes(rec: Recording) -> bool:
+    """Whether a technician could have marked every event of ``rec`` as a pass (people and
+    vehicles): a clip of dropped keys is no part of a walk test."""
+    return all(ev.label in MARKED for ev in rec.truth)
+
+
+def site_model(
+    walk: list[Recording], config: DspConfig, prior: Model, anchors: Anchors | None
+) -> Calibration:
+    """The site model a walk test of these recordings gives (analysed as files are)."""
+    examples = site_examples(walk, config, prime_s=OFFLINE_PRIME_S)
+    return calibrate(prior, examples, config, [r.duration for r in walk], anchors=anchors)
+
+
+def by_session(
+    recordings: list[Recording], models: dict[str, Model], config: DspConfig
+) -> dict[str, dict[str, Any]]:
+    """Per session: files, how many of them cannot be analysed (``hil.analysis.usability``:
+    too short, say; left out, as no model can say anything of them), and each model's
+    tally of the others."""
+    out: dict[str, dict[str, Any]] = {}
+    tallies: dict[str, dict[str, Tally]] = {}
+    for rec in recordings:
+        session = str(rec.meta.get("session", "-"))
+        row = out.setdefault(session, {"files": 0, "cannot_analyse": 0})
+        row["files"] += 1
+        if usability(rec):
+            row["cannot_analyse"] += 1
+            continue
+        for name, model in models.items():
+            found = run_detector(rec, config, model=model, prime_s=OFFLINE_PRIME_S).detections
+            tallies.setdefault(session, {}).setdefault(name, Tally()).add(rec, found)
+    for session, per_model in tallies.items():
+        for name, tally in per_model.items():
+            out[session][name] = tally.summary()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
+    parser.add_argument("--dataset", action="append", required=True, help="data set (folder name)")
+    parser.add_argument("--anchor-minutes", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    folders: dict[str, Path] = {}
+    for name in args.dataset:
+        found = sorted(p.parent for p in args.root.glob(f"*/{name}/manifest.json"))
+        if not found:
+            print(f"{name}: no prepared data set under {args.root}", file=sys.stderr)
+            return 2
+        folders[name] = found[0]
+    config = DspConfig()
+    prior = load_model(None)
+    minutes = args.anchor_minutes
+    anchors = anchor_examples(config, duration_s=60.0 * minutes) if minutes > 0 else None
+    report: dict[str, Any] = {}
+    for name, folder in folders.items():
+        walk = [r for r in split_files(folder, "dev") if marked_as_passes(r)]
+        result = site_model(walk, config, prior, anchors)
+        models = {"packaged": prior, "site": result.model}
+        report[name] = {
+            "walk_test": {
+                "files": len(walk),
+                "minutes": round(sum(r.duration for r in walk) / 60, 1),
+            },
+            "cross_validated": {
+                "packaged": result.before.to_json(),
+                "site": result.after.to_json(),
+            },
+            "accepted": result.accepted,
+            "refused_because": result.reasons,
+            "heldout": by_session(split_files(folder, "heldout"), models, config),
+        }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for name, r in report.items():
+        w = r["walk_test"]
+        cv = r["cross_validated"]
+        verdict = "accepted" if r["accepted"] else "refused: " + "; ".join(r["refused_because"])
+        print(
+            f"{name}: walk test = dev split, {w['files']} files, {w['minutes']} min; "
+            f"site model {verdict}"
+        )
+        print(f"  cross-validated on the walk test: packaged {cv['packaged']}")
+        print(f"                                    site     {cv['site']}")
+        for session, row in r["heldout"].items():
+            print(
+                f"  held-back session {session}: {row['files']} files "
+                f"({row['cannot_analyse']} that cannot be analysed, left out)"
+            )
+            for model in ("packaged", "site"):
+                if model not in row:
+                    continue
+                for line in per_file_lines(row[model]["per_file"]):
+                    print(f"    {model:8s} {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
