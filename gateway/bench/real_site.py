@@ -62,9 +62,12 @@ def marked_as_passes(rec: Recording) -> bool:
 
 def site_model(
     walk: list[Recording], config: DspConfig, prior: Model, anchors: Anchors | None
-) -> Calibration:
-    """The site model a walk test of these recordings gives (analysed as files are)."""
+) -> Calibration | None:
+    """The site model a walk test of these recordings gives (analysed as files are), or
+    None when no sensor rose in any of its passes: nothing to learn from."""
     examples = site_examples(walk, config, prime_s=OFFLINE_PRIME_S)
+    if not any(p.signal for p in examples.passes):
+        return None
     return calibrate(prior, examples, config, [r.duration for r in walk], anchors=anchors)
 
 
@@ -114,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, folder in folders.items():
         walk = [r for r in split_files(folder, "dev") if marked_as_passes(r)]
         result = site_model(walk, config, prior, anchors)
+        if result is None:
+            print(
+                f"{name}: no pass in its dev split that a sensor saw: nothing to learn from",
+                file=sys.stderr,
+            )
+            return 2
         models = {"packaged": prior, "site": result.model}
         report[name] = {
             "walk_test": {

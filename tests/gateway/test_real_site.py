@@ -95,3 +95,12 @@ def test_a_data_set_that_is_not_there_is_named(
 ) -> None:
     assert real_site.main([str(tmp_path), "--dataset", "nowhere"]) == 2
     assert "nowhere: no prepared data set under" in capsys.readouterr().err
+
+
+def test_a_dev_split_with_no_pass_to_learn_from_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet = generate("noise-wind", 30.0, 3).only(("seismic",))
+    _prepared(tmp_path, [("quiet", "dev", quiet), ("later", "heldout", quiet)])
+    assert real_site.main([str(tmp_path), "--dataset", "floorset", "--anchor-minutes", "0"]) == 2
+    assert "floorset: no pass in its dev split that a sensor saw" in capsys.readouterr().err
