@@ -60,6 +60,21 @@ def marked_as_passes(rec: Recording) -> bool:
     return all(ev.label in MARKED for ev in rec.truth)
 
 
+def first_minutes(recordings: list[Recording], minutes: float | None) -> list[Recording]:
+    """The recordings in order until ``minutes`` of them are taken (all when None): how
+    long a walk test has to be."""
+    if minutes is None:
+        return recordings
+    out: list[Recording] = []
+    total = 0.0
+    for rec in recordings:
+        if total >= 60.0 * minutes:
+            break
+        out.append(rec)
+        total += rec.duration
+    return out
+
+
 def site_model(
     walk: list[Recording], config: DspConfig, prior: Model, anchors: Anchors | None
 ) -> Calibration | None:
@@ -100,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
     parser.add_argument("--dataset", action="append", required=True, help="data set (folder name)")
     parser.add_argument("--anchor-minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--walk-minutes",
+        type=float,
+        metavar="M",
+        help="take only the dev split's first M minutes (files in manifest order) as the walk test",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args(argv)
     folders: dict[str, Path] = {}
@@ -115,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     anchors = anchor_examples(config, duration_s=60.0 * minutes) if minutes > 0 else None
     report: dict[str, Any] = {}
     for name, folder in folders.items():
-        walk = [r for r in split_files(folder, "dev") if marked_as_passes(r)]
+        markable = [r for r in split_files(folder, "dev") if marked_as_passes(r)]
+        walk = first_minutes(markable, args.walk_minutes)
         result = site_model(walk, config, prior, anchors)
         if result is None:
             print(

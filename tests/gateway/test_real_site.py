@@ -104,3 +104,15 @@ def test_a_dev_split_with_no_pass_to_learn_from_is_named(
     _prepared(tmp_path, [("quiet", "dev", quiet), ("later", "heldout", quiet)])
     assert real_site.main([str(tmp_path), "--dataset", "floorset", "--anchor-minutes", "0"]) == 2
     assert "floorset: no pass in its dev split that a sensor saw" in capsys.readouterr().err
+
+
+def test_a_shorter_walk_test_takes_the_first_minutes() -> None:
+    clips = [cut(generate("noise-wind", 60.0, 3), a, a + 20.0) for a in (0.0, 20.0, 40.0)]
+
+    def taken(minutes: float | None) -> list[int]:
+        got = real_site.first_minutes(clips, minutes)
+        return [i for i, c in enumerate(clips) if any(c is r for r in got)]
+
+    assert taken(None) == [0, 1, 2]
+    assert taken(0.5) == [0, 1]  # 20 s, then 40 s: enough for 30 s
+    assert taken(0.0) == []
