@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.errors import RecordingError
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording
 from dsp.classifier import Model, load_model
 from dsp.config import DspConfig
+from gateway.bench.real.common import MANIFEST, read_manifest
 from gateway.bench.real_data import Tally, per_file_lines
 from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
 from hil.marks import PASSES
@@ -41,15 +43,15 @@ from hil.site_examples import site_examples
 MARKED = frozenset(label for label, _ in PASSES.values())
 """Truth labels a walk test's marks stand for."""
 
-Anchors = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+AnchorRows = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+"""What ``anchor_examples`` gives: feature rows and their labels."""
 
 
 def split_files(folder: Path, split: str) -> list[Recording]:
     """The recordings of one split of a prepared data set, in manifest order."""
-    manifest = json.loads((folder / "manifest.json").read_text())
     return [
         read_recording(folder / entry["file"])
-        for entry in manifest["files"]
+        for entry in read_manifest(folder)["files"]
         if entry.get("split") == split
     ]
 
@@ -76,7 +78,7 @@ def first_minutes(recordings: list[Recording], minutes: float | None) -> list[Re
 
 
 def site_model(
-    walk: list[Recording], config: DspConfig, prior: Model, anchors: Anchors | None
+    walk: list[Recording], config: DspConfig, prior: Model, anchors: AnchorRows | None
 ) -> Calibration | None:
     """The site model a walk test of these recordings gives (analysed as files are), or
     None when no sensor rose in any of its passes: nothing to learn from."""
@@ -123,20 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args(argv)
-    folders: dict[str, Path] = {}
+    # Every file is read before the anchors are simulated: a broken data set is named at once.
+    splits: dict[str, tuple[list[Recording], list[Recording]]] = {}
     for name in args.dataset:
-        found = sorted(p.parent for p in args.root.glob(f"*/{name}/manifest.json"))
+        found = sorted(p.parent for p in args.root.glob(f"*/{name}/{MANIFEST}"))
         if not found:
             print(f"{name}: no prepared data set under {args.root}", file=sys.stderr)
             return 2
-        folders[name] = found[0]
+        try:
+            splits[name] = (split_files(found[0], "dev"), split_files(found[0], "heldout"))
+        except (OSError, ValueError, KeyError, RecordingError) as exc:
+            print(f"{name}: cannot be read ({exc}); prepare it again", file=sys.stderr)
+            return 2
     config = DspConfig()
     prior = load_model(None)
     minutes = args.anchor_minutes
     anchors = anchor_examples(config, duration_s=60.0 * minutes) if minutes > 0 else None
     report: dict[str, Any] = {}
-    for name, folder in folders.items():
-        markable = [r for r in split_files(folder, "dev") if marked_as_passes(r)]
+    for name, (dev, heldout) in splits.items():
+        markable = [r for r in dev if marked_as_passes(r)]
         walk = first_minutes(markable, args.walk_minutes)
         result = site_model(walk, config, prior, anchors)
         if result is None:
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "accepted": result.accepted,
             "refused_because": result.reasons,
-            "heldout": by_session(split_files(folder, "heldout"), models, config),
+            "heldout": by_session(heldout, models, config),
         }
     if args.json:
         print(json.dumps(report))

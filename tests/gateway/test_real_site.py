@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from drivers.recordings import write_recording
-from drivers.recordings.waveforms import Recording, TruthEvent
+from drivers.recordings.waveforms import Recording, TruthEvent, truth_path
 from gateway.bench import real_site
 from gateway.bench.calibration import FOREIGN
+from gateway.bench.real.common import write_manifest
 from hil.clips import cut
 from hil.scenarios import generate
 from hil.synth.site import Site
@@ -35,9 +36,9 @@ def _prepared(root: Path, files: list[tuple[str, str, Recording]]) -> None:
     entries = []
     for name, split, rec in files:
         path = write_recording(rec, folder / f"{name}.npz")
-        rec.write_truth(folder / f"{name}.npz.truth.json")
+        rec.write_truth(truth_path(path))
         entries.append({"file": path.name, "split": split})
-    (folder / "manifest.json").write_text(json.dumps({"dataset": "floorset", "files": entries}))
+    write_manifest(folder, {"dataset": "floorset", "files": entries})
 
 
 def _session(rec: Recording, session: str) -> Recording:
@@ -116,3 +117,17 @@ def test_a_shorter_walk_test_takes_the_first_minutes() -> None:
     assert taken(None) == [0, 1, 2]
     assert taken(0.5) == [0, 1]  # 20 s, then 40 s: enough for 30 s
     assert taken(0.0) == []
+
+
+def test_a_data_set_that_cannot_be_read_is_named_before_anything_is_simulated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "footstep" / "floorset"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"files": [{"file": "gone.npz", "split": "dev"}]}')
+    assert real_site.main([str(tmp_path), "--dataset", "floorset"]) == 2
+    said = capsys.readouterr().err
+    assert "floorset: cannot be read" in said and "gone.npz" in said
+    (folder / "manifest.json").write_text("{not json")
+    assert real_site.main([str(tmp_path), "--dataset", "floorset"]) == 2
+    assert "floorset: cannot be read" in capsys.readouterr().err
