@@ -40,6 +40,11 @@ def service_kernels() -> list[Any]:
         magnetic.mag_block,
         classifier.predict_proba,
         features.running_median,
+        features.autocorrelation,
+        features.impact_spacing,
+        features.impulsiveness,
+        features.spectrum_scores,
+        features.parabola_fit,
     ]
 
 

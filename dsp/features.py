@@ -1,6 +1,8 @@
 """Features of one seismic event, from its frame envelopes and broadband waveform.
 
-Computed once per event (not per sample), with numpy. What each one is for:
+Computed once per event (not per sample): numpy for the spectra, small Numba kernels for
+the rest (an event's arrays are short, where numpy's cost per call outweighs its work).
+What each one is for:
 
 - ``cadence_hz``, ``cadence``, ``cadence_h2``: peak of the autocorrelation of the
   high-band envelope between 1.4 and 3.5 Hz (people walk and run there), its height, and the
@@ -62,20 +64,26 @@ def moving_average(x: FloatArray, n: int, out: FloatArray) -> None:
         out[i] = (csum[hi] - csum[lo]) / max(hi - lo, 1)
 
 
+@njit(cache=True)
 def autocorrelation(x: FloatArray, max_lag: int) -> FloatArray:
-    """Normalised autocorrelation (biased) of ``x`` for lags 0..max_lag."""
-    n = x.size
+    """Normalised autocorrelation (biased) of ``x`` for lags 0..max_lag (0 beyond the
+    signal). Summed directly: an envelope is a few hundred frames and the lags a few dozen,
+    where that is cheaper than going through an FFT."""
+    n = x.shape[0]
     out = np.zeros(max_lag + 1)
     if n < 2:
         return out
-    x = x - x.mean()
-    size = 1 << math.ceil(math.log2(2 * n))
-    spec = np.fft.rfft(x, size)
-    ac = np.fft.irfft(spec * np.conj(spec), size)[: min(max_lag + 1, n)]
-    if ac[0] <= 0.0:
-        return out
-    out[: ac.size] = ac / ac[0]
-    return out
+    centred = x - x.mean()
+    lags = min(max_lag + 1, n)
+    # Sample by sample, every lag at once: the lags' sums do not wait on each other.
+    for i in range(n):
+        ci = centred[i]
+        for lag in range(min(lags, n - i)):
+            out[lag] += ci * centred[i + lag]
+    if out[0] <= 0.0:
+        return np.zeros(max_lag + 1)
+    normalised: FloatArray = out / out[0]
+    return normalised
 
 
 def cadence(env: FloatArray, rate: float) -> tuple[float, float, float]:
@@ -104,18 +112,24 @@ def step_regularity(env: FloatArray, rate: float) -> tuple[float, float]:
     """``(cv of intervals between impacts, impacts per second)`` from an envelope."""
     if env.size < 5:
         return 1.0, 0.0
-    med = float(np.median(env))
-    mad = float(np.median(np.abs(env - med))) + 1e-30
-    level = med + 3.0 * 1.4826 * mad
-    peaks = np.empty(env.size, dtype=np.int64)
-    count = impacts(
-        np.ascontiguousarray(env, dtype=np.float64), level, max(1, round(0.2 * rate)), peaks
-    )
-    rate_hz = count / (env.size / rate)
+    env = np.ascontiguousarray(env, dtype=np.float64)
+    cv, count = impact_spacing(env, max(1, round(0.2 * rate)))
+    return cv, count / (env.size / rate)
+
+
+@njit(cache=True)
+def impact_spacing(env: FloatArray, min_gap: int) -> tuple[float, int]:
+    """``(cv of the intervals between impacts, impacts)``: impacts are the peaks more than
+    three robust deviations (median absolute deviation) above the envelope's median; the
+    cv is 1 (no regularity) with fewer than four."""
+    med = np.median(env)
+    mad = np.median(np.abs(env - med)) + 1e-30
+    peaks = np.empty(env.shape[0], dtype=np.int64)
+    count = impacts(env, med + 3.0 * 1.4826 * mad, min_gap, peaks)
     if count < 4:
-        return 1.0, rate_hz
-    iv = np.diff(peaks[:count].astype(np.float64))
-    return float(np.std(iv) / np.mean(iv)), rate_hz
+        return 1.0, count
+    iv = np.diff(peaks[:count]).astype(np.float64)
+    return iv.std() / iv.mean(), count
 
 
 @njit(cache=True)
@@ -215,11 +229,9 @@ class _Grid:
 
     freqs: FloatArray
     band: npt.NDArray[np.bool_]
-    band_freqs: FloatArray
     width: int
     top: int
     valid: npt.NDArray[np.bool_]
-    counts: npt.NDArray[np.int64]
     harm: npt.NDArray[np.int64]
     """Spectrum bins of f0, 2f0, 3f0, 4f0 for every f0 searched."""
 
@@ -236,7 +248,7 @@ def _grid(rate: float, size: int) -> _Grid:
     harm = f0[:, None] * k[None, :]
     valid = harm <= SPECTRUM_TOP_HZ
     idx = np.minimum(np.rint(harm / df).astype(np.int64), size - 1)
-    return _Grid(freqs, band, freqs[band], width, top, valid, valid.sum(axis=1), idx)
+    return _Grid(freqs, band, width, top, valid, idx)
 
 
 def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[float, float]:
@@ -246,31 +258,60 @@ def spectral_features(bb: FloatArray, noise: FloatArray, rate: float) -> tuple[f
     g = _grid(rate, p_ev.size)
     have_noise = noise.size >= round(WELCH_SEGMENT_S * rate)
     p_no = welch_psd(noise, rate) if have_noise else np.zeros_like(p_ev)
-    excess = np.maximum(p_ev - p_no, 0.0)
-    total = float(excess[g.band].sum())
-    centroid = float((g.band_freqs * excess[g.band]).sum() / total) if total > 0 else 0.0
+    return spectrum_scores(p_ev, p_no, have_noise, g.band, g.freqs, g.width, g.top, g.valid, g.harm)
+
+
+@njit(cache=True)
+def spectrum_scores(
+    p_ev: FloatArray,
+    p_no: FloatArray,
+    have_noise: bool,
+    band: npt.NDArray[np.bool_],
+    freqs: FloatArray,
+    width: int,
+    top: int,
+    valid: npt.NDArray[np.bool_],
+    harm: npt.NDArray[np.int64],
+) -> tuple[float, float]:
+    """``spectral_features`` from the event's and the noise's power spectra (``_grid``)."""
+    size = p_ev.shape[0]
+    # Centroid of the excess over the noise, within the band.
+    total = moment = 0.0
+    for i in range(size):
+        if band[i]:
+            excess = max(p_ev[i] - p_no[i], 0.0)
+            total += excess
+            moment += freqs[i] * excess
+    centroid = moment / total if total > 0 else 0.0
     # Line prominence: log power over a running median of the spectrum (about 5 Hz wide),
-    # computed up to the top of the band only.
-    width = g.width
-    top = g.top
+    # computed up to the top of the band only; lines the noise has too do not count.
+    top = min(top, size)
     # Keeps empty bins out of the logs, far below anything a sensor resolves, in its units.
-    tiny = 1e-15 * float(p_ev[:top].max(initial=0.0)) + 1e-300
-    prom = np.zeros_like(p_ev)
-    prom[:top] = np.log10(p_ev[:top] + tiny) - np.log10(_median_filter(p_ev[:top], width) + tiny)
+    tiny = 1e-15 * max(p_ev[:top].max(), 0.0) + 1e-300 if top else 1e-300
+    prom = np.zeros(size)
+    level = np.empty(top)
+    running_median(p_ev[:top], width, level)
+    for i in range(top):
+        prom[i] = math.log10(p_ev[i] + tiny) - math.log10(level[i] + tiny)
     if have_noise:
-        prom_no = np.log10(p_no[:top] + tiny) - np.log10(_median_filter(p_no[:top], width) + tiny)
-        prom[:top] -= np.maximum(prom_no, 0.0)
-    prom = np.maximum(prom, 0.0)
-    # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0.
-    peak3 = prom.copy()  # the largest of each bin and its two neighbours (circularly)
-    np.maximum(peak3[1:], prom[:-1], out=peak3[1:])
-    np.maximum(peak3[:-1], prom[1:], out=peak3[:-1])
-    peak3[0] = max(peak3[0], prom[-1])
-    peak3[-1] = max(peak3[-1], prom[0])
-    vals = np.where(g.valid, peak3[g.harm], 0.0)
-    counts = g.counts
-    scores = np.where(counts >= 2, vals.sum(axis=1) / np.maximum(counts, 1), 0.0)
-    best = float(scores.max()) if scores.size else 0.0
+        running_median(p_no[:top], width, level)
+        for i in range(top):
+            prom[i] -= max(math.log10(p_no[i] + tiny) - math.log10(level[i] + tiny), 0.0)
+    for i in range(top):
+        prom[i] = max(prom[i], 0.0)
+    # Comb score: mean prominence at f0, 2f0, 3f0, 4f0 (those below the top), best f0; each
+    # harmonic is the largest of its bin and the two beside it (circularly).
+    best = 0.0
+    for r in range(harm.shape[0]):
+        acc = 0.0
+        count = 0
+        for k in range(harm.shape[1]):
+            if valid[r, k]:
+                j = harm[r, k]
+                acc += max(prom[j - 1 if j > 0 else size - 1], prom[j], prom[(j + 1) % size])
+                count += 1
+        if count >= 2:
+            best = max(best, acc / count)
     return centroid, best
 
 
@@ -279,13 +320,24 @@ def rise_fall(log_env: FloatArray, rate: float) -> tuple[float, float]:
     envelope (0 when the fit opens upwards), and where its maximum lies."""
     if log_env.size < 10:
         return 0.0, 0.5
-    y = _moving_average(log_env, max(1, round(1.0 * rate)))
-    t = np.linspace(-1.0, 1.0, y.size)
+    return parabola_fit(_moving_average(log_env, max(1, round(1.0 * rate))))
+
+
+@njit(cache=True)
+def parabola_fit(y: FloatArray) -> tuple[float, float]:
+    """``rise_fall`` of the smoothed log envelope ``y``, fitted over t in [-1, 1]."""
+    size = y.shape[0]
+    t = np.linspace(-1.0, 1.0, size)
     # Least squares in closed form: t is symmetric, so the odd sums vanish.
-    n = float(y.size)
-    s2 = float(np.dot(t, t))
-    s4 = float(np.dot(t * t, t * t))
-    sy, sty, st2y = float(y.sum()), float(np.dot(t, y)), float(np.dot(t * t, y))
+    n = float(size)
+    s2 = s4 = sy = sty = st2y = 0.0
+    for i in range(size):
+        tt = t[i] * t[i]
+        s2 += tt
+        s4 += tt * tt
+        sy += y[i]
+        sty += t[i] * y[i]
+        st2y += tt * y[i]
     det = n * s4 - s2 * s2
     if det <= 0.0 or s2 <= 0.0:
         return 0.0, 0.5
@@ -294,13 +346,36 @@ def rise_fall(log_env: FloatArray, rate: float) -> tuple[float, float]:
     c = (sy - a * s2) / n
     if a >= 0:
         return 0.0, 0.5
-    fit = (a * t + b) * t + c
-    ss_tot = float(np.sum((y - sy / n) ** 2))
+    mean = sy / n
+    ss_tot = ss_res = 0.0
+    for i in range(size):
+        ss_tot += (y[i] - mean) ** 2
+        ss_res += (y[i] - ((a * t[i] + b) * t[i] + c)) ** 2
     if ss_tot <= 0:
         return 0.0, 0.5
-    r2 = 1.0 - float(np.sum((y - fit) ** 2)) / ss_tot
-    vertex = float(np.clip(-b / (2 * a), -1.0, 1.0))
-    return max(r2, 0.0), (vertex + 1.0) / 2.0
+    vertex = min(max(-b / (2 * a), -1.0), 1.0)
+    return max(1.0 - ss_res / ss_tot, 0.0), (vertex + 1.0) / 2.0
+
+
+@njit(cache=True)
+def impulsiveness(x: FloatArray) -> tuple[float, float]:
+    """``(log10 kurtosis, crest factor)`` of a centred trace; (0, 0) for silence. Taken on
+    the trace over its peak: a converter stuck on one count leaves the high-passed trace
+    decaying to 1e-200 and below, where the fourth powers of its samples underflow."""
+    peak = 0.0
+    for v in x:
+        peak = max(peak, abs(v))
+    if peak == 0.0:
+        return 0.0, 0.0
+    scale = 1.0 / peak
+    m2 = m4 = 0.0
+    for v in x:
+        z2 = (v * scale) ** 2
+        m2 += z2
+        m4 += z2 * z2
+    n = x.shape[0]
+    m2 /= n
+    return math.log10(max(m4 / n / (m2 * m2), 1e-3)), 1.0 / math.sqrt(m2)
 
 
 def seismic_features(
@@ -324,11 +399,10 @@ def seismic_features(
     }
     excess = np.maximum(band_e - band_floor, 0.0).sum(axis=0)
     total = float(excess.sum())
-    floor_mean = band_floor.mean(axis=0) + 1e-300
+    snr = band_e.mean(axis=0) / (band_floor.mean(axis=0) + 1e-300)
     for i in range(band_e.shape[1]):
         feats[f"band_frac_{i}"] = float(excess[i] / total) if total > 0 else 0.0
-        snr = float(band_e[:, i].mean() / floor_mean[i])
-        feats[f"band_snr_{i}"] = math.log10(max(snr, 1e-3))
+        feats[f"band_snr_{i}"] = math.log10(max(float(snr[i]), 1e-3))
     high = [i for i, (lo, _) in enumerate(bands_hz) if lo >= 10.0] or [band_e.shape[1] - 1]
     env = np.sqrt(band_e[:, high].sum(axis=1))
     detrended = env - _moving_average(env, max(1, round(1.5 * frame_rate)))
@@ -342,22 +416,7 @@ def seismic_features(
     mean_env = float(env.mean())
     feats["modulation"] = float(detrended.std() / mean_env) if mean_env > 0 else 0.0
     x = bb - bb.mean() if bb.size else bb
-    x2 = x * x
-    m2 = float(x2.mean()) if x.size else 0.0
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if m2 * m2 > 0:
-        feats["kurtosis"] = math.log10(max(float(np.dot(x2, x2)) / x.size / (m2 * m2), 1e-3))
-        feats["crest"] = float(peak / math.sqrt(m2))
-    elif peak > 0:
-        # A converter stuck on one count leaves the high-passed trace decaying to 1e-200 and
-        # below, where these squares underflow: the same shape figures, scaled first.
-        z2 = (x / peak) ** 2
-        n2 = float(z2.mean())
-        feats["kurtosis"] = math.log10(max(float(np.dot(z2, z2)) / x.size / (n2 * n2), 1e-3))
-        feats["crest"] = float(1.0 / math.sqrt(n2))
-    else:
-        feats["kurtosis"] = 0.0
-        feats["crest"] = 0.0
+    feats["kurtosis"], feats["crest"] = impulsiveness(x)
     centroid, harmonic = spectral_features(x, noise_bb, rate)
     feats["centroid_hz"] = centroid
     feats["harmonic"] = harmonic
@@ -379,5 +438,17 @@ def _warm_envelope() -> object:
     return impacts(out, 0.0, 2, np.empty(32, dtype=np.int64))
 
 
-WARMUP = {"running_median": _warm, "moving_average": _warm_envelope}
-"""For ``ugs-gateway warmup``: the other features are plain numpy."""
+def _warm_event() -> object:
+    """An event as the seismic chain hands one over: every feature kernel, its types."""
+    rng = np.random.default_rng(0)
+    frames, rate, frame_rate = 200, 250.0, 50.0
+    bands = [(2.0, 10.0), (10.0, 30.0), (30.0, 60.0), (60.0, 100.0)]
+    band_e = rng.uniform(1.0, 2.0, (frames, len(bands)))
+    bb = rng.standard_normal(frames * 5)
+    return seismic_features(
+        band_e, band_e * 0.1, band_e.sum(axis=1), bb, bb[:600], frame_rate, rate, bands, 10.0
+    )
+
+
+WARMUP = {"running_median": _warm, "moving_average": _warm_envelope, "event": _warm_event}
+"""For ``ugs-gateway warmup``."""
