@@ -1,4 +1,4 @@
-"""Event features: the running median kernel against numpy, and its plain-Python twin."""
+"""Event features: each kernel against the plain numpy it stands for, and its Python twin."""
 
 from __future__ import annotations
 
@@ -66,3 +66,121 @@ def test_an_engine_line_scores_the_same_in_any_units() -> None:
         centroid, line = spectral_features(event * scale, noise * scale, rate)
         assert centroid == pytest.approx(unit[0], rel=1e-9)
         assert line == pytest.approx(unit[1], rel=1e-9)
+
+
+# The per-event kernels against the plain numpy they replaced (``kernel.py_func`` is each
+# one's Python twin): the same values to rounding, on the shapes events have.
+
+
+def _autocorrelation_reference(x: np.ndarray, max_lag: int) -> np.ndarray:
+    out = np.zeros(max_lag + 1)
+    c = x - x.mean()
+    full = np.correlate(c, c, mode="full")[c.size - 1 :]
+    if full[0] <= 0:
+        return out
+    keep = min(max_lag + 1, c.size)
+    out[:keep] = full[:keep] / full[0]
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 5, 74, 75, 800])
+def test_autocorrelation_is_the_normalised_biased_one(n: int) -> None:
+    from dsp.features import autocorrelation
+
+    x = np.random.default_rng(n).standard_normal(n) + 3.0
+    want = _autocorrelation_reference(x, 74)
+    for kernel in (autocorrelation, autocorrelation.py_func):
+        np.testing.assert_allclose(kernel(x, 74), want, rtol=1e-12, atol=1e-14)
+    assert not np.any(autocorrelation(np.full(n, 7.0), 74))  # flat: no correlation at all
+
+
+def test_impact_spacing_of_a_steady_and_a_ragged_gait() -> None:
+    from dsp.features import impact_spacing, step_regularity
+
+    rate = 50.0
+    env = np.zeros(500)
+    env[25::27] = 1.0  # an impact every 0.54 s
+    cv, count = impact_spacing(env, 10)
+    assert count == 18 and cv == pytest.approx(0.0, abs=1e-12)
+    assert step_regularity(env, rate) == pytest.approx((0.0, 18 / 10.0))
+    ragged = np.zeros(500)
+    at = np.cumsum(np.random.default_rng(2).integers(12, 40, 20))
+    ragged[at[at < 500]] = 1.0
+    iv = np.diff(np.flatnonzero(ragged)).astype(float)
+    for kernel in (impact_spacing, impact_spacing.py_func):
+        cv, count = kernel(ragged, 10)
+        assert count == iv.size + 1
+        assert cv == pytest.approx(iv.std() / iv.mean(), rel=1e-12)
+    assert impact_spacing(np.zeros(50), 10) == (1.0, 0)  # no impacts, no regularity
+
+
+def test_parabola_fit_scores_a_bump_and_not_a_ramp() -> None:
+    from dsp.features import parabola_fit
+
+    t = np.linspace(-1.0, 1.0, 300)
+    bump = 2.0 - 3.0 * (t - 0.4) ** 2
+    for kernel in (parabola_fit, parabola_fit.py_func):
+        score, where = kernel(bump)
+        assert score == pytest.approx(1.0, abs=1e-12)
+        assert where == pytest.approx(0.7, abs=1e-9)  # the vertex at t = 0.4
+    noisy = bump + np.random.default_rng(1).standard_normal(t.size) * 0.5
+    fit = np.polyval(np.polyfit(t, noisy, 2), t)
+    r2 = 1.0 - np.sum((noisy - fit) ** 2) / np.sum((noisy - noisy.mean()) ** 2)
+    assert parabola_fit(noisy)[0] == pytest.approx(r2, rel=1e-9)
+    assert parabola_fit(1.0 + 2.0 * t**2) == (0.0, 0.5)  # a valley is no bump
+
+
+def test_impulsiveness_is_kurtosis_and_crest_in_any_units() -> None:
+    from dsp.features import impulsiveness
+
+    x = np.random.default_rng(4).standard_normal(4000) ** 3
+    x -= x.mean()
+    m2 = np.mean(x**2)
+    want = (np.log10(np.mean(x**4) / m2**2), np.abs(x).max() / np.sqrt(m2))
+    for kernel in (impulsiveness, impulsiveness.py_func):
+        np.testing.assert_allclose(kernel(x), want, rtol=1e-12)
+        # A converter stuck on one count: a trace decaying to 1e-200, squares underflow.
+        np.testing.assert_allclose(kernel(x * 1e-170), want, rtol=1e-9)
+    assert impulsiveness(np.zeros(100)) == (0.0, 0.0)
+
+
+def test_spectrum_scores_agree_with_their_numpy_form() -> None:
+    from dsp.features import _grid, spectrum_scores, welch_psd
+
+    rate = 250.0
+    rng = np.random.default_rng(7)
+    t = np.arange(int(8 * rate)) / rate
+    lines = sum(np.sin(2 * np.pi * f * t) for f in (12.0, 24.0, 36.0))
+    p_ev = welch_psd(rng.standard_normal(t.size) + 2.0 * lines, rate)
+    p_no = welch_psd(rng.standard_normal(t.size) + np.sin(2 * np.pi * 50.0 * t), rate)
+    g = _grid(rate, p_ev.size)
+
+    def reference(have_noise: bool) -> tuple[float, float]:
+        noise = p_no if have_noise else np.zeros_like(p_ev)
+        excess = np.maximum(p_ev - noise, 0.0)
+        centroid = float((g.freqs[g.band] * excess[g.band]).sum() / excess[g.band].sum())
+        top, width = g.top, g.width
+        tiny = 1e-15 * p_ev[:top].max() + 1e-300
+
+        def prominence(p: np.ndarray) -> np.ndarray:
+            level = _reference(p[:top], width)
+            return np.log10(p[:top] + tiny) - np.log10(level + tiny)
+
+        prom = np.zeros_like(p_ev)
+        prom[:top] = prominence(p_ev)
+        if have_noise:
+            prom[:top] -= np.maximum(prominence(noise), 0.0)
+        prom = np.maximum(prom, 0.0)
+        peak3 = np.maximum(np.maximum(prom, np.roll(prom, 1)), np.roll(prom, -1))
+        vals = np.where(g.valid, peak3[g.harm], 0.0)
+        counts = g.valid.sum(axis=1)
+        scores = np.where(counts >= 2, vals.sum(axis=1) / np.maximum(counts, 1), 0.0)
+        return centroid, float(scores.max())
+
+    for have_noise in (True, False):
+        want = reference(have_noise)
+        noise = p_no if have_noise else np.zeros_like(p_ev)
+        args = (p_ev, noise, have_noise, g.band, g.freqs, g.width, g.top, g.valid, g.harm)
+        for kernel in (spectrum_scores, spectrum_scores.py_func):
+            np.testing.assert_allclose(kernel(*args), want, rtol=1e-12)
+    assert reference(True)[1] > 0.5  # the engine's comb is seen, the noise's hum is not
