@@ -148,6 +148,8 @@ def test_the_service_kernels_warm_up(tmp_path: Path) -> None:
     assert report["kernels"] >= 1
     assert all(name.startswith("dsp.") for name in report["compiled"] + report["cold"])
     assert report["kernels"] == len(report["compiled"]) + len(report["cold"])
+    # Every kernel the service calls, the classifier's tree walker too.
+    assert report["cold"] == []
 
 
 def test_a_module_that_does_not_import_is_reported_as_a_broken_install(tmp_path: Path) -> None:
