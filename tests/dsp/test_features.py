@@ -100,18 +100,20 @@ def test_impact_spacing_of_a_steady_and_a_ragged_gait() -> None:
     rate = 50.0
     env = np.zeros(500)
     env[25::27] = 1.0  # an impact every 0.54 s
-    cv, count = impact_spacing(env, 10)
+    cv, count = impact_spacing(env, 0.5, 10)
     assert count == 18 and cv == pytest.approx(0.0, abs=1e-12)
+    # The level is three robust deviations over the median: here just above 0.
     assert step_regularity(env, rate) == pytest.approx((0.0, 18 / 10.0))
     ragged = np.zeros(500)
     at = np.cumsum(np.random.default_rng(2).integers(12, 40, 20))
     ragged[at[at < 500]] = 1.0
     iv = np.diff(np.flatnonzero(ragged)).astype(float)
     for kernel in (impact_spacing, impact_spacing.py_func):
-        cv, count = kernel(ragged, 10)
+        cv, count = kernel(ragged, 0.5, 10)
         assert count == iv.size + 1
         assert cv == pytest.approx(iv.std() / iv.mean(), rel=1e-12)
-    assert impact_spacing(np.zeros(50), 10) == (1.0, 0)  # no impacts, no regularity
+    assert impact_spacing(np.zeros(50), 0.5, 10) == (1.0, 0)  # no impacts, no regularity
+    assert step_regularity(np.zeros(50), rate) == (1.0, 0.0)
 
 
 def test_parabola_fit_scores_a_bump_and_not_a_ramp() -> None:
