@@ -223,12 +223,6 @@ def running_median(x: FloatArray, width: int, out: FloatArray) -> None:
             k += 1
 
 
-def _median_filter(x: FloatArray, width: int) -> FloatArray:
-    out = np.empty(x.shape[0])
-    running_median(np.ascontiguousarray(x, dtype=np.float64), width, out)
-    return out
-
-
 @dataclass(frozen=True)
 class _Grid:
     """What the spectral features need that depends only on the sample rate."""
