@@ -569,10 +569,7 @@ def _warm_detector() -> object:
     det.feed("mag", 0.0, 40000.0 + rng.standard_normal((200, 3)))
     # A vector with no live sensor has no trees to walk: name the sensors of a set the
     # model has, or the tree walker would compile at the unit's first detection.
-    for kinds in det.model.boosters:
-        live = {f"{KIND_PREFIX[kind]}_live": 1.0 for kind in kinds}
-        det.model.proba({**dict.fromkeys(det.model.features, 0.0), **live})
-        break
+    det.model.proba(feature_vector([], live=next(iter(det.model.boosters), ())))
     return det.flush()
 
 
