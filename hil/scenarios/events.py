@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -209,6 +209,7 @@ def _render(
             bearing=bearing,
             ferrous=spec.ferrous_am2,
             half_m=spec.walk_half_m,
+            pacing=spec.pacing,
         )
     elif kind == "group":
         size = int(rng.integers(spec.group_size[0], spec.group_size[1] + 1))
@@ -223,6 +224,7 @@ def _render(
                 bearing=bearing,
                 ferrous=spec.ferrous_am2,
                 half_m=spec.walk_half_m or (2.0, 5.0),
+                pacing=spec.pacing,
             )
         else:
             contrib = group(
@@ -487,19 +489,7 @@ def _moved(ev: Rendered, dt: float, scene: Scene) -> Rendered | None:
     if "present" in info:
         present = cast(list[float], info["present"])
         info["present"] = [present[0] + dt, present[1] + dt]
-    bodies = [
-        Body(
-            replace(
-                b.track,
-                t_cpa=b.track.t_cpa + dt,
-                t_start=b.track.t_start + dt,
-                t_end=b.track.t_end + dt,
-            ),
-            b.thermal,
-            b.moment,
-        )
-        for b in c.bodies
-    ]
+    bodies = [Body(b.track.shifted(dt), b.thermal, b.moment) for b in c.bodies]
     moved = Contribution(c.seismic, c.seismic_i0 + round(dt * scene.seismic_rate), bodies, info)
     return Rendered(
         ev.kind,

@@ -55,7 +55,7 @@ __all__ = [
     "generate",
 ]
 
-GENERATOR_VERSION = "ugs-scenarios/3"
+GENERATOR_VERSION = "ugs-scenarios/4"
 """Changes whenever the same seed would give a different recording."""
 SITE_GLIMPSES_PER_H = (5.0, 200.0)
 """Birds and insects darting past the PIR at a drawn site (``site="random"``), per hour:

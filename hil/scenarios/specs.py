@@ -133,6 +133,9 @@ class ScenarioSpec:
     group_style: str = "file"
     """``file``: a group walks in file at one pace; ``room``: each person on their own path
     in a room, within seconds of one another."""
+    pacing: float = 0.0
+    """Share of walkers who walk at their own pace: stop, turn back, wander, shuffle or limp
+    (``hil.synth.people.PACES``); the others cross in a steady line."""
     animal_species: str | None = None
     """Only this species (``hil.synth.people.SPECIES``); None: any."""
 
@@ -342,7 +345,7 @@ SPECS: dict[str, ScenarioSpec] = {
         "lines, doors slamming and objects dropped (background, not events), footsteps "
         "elsewhere in the building (background), PIR drafts; no vehicles.",
         Background(
-            site_rms=(3e-7, 3e-6),
+            site_rms=(5e-8, 3e-6),
             site_variation=0.3,
             hum_ratio=(0.05, 0.4),
             sun_per_h=0.0,
@@ -357,6 +360,7 @@ SPECS: dict[str, ScenarioSpec] = {
         group_size=(2, 4),
         group_style="room",
         walk_half_m=(1.5, 4.0),
+        pacing=0.5,
         setting="building",
     ),
     "street": ScenarioSpec(
@@ -405,7 +409,7 @@ SPECS: dict[str, ScenarioSpec] = {
         "machinery cycling, doors and dropped objects, footsteps in another part of the "
         "building (too far to detect), PIR drafts.",
         Background(
-            site_rms=(3e-7, 3e-6),
+            site_rms=(5e-8, 3e-6),
             site_variation=0.3,
             hum_ratio=(0.05, 0.4),
             sun_per_h=0.0,

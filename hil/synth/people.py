@@ -14,7 +14,15 @@ import math
 import numpy as np
 
 from hil.synth.ground import FloatArray, render_impulses
-from hil.synth.scene import Body, Contribution, Scene, Track, crossing_track, local_window
+from hil.synth.scene import (
+    Body,
+    Contribution,
+    PacedTrack,
+    Scene,
+    Track,
+    crossing_track,
+    local_window,
+)
 
 WALK_AMPLITUDE = 1.5e-5
 """Peak vertical ground velocity of a 75-kg adult's heel strike 1 m away, m/s."""
@@ -163,6 +171,120 @@ def _step_strengths(rng: np.random.Generator, n: int, strength: float) -> FloatA
     return np.asarray(strength * left_right * rng.lognormal(0.0, 0.18, n))
 
 
+PACES: dict[str, float] = {"pause": 0.3, "turn": 0.25, "wander": 0.2, "shuffle": 0.15, "limp": 0.1}
+"""How people who do not walk a steady line move about a room (shares): they stop for a
+moment, turn back, wander with stops and turns, shuffle, or limp. Real floor recordings are
+full of such walks (capstone's labelled takes: pauses, turns, shuffles, limps), and a steady
+gait is what a straight crossing alone would teach a footstep to be."""
+
+
+def _turn_steps(
+    rng: np.random.Generator, t: float, seconds: float, strength: float
+) -> tuple[list[float], list[float]]:
+    """Turning on the spot: two or three short, lighter steps."""
+    n = int(rng.integers(2, 4))
+    times = t + np.sort(rng.uniform(0.0, seconds, n))
+    return times.tolist(), (strength * rng.uniform(0.35, 0.8, n)).tolist()
+
+
+def _paced_legs(rng: np.random.Generator, style: str, half: float) -> list[tuple[str, float]]:
+    """The walk as legs: ("walk", to where past the CPA point), ("stop", s), ("turn", s)."""
+    if style == "pause":
+        return [
+            ("walk", float(rng.uniform(-0.5, 0.5)) * half),
+            ("stop", float(rng.uniform(0.8, 4.0))),
+            ("walk", half),
+        ]
+    if style == "turn":
+        return [
+            ("walk", float(rng.uniform(-0.3, 0.8)) * half),
+            ("turn", float(rng.uniform(0.7, 1.5))),
+            ("walk", -half),
+        ]
+    if style == "wander":
+        legs: list[tuple[str, float]] = []
+        at, heading = -half, 1.0
+        for _ in range(int(rng.integers(3, 7))):
+            if legs and rng.random() < 0.5:
+                heading = -heading
+                legs.append(("turn", float(rng.uniform(0.6, 1.2))))
+            elif legs and rng.random() < 0.5:
+                legs.append(("stop", float(rng.uniform(0.5, 3.0))))
+            target = float(np.clip(at + heading * rng.uniform(0.8, 3.0), -half, half))
+            if target == at:  # at the end of the room: back the other way
+                heading = -heading
+                target = float(np.clip(at + heading * rng.uniform(0.8, 3.0), -half, half))
+            legs.append(("walk", target))
+            at = target
+        return legs
+    return [("walk", half)]  # shuffle, limp: a straight line at their own gait
+
+
+def paced_walk(
+    rng: np.random.Generator,
+    t_cpa: float,
+    range_m: float,
+    gait: dict[str, float],
+    half: float,
+    *,
+    bearing: float | None,
+    style: str | None = None,
+) -> tuple[PacedTrack, FloatArray, FloatArray, str]:
+    """A walk about a room at a person's own pace (``style``, one of ``PACES``; None: drawn):
+    its track, footfall times and strengths (toe-offs included), and its style. It sets off
+    when a steady walk of the same line would, ``half`` metres before the CPA point."""
+    if style is None:
+        style = str(rng.choice(list(PACES), p=list(PACES.values())))
+    cadence, jitter, strength = gait["cadence"], gait["jitter"], gait["strength"]
+    stride = gait["speed"] / cadence
+    if style == "shuffle":  # short, quick, soft steps that slide more than they strike
+        cadence = float(rng.uniform(1.8, 2.4))
+        stride = float(rng.uniform(0.25, 0.45))
+        strength *= float(rng.uniform(0.25, 0.5))
+        jitter *= 2.0
+    base = crossing_track(rng, t_cpa, range_m, cadence * stride, half, bearing=bearing)
+    t, at = base.t_start, -half
+    knots = [(t, at)]
+    times: list[float] = []
+    amps: list[float] = []
+    for what, value in _paced_legs(rng, style, half):
+        if what == "walk":
+            pace = cadence * float(rng.uniform(0.8, 1.15)) if style == "wander" else cadence
+            steps = max(1, round(abs(value - at) / stride))
+            end = t + steps / pace
+            leg = step_times(rng, t, end, pace, jitter)
+            times += leg.tolist()
+            amps += _step_strengths(rng, leg.size, strength).tolist()
+            t, at = end, value
+        else:
+            if what == "turn":
+                turn_t, turn_a = _turn_steps(rng, t, value, strength)
+                times += turn_t
+                amps += turn_a
+            t += value
+        knots.append((t, at))
+    order = np.argsort(times)
+    step_t, step_a = np.asarray(times)[order], np.asarray(amps)[order]
+    if style == "limp":  # the bad leg lands late and light
+        bad = np.arange(step_t.size) % 2 == 1
+        step_t[bad] += float(rng.uniform(0.06, 0.15)) / cadence
+        step_a[bad] *= float(rng.uniform(0.35, 0.7))
+    if style != "shuffle":
+        step_t, step_a = _with_toe_off(rng, step_t, step_a)
+    track = PacedTrack(
+        t_cpa=base.t_cpa,
+        range_m=range_m,
+        bearing=base.bearing,
+        direction=base.direction,
+        speed=base.speed,
+        t_start=knots[0][0],
+        t_end=t,
+        height=base.height,
+        knots=tuple(knots),
+    )
+    return track, step_t, step_a, style
+
+
 def person(
     rng: np.random.Generator,
     scene: Scene,
@@ -173,19 +295,29 @@ def person(
     bearing: float | None = None,
     ferrous: float = 0.05,
     half_m: tuple[float, float] | None = None,
+    pacing: float = 0.0,
 ) -> Contribution:
     """One walker or runner crossing past the sensor, on a straight stretch of 2 x
-    ``half_m`` metres (default 20-40 m walking, 40-80 m running)."""
+    ``half_m`` metres (default 20-40 m walking, 40-80 m running); a walker walks it at
+    their own pace (``paced_walk``) with probability ``pacing``."""
     gait = person_gait(rng, running=running)
     if half_m is not None:
         half = rng.uniform(*half_m)
     else:
         half = rng.uniform(20.0, 40.0) if running else rng.uniform(10.0, 20.0)
-    track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
-    times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
-    amps = _step_strengths(rng, times.size, gait["strength"])
-    if not running:
-        times, amps = _with_toe_off(rng, times, amps)
+    pace: dict[str, str] = {}
+    track: Track
+    if pacing > 0.0 and not running and rng.random() < pacing:
+        track, times, amps, style = paced_walk(rng, t_cpa, range_m, gait, half, bearing=bearing)
+        pace["pace"] = style
+    else:
+        track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
+        times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
+        amps = _step_strengths(rng, times.size, gait["strength"])
+        if not running:
+            times, amps = _with_toe_off(rng, times, amps)
+        if pacing > 0.0:
+            pace["pace"] = "steady"
     seis, i0 = render_footfalls(
         rng,
         scene,
@@ -208,6 +340,7 @@ def person(
             "heading_deg": track.heading_deg(),
             "present": [track.t_start, track.t_end],
             "ferrous_am2": float(np.linalg.norm(body.moment)),
+            **pace,
         },
     )
 
@@ -276,10 +409,12 @@ def occupants(
     bearing: float | None = None,
     ferrous: float = 0.05,
     half_m: tuple[float, float] = (2.0, 5.0),
+    pacing: float = 0.0,
 ) -> Contribution:
     """People walking about a room, each on a short path of their own, crossing within a
     few seconds of one another; the first passes ``range_m`` from the sensor at ``t_cpa``,
-    the others anywhere in ``ranges``."""
+    the others anywhere in ``ranges``; each walks at their own pace (``paced_walk``) with
+    probability ``pacing``."""
     walkers = []
     bodies = []
     cadences = []
@@ -293,10 +428,15 @@ def occupants(
             r = float(math.exp(rng.uniform(math.log(ranges[0]), math.log(ranges[1]))))
             b = float(rng.uniform(0.0, 2.0 * math.pi))
             t_k = t_cpa + float(rng.uniform(-4.0, 4.0))
-        track = crossing_track(rng, t_k, r, gait["speed"], rng.uniform(*half_m), bearing=b)
-        times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
-        amps = _step_strengths(rng, times.size, gait["strength"])
-        times, amps = _with_toe_off(rng, times, amps)
+        half = rng.uniform(*half_m)
+        track: Track
+        if pacing > 0.0 and rng.random() < pacing:
+            track, times, amps, _ = paced_walk(rng, t_k, r, gait, half, bearing=b)
+        else:
+            track = crossing_track(rng, t_k, r, gait["speed"], half, bearing=b)
+            times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
+            amps = _step_strengths(rng, times.size, gait["strength"])
+            times, amps = _with_toe_off(rng, times, amps)
         walkers.append((track, times, amps))
         cadences.append(gait["cadence"])
         starts.append(track.t_start)

@@ -37,21 +37,30 @@ class Track:
     height: float = 1.0
     """Height of the source's centre above the sensors, m (PIR aim, magnetic dipole)."""
 
+    def along(self, t: FloatArray) -> FloatArray:
+        """Signed distance travelled past the CPA point at times ``t``, m."""
+        return np.asarray(self.speed * (t - self.t_cpa))
+
     def position(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
-        s = self.speed * (t - self.t_cpa) * self.direction
+        s = self.along(t) * self.direction
         cx, cy = self.range_m * math.cos(self.bearing), self.range_m * math.sin(self.bearing)
         return cx - s * math.sin(self.bearing), cy + s * math.cos(self.bearing)
 
     def distance(self, t: FloatArray) -> FloatArray:
         """Horizontal distance to the sensor at times ``t``."""
-        along = self.speed * (t - self.t_cpa)
-        return np.asarray(np.hypot(self.range_m, along))
+        return np.asarray(np.hypot(self.range_m, self.along(t)))
 
     def heading_deg(self) -> float:
         """Compass heading of travel (0 = north, 90 = east)."""
         ux = -math.sin(self.bearing) * self.direction
         uy = math.cos(self.bearing) * self.direction
         return math.degrees(math.atan2(ux, uy)) % 360.0
+
+    def shifted(self, dt: float) -> Track:
+        """The same track ``dt`` seconds later."""
+        return replace(
+            self, t_cpa=self.t_cpa + dt, t_start=self.t_start + dt, t_end=self.t_end + dt
+        )
 
     def follower(self, behind_m: float, lateral_m: float) -> Track:
         """The track of someone ``behind_m`` metres behind and ``lateral_m`` further out."""
@@ -63,6 +72,31 @@ class Track:
             t_start=self.t_start + delay,
             t_end=self.t_end + delay,
         )
+
+
+@dataclass(frozen=True)
+class PacedTrack(Track):
+    """The same line walked at a person's own pace: stops, turns back, speeds up. ``knots``
+    holds (time, distance past the CPA point) pairs, joined by straight stretches; before the
+    first and after the last the body stands still."""
+
+    knots: tuple[tuple[float, float], ...] = ()
+
+    def along(self, t: FloatArray) -> FloatArray:
+        times, where = zip(*self.knots, strict=True)
+        return np.asarray(np.interp(t, times, where))
+
+    def shifted(self, dt: float) -> Track:
+        return replace(
+            self,
+            t_cpa=self.t_cpa + dt,
+            t_start=self.t_start + dt,
+            t_end=self.t_end + dt,
+            knots=tuple((t + dt, s) for t, s in self.knots),
+        )
+
+    def follower(self, behind_m: float, lateral_m: float) -> Track:
+        raise NotImplementedError("nobody follows a paced walk in file")
 
 
 def crossing_track(

@@ -259,11 +259,31 @@ def _scaled_modes(rng: np.random.Generator, scale: float) -> tuple[float, ...]:
     return tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size))
 
 
+SLAB_SHARE = 0.35
+"""Share of floors that are a stiff slab (on grade, or thick and well supported) rather than
+a suspended floor that rings."""
+
+
 def floor_ground(rng: np.random.Generator) -> Ground:
-    """A building floor: a slab or joists ringing in a few modes from a fundamental of
-    6-22 Hz up (light timber floors low, concrete slabs higher), far less damped than soil,
-    a footfall going mostly into the fundamental modes (real floors: 10-30 Hz); waves cross
-    it fast and lose little, but rooms are small."""
+    """A building floor. Most are suspended (a slab or joists ringing in a few modes from a
+    fundamental of 6-22 Hz up: light timber floors low, concrete higher), far less damped
+    than soil, a footfall going mostly into the fundamental modes (real floors: 10-30 Hz);
+    waves cross it fast and lose little, but rooms are small. ``SLAB_SHARE`` of them are
+    stiff slabs: higher, heavily damped modes that barely ring, so a footfall is a sharp
+    broadband knock of a few tens of ms (real floor sensors on such floors: impacts that
+    far outrun the floor's ring, energy spread to 100 Hz)."""
+    if rng.random() < SLAB_SHARE:
+        f1 = loguniform(rng, 18.0, 40.0)
+        ratios = (1.0, rng.uniform(1.5, 2.0), rng.uniform(2.4, 3.2), rng.uniform(3.5, 4.5))
+        return Ground(
+            q=float(rng.uniform(10.0, 30.0)),
+            c=float(rng.uniform(400.0, 1500.0)),
+            spreading=float(rng.uniform(0.7, 1.2)),
+            modes_hz=tuple(float(f1 * r) for r in ratios),
+            mode_q=float(rng.uniform(1.5, 5.0)),
+            mode_gain=(1.5, 1.0, float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.3, 0.8))),
+            impact_gain=loguniform(rng, 0.5, 2.0),
+        )
     f1 = loguniform(rng, 6.0, 22.0)
     ratios = (1.0, rng.uniform(1.6, 2.1), rng.uniform(2.7, 3.5), rng.uniform(4.2, 5.5))
     return Ground(

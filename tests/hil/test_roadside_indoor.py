@@ -11,8 +11,9 @@ from hil.scenarios import SCENARIOS, generate
 from hil.scenarios.events import DETECTABLE, PEOPLE_BAND, background_levels, distant_footsteps
 from hil.scenarios.specs import SPECS, STUDIED
 from hil.synth.ground import Ground, band, moving_peak, shape_spectrum
+from hil.synth.people import PACES, paced_walk, person_gait
 from hil.synth.road import road_vehicle
-from hil.synth.scene import Scene
+from hil.synth.scene import PacedTrack, Scene
 from hil.synth.site import floor_ground, site_ground
 from hil.synth.vehicles import vehicle
 
@@ -113,7 +114,8 @@ def test_indoor_people_walk_about_the_room(indoor: Recording) -> None:
     sizes = {ev.extra["n_walkers"] for ev in people}
     assert 1 in sizes and max(sizes) <= 4 and len(sizes) >= 2
     assert all(0.5 <= ev.range_m <= 8.0 for ev in people)
-    assert all(ev.extra["detectable"] for ev in people)
+    # Nearly all: a shuffle or a limp at the far side of a stiff slab may stay under it.
+    assert sum(ev.extra["detectable"] for ev in people) >= 0.9 * len(people)
     b = indoor.meta["background"]["building"]
     assert b["impacts"] > 0 and b["machines"] and b["distant_walkers"] >= 0
     assert indoor.meta["scene"]["setting"] == "building"
@@ -127,9 +129,11 @@ def test_floor_footfalls_ring_in_the_floors_low_modes(indoor: Recording) -> None
     f = np.fft.rfftfreq(seg.size, 1.0 / geo.rate)
     low = spec[(f >= 5.0) & (f < 60.0)].sum()
     assert low > 0.6 * spec[f >= 2.0].sum()
-    modes = indoor.meta["scene"]["ground"]["modes_hz"]
-    assert 6.0 <= modes[0] <= 22.0
-    assert indoor.meta["scene"]["ground"]["mode_q"] >= 8.0
+    ground = indoor.meta["scene"]["ground"]
+    if ground["mode_q"] >= 8.0:  # a suspended floor
+        assert 6.0 <= ground["modes_hz"][0] <= 22.0
+    else:  # a stiff slab: higher, heavily damped modes
+        assert 18.0 <= ground["modes_hz"][0] <= 40.0 and ground["mode_q"] <= 5.0
 
 
 def test_noise_companions_have_no_events() -> None:
@@ -155,3 +159,57 @@ def test_footsteps_elsewhere_in_the_building_stay_undetectable() -> None:
         env.max() / float(np.median(levels.people)) <= 0.5 * DETECTABLE["seismic_impulsive"] * 1.01
     )
     assert env.max() > 0.0
+
+
+def _paced(style: str, seed: int = 3) -> tuple[PacedTrack, np.ndarray, np.ndarray]:
+    gait = person_gait(np.random.default_rng(seed), running=False)
+    track, times, amps, got = paced_walk(
+        np.random.default_rng(seed), 60.0, 2.0, gait, 3.0, bearing=0.0, style=style
+    )
+    assert got == style
+    return track, times, amps
+
+
+def test_a_person_who_stops_stands_still_and_makes_no_footfall() -> None:
+    track, times, _ = _paced("pause")
+    (t_stop, at), (t_go, still) = track.knots[1], track.knots[2]
+    assert t_go - t_stop >= 0.8 and at == still
+    quiet = times[(times > t_stop + 0.2) & (times < t_go)]
+    assert quiet.size == 0, quiet
+    during = np.linspace(t_stop, t_go, 20)
+    assert np.ptp(track.distance(during)) == 0.0
+    assert track.along(np.array([track.t_end]))[0] == pytest.approx(3.0)
+
+
+def test_a_person_who_turns_back_ends_where_they_set_off() -> None:
+    track, times, _ = _paced("turn")
+    ends = track.along(np.array([track.t_start, track.t_end]))
+    assert ends[0] == pytest.approx(-3.0) and ends[1] == pytest.approx(-3.0)
+    t_turn, t_back = track.knots[1][0], track.knots[2][0]
+    turning = (times >= t_turn) & (times < t_back)
+    assert 2 <= np.count_nonzero(turning) <= 6  # a few light steps on the spot (and toe-offs)
+    assert np.all(np.diff(times) >= 0.0) and times[0] >= track.t_start
+
+
+def test_a_shuffle_is_soft_and_has_no_toe_off() -> None:
+    _, times, amps = _paced("shuffle")
+    gait = person_gait(np.random.default_rng(3), running=False)
+    assert np.median(amps) < 0.6 * gait["strength"]  # a quarter to half a heel strike
+    # Short quick steps: no push-off 80-140 ms after each.
+    assert np.min(np.diff(times)) > 0.2
+    assert times.size >= 6 / 0.45 * 0.8  # 6 m in steps of 0.25-0.45 m
+
+
+def test_paced_tracks_move_with_their_event() -> None:
+    track, _, _ = _paced("wander")
+    moved = track.shifted(10.0)
+    assert isinstance(moved, PacedTrack)
+    t = np.linspace(track.t_start, track.t_end, 50)
+    assert np.allclose(moved.distance(t + 10.0), track.distance(t))
+
+
+def test_people_in_a_room_walk_at_their_own_pace(indoor: Recording) -> None:
+    paces = [ev.extra["pace"] for ev in indoor.truth if "pace" in ev.extra]
+    assert "steady" in paces and len(set(paces) & set(PACES)) >= 2
+    walks = [ev for ev in indoor.truth if ev.extra.get("pace") in PACES]
+    assert walks and sum(ev.extra["detectable"] for ev in walks) >= 0.8 * len(walks)

@@ -72,7 +72,11 @@ def test_random_sites_span_the_variation_real_units_show() -> None:
     qs = [g.q for g in grounds]
     assert min(qs) < 10 and max(qs) > 60
     floors = [s.ground for s in sites if s.setting == "building" and s.ground is not None]
-    assert floors and all(g.mode_gain is not None and g.mode_q >= 8 for g in floors)
+    assert floors and all(g.mode_gain is not None for g in floors)
+    # Suspended floors ring (mode Q 8-25, fundamental 6-22 Hz); stiff slabs barely do.
+    ringing = [g for g in floors if g.mode_q >= 8]
+    slabs = [g for g in floors if g.mode_q <= 5 and g.modes_hz[0] >= 18]
+    assert ringing and slabs and len(ringing) + len(slabs) == len(floors)
 
 
 def test_transducer_responses() -> None:
