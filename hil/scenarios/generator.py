@@ -55,7 +55,7 @@ __all__ = [
     "generate",
 ]
 
-GENERATOR_VERSION = "ugs-scenarios/4"
+GENERATOR_VERSION = "ugs-scenarios/3"
 """Changes whenever the same seed would give a different recording."""
 SITE_GLIMPSES_PER_H = (5.0, 200.0)
 """Birds and insects darting past the PIR at a drawn site (``site="random"``), per hour:
@@ -112,7 +112,7 @@ def generate(
     if site is not None and site.ground is not None:
         ground = site.ground
     else:
-        ground = _ground(rng, spec.setting)
+        ground = _ground(rng, spec.setting, spec.slab_share)
     scene = Scene(
         duration_s=float(duration_s),
         seismic_rate=float(seismic_rate),
@@ -218,8 +218,9 @@ def scenario_site(name: str, seed: int) -> Site:
     if name not in SPECS:
         raise UnknownScenarioError(name)
     # The name too: the same seed draws different units for different scenarios.
+    spec = SPECS[name]
     return random_site(
-        np.random.default_rng([seed, 7, zlib.crc32(name.encode())]), SPECS[name].setting
+        np.random.default_rng([seed, 7, zlib.crc32(name.encode())]), spec.setting, spec.slab_share
     )
 
 
@@ -230,9 +231,9 @@ def count_labels(truth: list[Any]) -> dict[str, int]:
     }
 
 
-def _ground(rng: np.random.Generator, setting: str) -> Ground:
+def _ground(rng: np.random.Generator, setting: str, slab_share: float = 0.0) -> Ground:
     """Open ground as the scenarios always had it; a road bed or a floor otherwise."""
-    return random_ground(rng) if setting == "field" else site_ground(rng, setting)
+    return random_ground(rng) if setting == "field" else site_ground(rng, setting, slab_share)
 
 
 def _building(

@@ -136,6 +136,8 @@ class ScenarioSpec:
     pacing: float = 0.0
     """Share of walkers who walk at their own pace: stop, turn back, wander, shuffle or limp
     (``hil.synth.people.PACES``); the others cross in a steady line."""
+    slab_share: float = 0.0
+    """Share of recordings whose floor is a stiff slab (``hil.synth.site.floor_ground``)."""
     animal_species: str | None = None
     """Only this species (``hil.synth.people.SPECIES``); None: any."""
 
@@ -345,6 +347,29 @@ SPECS: dict[str, ScenarioSpec] = {
         "lines, doors slamming and objects dropped (background, not events), footsteps "
         "elsewhere in the building (background), PIR drafts; no vehicles.",
         Background(
+            site_rms=(3e-7, 3e-6),
+            site_variation=0.3,
+            hum_ratio=(0.05, 0.4),
+            sun_per_h=0.0,
+            traffic_per_h=30.0,
+            road_m=(300.0, 1000.0),
+            mag_drift_nt_per_h=5.0,
+            building=Building(),
+        ),
+        {"walker": 0.55, "group": 0.45},
+        mean_gap_s=10.0,
+        people_range=(0.5, 8.0),
+        group_size=(2, 4),
+        group_style="room",
+        walk_half_m=(1.5, 4.0),
+        setting="building",
+    ),
+    "home": ScenarioSpec(
+        "A floor sensor where people live and work at their own pace: a quiet house or a "
+        "building on stiff slabs; one to four people within 0.5-8 m, half of them pausing, "
+        "turning back, wandering, shuffling or limping; doors, dropped objects and machines "
+        "as indoors; no vehicles. Not in training: a harder floor to test on.",
+        Background(
             site_rms=(5e-8, 3e-6),
             site_variation=0.3,
             hum_ratio=(0.05, 0.4),
@@ -361,7 +386,9 @@ SPECS: dict[str, ScenarioSpec] = {
         group_style="room",
         walk_half_m=(1.5, 4.0),
         pacing=0.5,
+        slab_share=0.35,
         setting="building",
+        studied=False,
     ),
     "street": ScenarioSpec(
         "A unit at the kerb of a town street, 2-12 m from the traffic: cars, vans and the odd "
@@ -409,7 +436,7 @@ SPECS: dict[str, ScenarioSpec] = {
         "machinery cycling, doors and dropped objects, footsteps in another part of the "
         "building (too far to detect), PIR drafts.",
         Background(
-            site_rms=(5e-8, 3e-6),
+            site_rms=(3e-7, 3e-6),
             site_variation=0.3,
             hum_ratio=(0.05, 0.4),
             sun_per_h=0.0,

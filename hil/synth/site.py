@@ -209,7 +209,7 @@ def ground_json(g: Ground) -> dict[str, Any]:
 # --- ground ------------------------------------------------------------------------------
 
 
-def site_ground(rng: np.random.Generator, setting: str) -> Ground:
+def site_ground(rng: np.random.Generator, setting: str, slab_share: float = 0.0) -> Ground:
     """Ground far wider than ``random_ground``: soft field soil, a hard-packed road bed, a
     street's asphalt on soft fill, a building floor (modes higher and less damped, footfalls
     sharper and louder per unit of force because a floor is compliant)."""
@@ -249,7 +249,7 @@ def site_ground(rng: np.random.Generator, setting: str) -> Ground:
             ),
         )
     if setting == "building":
-        return floor_ground(rng)
+        return floor_ground(rng, slab_share)
     raise ValueError(f"unknown setting {setting!r}; one of {', '.join(SETTINGS)}")
 
 
@@ -259,32 +259,25 @@ def _scaled_modes(rng: np.random.Generator, scale: float) -> tuple[float, ...]:
     return tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size))
 
 
-SLAB_SHARE = 0.35
-"""Share of floors that are a stiff slab (on grade, or thick and well supported) rather than
-a suspended floor that rings."""
-
-
-def floor_ground(rng: np.random.Generator) -> Ground:
-    """A building floor. Most are suspended (a slab or joists ringing in a few modes from a
-    fundamental of 6-22 Hz up: light timber floors low, concrete higher), far less damped
+def floor_ground(rng: np.random.Generator, slab_share: float = 0.0) -> Ground:
+    """A building floor. Suspended floors (a slab or joists) ring in a few modes from a
+    fundamental of 6-22 Hz up (light timber floors low, concrete higher), far less damped
     than soil, a footfall going mostly into the fundamental modes (real floors: 10-30 Hz);
-    waves cross it fast and lose little, but rooms are small. ``SLAB_SHARE`` of them are
-    stiff slabs: higher, heavily damped modes that barely ring, so a footfall is a sharp
-    broadband knock of a few tens of ms (real floor sensors on such floors: impacts that
-    far outrun the floor's ring, energy spread to 100 Hz)."""
-    if rng.random() < SLAB_SHARE:
-        f1 = loguniform(rng, 18.0, 40.0)
-        ratios = (1.0, rng.uniform(1.5, 2.0), rng.uniform(2.4, 3.2), rng.uniform(3.5, 4.5))
-        return Ground(
-            q=float(rng.uniform(10.0, 30.0)),
-            c=float(rng.uniform(400.0, 1500.0)),
-            spreading=float(rng.uniform(0.7, 1.2)),
-            modes_hz=tuple(float(f1 * r) for r in ratios),
-            mode_q=float(rng.uniform(1.5, 5.0)),
-            mode_gain=(1.5, 1.0, float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.3, 0.8))),
-            impact_gain=loguniform(rng, 0.5, 2.0),
-        )
-    f1 = loguniform(rng, 6.0, 22.0)
+    waves cross it fast and lose little, but rooms are small. ``slab_share`` of floors are
+    instead stiff slabs (on grade, or thick and well supported): higher, heavily damped
+    modes that barely ring, so a footfall is a sharp broadband knock of a few tens of ms
+    (capstone's piezo and accelerometer floors: impacts far sharper than any ringing
+    floor's, energy spread to 100 Hz)."""
+    if slab_share <= 0.0:
+        f1 = loguniform(rng, 6.0, 22.0)
+    else:
+        # One draw picks the kind of floor and its fundamental, and either kind draws as
+        # many numbers after it, so the rest of a recording (the PIR's aim, the events) is
+        # the same whichever floor it got.
+        u = float(rng.random())
+        if u < slab_share:
+            return _slab(rng, 18.0 * (40.0 / 18.0) ** (u / slab_share))
+        f1 = 6.0 * (22.0 / 6.0) ** ((u - slab_share) / (1.0 - slab_share))
     ratios = (1.0, rng.uniform(1.6, 2.1), rng.uniform(2.7, 3.5), rng.uniform(4.2, 5.5))
     return Ground(
         q=float(rng.uniform(20.0, 80.0)),
@@ -294,6 +287,20 @@ def floor_ground(rng: np.random.Generator) -> Ground:
         mode_q=float(rng.uniform(8.0, 25.0)),
         mode_gain=(4.0, 1.0, float(rng.uniform(0.15, 0.4)), float(rng.uniform(0.05, 0.2))),
         impact_gain=loguniform(rng, 1.0, 4.0),
+    )
+
+
+def _slab(rng: np.random.Generator, f1: float) -> Ground:
+    """A stiff slab with its fundamental at ``f1`` (18-40 Hz)."""
+    ratios = (1.0, rng.uniform(1.5, 2.0), rng.uniform(2.4, 3.2), rng.uniform(3.5, 4.5))
+    return Ground(
+        q=float(rng.uniform(10.0, 30.0)),
+        c=float(rng.uniform(400.0, 1500.0)),
+        spreading=float(rng.uniform(0.7, 1.2)),
+        modes_hz=tuple(float(f1 * r) for r in ratios),
+        mode_q=float(rng.uniform(1.5, 5.0)),
+        mode_gain=(1.5, 1.0, float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.3, 0.8))),
+        impact_gain=loguniform(rng, 0.5, 2.0),
     )
 
 
@@ -437,15 +444,18 @@ def _random_board(rng: np.random.Generator) -> PirBoard:
     )
 
 
-def random_site(rng: np.random.Generator, setting: str | None = None) -> Site:
+def random_site(
+    rng: np.random.Generator, setting: str | None = None, slab_share: float = 0.0
+) -> Site:
     """A unit as real deployments vary: rates, ground for ``setting`` (any of
-    :data:`SETTINGS` when None), transducer, converters, magnetometer, PIR board."""
+    :data:`SETTINGS` when None; floors ``slab_share`` slabs), transducer, converters,
+    magnetometer, PIR board."""
     where = (
         setting
         if setting is not None
         else str(rng.choice(list(DRAWN_SETTINGS), p=list(DRAWN_SETTINGS.values())))
     )
-    ground = site_ground(rng, where)
+    ground = site_ground(rng, where, slab_share)
     seismic_rate = _rate(rng, SEISMIC_RATES, SEISMIC_WEIGHTS)
     pir_rate = _rate(rng, PIR_RATES, (1.0, 1.0, 1.0, 1.0))
     mag_rate = _rate(rng, MAG_RATES, (1.0,) * len(MAG_RATES))

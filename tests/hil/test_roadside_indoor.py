@@ -114,8 +114,7 @@ def test_indoor_people_walk_about_the_room(indoor: Recording) -> None:
     sizes = {ev.extra["n_walkers"] for ev in people}
     assert 1 in sizes and max(sizes) <= 4 and len(sizes) >= 2
     assert all(0.5 <= ev.range_m <= 8.0 for ev in people)
-    # Nearly all: a shuffle or a limp at the far side of a stiff slab may stay under it.
-    assert sum(ev.extra["detectable"] for ev in people) >= 0.9 * len(people)
+    assert all(ev.extra["detectable"] for ev in people)
     b = indoor.meta["background"]["building"]
     assert b["impacts"] > 0 and b["machines"] and b["distant_walkers"] >= 0
     assert indoor.meta["scene"]["setting"] == "building"
@@ -129,11 +128,9 @@ def test_floor_footfalls_ring_in_the_floors_low_modes(indoor: Recording) -> None
     f = np.fft.rfftfreq(seg.size, 1.0 / geo.rate)
     low = spec[(f >= 5.0) & (f < 60.0)].sum()
     assert low > 0.6 * spec[f >= 2.0].sum()
-    ground = indoor.meta["scene"]["ground"]
-    if ground["mode_q"] >= 8.0:  # a suspended floor
-        assert 6.0 <= ground["modes_hz"][0] <= 22.0
-    else:  # a stiff slab: higher, heavily damped modes
-        assert 18.0 <= ground["modes_hz"][0] <= 40.0 and ground["mode_q"] <= 5.0
+    modes = indoor.meta["scene"]["ground"]["modes_hz"]
+    assert 6.0 <= modes[0] <= 22.0
+    assert indoor.meta["scene"]["ground"]["mode_q"] >= 8.0
 
 
 def test_noise_companions_have_no_events() -> None:
@@ -208,8 +205,15 @@ def test_paced_tracks_move_with_their_event() -> None:
     assert np.allclose(moved.distance(t + 10.0), track.distance(t))
 
 
-def test_people_in_a_room_walk_at_their_own_pace(indoor: Recording) -> None:
-    paces = [ev.extra["pace"] for ev in indoor.truth if "pace" in ev.extra]
+def test_people_at_home_walk_at_their_own_pace_and_the_floors_are_quieter() -> None:
+    home = generate("home", 900.0, seed=32)
+    assert "home" not in STUDIED and home.meta["counts"]["vehicle"] == 0
+    paces = [ev.extra["pace"] for ev in home.truth if "pace" in ev.extra]
     assert "steady" in paces and len(set(paces) & set(PACES)) >= 2
-    walks = [ev for ev in indoor.truth if ev.extra.get("pace") in PACES]
+    walks = [ev for ev in home.truth if ev.extra.get("pace") in PACES]
+    # Nearly all are heard: a shuffle or a limp at the far side of a slab may not be.
     assert walks and sum(ev.extra["detectable"] for ev in walks) >= 0.8 * len(walks)
+    # Quiet houses as well as busy buildings: the floor's own noise reaches well under
+    # the indoor scenario's 300 nm/s (drawn log-uniform from 50 nm/s).
+    quiet = [generate("home", 60.0, seed=s).meta["background"]["site_rms"] for s in range(12)]
+    assert min(quiet) < 3e-7 and max(quiet) <= 3e-6

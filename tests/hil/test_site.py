@@ -72,11 +72,21 @@ def test_random_sites_span_the_variation_real_units_show() -> None:
     qs = [g.q for g in grounds]
     assert min(qs) < 10 and max(qs) > 60
     floors = [s.ground for s in sites if s.setting == "building" and s.ground is not None]
-    assert floors and all(g.mode_gain is not None for g in floors)
+    assert floors and all(g.mode_gain is not None and g.mode_q >= 8 for g in floors)
+
+
+def test_a_share_of_floors_can_be_stiff_slabs() -> None:
+    rng = np.random.default_rng(4)
+    floors = [random_site(rng, "building", slab_share=0.35).ground for _ in range(200)]
     # Suspended floors ring (mode Q 8-25, fundamental 6-22 Hz); stiff slabs barely do.
-    ringing = [g for g in floors if g.mode_q >= 8]
-    slabs = [g for g in floors if g.mode_q <= 5 and g.modes_hz[0] >= 18]
-    assert ringing and slabs and len(ringing) + len(slabs) == len(floors)
+    ringing = [g for g in floors if g is not None and g.mode_q >= 8 and g.modes_hz[0] <= 22]
+    slabs = [g for g in floors if g is not None and g.mode_q <= 5 and g.modes_hz[0] >= 18]
+    assert len(ringing) + len(slabs) == len(floors)
+    assert 0.25 < len(slabs) / len(floors) < 0.45
+    # Without slabs a floor is drawn exactly as it always was.
+    assert floor_ground(np.random.default_rng(9)) == floor_ground(
+        np.random.default_rng(9), slab_share=0.0
+    )
 
 
 def test_transducer_responses() -> None:
