@@ -5,7 +5,7 @@ docs/scenarios.md describes them for people; this module is the source of truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hil.synth.building import Building
 
@@ -145,6 +145,31 @@ class ScenarioSpec:
     def noise_only(self) -> bool:
         return not self.mix and not self.sweep
 
+
+INDOOR = ScenarioSpec(
+    "A geophone on a building floor and a PIR in the room: one to four people walking "
+    "within 0.5-8 m; the floor ringing under the building's activity, HVAC and machinery "
+    "lines, doors slamming and objects dropped (background, not events), footsteps "
+    "elsewhere in the building (background), PIR drafts; no vehicles.",
+    Background(
+        site_rms=(3e-7, 3e-6),
+        site_variation=0.3,
+        hum_ratio=(0.05, 0.4),
+        sun_per_h=0.0,
+        traffic_per_h=30.0,
+        road_m=(300.0, 1000.0),
+        mag_drift_nt_per_h=5.0,
+        building=Building(),
+    ),
+    {"walker": 0.55, "group": 0.45},
+    mean_gap_s=10.0,
+    people_range=(0.5, 8.0),
+    group_size=(2, 4),
+    group_style="room",
+    walk_half_m=(1.5, 4.0),
+    setting="building",
+)
+"""People walking about rooms of a busy building (``indoor``)."""
 
 SPECS: dict[str, ScenarioSpec] = {
     "patrol": ScenarioSpec(
@@ -341,53 +366,16 @@ SPECS: dict[str, ScenarioSpec] = {
         roadside_m=(1.0, 30.0),
         animal_species="dog",
     ),
-    "indoor": ScenarioSpec(
-        "A geophone on a building floor and a PIR in the room: one to four people walking "
-        "within 0.5-8 m; the floor ringing under the building's activity, HVAC and machinery "
-        "lines, doors slamming and objects dropped (background, not events), footsteps "
-        "elsewhere in the building (background), PIR drafts; no vehicles.",
-        Background(
-            site_rms=(3e-7, 3e-6),
-            site_variation=0.3,
-            hum_ratio=(0.05, 0.4),
-            sun_per_h=0.0,
-            traffic_per_h=30.0,
-            road_m=(300.0, 1000.0),
-            mag_drift_nt_per_h=5.0,
-            building=Building(),
-        ),
-        {"walker": 0.55, "group": 0.45},
-        mean_gap_s=10.0,
-        people_range=(0.5, 8.0),
-        group_size=(2, 4),
-        group_style="room",
-        walk_half_m=(1.5, 4.0),
-        setting="building",
-    ),
-    "home": ScenarioSpec(
-        "A floor sensor where people live and work at their own pace: a quiet house or a "
-        "building on stiff slabs; one to four people within 0.5-8 m, half of them pausing, "
-        "turning back, wandering, shuffling or limping; doors, dropped objects and machines "
-        "as indoors; no vehicles. Not in training: a harder floor to test on.",
-        Background(
-            site_rms=(5e-8, 3e-6),
-            site_variation=0.3,
-            hum_ratio=(0.05, 0.4),
-            sun_per_h=0.0,
-            traffic_per_h=30.0,
-            road_m=(300.0, 1000.0),
-            mag_drift_nt_per_h=5.0,
-            building=Building(),
-        ),
-        {"walker": 0.55, "group": 0.45},
-        mean_gap_s=10.0,
-        people_range=(0.5, 8.0),
-        group_size=(2, 4),
-        group_style="room",
-        walk_half_m=(1.5, 4.0),
+    "indoor": INDOOR,
+    "home": replace(
+        INDOOR,
+        description="A floor sensor where people live and work at their own pace: a quiet "
+        "house or a building on stiff slabs; one to four people within 0.5-8 m, half of them "
+        "pausing, turning back, wandering, shuffling or limping; doors, dropped objects and "
+        "machines as indoors; no vehicles. Not in training: a harder floor to test on.",
+        background=replace(INDOOR.background, site_rms=(5e-8, 3e-6)),
         pacing=0.5,
         slab_share=0.35,
-        setting="building",
         studied=False,
     ),
     "street": ScenarioSpec(
@@ -435,16 +423,8 @@ SPECS: dict[str, ScenarioSpec] = {
         "No events: empty rooms: the floor ringing under the building's activity, HVAC and "
         "machinery cycling, doors and dropped objects, footsteps in another part of the "
         "building (too far to detect), PIR drafts.",
-        Background(
-            site_rms=(3e-7, 3e-6),
-            site_variation=0.3,
-            hum_ratio=(0.05, 0.4),
-            sun_per_h=0.0,
-            traffic_per_h=30.0,
-            road_m=(300.0, 1000.0),
-            mag_drift_nt_per_h=5.0,
-            building=Building(impacts_per_h=40.0, far_walkers_per_h=60.0),
-        ),
+        # Indoor's building, busier with doors, drops and people elsewhere.
+        replace(INDOOR.background, building=Building(impacts_per_h=40.0, far_walkers_per_h=60.0)),
         setting="building",
     ),
 }

@@ -259,49 +259,88 @@ def _scaled_modes(rng: np.random.Generator, scale: float) -> tuple[float, ...]:
     return tuple(float(f) for f in base * scale * rng.uniform(0.9, 1.1, base.size))
 
 
+@dataclass(frozen=True)
+class _FloorKind:
+    """Ranges a kind of floor is drawn from (uniform, the impact gain log-uniform)."""
+
+    fundamental_hz: tuple[float, float]
+    ratios: tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+    q: tuple[float, float]
+    c: tuple[float, float]
+    spreading: tuple[float, float]
+    mode_q: tuple[float, float]
+    gain_first: float
+    gain_upper: tuple[tuple[float, float], tuple[float, float]]
+    impact_gain: tuple[float, float]
+
+    def draw(self, rng: np.random.Generator, f1: float) -> Ground:
+        r2, r3, r4 = (float(rng.uniform(*r)) for r in self.ratios)
+        return Ground(
+            q=float(rng.uniform(*self.q)),
+            c=float(rng.uniform(*self.c)),
+            spreading=float(rng.uniform(*self.spreading)),
+            modes_hz=(f1, f1 * r2, f1 * r3, f1 * r4),
+            mode_q=float(rng.uniform(*self.mode_q)),
+            mode_gain=(
+                self.gain_first,
+                1.0,
+                float(rng.uniform(*self.gain_upper[0])),
+                float(rng.uniform(*self.gain_upper[1])),
+            ),
+            impact_gain=loguniform(rng, *self.impact_gain),
+        )
+
+
+SUSPENDED_FLOOR = _FloorKind(
+    fundamental_hz=(6.0, 22.0),
+    ratios=((1.6, 2.1), (2.7, 3.5), (4.2, 5.5)),
+    q=(20.0, 80.0),
+    c=(150.0, 600.0),
+    spreading=(0.5, 1.0),
+    mode_q=(8.0, 25.0),
+    gain_first=4.0,
+    gain_upper=((0.15, 0.4), (0.05, 0.2)),
+    impact_gain=(1.0, 4.0),
+)
+"""A slab or joists ringing in a few modes from a fundamental of 6-22 Hz up (light timber
+floors low, concrete higher), far less damped than soil, a footfall going mostly into the
+fundamental modes (real floors: 10-30 Hz); waves cross it fast and lose little."""
+
+SLAB_FLOOR = _FloorKind(
+    fundamental_hz=(18.0, 40.0),
+    ratios=((1.5, 2.0), (2.4, 3.2), (3.5, 4.5)),
+    q=(10.0, 30.0),
+    c=(400.0, 1500.0),
+    spreading=(0.7, 1.2),
+    mode_q=(1.5, 5.0),
+    gain_first=1.5,
+    gain_upper=((0.5, 1.0), (0.3, 0.8)),
+    impact_gain=(0.5, 2.0),
+)
+"""A stiff slab (on grade, or thick and well supported): higher, heavily damped modes that
+barely ring, so a footfall is a sharp broadband knock of a few tens of ms (capstone's piezo
+and accelerometer floors: impacts far sharper than any ringing floor's, energy to 100 Hz)."""
+
+
 def floor_ground(rng: np.random.Generator, slab_share: float = 0.0) -> Ground:
-    """A building floor. Suspended floors (a slab or joists) ring in a few modes from a
-    fundamental of 6-22 Hz up (light timber floors low, concrete higher), far less damped
-    than soil, a footfall going mostly into the fundamental modes (real floors: 10-30 Hz);
-    waves cross it fast and lose little, but rooms are small. ``slab_share`` of floors are
-    instead stiff slabs (on grade, or thick and well supported): higher, heavily damped
-    modes that barely ring, so a footfall is a sharp broadband knock of a few tens of ms
-    (capstone's piezo and accelerometer floors: impacts far sharper than any ringing
-    floor's, energy spread to 100 Hz)."""
+    """A building floor: ``SLAB_FLOOR`` with probability ``slab_share``, otherwise
+    ``SUSPENDED_FLOOR``. Rooms are small."""
     if slab_share <= 0.0:
-        f1 = loguniform(rng, 6.0, 22.0)
-    else:
-        # One draw picks the kind of floor and its fundamental, and either kind draws as
-        # many numbers after it, so the rest of a recording (the PIR's aim, the events) is
-        # the same whichever floor it got.
-        u = float(rng.random())
-        if u < slab_share:
-            return _slab(rng, 18.0 * (40.0 / 18.0) ** (u / slab_share))
-        f1 = 6.0 * (22.0 / 6.0) ** ((u - slab_share) / (1.0 - slab_share))
-    ratios = (1.0, rng.uniform(1.6, 2.1), rng.uniform(2.7, 3.5), rng.uniform(4.2, 5.5))
-    return Ground(
-        q=float(rng.uniform(20.0, 80.0)),
-        c=float(rng.uniform(150.0, 600.0)),
-        spreading=float(rng.uniform(0.5, 1.0)),
-        modes_hz=tuple(float(f1 * r) for r in ratios),
-        mode_q=float(rng.uniform(8.0, 25.0)),
-        mode_gain=(4.0, 1.0, float(rng.uniform(0.15, 0.4)), float(rng.uniform(0.05, 0.2))),
-        impact_gain=loguniform(rng, 1.0, 4.0),
+        return SUSPENDED_FLOOR.draw(rng, loguniform(rng, *SUSPENDED_FLOOR.fundamental_hz))
+    # One draw picks the kind of floor and its fundamental (log-uniform in its range), and
+    # either kind draws as many numbers after it, so the rest of a recording (the PIR's
+    # aim, the events) is the same whichever floor it got.
+    u = float(rng.random())
+    kind, share = (
+        (SLAB_FLOOR, u / slab_share)
+        if u < slab_share
+        else (
+            SUSPENDED_FLOOR,
+            (u - slab_share) / (1.0 - slab_share),
+        )
     )
-
-
-def _slab(rng: np.random.Generator, f1: float) -> Ground:
-    """A stiff slab with its fundamental at ``f1`` (18-40 Hz)."""
-    ratios = (1.0, rng.uniform(1.5, 2.0), rng.uniform(2.4, 3.2), rng.uniform(3.5, 4.5))
-    return Ground(
-        q=float(rng.uniform(10.0, 30.0)),
-        c=float(rng.uniform(400.0, 1500.0)),
-        spreading=float(rng.uniform(0.7, 1.2)),
-        modes_hz=tuple(float(f1 * r) for r in ratios),
-        mode_q=float(rng.uniform(1.5, 5.0)),
-        mode_gain=(1.5, 1.0, float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.3, 0.8))),
-        impact_gain=loguniform(rng, 0.5, 2.0),
-    )
+    lo, hi = kind.fundamental_hz
+    return kind.draw(rng, lo * (hi / lo) ** share)
 
 
 # --- hardware ------------------------------------------------------------------------------
