@@ -15,6 +15,13 @@ The site model is written to --out (default {state_dir}/site-model.json with -c,
 ./site-model.json); a file already there is kept as FILE.prev. Point [dsp.classifier] model
 at it, check the config, and reload the service: its status and every report then name the
 model (id and short hash). The same walk tests give the same file, byte for byte.
+
+Where nobody can walk a test, --simulate SCENARIO stands in for one: the site model learns
+from simulated recordings of that scenario through random units (rates, transducers,
+converters) instead. `--simulate home` is a unit on a floor: quiet houses and stiff slabs,
+people who pause, turn, wander, shuffle or limp (docs/calibration.md).
+
+  ugs-gateway calibrate --simulate home --out /var/lib/ugs-gateway/floor-model.json
 """
 
 from __future__ import annotations
@@ -32,9 +39,27 @@ NAME = "calibrate"
 HELP = "adapt the classifier to the site from walk tests (writes a site model)"
 ORDER = 49
 
+SIMULATED_SEEDS = 4000
+"""The first seed of ``--simulate``'s recordings (one per 10 minutes): no model was
+trained or evaluated on seeds 4000-4999."""
+SIMULATED_S = 600.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("walktests", nargs="+", metavar="WALKTEST_DIR", help="walk test(s)")
+    parser.add_argument("walktests", nargs="*", metavar="WALKTEST_DIR", help="walk test(s)")
+    parser.add_argument(
+        "--simulate",
+        metavar="SCENARIO",
+        help="no walk test: learn from simulated recordings of SCENARIO through random "
+        "units instead (home: a unit on a floor)",
+    )
+    parser.add_argument(
+        "--simulate-minutes",
+        type=float,
+        default=80.0,
+        metavar="M",
+        help="minutes of --simulate recordings (default 80)",
+    )
     parser.add_argument("--out", metavar="FILE", help="site model to write")
     parser.add_argument(
         "-c", "--config", metavar="CONFIG", help="the unit's config: its [dsp] and state dir"
@@ -55,17 +80,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.classifier import ModelError, load_model
     from dsp.config import DspConfig
     from gateway.commands.analyze import announce_compiling
     from gateway.config import load_config
-    from gateway.errors import InputError, UgsError
+    from gateway.errors import InputError
     from gateway.walktest.files import read_walktest
-    from hil.site_calibration import anchor_examples, calibrate
     from hil.site_examples import site_examples
 
     if not 0 <= args.anchor_minutes <= 120:
         raise InputError("--anchor-minutes must be 0-120")
+    if bool(args.walktests) == bool(args.simulate):
+        raise InputError(
+            "give the site's walk test(s), or --simulate SCENARIO where there is none (not both)"
+        )
+    if args.simulate:
+        return _run_simulated(args)
     walks = [read_walktest(d) for d in args.walktests]
     config = load_config(args.config) if args.config else None
     if config is not None:
@@ -90,15 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 "calibrating with the ones given",
                 file=sys.stderr,
             )
-    try:
-        prior = load_model(args.prior)
-    except ModelError as exc:
-        raise InputError(f"--prior: {exc}" if args.prior else str(exc)) from None
-    if "prior" in prior.info:
-        raise InputError(
-            f"{args.prior}: a site model, not a prior: calibrate from the packaged model "
-            "with all of the site's walk tests together"
-        )
+    prior = _prior(args)
     for w in walks:
         for line in w.warnings:
             print(f"note: {line}", file=sys.stderr)
@@ -111,6 +132,105 @@ def run(args: argparse.Namespace) -> int:
             "no marked pass was seen by any sensor: nothing to learn (were the sensors "
             "working and the passes close enough? see the walk test's summary)"
         )
+    info = _info(prior, walks, site, dsp, args.anchor_minutes)
+    return _finish(args, prior, examples, dsp, [w.duration for w in walks], info, out, started)
+
+
+def _run_simulated(args: argparse.Namespace) -> int:
+    """``--simulate``: the site model from simulated recordings instead of walk tests."""
+    import math
+
+    from dsp.config import DspConfig
+    from gateway.commands.analyze import announce_compiling
+    from gateway.config import load_config
+    from gateway.errors import InputError
+    from hil.analysis import OFFLINE_PRIME_S
+    from hil.scenarios import SCENARIOS, generate
+    from hil.site_calibration import ANCHOR_SEEDS
+    from hil.site_examples import site_examples
+
+    if args.simulate not in SCENARIOS:
+        raise InputError(
+            f"--simulate: unknown scenario {args.simulate!r} (ugs-gateway simulate --list)"
+        )
+    if not 10.0 <= args.simulate_minutes <= 600.0:
+        raise InputError("--simulate-minutes must be 10-600")
+    config = load_config(args.config) if args.config else None
+    dsp = config.dsp if config is not None else DspConfig()
+    if config is not None:
+        default = Path(config.node.state_dir) / "site-model.json"
+    else:
+        default = Path("site-model.json")
+    out = Path(args.out) if args.out else default
+    if not out.parent.is_dir():
+        raise InputError(f"--out: directory {out.parent} does not exist")
+    prior = _prior(args)
+    announce_compiling()
+    started = time.monotonic()
+    seeds = [
+        SIMULATED_SEEDS + i for i in range(math.ceil(args.simulate_minutes * 60 / SIMULATED_S))
+    ]
+    print(
+        f"simulating {len(seeds)} x {SIMULATED_S / 60:g} min of {args.simulate!r} through "
+        "random units...",
+        file=sys.stderr,
+    )
+    recordings = [generate(args.simulate, SIMULATED_S, seed, site="random") for seed in seeds]
+    # Analysed as files are: the recordings stand for a walk test nobody marked live.
+    examples = site_examples(recordings, dsp, prime_s=OFFLINE_PRIME_S)
+    labels = [p.label for p in examples.passes]
+    print(
+        f"{len(recordings)} simulated recordings, {len(seeds) * SIMULATED_S / 60:g} min: "
+        f"{len(labels)} events ({labels.count('footstep')} people, "
+        f"{labels.count('vehicle')} vehicles), {sum(p.signal for p in examples.passes)} "
+        f"seen by a sensor; {len(examples)} examples"
+    )
+    if not any(p.signal for p in examples.passes):
+        raise InputError(f"--simulate {args.simulate}: no event to learn from (noise only?)")
+    info = {
+        "id": f"site-{args.simulate}-simulated-{len(seeds) * SIMULATED_S / 60:g}min",
+        "kind": "site",
+        "prior": {"id": prior.name, "hash": prior.digest},
+        "simulated": {"scenario": args.simulate, "seeds": seeds, "site": "random"},
+        "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": args.anchor_minutes},
+        "dsp_config": dsp.model_dump(mode="json"),
+    }
+    durations = [r.duration for r in recordings]
+    return _finish(args, prior, examples, dsp, durations, info, out, started)
+
+
+def _prior(args: argparse.Namespace) -> Any:
+    """The model to start from, which must not be a site model itself."""
+    from dsp.classifier import ModelError, load_model
+    from gateway.errors import InputError
+
+    try:
+        prior = load_model(args.prior)
+    except ModelError as exc:
+        raise InputError(f"--prior: {exc}" if args.prior else str(exc)) from None
+    if "prior" in prior.info:
+        raise InputError(
+            f"{args.prior}: a site model, not a prior: calibrate from the packaged model "
+            "with all of the site's walk tests together"
+        )
+    return prior
+
+
+def _finish(
+    args: argparse.Namespace,
+    prior: Any,
+    examples: Any,
+    dsp: Any,
+    durations: list[float],
+    info: dict[str, Any],
+    out: Path,
+    started: float,
+) -> int:
+    """Anchors, the site model and its scores, written unless refused."""
+    from dsp.classifier import load_model
+    from gateway.errors import UgsError
+    from hil.site_calibration import anchor_examples, calibrate
+
     anchors = None
     if args.anchor_minutes > 0:
         print(
@@ -118,15 +238,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes)
-    info = _info(prior, walks, site, dsp, args.anchor_minutes)
-    result = calibrate(
-        prior,
-        examples,
-        dsp,
-        [w.duration for w in walks],
-        info=info,
-        anchors=anchors,
-    )
+    result = calibrate(prior, examples, dsp, durations, info=info, anchors=anchors)
     _table(prior, result)
     info["calibration"] = {
         "before": result.before.to_json(),

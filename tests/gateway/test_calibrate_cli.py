@@ -113,3 +113,44 @@ def test_marks_no_sensor_saw_teach_nothing(
     assert "no sensor rose above its noise" in captured.out
     assert "no marked pass was seen by any sensor" in captured.err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_floor_without_a_walk_test_learns_from_simulated_homes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "floor.json"
+    args = ["calibrate", "--simulate", "home", "--simulate-minutes", "10", "--out", str(out)]
+    assert main([*args, *ANCHORS]) == 0
+    text = capsys.readouterr().out
+    assert "1 simulated recordings, 10 min" in text and "written to" in text
+    model = json.loads(out.read_text())
+    assert model["info"]["kind"] == "site" and model["info"]["prior"]["id"]
+    assert model["info"]["simulated"] == {"scenario": "home", "seeds": [4000], "site": "random"}
+    assert model["info"]["id"] == "site-home-simulated-10min"
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--simulate", "kitchen"], "unknown scenario 'kitchen'"),
+        (["--simulate", "noise-quiet", "--simulate-minutes", "10"], "no event to learn from"),
+        (["--simulate", "home", "--simulate-minutes", "5"], "--simulate-minutes must be 10-600"),
+        ([], "give the site's walk test(s), or --simulate SCENARIO"),
+    ],
+)
+def test_simulate_says_what_it_cannot_use(
+    argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.json"
+    assert main(["calibrate", *argv, "--out", str(out), *ANCHORS]) == 2
+    assert words in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_walk_tests_and_simulate_do_not_mix(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.json"
+    assert main(["calibrate", str(walk_dir), "--simulate", "home", "--out", str(out)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not out.exists()
