@@ -218,13 +218,16 @@ def test_a_large_damaged_file_is_copied_in_the_background_in_bounded_memory(
                 latencies.append(time.monotonic() - t)
             opened_and_stored = latencies and time.monotonic() - started
             assert outbox.wait_salvaged(120)
+            copy_s = time.monotonic() - started
             _, peak = tracemalloc.get_traced_memory()
             stats = outbox.stats()
             old = [r for r in outbox.pending("all", total + 1000) if r.report["boot"] == 1]
     finally:
         tracemalloc.stop()
     assert len(latencies) >= 20, "the copy was over before the first stores"
-    assert max(latencies) < 0.5, max(latencies)
+    # A store waits for one batch at most: a small part of the whole copy (here about
+    # 0.3 s of 27), however busy the machine is.
+    assert max(latencies) < copy_s / 20, (max(latencies), copy_s)
     assert opened_and_stored
     # Most of the file was readable and is queued again; memory held one batch at a time
     # (every pending id of 60 000 reports for two uplinks, as sets, would take ~8 MB).
