@@ -43,6 +43,7 @@ SIMULATED_SEEDS = 4000
 """The first seed of ``--simulate``'s recordings (one per 10 minutes): no model was
 trained or evaluated on seeds 4000-4999."""
 SIMULATED_S = 600.0
+"""Length of each ``--simulate`` recording."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_simulated(args)
     walks = [read_walktest(d) for d in args.walktests]
     config = load_config(args.config) if args.config else None
+    out = _out_path(args, config)
     if config is not None:
         dsp = config.dsp
         site = config.node.site
-        out = Path(args.out) if args.out else Path(config.node.state_dir) / "site-model.json"
     else:
         try:
             dsp = DspConfig.model_validate(walks[0].manifest.get("dsp") or {})
@@ -109,9 +110,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{walks[0].path}: its [dsp] settings are unreadable ({exc})"
             ) from None
         site = str(walks[0].manifest.get("site") or "site")
-        out = Path(args.out) if args.out else Path("site-model.json")
-    if not out.parent.is_dir():
-        raise InputError(f"--out: directory {out.parent} does not exist")
     for w in walks:
         if (w.manifest.get("dsp") or {}) != dsp.model_dump(mode="json"):
             print(
@@ -146,6 +144,7 @@ def _run_simulated(args: argparse.Namespace) -> int:
     from gateway.errors import InputError
     from hil.analysis import OFFLINE_PRIME_S
     from hil.scenarios import SCENARIOS, generate
+    from hil.scenarios.specs import SPECS
     from hil.site_calibration import ANCHOR_SEEDS
     from hil.site_examples import site_examples
 
@@ -153,25 +152,21 @@ def _run_simulated(args: argparse.Namespace) -> int:
         raise InputError(
             f"--simulate: unknown scenario {args.simulate!r} (ugs-gateway simulate --list)"
         )
+    if SPECS[args.simulate].noise_only:
+        raise InputError(f"--simulate {args.simulate}: no event to learn from (noise only)")
     if not 10.0 <= args.simulate_minutes <= 600.0:
         raise InputError("--simulate-minutes must be 10-600")
     config = load_config(args.config) if args.config else None
     dsp = config.dsp if config is not None else DspConfig()
-    if config is not None:
-        default = Path(config.node.state_dir) / "site-model.json"
-    else:
-        default = Path("site-model.json")
-    out = Path(args.out) if args.out else default
-    if not out.parent.is_dir():
-        raise InputError(f"--out: directory {out.parent} does not exist")
+    out = _out_path(args, config)
     prior = _prior(args)
     announce_compiling()
     started = time.monotonic()
-    seeds = [
-        SIMULATED_SEEDS + i for i in range(math.ceil(args.simulate_minutes * 60 / SIMULATED_S))
-    ]
+    count = math.ceil(args.simulate_minutes * 60.0 / SIMULATED_S)
+    seeds = [SIMULATED_SEEDS + i for i in range(count)]
+    minutes = count * SIMULATED_S / 60.0
     print(
-        f"simulating {len(seeds)} x {SIMULATED_S / 60:g} min of {args.simulate!r} through "
+        f"simulating {count} x {SIMULATED_S / 60:g} min of {args.simulate!r} through "
         "random units...",
         file=sys.stderr,
     )
@@ -180,15 +175,15 @@ def _run_simulated(args: argparse.Namespace) -> int:
     examples = site_examples(recordings, dsp, prime_s=OFFLINE_PRIME_S)
     labels = [p.label for p in examples.passes]
     print(
-        f"{len(recordings)} simulated recordings, {len(seeds) * SIMULATED_S / 60:g} min: "
+        f"{len(recordings)} simulated recordings, {minutes:g} min: "
         f"{len(labels)} events ({labels.count('footstep')} people, "
         f"{labels.count('vehicle')} vehicles), {sum(p.signal for p in examples.passes)} "
         f"seen by a sensor; {len(examples)} examples"
     )
     if not any(p.signal for p in examples.passes):
-        raise InputError(f"--simulate {args.simulate}: no event to learn from (noise only?)")
+        raise InputError(f"--simulate {args.simulate}: no event any sensor saw to learn from")
     info = {
-        "id": f"site-{args.simulate}-simulated-{len(seeds) * SIMULATED_S / 60:g}min",
+        "id": f"site-{args.simulate}-simulated-{minutes:g}min",
         "kind": "site",
         "prior": {"id": prior.name, "hash": prior.digest},
         "simulated": {"scenario": args.simulate, "seeds": seeds, "site": "random"},
@@ -197,6 +192,21 @@ def _run_simulated(args: argparse.Namespace) -> int:
     }
     durations = [r.duration for r in recordings]
     return _finish(args, prior, examples, dsp, durations, info, out, started)
+
+
+def _out_path(args: argparse.Namespace, config: Any) -> Path:
+    """Where the site model goes: --out, else the unit's state dir with -c, else here."""
+    from gateway.errors import InputError
+
+    if args.out:
+        out = Path(args.out)
+    elif config is not None:
+        out = Path(config.node.state_dir) / "site-model.json"
+    else:
+        out = Path("site-model.json")
+    if not out.parent.is_dir():
+        raise InputError(f"--out: directory {out.parent} does not exist")
+    return out
 
 
 def _prior(args: argparse.Namespace) -> Any:

@@ -285,6 +285,30 @@ def paced_walk(
     return track, step_t, step_a, style
 
 
+def _walk(
+    rng: np.random.Generator,
+    t_cpa: float,
+    range_m: float,
+    gait: dict[str, float],
+    half: float,
+    *,
+    bearing: float | None,
+    running: bool = False,
+    pacing: float = 0.0,
+) -> tuple[Track, FloatArray, FloatArray, str | None]:
+    """One person's line past the sensor: its track, footfall times and strengths, and its
+    pace (a ``paced_walk`` style with probability ``pacing`` for a walker, else "steady";
+    None where no pacing is drawn). A walker's steps carry their push-off, a runner's not."""
+    if pacing > 0.0 and not running and rng.random() < pacing:
+        return paced_walk(rng, t_cpa, range_m, gait, half, bearing=bearing)
+    track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
+    times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
+    amps = _step_strengths(rng, times.size, gait["strength"])
+    if not running:
+        times, amps = _with_toe_off(rng, times, amps)
+    return track, times, amps, "steady" if pacing > 0.0 else None
+
+
 def person(
     rng: np.random.Generator,
     scene: Scene,
@@ -305,19 +329,10 @@ def person(
         half = rng.uniform(*half_m)
     else:
         half = rng.uniform(20.0, 40.0) if running else rng.uniform(10.0, 20.0)
-    pace: dict[str, str] = {}
-    track: Track
-    if pacing > 0.0 and not running and rng.random() < pacing:
-        track, times, amps, style = paced_walk(rng, t_cpa, range_m, gait, half, bearing=bearing)
-        pace["pace"] = style
-    else:
-        track = crossing_track(rng, t_cpa, range_m, gait["speed"], half, bearing=bearing)
-        times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
-        amps = _step_strengths(rng, times.size, gait["strength"])
-        if not running:
-            times, amps = _with_toe_off(rng, times, amps)
-        if pacing > 0.0:
-            pace["pace"] = "steady"
+    track, times, amps, style = _walk(
+        rng, t_cpa, range_m, gait, half, bearing=bearing, running=running, pacing=pacing
+    )
+    pace = {} if style is None else {"pace": style}
     seis, i0 = render_footfalls(
         rng,
         scene,
@@ -429,14 +444,7 @@ def occupants(
             b = float(rng.uniform(0.0, 2.0 * math.pi))
             t_k = t_cpa + float(rng.uniform(-4.0, 4.0))
         half = rng.uniform(*half_m)
-        track: Track
-        if pacing > 0.0 and rng.random() < pacing:
-            track, times, amps, _ = paced_walk(rng, t_k, r, gait, half, bearing=b)
-        else:
-            track = crossing_track(rng, t_k, r, gait["speed"], half, bearing=b)
-            times = step_times(rng, track.t_start, track.t_end, gait["cadence"], gait["jitter"])
-            amps = _step_strengths(rng, times.size, gait["strength"])
-            times, amps = _with_toe_off(rng, times, amps)
+        track, times, amps, _ = _walk(rng, t_k, r, gait, half, bearing=b, pacing=pacing)
         walkers.append((track, times, amps))
         cadences.append(gait["cadence"])
         starts.append(track.t_start)

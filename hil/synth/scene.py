@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class Track:
         uy = math.cos(self.bearing) * self.direction
         return math.degrees(math.atan2(ux, uy)) % 360.0
 
-    def shifted(self, dt: float) -> Track:
+    def shifted(self, dt: float) -> Self:
         """The same track ``dt`` seconds later."""
         return replace(
             self, t_cpa=self.t_cpa + dt, t_start=self.t_start + dt, t_end=self.t_end + dt
@@ -86,14 +86,8 @@ class PacedTrack(Track):
         times, where = zip(*self.knots, strict=True)
         return np.asarray(np.interp(t, times, where))
 
-    def shifted(self, dt: float) -> Track:
-        return replace(
-            self,
-            t_cpa=self.t_cpa + dt,
-            t_start=self.t_start + dt,
-            t_end=self.t_end + dt,
-            knots=tuple((t + dt, s) for t, s in self.knots),
-        )
+    def shifted(self, dt: float) -> Self:
+        return replace(super().shifted(dt), knots=tuple((t + dt, s) for t, s in self.knots))
 
     def follower(self, behind_m: float, lateral_m: float) -> Track:
         raise NotImplementedError("nobody follows a paced walk in file")

@@ -331,14 +331,10 @@ def floor_ground(rng: np.random.Generator, slab_share: float = 0.0) -> Ground:
     # either kind draws as many numbers after it, so the rest of a recording (the PIR's
     # aim, the events) is the same whichever floor it got.
     u = float(rng.random())
-    kind, share = (
-        (SLAB_FLOOR, u / slab_share)
-        if u < slab_share
-        else (
-            SUSPENDED_FLOOR,
-            (u - slab_share) / (1.0 - slab_share),
-        )
-    )
+    if u < slab_share:
+        kind, share = SLAB_FLOOR, u / slab_share
+    else:
+        kind, share = SUSPENDED_FLOOR, (u - slab_share) / (1.0 - slab_share)
     lo, hi = kind.fundamental_hz
     return kind.draw(rng, lo * (hi / lo) ** share)
 
