@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dsp.config import ClassifierDspConfig, Installation
 from dsp.jit import njit
 from dsp.records import SensorEvent
 
@@ -341,7 +342,10 @@ def _num(value: float) -> float | None:
     return None if math.isinf(v) else float(f"{v:.6g}")
 
 
-PACKAGED_MODEL = "model.json"
+PACKAGED_MODELS: dict[Installation, str] = {"ground": "model.json", "floor": "model-floor.json"}
+"""The packaged model of each installation (``[dsp.classifier] installation``): ``ground``
+is trained on the studied scenarios; ``floor`` is that model calibrated on simulated homes
+(``make floor-model``), for a sensor under or on a building's floor."""
 DIGEST_HEX = 8
 
 
@@ -350,12 +354,13 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:DIGEST_HEX]
 
 
-def load_model(path: str | Path | None = None) -> Model:
-    """The model at ``path``, or the one shipped in the package."""
+def load_model(path: str | Path | None = None, installation: Installation = "ground") -> Model:
+    """The model at ``path``, or the one shipped in the package for ``installation``."""
     if path is None:
-        origin = f"dsp/{PACKAGED_MODEL}"
+        name = PACKAGED_MODELS[installation]
+        origin = f"dsp/{name}"
         try:
-            data = resources.files("dsp").joinpath(PACKAGED_MODEL).read_bytes()
+            data = resources.files("dsp").joinpath(name).read_bytes()
         except OSError as exc:
             raise ModelError(f"{origin}: cannot read the packaged model ({exc})") from None
     else:
@@ -371,3 +376,9 @@ def load_model(path: str | Path | None = None) -> Model:
     model = Model.from_json(obj, origin)
     model.digest = file_digest(data)
     return model
+
+
+def configured_model(config: ClassifierDspConfig) -> Model:
+    """The model a ``[dsp.classifier]`` section names: its ``model`` file, else the packaged
+    model of its ``installation``."""
+    return load_model(config.model, config.installation)

@@ -8,7 +8,7 @@ changes what the classifier sees: retrain (``ugs-gateway train``) after such a c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
@@ -219,11 +219,25 @@ class FusionDspConfig(BaseModel):
     )
 
 
+Installation = Literal["ground", "floor"]
+"""Where the geophone sits; each has a packaged model (``dsp.classifier.PACKAGED_MODELS``)."""
+INSTALLATIONS: tuple[str, ...] = get_args(Installation)
+
+
 class ClassifierDspConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelPath | None = Field(
-        default=None, description="model file; default: the one shipped in the package"
+        default=None,
+        description="model file (a site model from calibrate); default: the packaged model "
+        "of the installation",
+    )
+    installation: Installation = Field(
+        default="ground",
+        description="where the geophone sits, which picks the packaged model when `model` "
+        "is not set: `ground` (in soil, a roadside or a path) or `floor` (under or on a "
+        "building's floor: the ground model calibrated on simulated homes; it names passing "
+        "vehicles as people, so never outdoors)",
     )
     min_conf: float = Field(
         default=0.7,

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.chains import Chain, make_chain
-from dsp.classifier import CLASSES, KIND_PREFIX, NOISE, Model, feature_vector, load_model
+from dsp.classifier import CLASSES, KIND_PREFIX, NOISE, Model, configured_model, feature_vector
 from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
@@ -117,7 +117,7 @@ class StreamingDetector:
         if not sensors:
             raise ValueError("a detector needs at least one sensor")
         self.config = config
-        self.model = model if model is not None else load_model(config.classifier.model)
+        self.model = model if model is not None else configured_model(config.classifier)
         self.streams: dict[str, _Stream] = {}
         for spec in sensors:
             if spec.name in self.streams:

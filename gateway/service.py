@@ -18,7 +18,7 @@ from typing import Any
 
 from drivers.config import SensorConfig
 from drivers.manager import SensorManager
-from dsp.classifier import Model, ModelError, load_model
+from dsp.classifier import Model, ModelError, configured_model
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
 from dsp.records import Detection, SensorSpec
@@ -95,7 +95,7 @@ class Service:
             self.recorder = FieldRecorder(config.record, state_dir=self.state_dir, node_id=node.id)
         # The classifier: loaded once, kept across mode changes; a reload may replace it.
         try:
-            self._model = load_model(config.dsp.classifier.model)
+            self._model = configured_model(config.dsp.classifier)
         except ModelError as exc:
             raise ConfigError(f"dsp.classifier.model: {exc}") from None
         mode = load_mode(self.state_dir, config.modes)
@@ -298,7 +298,7 @@ class Service:
             self.notifier.ready("reload refused: config invalid; running the previous one")
             return False
         try:
-            model = load_model(new.dsp.classifier.model)
+            model = configured_model(new.dsp.classifier)
         except ModelError as exc:
             log.error("reload refused: dsp.classifier.model: %s", exc)
             self.notifier.ready("reload refused: model unusable; running the previous one")

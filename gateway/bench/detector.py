@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from dsp.classifier import load_model
+from dsp.classifier import configured_model
 from dsp.config import DspConfig
 from dsp.design import butter_sos
 from dsp.detector import StreamingDetector
@@ -110,7 +110,7 @@ def bench_pipeline() -> dict[str, Any]:
         )
     ]
     config = DspConfig()
-    model = load_model(config.classifier.model)
+    model = configured_model(config.classifier)
 
     def blocks(block_s: float) -> list[tuple[str, float, np.ndarray]]:
         # Cut beforehand, as the drivers deliver them: slicing is not the detector's cost.

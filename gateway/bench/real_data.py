@@ -38,7 +38,7 @@ from typing import Any
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
-from dsp.config import DspConfig
+from dsp.config import INSTALLATIONS, DspConfig
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.scoring import Counts, score
 
@@ -172,12 +172,15 @@ def main() -> int:
     parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
     parser.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     parser.add_argument("--dataset", action="append", help="only these data sets (folder names)")
-    parser.add_argument("--model", help="classifier model (default: packaged)")
+    parser.add_argument("--model", help="classifier model (default: packaged, --installation)")
+    parser.add_argument(
+        "--installation", default="ground", choices=INSTALLATIONS, help="which packaged model"
+    )
     parser.add_argument("--single-axis", action="store_true")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     config = DspConfig()
-    model = load_model(args.model)
+    model = load_model(args.model, args.installation)
     results: dict[str, dict[str, Any]] = {}
     for manifest_path in sorted(args.root.glob("*/*/manifest.json")):
         folder = manifest_path.parent

@@ -52,8 +52,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c", "--config", metavar="CONFIG", help="take the [dsp] section from this gateway config"
     )
+    add_installation_argument(parser)
     parser.add_argument(
         "--no-flags", action="store_true", help="print detections only, not flagged stretches"
+    )
+
+
+def add_installation_argument(parser: argparse.ArgumentParser) -> None:
+    from dsp.config import INSTALLATIONS
+
+    parser.add_argument(
+        "--installation",
+        choices=INSTALLATIONS,
+        help="where the sensor sat, which picks the packaged model: ground (soil, roadside) "
+        "or floor (a building's floor); default: the config's, else ground",
     )
 
 
@@ -116,14 +128,20 @@ def announce_compiling() -> None:
         print("compiling signal kernels (first run only)...", file=sys.stderr, flush=True)
 
 
-def load_dsp_config(path: str | None) -> Any:
+def load_dsp_config(path: str | None, installation: str | None = None) -> Any:
+    """The ``[dsp]`` of the config at ``path`` (defaults without one); ``installation``
+    (``--installation``) overrides the config's."""
     from dsp.config import DspConfig
 
     if path is None:
-        return DspConfig()
-    from gateway.config import load_config
+        dsp = DspConfig()
+    else:
+        from gateway.config import load_config
 
-    return load_config(path).dsp
+        dsp = load_config(path).dsp
+    if installation is not None:
+        dsp.classifier = dsp.classifier.model_copy(update={"installation": installation})
+    return dsp
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.errors import ConfigError, InputError
     from hil.analysis import OFFLINE_PRIME_S, run_detector, too_slow, usability
 
-    config = load_dsp_config(args.config)
+    config = load_dsp_config(args.config, args.installation)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
     if not recording.channels or recording.duration <= 0:
         raise InputError(f"{args.files[0]}: the recording holds no samples")

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.classifier import ModelError, load_model
+    from dsp.classifier import ModelError, configured_model
     from gateway import trust
     from gateway.config import load_config
     from gateway.errors import ConfigError
@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     for line in trust.config_warnings(config):
         print(f"WARNING: {line}", file=sys.stderr)
     problems = trust.config_problems(config)
-    path = config.dsp.classifier.model
+    classifier = config.dsp.classifier
     model = None
     try:
-        model = load_model(path)
+        model = configured_model(classifier)
     except ModelError as exc:
         problems.append(f"dsp.classifier.model: {exc}")
     for line in problems:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if problems or model is None:
         return 2
     print(f"{args.config}: ok")
-    if path is not None:
+    if classifier.model is not None or classifier.installation != "ground":
         print(f"dsp.classifier.model: {model_line(model.info, model.name, model.digest)}")
     return 0
 
@@ -59,9 +59,14 @@ def model_line(info: dict[str, Any], name: str, digest: str) -> str:
     if not isinstance(prior, dict):
         return f"{name} ({digest})"
     calibration = info.get("calibration") or {}
-    walks = info.get("walk_tests") or []
+    simulated = info.get("simulated")
+    if isinstance(simulated, dict):
+        seeds = simulated.get("seeds") or []
+        source = f"simulated {simulated.get('scenario')!r} ({len(seeds)} recordings)"
+    else:
+        source = f"{len(info.get('walk_tests') or [])} walk test(s)"
     forced = " (written with --force, though it scored worse)" if calibration.get("forced") else ""
     return (
-        f"site model {name} ({digest}) from {len(walks)} walk test(s) on top of "
+        f"site model {name} ({digest}) from {source} on top of "
         f"{prior.get('id')} ({prior.get('hash')}){forced}"
     )

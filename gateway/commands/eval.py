@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 from drivers.kinds import names as kind_names
+from gateway.commands.analyze import add_installation_argument
 
 KINDS = kind_names()
 
@@ -73,7 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rate", type=float, metavar="HZ")
     parser.add_argument("-c", "--config", metavar="CONFIG", help="take [dsp] from this config")
-    parser.add_argument("--model", metavar="FILE", help="classifier model (default: packaged)")
+    parser.add_argument(
+        "--model", metavar="FILE", help="classifier model (default: packaged, --installation)"
+    )
+    add_installation_argument(parser)
     parser.add_argument(
         "--tolerance", type=float, default=2.0, metavar="S", help="matching tolerance (s)"
     )
@@ -154,9 +158,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             raise InputError("--plot needs matplotlib: pip install 'ugs-gateway[plot]'") from None
     kinds = _kinds(args.sensor)
-    config = load_dsp_config(args.config)
+    config = load_dsp_config(args.config, args.installation)
     try:
-        model = load_model(args.model or config.classifier.model)
+        model = load_model(args.model or config.classifier.model, config.classifier.installation)
     except ModelError as exc:
         raise ConfigError(str(exc)) from None
     jobs = _jobs(args, kinds)

@@ -73,7 +73,7 @@ def _out_dir(args: argparse.Namespace, state_dir: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.classifier import ModelError, load_model
+    from dsp.classifier import ModelError, configured_model
     from gateway import warmup
     from gateway.config import load_config
     from gateway.errors import ConfigError, InputError
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= 86400:
         raise InputError("--duration must be between 0 and 86400 s")
     try:
-        model = load_model(config.dsp.classifier.model)
+        model = configured_model(config.dsp.classifier)
     except ModelError as exc:
         raise ConfigError(f"dsp.classifier.model: {exc}") from None
     out = _out_dir(args, Path(config.node.state_dir))

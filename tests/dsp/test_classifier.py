@@ -7,7 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from dsp.classifier import CLASSES, FEATURES, Model, ModelError, load_model, predict_proba
+from dsp.classifier import (
+    CLASSES,
+    FEATURES,
+    Model,
+    ModelError,
+    configured_model,
+    load_model,
+    predict_proba,
+)
+from dsp.config import ClassifierDspConfig
 from dsp.training import BoostParams, fit_temperature, prior_weights, train_model
 from hil.training_data import subsets
 
@@ -143,3 +152,26 @@ def test_a_lesser_sensors_prior_weighs_what_that_sensor_saw():
     # A lone PIR has no magnetometer: its vehicle prior weighs every car it was shown.
     alone = prior_weights(x, y, FEATURES, ("pir",), {"vehicle": 0.5, "footstep": 1.5})
     np.testing.assert_allclose(alone, [0.5, 0.5, 1.5, 1.0, 1.0])
+
+
+def test_the_floor_installation_has_the_packaged_model_calibrated_on_simulated_homes():
+    ground, floor = load_model(), load_model(None, "floor")
+    assert floor.info["simulated"] == {
+        "scenario": "home",
+        "seeds": list(range(4000, 4008)),
+        "site": "random",
+    }
+    # Made from this very ground model: after a retrain, `make floor-model` remakes it.
+    assert floor.info["prior"] == {"id": ground.name, "hash": ground.digest}
+    assert floor.classes == ground.classes and floor.features == ground.features
+    assert set(floor.boosters) == set(ground.boosters)  # a floor unit may lose a sensor too
+
+
+def test_a_model_file_wins_over_the_installation(tmp_path):
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(load_model().to_json()))
+    chosen = configured_model(ClassifierDspConfig(model=str(path), installation="floor"))
+    assert chosen.digest != load_model(None, "floor").digest
+    assert chosen.name == load_model().name
+    floor = configured_model(ClassifierDspConfig(installation="floor"))
+    assert floor.digest == load_model(None, "floor").digest

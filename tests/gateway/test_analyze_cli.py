@@ -272,3 +272,19 @@ def test_a_sac_file_from_a_seismic_node_is_analysed(
     for obj in joined:
         in_second = obj["t0"] >= later.strftime("%Y-%m-%dT%H:%M:%S")
         assert obj["file"] == str(second if in_second else first)
+
+
+def test_a_floor_installation_names_more_of_the_people_in_a_home(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # People at their own pace on a floor: the ground model calls some of them `unknown`.
+    rec = generate("home", 180.0, seed=9402)
+    path = tmp_path / "home.npz"
+    write_recording(rec, path)
+    called: dict[str, list[str]] = {}
+    for installation in ("ground", "floor"):
+        assert main(["analyze", str(path), "--no-flags", "--installation", installation]) == 0
+        called[installation] = [obj["class"] for obj in _lines(capsys.readouterr().out)]
+    assert called["floor"].count("footstep") > called["ground"].count("footstep")
+    assert called["floor"].count("unknown") < called["ground"].count("unknown")
+    assert "vehicle" not in called["floor"]

@@ -61,6 +61,18 @@ def test_good_config_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0, err
 
 
+def test_a_floor_installation_names_its_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    floor = GOOD + '\n[dsp.classifier]\ninstallation = "floor"\n'
+    assert main(["check-config", str(write(tmp_path, floor))]) == 0
+    out = capsys.readouterr().out
+    assert "dsp.classifier.model: site model site-home-simulated-80min" in out
+    assert "from simulated 'home' (8 recordings) on top of gbt-" in out
+    code, err = check(tmp_path, floor.replace('"floor"', '"roof"'), capsys)
+    assert code == 2 and "dsp.classifier.installation" in err and "'floor'" in err
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
