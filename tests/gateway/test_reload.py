@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dsp.classifier import load_model
 from tests.broker import Broker
 from tests.gateway.service_rig import Bench, CommandPost
 from tests.notify import Collector
@@ -60,6 +61,21 @@ def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
         status = post.last_status() or {}
         assert status["state"] == "ok", status.get("problems")
         assert status["boot"] == boot  # same process, same outbox: no new boot
+
+        # The unit turns out to stand on a floor: one line, and it runs the floor model.
+        floor = load_model(None, "floor")
+        assert status["model"]["hash"] != floor.digest
+        on_floor = bench.config.read_text() + '\n[dsp.classifier]\ninstallation = "floor"\n'
+        bench.config.write_text(on_floor)
+        seen = len(notify.messages)
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", timeout=10, after=seen)
+        post.wait(
+            lambda p: (p.last_status() or {}).get("model", {}).get("hash") == floor.digest,
+            15,
+            "the status naming the floor model",
+        )
+        assert (post.last_status() or {})["model"]["name"] == floor.name
 
         # A config that does not validate is refused; the unit carries on as it was.
         bench.config.write_text(original.replace("sample_rate = 500", "sample_rate = -1"))
