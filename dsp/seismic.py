@@ -100,27 +100,50 @@ during an event is background, a vehicle's slow approach is not."""
 CALIBRATION_S = 120.0
 """Noise a chain is run over to learn how its quiet level relates to its noise floor."""
 
-_GAINS: dict[tuple[float, str], FloatArray] = {}
+STEP_NOISE = 0.5
+"""A converter that reads one value while all is quiet hides a background of up to about
+half its step (rms): the level a chain takes when its quiet part measured nothing."""
+
+_WHITE: dict[tuple[float, str], tuple[FloatArray, FloatArray]] = {}
 
 
-def quiet_gain(rate: float, config: DspConfig) -> FloatArray:
-    """Per band (and broadband, last): the noise floor a chain settles on in steady noise,
-    over the quiet level (dsp.priming) of the same noise. How far below its mean the
-    quietest windows of a noise lie depends on the band's width; measured once per rate and
-    setting on white noise (deterministic), which has the same statistics within a band as
-    any smooth background."""
+def _white_noise(rate: float, config: DspConfig) -> tuple[FloatArray, FloatArray]:
+    """Per band (and broadband, last): the noise floors a chain settles on in white noise
+    of unit variance, and their ratio to its quiet level (dsp.priming). Measured once per
+    rate and setting (deterministic)."""
     key = (float(rate), config.model_dump_json())
-    gain = _GAINS.get(key)
-    if gain is None:
+    found = _WHITE.get(key)
+    if found is None:
         chain = SeismicChain("calibration", rate, config)
         noise = np.random.default_rng(0).standard_normal(round(CALIBRATION_S * rate))
         chain.feed(noise)
         frames = chain._survey_rows(CALIBRATION_S / 2.0)
         window = max(1, round(QUIET_WINDOW_S * chain.frame_rate))
         floors = np.append(np.exp(chain.bst[:, B_LTA]), chain.st[S_NOISE])
-        gain = floors / quiet_level(frames, window)
-        _GAINS[key] = gain
-    return gain
+        found = _WHITE[key] = (floors, floors / quiet_level(frames, window))
+    return found
+
+
+def quiet_gain(rate: float, config: DspConfig) -> FloatArray:
+    """Per band (and broadband, last): the noise floor a chain settles on in steady noise,
+    over the quiet level (dsp.priming) of the same noise. How far below its mean the
+    quietest windows of a noise lie depends on the band's width; measured on white noise,
+    which has the same statistics within a band as any smooth background."""
+    return _white_noise(rate, config)[1]
+
+
+def step_floors(rate: float, config: DspConfig, step: float) -> FloatArray:
+    """The lowest noise floors a converter of this ``step`` can show (``STEP_NOISE``): a
+    quiet stretch it reads as one value has a background somewhere below them."""
+    return _white_noise(rate, config)[0] * (STEP_NOISE * step) ** 2
+
+
+def converter_step(x: FloatArray) -> float:
+    """The smallest change between two samples of ``x`` (its converter's step, if it has
+    one; 0 if ``x`` never changes)."""
+    d = np.abs(np.diff(x[np.isfinite(x)]))
+    d = d[d > 0.0]
+    return float(d.min()) if d.size else 0.0
 
 
 class SeismicChain:
@@ -225,6 +248,10 @@ class SeismicChain:
         if frames.shape[0] < 4 * window:
             return False
         floors = quiet_level(frames, window) * quiet_gain(self.rate, self._config)
+        if not np.all(floors > 0.0):
+            # A coarse converter reads a quiet floor as one value: its level is then the
+            # converter's step noise, not nothing (a 10-bit piezo clip: an event, then flat).
+            floors = np.maximum(floors, step_floors(self.rate, self._config, converter_step(x)))
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)
         self.bst[:, B_LTA] = np.log(floors[: self.nb])

@@ -288,3 +288,36 @@ def test_a_floor_installation_names_more_of_the_people_in_a_home(
     assert called["floor"].count("footstep") > called["ground"].count("footstep")
     assert called["floor"].count("unknown") < called["ground"].count("unknown")
     assert "vehicle" not in called["floor"]
+
+
+def test_a_coarse_converter_that_reads_its_quiet_floor_as_one_value_still_hears_a_walker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A triggered recorder on a 10-bit converter: 0.1 s before a walker's first steps, 2.5 s
+    # of them, then 2 s of a floor too quiet to move the converter off one value. The
+    # quiet part's level is nothing; the converter's step is the least it can be.
+    rec = generate("demo", 75.0, seed=1)
+    geo, walker = rec.channels["geo1"], rec.truth[0]
+    a = round((walker.t0 - 0.1) * geo.rate)
+    quiet = geo.data[a - round(3 * geo.rate) : a - round(geo.rate), 0]
+    step = 8.0 * float(np.std(quiet))
+    counts = np.round(
+        512 + np.concatenate([geo.data[a : a + round(2.6 * geo.rate), 0], quiet]) / step
+    )
+    assert np.unique(counts[-quiet.size :]).size == 1  # the quiet reads as one value
+    path = tmp_path / "clip.csv"
+    np.savetxt(path, counts, fmt="%d")
+    assert main(["analyze", str(path), "--rate", str(geo.rate), "--no-flags"]) == 0
+    assert [obj["class"] for obj in _lines(capsys.readouterr().out)] == ["footstep"]
+
+
+@pytest.mark.parametrize("steps", [1.0, 3.0, 8.0])
+def test_a_coarse_converter_flickering_in_a_quiet_field_reports_nothing(
+    steps: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    geo = generate("noise-quiet", 120.0, seed=5).channels["geo1"]
+    x = geo.data[:, 0]
+    path = tmp_path / "quiet.csv"
+    np.savetxt(path, np.round(512 + x / (steps * float(np.std(x)))), fmt="%d")
+    assert main(["analyze", str(path), "--rate", str(geo.rate), "--no-flags"]) == 0
+    assert _lines(capsys.readouterr().out) == []
