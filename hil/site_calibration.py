@@ -180,7 +180,7 @@ def _truth(p: PassInfo) -> TruthEvent:
     )
 
 
-def _worse(before: PassScore, after: PassScore) -> list[str]:
+def worse(before: PassScore, after: PassScore) -> list[str]:
     """Why ``after`` scores worse than ``before`` (empty if it does not): a lower score per
     pass (each marked class's Pd and the precision, equally weighted), or a higher
     log-loss. A class's Pd may fall where the prior reported everything as that class:
@@ -200,6 +200,31 @@ def _worse(before: PassScore, after: PassScore) -> list[str]:
     if after.nll > before.nll + TOLERANCE:
         reasons.append(f"log-loss {before.nll:.3f} -> {after.nll:.3f}")
     return reasons
+
+
+def _logits(
+    model: Model, x_all: FloatArray
+) -> tuple[FloatArray, npt.NDArray[np.bool_], dict[SensorSet, npt.NDArray[np.bool_]]]:
+    """Every row's calibrated scores by the booster of its set of sensors (zeros where the
+    model has none), which rows had one, and each set's rows."""
+    x = x_all[:, [FEATURES.index(f) for f in model.features]]
+    start = np.zeros((x_all.shape[0], len(CLASSES)))
+    known = np.zeros(x_all.shape[0], dtype=bool)
+    rows_of: dict[SensorSet, npt.NDArray[np.bool_]] = {}
+    for kinds, booster in model.boosters.items():
+        rows = _rows_of(x_all, kinds)
+        rows_of[kinds] = rows
+        if rows.any():
+            start[rows] = booster_logits(booster, x[rows])
+            known |= rows
+    return start, known, rows_of
+
+
+def model_score(
+    model: Model, examples: SiteExamples, config: DspConfig, durations: Sequence[float]
+) -> PassScore:
+    """What a finished model (one the site's passes never taught) scores on them."""
+    return pass_score(_softmax(_logits(model, examples.x)[0]), examples, config, durations)
 
 
 def calibrate(
@@ -228,19 +253,9 @@ def calibrate(
 
     ``durations`` are the walk tests' lengths (for the false reports per pass score)."""
     params = params or SiteBoostParams()
-    x_all = examples.x
     y = examples.y
-    x = x_all[:, [FEATURES.index(f) for f in prior.features]]
-    n_cls = len(CLASSES)
-    start = np.zeros((y.size, n_cls))
-    known = np.zeros(y.size, dtype=bool)
-    rows_of: dict[SensorSet, npt.NDArray[np.bool_]] = {}
-    for kinds, booster in prior.boosters.items():
-        rows = _rows_of(x_all, kinds)
-        rows_of[kinds] = rows
-        if rows.any():
-            start[rows] = booster_logits(booster, x[rows])
-            known |= rows
+    x = examples.x[:, [FEATURES.index(f) for f in prior.features]]
+    start, known, rows_of = _logits(prior, examples.x)
     before = _softmax(start)
     score_before = pass_score(before, examples, config, durations)
     sets: dict[str, Any] = {
@@ -288,7 +303,7 @@ def calibrate(
             if value:
                 sets["+".join(unit)][key] = value
     score_after = pass_score(after, examples, config, durations)
-    reasons = _worse(score_before, score_after)
+    reasons = worse(score_before, score_after)
     trees: list[Any] = []
     if rounds:
         xt, yt, st, wt = with_anchors(xs, ys, ss, anchor_rows)

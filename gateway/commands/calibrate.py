@@ -131,7 +131,21 @@ def run(args: argparse.Namespace) -> int:
             "working and the passes close enough? see the walk test's summary)"
         )
     info = _info(prior, walks, site, dsp, args.anchor_minutes)
-    return _finish(args, prior, examples, dsp, [w.duration for w in walks], info, out, started)
+    durations = [w.duration for w in walks]
+    return _finish(
+        args, prior, examples, dsp, durations, info, out, started, installed=_installed(dsp)
+    )
+
+
+def _installed(dsp: Any) -> Any:
+    """The packaged model a unit of another installation than the ground runs (the floor
+    model): a site model must also beat it on the walk tests. None on the ground, or where
+    the config names a model file (the prior is then the baseline, as ever)."""
+    from dsp.classifier import configured_model
+
+    if dsp.classifier.model is not None or dsp.classifier.installation == "ground":
+        return None
+    return configured_model(dsp.classifier)
 
 
 def _run_simulated(args: argparse.Namespace) -> int:
@@ -235,11 +249,13 @@ def _finish(
     info: dict[str, Any],
     out: Path,
     started: float,
+    installed: Any = None,
 ) -> int:
-    """Anchors, the site model and its scores, written unless refused."""
+    """Anchors, the site model and its scores, written unless refused (also when it scores
+    worse than the ``installed`` model the unit would run without it)."""
     from dsp.classifier import load_model
     from gateway.errors import UgsError
-    from hil.site_calibration import anchor_examples, calibrate
+    from hil.site_calibration import anchor_examples, calibrate, model_score, worse
 
     anchors = None
     if args.anchor_minutes > 0:
@@ -249,7 +265,17 @@ def _finish(
         )
         anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes)
     result = calibrate(prior, examples, dsp, durations, info=info, anchors=anchors)
-    _table(prior, result)
+    rows = [("packaged model", result.before)]
+    result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
+    if installed is not None:
+        name = f"{dsp.classifier.installation} model"
+        score = model_score(installed, examples, dsp, durations)
+        rows.append((name, score))
+        below = worse(score, result.after)
+        if below:
+            result.accepted = False
+            result.reasons += [f"than the {name} the unit runs: {r}" for r in below]
+    _table(prior, [*rows, ("site model", result.after)], result.sets)
     info["calibration"] = {
         "before": result.before.to_json(),
         "after": result.after.to_json(),
@@ -261,7 +287,7 @@ def _finish(
     result.model.info = info
     if not result.accepted and not args.force:
         print(
-            "refused: the site model scores worse than the packaged one in cross-validation: "
+            "refused: the site model scores worse in cross-validation "
             + "; ".join(result.reasons)
             + f". Nothing was written ({out} is as it was); --force writes it anyway.",
             file=sys.stderr,
@@ -331,7 +357,7 @@ def _info(
     }
 
 
-def _table(prior: Any, result: Any) -> None:
+def _table(prior: Any, scores: list[tuple[str, Any]], sets: dict[str, Any]) -> None:
     def row(name: str, s: Any) -> str:
         pds = "  ".join(
             f"{cls} Pd {'-' if v is None else f'{v:.3f}'} (n={s.n[cls]})" for cls, v in s.pd.items()
@@ -344,9 +370,8 @@ def _table(prior: Any, result: Any) -> None:
 
     print(f"prior: {prior.name} ({prior.digest})")
     print("cross-validation over the marked passes (each scored by a model that never saw it):")
-    print(row("packaged model", result.before))
-    print(row("site model", result.after))
-    sets = result.sets
+    for name, score in scores:
+        print(row(name, score))
 
     def unit_value(key: str) -> float | None:
         return next((v[key] for v in sets.values() if isinstance(v, dict) and v.get(key)), None)

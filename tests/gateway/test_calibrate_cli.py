@@ -154,3 +154,22 @@ def test_walk_tests_and_simulate_do_not_mix(
     assert main(["calibrate", str(walk_dir), "--simulate", "home", "--out", str(out)]) == 2
     assert "not both" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A site model replaces the floor model such a unit runs. On this walk test (two people)
+    # the site model names them as the packaged one does, but less surely than the floor
+    # model: it would make that unit worse, so it is refused.
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    out = tmp_path / "site-model.json"
+    args = ["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    rows = [line.split()[:2] for line in captured.out.splitlines()]
+    assert rows[-4:-1] == [["packaged", "model"], ["floor", "model"], ["site", "model"]]
+    assert "worse in cross-validation than the floor model the unit runs: log-loss" in captured.err
+    assert not out.exists()
+    assert main([*args, "--force"]) == 0 and out.exists()
