@@ -300,11 +300,28 @@ def _finish(
         print(f"written anyway (--force): {'; '.join(result.reasons)}")
     print(
         f"site model {info['id']} ({digest}) written to {out} "
-        f"in {time.monotonic() - started:.0f} s.\n"
+        f"in {time.monotonic() - started:.0f} s.\n{next_step(out)}"
+    )
+    return 0
+
+
+def next_step(out: Path) -> str:
+    """What to do with the model just written: point the config at it, unless it is one of
+    the package's own (``make floor-model``), which its installation picks by itself."""
+    from importlib import resources
+
+    from dsp.classifier import PACKAGED_MODELS
+
+    for installation, name in PACKAGED_MODELS.items():
+        if out.resolve() == Path(str(resources.files("dsp").joinpath(name))).resolve():
+            return (
+                f'Next: units with [dsp.classifier] installation = "{installation}" and no '
+                "model file take it when they start or reload."
+            )
+    return (
         f'Next: set [dsp.classifier] model = "{out.resolve()}" in the config, run '
         "ugs-gateway check-config, then: sudo systemctl reload ugs-gateway"
     )
-    return 0
 
 
 def _describe(walks: list[Any], examples: Any) -> None:

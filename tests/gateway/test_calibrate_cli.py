@@ -5,12 +5,14 @@ words for every input it cannot use."""
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 import hil.site_calibration
 from gateway.cli import main
+from gateway.commands.calibrate import next_step
 from hil.scenarios import generate
 from tests.gateway.walktest_rig import CONFIG, run_walktest
 
@@ -173,3 +175,13 @@ def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
     assert "worse in cross-validation than the floor model the unit runs: log-loss" in captured.err
     assert not out.exists()
     assert main([*args, "--force"]) == 0 and out.exists()
+
+
+def test_a_rebuilt_packaged_model_needs_no_config_change(tmp_path: Path) -> None:
+    # `make floor-model` rewrites the package's own floor model: no config line points at it.
+    packaged = Path(str(resources.files("dsp").joinpath("model-floor.json")))
+    assert 'installation = "floor"' in next_step(packaged)
+    elsewhere = next_step(tmp_path / "floor.json")
+    assert (
+        elsewhere.startswith("Next: set [dsp.classifier] model = ") and str(tmp_path) in elsewhere
+    )
