@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dsp.config import ClassifierDspConfig, Installation
+from dsp.config import ClassifierDspConfig
+from dsp.installation import Installation
 from dsp.jit import njit
 from dsp.records import SensorEvent
 

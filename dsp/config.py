@@ -8,9 +8,11 @@ changes what the classifier sees: retrain (``ugs-gateway train``) after such a c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from dsp.installation import Installation
 
 
 def _next_to_config(path: Path, info: ValidationInfo) -> Path:
@@ -217,11 +219,6 @@ class FusionDspConfig(BaseModel):
         "(unless it is a geophone piece they lie inside): a long event of one sensor must not "
         "hold back the others' detection",
     )
-
-
-Installation = Literal["ground", "floor"]
-"""Where the geophone sits; each has a packaged model (``dsp.classifier.PACKAGED_MODELS``)."""
-INSTALLATIONS: tuple[str, ...] = get_args(Installation)
 
 
 class ClassifierDspConfig(BaseModel):

@@ -38,7 +38,8 @@ from typing import Any
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
-from dsp.config import INSTALLATIONS, DspConfig
+from dsp.config import DspConfig
+from dsp.installation import INSTALLATIONS
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.scoring import Counts, score
 

@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from dsp.classifier import load_model
-from dsp.config import INSTALLATIONS, DspConfig
+from dsp.config import DspConfig
+from dsp.installation import INSTALLATIONS
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import bar_trigger, triggered_clips
 from hil.scenarios import generate

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_installation_argument(parser: argparse.ArgumentParser) -> None:
-    from dsp.config import INSTALLATIONS
+    from dsp.installation import INSTALLATIONS
 
     parser.add_argument(
         "--installation",
