@@ -70,7 +70,7 @@ from dsp.seismic_kernel import (
     S_WARM,
     seismic_block,
 )
-from dsp.validity import NAN, V_INDEX, VP_CLIP_DEV, close_all, validity_state
+from dsp.validity import NAN, V_INDEX, V_STEP, VP_CLIP_DEV, close_all, validity_state
 from dsp.windows import LOUDNESS_SMOOTH_S
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -136,14 +136,6 @@ def step_floors(rate: float, config: DspConfig, step: float) -> FloatArray:
     """The lowest noise floors a converter of this ``step`` can show (``STEP_NOISE``): a
     quiet stretch it reads as one value has a background somewhere below them."""
     return _white_noise(rate, config)[0] * (STEP_NOISE * step) ** 2
-
-
-def converter_step(x: FloatArray) -> float:
-    """The smallest change between two samples of ``x`` (its converter's step, if it has
-    one; 0 if ``x`` never changes)."""
-    d = np.abs(np.diff(x[np.isfinite(x)]))
-    d = d[d > 0.0]
-    return float(d.min()) if d.size else 0.0
 
 
 class SeismicChain:
@@ -243,7 +235,7 @@ class SeismicChain:
         ``x`` is too short or has no usable quiet part."""
         if self.primed or not enough(x.shape[0], self.rate):
             return False
-        frames = self._survey(np.ascontiguousarray(x, dtype=np.float64))
+        frames, step = self._survey(np.ascontiguousarray(x, dtype=np.float64))
         window = max(1, round(QUIET_WINDOW_S * self.frame_rate))
         if frames.shape[0] < 4 * window:
             return False
@@ -251,7 +243,7 @@ class SeismicChain:
         if not np.all(floors > 0.0):
             # A coarse converter reads a quiet floor as one value: its level is then the
             # converter's step noise, not nothing (a 10-bit piezo clip: an event, then flat).
-            floors = np.maximum(floors, step_floors(self.rate, self._config, converter_step(x)))
+            floors = np.maximum(floors, step_floors(self.rate, self._config, step))
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)
         self.bst[:, B_LTA] = np.log(floors[: self.nb])
@@ -263,15 +255,18 @@ class SeismicChain:
         self.primed = True
         return True
 
-    def _survey(self, x: FloatArray) -> FloatArray:
+    def _survey(self, x: FloatArray) -> tuple[FloatArray, float]:
         """Band and broadband energy ``(frames, bands + 1)`` of ``x``'s usable frames, from a
-        copy of this chain that never triggers."""
+        copy of this chain that never triggers, and the converter's step its input checks
+        saw (the smallest change between two samples; 0 if the input never changed)."""
         scratch = copy.deepcopy(self)
         scratch.prm = self.prm.copy()
         scratch.prm[P_WARM] = math.inf
         k0 = int(self.st[S_FRAME])
         scratch.feed(x)
-        return scratch._survey_rows((scratch.st[S_FRAME] - k0) / self.frame_rate)
+        step = float(scratch.vs[V_STEP])
+        rows = scratch._survey_rows((scratch.st[S_FRAME] - k0) / self.frame_rate)
+        return rows, step if math.isfinite(step) else 0.0
 
     def _survey_rows(self, seconds: float) -> FloatArray:
         """Band and broadband energy of the usable frames among the last ``seconds``."""
