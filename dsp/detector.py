@@ -28,8 +28,9 @@ from dsp.chains import Chain, make_chain
 from dsp.classifier import CLASSES, KIND_PREFIX, NOISE, Model, configured_model, feature_vector
 from dsp.config import ClassifierDspConfig, DspConfig
 from dsp.fusion import START_MARGIN_S, Fusion, Group, StreamClock
+from dsp.priming import flat_lead
 from dsp.records import Detection, Flag, SensorEvent, SensorSpec
-from dsp.sample_chain import RawFlag
+from dsp.sample_chain import QUIET_FLATLINE_S, RawFlag, flat_run
 from dsp.validity import FLAG_NAMES, GAP, NAN
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ CLOCK_TOLERANCE_S = 1.0
 is a discontinuity (a jump forward is treated as a gap; backwards re-anchors the clock)."""
 
 FLAG_HISTORY_S = 600.0
+
+PRIME_RETRY_S = 1.0
+"""A stream that has read one value since it started is looked at again this often for its
+first change (see ``_prime_span``)."""
 
 # Features copied into each report (the full vector stays internal to the classifier).
 REPORT_FEATURES = {
@@ -96,7 +101,13 @@ class _Stream:
     prime_n: int = 0
     """Samples surveyed to prime the chain after a start or a restart (0: none)."""
     priming: bool = False
-    """The chain waits to be primed: input is held until ``prime_n`` samples have come."""
+    """The chain waits to be primed: input is held until ``prime_at`` samples have come."""
+    prime_at: int = 0
+    """Held samples at which priming is tried (``prime_n``, later if the start is flat)."""
+    flat_n: int = 1
+    """A start that reads one value this long (the input checks' flat line) is flat."""
+    flat_limit: int = 1
+    """... and is held for its first change at most this long."""
 
 
 class StreamingDetector:
@@ -139,7 +150,9 @@ class StreamingDetector:
         prime = config.input.prime_s if prime_s is None else prime_s
         for s in self.streams.values():
             s.prime_n = max(0, round(prime * s.rate))
-            s.priming = s.prime_n > 0
+            s.flat_n = flat_run(config, s.rate)
+            s.flat_limit = max(s.flat_n, round(QUIET_FLATLINE_S * s.rate))
+            self._start_priming(s)
         fusion = config.fusion
         self.fusion = Fusion(fusion.join_s, fusion.stale_s, fusion.overhang_s)
         self.flags: deque[Flag] = deque()
@@ -183,7 +196,7 @@ class StreamingDetector:
             s.held = held = s.held + n
             s.next_t += n / s.rate
             if s.priming:
-                return [] if held < s.prime_n else self._drain(s)
+                return [] if held < s.prime_at else self._drain(s, may_wait=True)
             if held < (
                 s.batch if s.clock.open_since is not None or self._holding else s.batch_idle
             ):
@@ -223,30 +236,57 @@ class StreamingDetector:
             s.next_t = s.anchor + (chain.next_index + s.held) / rate
             if s.clock.time is None:
                 s.clock.time = s.anchor + chain.next_index / rate
-            return found if s.held < s.prime_n else found + self._drain(s)
+            if s.held < s.prime_at:
+                return found
+            return found + self._drain(s, may_wait=True)
         return found + self._run(s, x, t0)
 
-    def _drain(self, s: _Stream) -> list[Detection]:
-        """Run the samples ``s`` holds back through its chain."""
+    def _start_priming(self, s: _Stream) -> None:
+        s.priming = s.prime_n > 0
+        s.prime_at = s.prime_n
+
+    def _drain(self, s: _Stream, may_wait: bool = False) -> list[Detection]:
+        """Run the samples ``s`` holds back through its chain. ``may_wait``: a stream
+        waiting to prime may go on holding them (nothing else is due to run first)."""
         if not s.held:
             return []
         assert s.anchor is not None  # set before anything is held
         parts = s.parts
         block = parts[0] if len(parts) == 1 else np.concatenate(parts)
         parts.clear()
-        s.held = 0
         x = np.ascontiguousarray(self._select(s, block))
         if s.priming:
+            span = self._prime_span(s, x)
+            if may_wait and span > x.shape[0]:
+                if s.prime_at == s.prime_n:
+                    log.info("%s: reads one value; waiting for its first change", s.spec.name)
+                parts.append(block)
+                s.prime_at = min(span, x.shape[0] + round(PRIME_RETRY_S * s.rate))
+                return []
             s.priming = False
-            # Exactly the first prime_n samples, however the blocks came.
-            if not s.chain.prime(x[: s.prime_n]):
+            # Exactly the first ``span`` samples, however the blocks came.
+            if not s.chain.prime(x[:span]):
                 log.info(
                     "%s: %.1f s is too little or too flat to learn the noise level "
                     "from; warming up instead",
                     s.spec.name,
-                    x.shape[0] / s.rate,
+                    min(span, x.shape[0]) / s.rate,
                 )
+        s.held = 0
         return self._run(s, x, s.anchor + s.next_index / s.rate)
+
+    @staticmethod
+    def _prime_span(s: _Stream, x: FloatArray) -> int:
+        """How much of the stream's start to prime on: its first ``prime_n`` samples, or,
+        when it starts by reading one value (a coarse converter in a quiet place, or a
+        dead sensor), ``prime_n`` from its first change. Such a start teaches nothing, and
+        an event that ends it would otherwise find the chain warming up. A start flat for
+        longer than ``flat_limit`` is not waited on any further: the chain warms up (and
+        the input checks call it a flat line)."""
+        lead = flat_lead(x[: s.flat_limit], s.flat_n)
+        if not lead or lead >= s.flat_limit:
+            return s.prime_n
+        return lead + s.prime_n
 
     def _run(self, s: _Stream, x: FloatArray, t0: float) -> list[Detection]:
         """Samples ``x`` (the chain's columns) that follow on in time through the chain;
@@ -335,7 +375,7 @@ class StreamingDetector:
         self._collect(s, events, flags)
         chain.reset(start + gap)
         s.next_index = chain.next_index
-        s.priming = s.prime_n > 0  # a sensor back after an outage starts afresh
+        self._start_priming(s)  # a sensor back after an outage starts afresh
 
     def _track_open(self, s: _Stream) -> None:
         """Note whether the stream's chain has an event open (``_clocks`` says more)."""

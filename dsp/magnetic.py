@@ -187,6 +187,9 @@ class MagChain(SampleChain):
     def _reset_filters(self) -> None:
         pass  # all of this chain's memory is in its state array
 
+    def _checked(self, sample: FloatArray) -> float:
+        return float(np.sum(sample[:MAX_AXES]))  # the kernel checks the sum of the axes
+
     def _prime(self, x: FloatArray) -> bool:
         """Baseline per axis (the median field) and the spread of the smoothed anomaly, from
         the bulk of ``x``: a passing vehicle moves the field for seconds only."""

@@ -77,3 +77,15 @@ def robust_sigma(x: FloatArray) -> float:
 def enough(n: int, rate: float) -> bool:
     """Whether ``n`` samples at ``rate`` are enough to prime on."""
     return n >= math.ceil(PRIME_MIN_S * rate)
+
+
+def flat_lead(x: FloatArray, run: int) -> int:
+    """How many samples at the start of ``x`` repeat its first value, when at least ``run``
+    do (else 0). Such a start teaches nothing: a coarse converter in a quiet place reads one
+    value, and so does a dead sensor; the level is learnt from what follows."""
+    if x.shape[0] == 0:
+        return 0
+    moved = x != x[0] if x.ndim == 1 else np.any(x != x[0], axis=1)
+    changed = np.flatnonzero(moved)
+    lead = int(changed[0]) if changed.size else x.shape[0]
+    return lead if lead >= run else 0

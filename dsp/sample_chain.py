@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.config import DspConfig
-from dsp.priming import enough
+from dsp.priming import enough, flat_lead
 from dsp.records import SensorEvent
 from dsp.validity import (
     N_VPARAMS,
@@ -27,6 +27,7 @@ from dsp.validity import (
     VP_QUIET_RUN,
     VP_SETTLE,
     close_all,
+    continue_flat_line,
     validity_state,
 )
 
@@ -40,13 +41,18 @@ RawFlag = tuple[int, int, int]
 """(kind, first input sample, end input sample)."""
 
 
+def flat_run(config: DspConfig, rate: float) -> int:
+    """Identical samples that make a flat line (a dead sensor or a stuck converter)."""
+    return max(config.input.clip_run + 1, round(config.input.flatline_s * rate))
+
+
 def validity_params(config: DspConfig, rate: float, settle_s: float) -> FloatArray:
     """Input-check parameters for a stream at ``rate`` (see dsp.validity)."""
     inp = config.input
     vp = np.zeros(N_VPARAMS)
     vp[VP_CLIP_RUN] = inp.clip_run
     vp[VP_CLIP_DEV] = math.inf  # seismic sets it once its noise floor is known
-    vp[VP_FLAT_RUN] = max(inp.clip_run + 1, round(inp.flatline_s * rate))
+    vp[VP_FLAT_RUN] = flat_run(config, rate)
     vp[VP_QUIET_RUN] = max(vp[VP_FLAT_RUN], round(QUIET_FLATLINE_S * rate))
     vp[VP_MERGE] = max(1, round(inp.merge_s * rate))
     vp[VP_SETTLE] = round(settle_s * rate)
@@ -110,13 +116,23 @@ class SampleChain:
         """Learn the noise level from the quiet parts of ``x``, the input about to be fed
         (dsp.priming), so that an event in it is seen from its start; False (and the chain
         warms up as it goes) when ``x`` is too short or holds nothing to learn from."""
-        if self.primed or not enough(x.shape[0], self.rate):
+        lead = flat_lead(x, int(self.vp[VP_FLAT_RUN]))
+        rest = x[lead:]
+        if self.primed or not enough(rest.shape[0], self.rate):
             return False
-        finite = np.isfinite(x) if x.ndim == 1 else np.isfinite(x).all(axis=1)
+        finite = np.isfinite(rest) if rest.ndim == 1 else np.isfinite(rest).all(axis=1)
         if not enough(int(np.count_nonzero(finite)), self.rate):
             return False
-        self.primed = self._prime(np.ascontiguousarray(x[finite]))
+        self.primed = self._prime(np.ascontiguousarray(rest[finite]))
+        if self.primed and lead:
+            # A start that read one value is a flat line from its first sample: the level
+            # just learnt from what follows must not be dragged by a second of it first.
+            continue_flat_line(self.vs, self._checked(x[0]), self.vp)
         return self.primed
+
+    def _checked(self, sample: FloatArray) -> float:
+        """What the input checks look at of one sample (its single value)."""
+        return float(sample)
 
     # -- subclass hooks -----------------------------------------------------------------------
 

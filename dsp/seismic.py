@@ -13,11 +13,12 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
-from dsp.priming import QUIET_WINDOW_S, enough, quiet_level
+from dsp.priming import QUIET_WINDOW_S, enough, flat_lead, quiet_level, robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
     B_FLOOR,
+    B_LEAST,
     B_LTA,
     B_STA,
     F_BB,
@@ -62,6 +63,7 @@ from dsp.seismic_kernel import (
     S_FRAME,
     S_IN_EVENT,
     S_NOISE,
+    S_NOISE_LEAST,
     S_P_ABOVE,
     S_P_FALL,
     S_P_KIND,
@@ -70,7 +72,17 @@ from dsp.seismic_kernel import (
     S_WARM,
     seismic_block,
 )
-from dsp.validity import NAN, V_INDEX, V_STEP, VP_CLIP_DEV, close_all, validity_state
+from dsp.validity import (
+    NAN,
+    QUIET_STEPS,
+    V_INDEX,
+    V_STEP,
+    VP_CLIP_DEV,
+    VP_FLAT_RUN,
+    close_all,
+    continue_flat_line,
+    validity_state,
+)
 from dsp.windows import LOUDNESS_SMOOTH_S
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -104,6 +116,10 @@ STEP_NOISE = 0.5
 """A converter that reads one value while all is quiet hides a background of up to about
 half its step (rms): the level a chain takes when its quiet part measured nothing."""
 
+NOTHING = 1e-6
+"""The lowest a noise floor may sink, as a share of the converter's step noise (energy):
+below it the input stood on one value, and what the filters show is their ring dying away."""
+
 _WHITE: dict[tuple[float, str], tuple[FloatArray, FloatArray]] = {}
 
 
@@ -136,6 +152,12 @@ def step_floors(rate: float, config: DspConfig, step: float) -> FloatArray:
     """The lowest noise floors a converter of this ``step`` can show (``STEP_NOISE``): a
     quiet stretch it reads as one value has a background somewhere below them."""
     return _white_noise(rate, config)[0] * (STEP_NOISE * step) ** 2
+
+
+def _quiet_start(value: float, rest: FloatArray, within: float) -> bool:
+    """Whether a start that read one ``value`` was a quiet converter's background: the input
+    that follows (``rest``) is centred ``within`` of it and scatters no further."""
+    return abs(value - float(np.median(rest))) <= within and robust_sigma(rest) <= within
 
 
 class SeismicChain:
@@ -218,6 +240,8 @@ class SeismicChain:
         self.zi = np.zeros((self.sos.shape[0], 2))
         self.st = np.zeros(N_STATE)
         self.bst = np.zeros((self.nb, N_BAND_STATE))
+        self.bst[:, B_LEAST] = -math.inf
+        self.st[S_NOISE_LEAST] = -math.inf
         self.vs = validity_state(at_index)
         self.vp[VP_CLIP_DEV] = math.inf
         self.frame_ring[:] = 0.0
@@ -233,19 +257,37 @@ class SeismicChain:
         (dsp.priming): the floors are set and the chain is armed, so that an event in ``x``
         is seen from its start. False (the chain warms up as it goes, triggers quiet) when
         ``x`` is too short or has no usable quiet part."""
-        if self.primed or not enough(x.shape[0], self.rate):
+        lead = flat_lead(x, int(self.vp[VP_FLAT_RUN]))
+        if self.primed or not enough(x.shape[0] - lead, self.rate):
             return False
-        frames, step = self._survey(np.ascontiguousarray(x, dtype=np.float64))
+        frames, step = self._survey(np.ascontiguousarray(x[lead:], dtype=np.float64))
         window = max(1, round(QUIET_WINDOW_S * self.frame_rate))
         if frames.shape[0] < 4 * window:
             return False
         floors = quiet_level(frames, window) * quiet_gain(self.rate, self._config)
+        least = step_floors(self.rate, self._config, step)
         if not np.all(floors > 0.0):
             # A coarse converter reads a quiet floor as one value: its level is then the
             # converter's step noise, not nothing (a 10-bit piezo clip: an event, then flat).
-            floors = np.maximum(floors, step_floors(self.rate, self._config, step))
+            floors = np.maximum(floors, least)
+        if step > 0.0:
+            # Nor may the floors sink below what the converter can resolve as it runs. The
+            # broadband one only sets the clip level: no noise is less than the step's.
+            floors[: self.nb] = np.maximum(floors[: self.nb], NOTHING * least[: self.nb])
+            floors[self.nb] = max(floors[self.nb], least[self.nb])
+            self.bst[:, B_LEAST] = np.log(NOTHING * least[: self.nb])
+            self.st[S_NOISE_LEAST] = math.log(least[self.nb])
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)
+        if lead and step > 0.0 and _quiet_start(x[0], x[lead:], QUIET_STEPS * step):
+            # The input checks know the converter's step from the start, not from its first
+            # change: a start that reads one value at the background level is the quiet of
+            # a coarse converter, not a dead sensor.
+            self.vs[V_STEP] = min(self.vs[V_STEP], step)
+        elif lead:
+            # A dead start: flagged from its first sample, so that the floors just learnt
+            # are not sunk by a second of nothing before the input checks would see it.
+            continue_flat_line(self.vs, float(x[0]), self.vp)
         self.bst[:, B_LTA] = np.log(floors[: self.nb])
         self.bst[:, B_FLOOR] = floors[: self.nb]
         self.st[S_NOISE] = floors[self.nb]

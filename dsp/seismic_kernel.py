@@ -85,7 +85,8 @@ S_REF = 22  # running loudness floor of the open event (dB): follows it down, cr
 S_V_REF = 23  # ... where the valley candidate was found
 S_P_ABOVE = 24  # the open piece's valley, dB above that floor (E_ABOVE)
 S_P_FALL = 25  # ... and dB below the loudest point before it (E_FALL)
-N_STATE = 26
+S_NOISE_LEAST = 26  # log of the lowest S_NOISE may fall to (as B_LEAST)
+N_STATE = 27
 
 # Per-band state (bst rows).
 B_ACC = 0
@@ -94,7 +95,8 @@ B_LTA = 2  # noise floor (mean square), kept as its natural log
 B_PEAK = 3  # peak STA in the open event
 B_TOP = 4  # largest squared sample of the frame so far
 B_FLOOR = 5  # exp(B_LTA), kept to spare an exp per frame
-N_BAND_STATE = 6
+B_LEAST = 6  # the lowest B_LTA may fall to: what the converter can resolve (-inf: unknown)
+N_BAND_STATE = 7
 
 FLOOR_EVERY = 5
 """After warm-up the noise floors are updated every this many frames (0.1 s)."""
@@ -342,6 +344,9 @@ def _close_frame(
                 log_floor += step * prm[P_CDOWN] * (math.log(max(sta, 1e-300)) - log_floor)
             else:
                 log_floor = _update_floor(log_floor, e, sta, warm, prm, step)
+            # Input that stands on one value has no energy at all: the floor would sink
+            # without end, and the first change of one count would be an event for ever.
+            log_floor = max(log_floor, bst[b, B_LEAST])
             bst[b, B_LTA] = log_floor
             bst[b, B_FLOOR] = math.exp(log_floor)
         floor = bst[b, B_FLOOR]
@@ -364,7 +369,8 @@ def _close_frame(
     if adapt:
         # Broadband floor (only sets the clip-detection level): same rules.
         log_noise = math.log(max(st[S_NOISE], 1e-300))
-        st[S_NOISE] = math.exp(_update_floor(log_noise, e_bb, st[S_BB_STA], warm, prm, step))
+        log_noise = _update_floor(log_noise, e_bb, st[S_BB_STA], warm, prm, step)
+        st[S_NOISE] = math.exp(max(log_noise, st[S_NOISE_LEAST]))
     frame_ring[row, xb + F_BB] = e_bb
     frame_ring[row, xb + F_PEAK] = fe[f, xb + 1]
     # One strength on the continuous scale: an impact at impulse_on counts as trigger_on.

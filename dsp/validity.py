@@ -34,6 +34,10 @@ GAP = 3
 FLAG_NAMES = ("nan", "clipped", "flatline", "gap")
 N_KINDS = 4
 
+QUIET_STEPS = 2.0
+"""A signal within this many converter steps of its running mean is at its background
+level: a coarse converter there may read one value for a long time (``VP_QUIET_RUN``)."""
+
 # Parameters (vp).
 VP_CLIP_RUN = 0  # identical samples that make a clip ...
 VP_CLIP_DEV = 1  # ... at more than this from the running mean (inf: no clip detection yet)
@@ -67,6 +71,13 @@ def validity_state(start_index: int = 0) -> FloatArray:
     vs[V_STEP] = np.inf
     vs[V_INDEX] = start_index
     return vs
+
+
+def continue_flat_line(vs: FloatArray, value: float, vp: FloatArray) -> None:
+    """Checks about to start on a stretch known to begin flat at ``value`` (priming saw it):
+    its first sample already continues a flat line, and is flagged as one."""
+    vs[V_PREV] = value
+    vs[V_RUN] = vp[VP_FLAT_RUN]
 
 
 @njit(cache=True, inline="always")
@@ -165,7 +176,9 @@ def validate_block(
         usable = True
         # A converter whose noise is no bigger than its step reads the same value for long
         # stretches while all is quiet: that is a flat line only when it lasts far longer.
-        quiet = step < math.inf and dev <= 2.0 * step and abs(raw - dc) <= 2.0 * step
+        quiet = (
+            step < math.inf and dev <= QUIET_STEPS * step and abs(raw - dc) <= QUIET_STEPS * step
+        )
         flat_run = vp[VP_QUIET_RUN] if quiet else vp[VP_FLAT_RUN]
         if run >= flat_run:
             first = idx - flat_run + 1.0 if run == flat_run else idx

@@ -12,6 +12,7 @@ from dsp.magnetic import MagChain
 from dsp.pir import PirChain
 from dsp.priming import quiet_level
 from dsp.records import SensorSpec
+from dsp.sample_chain import QUIET_FLATLINE_S
 from dsp.seismic import SeismicChain
 from dsp.seismic_kernel import B_FLOOR
 from hil.analysis import OFFLINE_PRIME_S, run_detector
@@ -84,6 +85,65 @@ def test_a_sensor_back_from_an_outage_learns_again(demo):
     found += det.flush()
     assert [d.cls for d in found] == ["footstep"]
     assert any(f.kind == "gap" for f in det.pop_flags())
+
+
+def _live_geophone(counts, rate):
+    """A unit's geophone delivering ``counts`` in the drivers' 0.1-s blocks: detections,
+    flags, and when the detector first ran anything (None: it held everything)."""
+    det = StreamingDetector(DspConfig(), [SensorSpec("geo1", "seismic", rate, 1)])
+    found, ran_at = [], None
+    step = round(0.1 * rate)
+    for a in range(0, counts.size, step):
+        found += det.feed("geo1", a / rate, counts[a : a + step, None])
+        if ran_at is None and det.status()["sensors"]["geo1"]["samples"]:
+            ran_at = a / rate
+    found += det.flush()
+    return found, det.pop_flags(), ran_at
+
+
+def test_a_live_unit_whose_coarse_converter_reads_one_value_until_someone_comes_hears_them(demo):
+    # A coarse converter in a quiet place reads one value: its first 5 s teach nothing,
+    # so the stream waits for its first change and primes on what follows. Before, the
+    # chain warmed up, the 17 s of one value were called a dead sensor, and the walker's
+    # first 6 s were lost in the settling after it.
+    rate = demo.channels["geo1"].rate
+    x = demo.channels["geo1"].data[: round(50.0 * rate), 0]
+    counts = np.round(512.0 + x / (8.0 * np.std(x[: round(15.0 * rate)])))
+    walker = demo.truth[0]
+    assert np.unique(counts[: round(walker.t0 * rate)]).size == 1
+    found, flags, _ = _live_geophone(counts, rate)
+    assert found[0].cls == "footstep"
+    assert walker.t0 - 0.5 < found[0].t0 < walker.t0 + 1.0
+    # One detection for the whole walk, ended with it: the noise floor did not sink
+    # without end while the converter read one value.
+    assert walker.t1 - 2.0 < found[0].t1 < walker.t1 + 3.0
+    assert not [f for f in flags if f.kind == "flatline"]
+
+
+def test_a_geophone_dead_at_the_start_is_a_flat_line_and_heard_once_it_is_back(demo):
+    # The cable is loose for the first 3 s (the converter reads 0), then the unit hears
+    # its field: the dead start is flagged, the jump back is not an event, and the walker
+    # 17 s later is found where he is. (Before, the first 5 s were primed on, half dead
+    # and half a jump, and one 48-s detection began 15 s before the walker.)
+    rate = demo.channels["geo1"].rate
+    x = demo.channels["geo1"].data[: round(50.0 * rate), 0]
+    alive = np.round(2048.0 + x / (0.2 * np.std(x[: round(15.0 * rate)])))
+    counts = np.concatenate([np.zeros(round(3.0 * rate)), alive])
+    found, flags, _ = _live_geophone(counts, rate)
+    walker = demo.truth[0]
+    assert found[0].cls == "footstep"
+    assert abs(found[0].t0 - (walker.t0 + 3.0)) < 1.0
+    assert [(f.kind, f.t0, f.t1) for f in flags if f.kind == "flatline"] == [("flatline", 0.0, 3.0)]
+
+
+def test_a_geophone_dead_from_the_start_is_not_waited_on_for_ever():
+    # One value for 70 s: held for its first change for at most a minute (QUIET_FLATLINE_S),
+    # then run, and reported as one flat line from its first sample.
+    rate = 250.0
+    found, flags, ran_at = _live_geophone(np.full(round(70.0 * rate), 2048.0), rate)
+    assert found == []
+    assert ran_at is not None and ran_at <= QUIET_FLATLINE_S + 1.0
+    assert [(f.kind, f.t0, f.t1) for f in flags] == [("flatline", 0.0, 70.0)]
 
 
 def test_the_quiet_level_is_the_background_even_when_an_event_fills_most_of_it():
