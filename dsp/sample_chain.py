@@ -127,7 +127,8 @@ class SampleChain:
         if self.primed and lead:
             # A start that read one value is a flat line from its first sample: the level
             # just learnt from what follows must not be dragged by a second of it first.
-            continue_flat_line(self.vs, self._checked(x[0]), self.vp)
+            level = self._checked(np.median(rest[finite], axis=0))
+            continue_flat_line(self.vs, self._checked(x[0]), level, self.vp)
         return self.primed
 
     def _checked(self, sample: FloatArray) -> float:

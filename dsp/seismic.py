@@ -287,7 +287,7 @@ class SeismicChain:
         elif lead:
             # A dead start: flagged from its first sample, so that the floors just learnt
             # are not sunk by a second of nothing before the input checks would see it.
-            continue_flat_line(self.vs, float(x[0]), self.vp)
+            continue_flat_line(self.vs, float(x[0]), float(np.median(x[lead:])), self.vp)
         self.bst[:, B_LTA] = np.log(floors[: self.nb])
         self.bst[:, B_FLOOR] = floors[: self.nb]
         self.st[S_NOISE] = floors[self.nb]

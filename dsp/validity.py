@@ -73,11 +73,16 @@ def validity_state(start_index: int = 0) -> FloatArray:
     return vs
 
 
-def continue_flat_line(vs: FloatArray, value: float, vp: FloatArray) -> None:
-    """Checks about to start on a stretch known to begin flat at ``value`` (priming saw it):
-    its first sample already continues a flat line, and is flagged as one."""
+def continue_flat_line(vs: FloatArray, value: float, level: float, vp: FloatArray) -> None:
+    """Checks about to start on a stretch known to begin flat at ``value`` (a dead start,
+    which priming saw) and to go on around ``level``: its first sample already continues a
+    flat line and is flagged as one, and the running mean starts at ``level``, so that the
+    input coming back is not taken for clipping while the mean would catch up."""
     vs[V_PREV] = value
     vs[V_RUN] = vp[VP_FLAT_RUN]
+    vs[V_LAST_GOOD] = value
+    vs[V_DC] = level
+    vs[V_HAVE_GOOD] = 1.0
 
 
 @njit(cache=True, inline="always")

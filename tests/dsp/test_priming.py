@@ -133,7 +133,9 @@ def test_a_geophone_dead_at_the_start_is_a_flat_line_and_heard_once_it_is_back(d
     walker = demo.truth[0]
     assert found[0].cls == "footstep"
     assert abs(found[0].t0 - (walker.t0 + 3.0)) < 1.0
-    assert [(f.kind, f.t0, f.t1) for f in flags if f.kind == "flatline"] == [("flatline", 0.0, 3.0)]
+    # ... and the field coming back is not taken for clipping while a running mean that
+    # started on the dead value would catch up (14 s of `clipped` before).
+    assert [(f.kind, f.t0, f.t1) for f in flags] == [("flatline", 0.0, 3.0)]
 
 
 def test_a_geophone_dead_from_the_start_is_not_waited_on_for_ever():
