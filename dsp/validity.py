@@ -1,7 +1,8 @@
 """First stage of every sensor kernel: checks of the raw input, sample by sample.
 
 Finds non-finite values (NaN/inf in the data, or a gap the caller filled), clipping (a value
-repeated at far more than the noise from the running mean) and flat lines (a value repeated
+repeated at far more than the noise from the running mean, and jumped to rather than reached
+a converter step at a time) and flat lines (a value repeated
 for a long time: a dead sensor or a stuck converter). A bad sample is replaced by the last
 good one, so filters never see NaN (which would poison their state for ever) nor a step, and
 the sample is marked as *settling* for a while so that triggers stay quiet until the filters
@@ -59,7 +60,8 @@ V_DC = 6  # running mean of good samples (centre for clip detection)
 V_HAVE_GOOD = 7
 V_STEP = 8  # smallest change seen between two samples (the converter's step, if it has one)
 V_DEV = 9  # running mean of |sample - running mean|
-V_OPEN = 10  # per kind: start of the open stretch, -1 if none
+V_ENTRY = 10  # the change into the current run of identical values
+V_OPEN = 11  # per kind: start of the open stretch, -1 if none
 V_LAST = V_OPEN + N_KINDS  # per kind: last sample inside the open stretch
 V_SIZE = V_LAST + N_KINDS
 
@@ -132,6 +134,7 @@ def validate_block(
     settle = vs[V_SETTLE]
     dc = vs[V_DC]
     step = vs[V_STEP]
+    entry = vs[V_ENTRY]
     dev = vs[V_DEV]
     have_good = vs[V_HAVE_GOOD] != 0.0
     c_dc = vp[VP_DC]
@@ -141,7 +144,8 @@ def validate_block(
         idx = index + i
         if vs[V_N_OPEN] == 0.0 and raw != prev and math.isfinite(raw) and have_good:
             # The common case: a fresh finite value, nothing being flagged.
-            step = min(step, abs(raw - prev))
+            entry = abs(raw - prev)
+            step = min(step, entry)
             run = 1.0
             prev = raw
             last_good = raw
@@ -172,8 +176,8 @@ def validate_block(
         if raw == prev:
             run += 1.0
         else:
-            if math.isfinite(prev):
-                step = min(step, abs(raw - prev))
+            entry = abs(raw - prev) if math.isfinite(prev) else math.inf
+            step = min(step, entry)
             run = 1.0
         prev = raw
         last_good = raw
@@ -192,7 +196,13 @@ def validate_block(
                 n_flags = _mark(vs, FLATLINE, j, merge, flags, n_flags)
                 j += 1.0
             usable = False
-        elif run >= vp[VP_CLIP_RUN] and abs(raw - dc) > vp[VP_CLIP_DEV]:
+        elif (
+            run >= vp[VP_CLIP_RUN]
+            and abs(raw - dc) > vp[VP_CLIP_DEV]
+            and entry > QUIET_STEPS * step
+        ):
+            # Stuck at the converter's end, come to at speed: a slow peak that a coarse
+            # converter reads as one value for a few samples is reached a step at a time.
             first = idx - vp[VP_CLIP_RUN] + 1.0 if run == vp[VP_CLIP_RUN] else idx
             j = first
             while j <= idx:
@@ -216,6 +226,7 @@ def validate_block(
     vs[V_SETTLE] = settle
     vs[V_DC] = dc
     vs[V_STEP] = step
+    vs[V_ENTRY] = entry
     vs[V_DEV] = dev
     vs[V_HAVE_GOOD] = 1.0 if have_good else 0.0
     return n_flags

@@ -135,3 +135,16 @@ def test_a_coarse_converter_reading_one_value_while_all_is_quiet_is_not_a_flat_l
     assert len(flat) == 1 and flat[0][1] <= 3050
     _, _, flags = _run(np.full(600, 2150.0), [])
     assert [f[0] for f in flags] == [FLATLINE]
+
+
+def test_a_slow_peak_on_a_coarse_converter_is_not_clipping_but_its_end_is():
+    # 40 steps tall at 2 Hz, 250 samples/s: each crest reads one value for several samples,
+    # reached a step at a time. The same wave twice as tall, stuck at the converter's end
+    # (40 steps), jumps there: that is clipping.
+    t = np.arange(2500) / 250.0
+    slow = np.round(40.0 * np.sin(2.0 * np.pi * 2.0 * t))
+    _, _, flags = _run(slow, [])
+    assert not [f for f in flags if f[0] == CLIPPED]
+    stuck = np.clip(np.round(80.0 * np.sin(2.0 * np.pi * 2.0 * t)), -40.0, 40.0)
+    _, _, flags = _run(stuck, [])
+    assert len([f for f in flags if f[0] == CLIPPED]) == 20  # every crest and trough
