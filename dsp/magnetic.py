@@ -187,8 +187,9 @@ class MagChain(SampleChain):
     def _reset_filters(self) -> None:
         pass  # all of this chain's memory is in its state array
 
-    def _checked(self, sample: FloatArray) -> float:
-        return float(np.sum(sample[:MAX_AXES]))  # the kernel checks the sum of the axes
+    def _probe(self, x: FloatArray) -> FloatArray:
+        # The kernel checks the sum of the axes.
+        return x if x.ndim == 1 else np.sum(x[:, :MAX_AXES], axis=1)
 
     def _prime(self, x: FloatArray) -> bool:
         """Baseline per axis (the median field) and the spread of the smoothed anomaly, from

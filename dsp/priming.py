@@ -89,3 +89,20 @@ def flat_lead(x: FloatArray, run: int) -> int:
     changed = np.flatnonzero(moved)
     lead = int(changed[0]) if changed.size else x.shape[0]
     return lead if lead >= run else 0
+
+
+def background_of(value: float, rest: FloatArray, within: float) -> bool:
+    """Whether a start that read one ``value`` was the quiet of what follows (``rest``), a
+    coarse converter's background rather than a dead sensor: it changes by no more than
+    ``within`` at first, and no more from sample to sample after (robustly: an event that
+    follows at once moves slowly, or in a few steps, against that)."""
+    if rest.size < 2 or abs(float(rest[0]) - value) > within:
+        return False
+    return robust_sigma(np.diff(rest)) / math.sqrt(2.0) <= within
+
+
+def smallest_step(x: FloatArray) -> float:
+    """The smallest change between two samples of ``x`` (a converter's step); 0 if none."""
+    moves = np.abs(np.diff(x))
+    moves = moves[moves > 0.0]
+    return float(moves.min()) if moves.size else 0.0

@@ -13,7 +13,7 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
-from dsp.priming import QUIET_WINDOW_S, enough, flat_lead, quiet_level, robust_sigma
+from dsp.priming import QUIET_WINDOW_S, background_of, enough, flat_lead, quiet_level
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
@@ -154,12 +154,6 @@ def step_floors(rate: float, config: DspConfig, step: float) -> FloatArray:
     return _white_noise(rate, config)[0] * (STEP_NOISE * step) ** 2
 
 
-def _quiet_start(value: float, rest: FloatArray, within: float) -> bool:
-    """Whether a start that read one ``value`` was a quiet converter's background: the input
-    that follows (``rest``) is centred ``within`` of it and scatters no further."""
-    return abs(value - float(np.median(rest))) <= within and robust_sigma(rest) <= within
-
-
 class SeismicChain:
     """Resampling, filter bank, trigger and features for one geophone stream.
 
@@ -279,7 +273,7 @@ class SeismicChain:
             self.st[S_NOISE_LEAST] = math.log(least[self.nb])
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)
-        if lead and step > 0.0 and _quiet_start(x[0], x[lead:], QUIET_STEPS * step):
+        if lead and step > 0.0 and background_of(x[0], x[lead:], QUIET_STEPS * step):
             # The input checks know the converter's step from the start, not from its first
             # change: a start that reads one value at the background level is the quiet of
             # a coarse converter, not a dead sensor.

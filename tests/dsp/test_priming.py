@@ -204,6 +204,27 @@ def test_a_magnetometer_in_raw_counts_learns_its_baseline_from_the_bulk():
     assert len(events) == 1 and 1.5 < events[0].t0 < 3.0
 
 
+def test_a_one_axis_magnetometer_that_reads_one_value_until_a_car_comes_reports_it():
+    # A coarse roadside magnetometer (2-count steps) reads -8 for its first 16 s, then
+    # flickers a step either way; a car passes at 17-20 s. The flat start is its quiet,
+    # learnt from, not a dead sensor (which would be flagged and not learnt from, and the
+    # car would fall in the settling after it).
+    rng = np.random.default_rng(7)
+    rate = 200.0
+    t = np.arange(int(25 * rate)) / rate
+    x = -8.0 + 2.0 * np.round(rng.standard_normal(t.size) * 0.6)
+    x[t < 16.0] = -8.0
+    x += 2.0 * np.round(15.0 * np.exp(-0.5 * ((t - 18.5) / 0.8) ** 2))
+    det = StreamingDetector(DspConfig(), [SensorSpec("mag1", "magnetometer", rate, 1)])
+    found = []
+    for a in range(0, t.size, 20):
+        found += det.feed("mag1", a / rate, x[a : a + 20, None])
+    found += det.flush()
+    assert [d.cls for d in found] == ["vehicle"]
+    assert 16.5 < found[0].t0 < 18.5
+    assert det.pop_flags() == []
+
+
 def test_a_pir_clip_half_filled_by_a_crossing_is_primed_on_its_quiet_seconds():
     # A 10-bit board's output at 525 counts, a few counts of noise, and someone crossing its
     # zones from 1.5 s to 7.5 s of a 12.6-s clip: swings of 100 counts, 0.8 s per lobe.
