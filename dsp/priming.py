@@ -20,6 +20,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from dsp.validity import QUIET_STEPS
+
 FloatArray = npt.NDArray[np.float64]
 
 PRIME_MIN_S = 1.0
@@ -91,12 +93,14 @@ def flat_lead(x: FloatArray, run: int) -> int:
     return lead if lead >= run else 0
 
 
-def background_of(value: float, rest: FloatArray, within: float) -> bool:
-    """Whether a start that read one ``value`` was the quiet of what follows (``rest``), a
-    coarse converter's background rather than a dead sensor: it changes by no more than
-    ``within`` at first, and no more from sample to sample after (robustly: an event that
-    follows at once moves slowly, or in a few steps, against that)."""
-    if rest.size < 2 or abs(float(rest[0]) - value) > within:
+def quiet_start(value: float, rest: FloatArray, step: float) -> bool:
+    """Whether a start that read one ``value`` was the quiet of what follows (``rest``) on a
+    converter of ``step``, rather than a dead sensor: it changes by at most ``QUIET_STEPS``
+    steps at first, and no more from sample to sample after (robustly: an event that ends
+    the flat start moves slowly, or in a few steps, against that)."""
+    rest = rest[np.isfinite(rest)]
+    within = QUIET_STEPS * step
+    if step <= 0.0 or rest.size < 2 or abs(float(rest[0]) - value) > within:
         return False
     return robust_sigma(np.diff(rest)) / math.sqrt(2.0) <= within
 

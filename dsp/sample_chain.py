@@ -13,14 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.config import DspConfig
-from dsp.priming import background_of, enough, flat_lead, smallest_step
+from dsp.priming import enough, flat_lead, quiet_start, smallest_step
 from dsp.records import SensorEvent
 from dsp.validity import (
     N_VPARAMS,
     NAN,
-    QUIET_STEPS,
     V_INDEX,
-    V_STEP,
     VP_CLIP_DEV,
     VP_CLIP_RUN,
     VP_DC,
@@ -29,7 +27,7 @@ from dsp.validity import (
     VP_QUIET_RUN,
     VP_SETTLE,
     close_all,
-    continue_flat_line,
+    start_on_flat,
     validity_state,
 )
 
@@ -119,37 +117,22 @@ class SampleChain:
         (dsp.priming), so that an event in it is seen from its start; False (and the chain
         warms up as it goes) when ``x`` is too short or holds nothing to learn from."""
         lead = flat_lead(x, int(self.vp[VP_FLAT_RUN]))
-        step = self._quiet_lead(x, lead) if lead else 0.0
-        dead = lead > 0 and not step
+        probe = self._probe(x)
+        step = smallest_step(probe[lead:]) if lead else 0.0
+        quiet = bool(lead) and quiet_start(float(probe[0]), probe[lead:], step)
         # A quiet converter's flat start is its background and is learnt from; a dead one
-        # is not.
-        rest = x[lead:] if dead else x
+        # is not, and is flagged from its first sample, so that the level learnt from what
+        # follows is not dragged by a second of it first.
+        rest = x[lead:] if lead and not quiet else x
         if self.primed or not enough(rest.shape[0], self.rate):
             return False
         finite = np.isfinite(rest) if rest.ndim == 1 else np.isfinite(rest).all(axis=1)
         if not enough(int(np.count_nonzero(finite)), self.rate):
             return False
         self.primed = self._prime(np.ascontiguousarray(rest[finite]))
-        if self.primed and step:
-            # The input checks know the converter's step from the start: its quiet reading
-            # one value is no flat line.
-            self.vs[V_STEP] = min(self.vs[V_STEP], step)
-        if self.primed and dead:
-            # A flat line from its first sample: the level just learnt from what follows
-            # must not be dragged by a second of it first.
-            probe = self._probe(x)
-            level = float(np.median(probe[lead:][np.isfinite(probe[lead:])]))
-            continue_flat_line(self.vs, float(probe[0]), level, self.vp)
+        if self.primed and lead:
+            start_on_flat(self.vs, self.vp, float(probe[0]), probe[lead:], step, quiet)
         return self.primed
-
-    def _quiet_lead(self, x: FloatArray, lead: int) -> float:
-        """The converter's step if the first ``lead`` samples of ``x``, one value, are the
-        background of what follows as the input checks see it; else 0 (a dead start)."""
-        probe = self._probe(x)
-        rest = probe[lead:][np.isfinite(probe[lead:])]
-        step = smallest_step(rest)
-        quiet = step > 0.0 and background_of(float(probe[0]), rest, QUIET_STEPS * step)
-        return step if quiet else 0.0
 
     def _probe(self, x: FloatArray) -> FloatArray:
         """What the input checks look at of each sample of ``x`` (its single value)."""

@@ -13,7 +13,7 @@ from dsp.config import DspConfig
 from dsp.design import butter_sos, rational_ratio, resampling_filter
 from dsp.features import seismic_features
 from dsp.filters import polyphase, resampler_state
-from dsp.priming import QUIET_WINDOW_S, background_of, enough, flat_lead, quiet_level
+from dsp.priming import QUIET_WINDOW_S, enough, flat_lead, quiet_level, quiet_start
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import RawFlag, validity_params
 from dsp.seismic_kernel import (
@@ -74,13 +74,12 @@ from dsp.seismic_kernel import (
 )
 from dsp.validity import (
     NAN,
-    QUIET_STEPS,
     V_INDEX,
     V_STEP,
     VP_CLIP_DEV,
     VP_FLAT_RUN,
     close_all,
-    continue_flat_line,
+    start_on_flat,
     validity_state,
 )
 from dsp.windows import LOUDNESS_SMOOTH_S
@@ -273,15 +272,12 @@ class SeismicChain:
             self.st[S_NOISE_LEAST] = math.log(least[self.nb])
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)
-        if lead and step > 0.0 and background_of(x[0], x[lead:], QUIET_STEPS * step):
-            # The input checks know the converter's step from the start, not from its first
-            # change: a start that reads one value at the background level is the quiet of
-            # a coarse converter, not a dead sensor.
-            self.vs[V_STEP] = min(self.vs[V_STEP], step)
-        elif lead:
-            # A dead start: flagged from its first sample, so that the floors just learnt
-            # are not sunk by a second of nothing before the input checks would see it.
-            continue_flat_line(self.vs, float(x[0]), float(np.median(x[lead:])), self.vp)
+        if lead:
+            # A quiet converter's flat start is no flat line; a dead one is flagged from its
+            # first sample, so that the floors just learnt are not sunk by a second of
+            # nothing before the input checks would see it.
+            quiet = quiet_start(float(x[0]), x[lead:], step)
+            start_on_flat(self.vs, self.vp, float(x[0]), x[lead:], step, quiet)
         self.bst[:, B_LTA] = np.log(floors[: self.nb])
         self.bst[:, B_FLOOR] = floors[: self.nb]
         self.st[S_NOISE] = floors[self.nb]

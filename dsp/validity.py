@@ -75,15 +75,23 @@ def validity_state(start_index: int = 0) -> FloatArray:
     return vs
 
 
-def continue_flat_line(vs: FloatArray, value: float, level: float, vp: FloatArray) -> None:
-    """Checks about to start on a stretch known to begin flat at ``value`` (a dead start,
-    which priming saw) and to go on around ``level``: its first sample already continues a
-    flat line and is flagged as one, and the running mean starts at ``level``, so that the
-    input coming back is not taken for clipping while the mean would catch up."""
+def start_on_flat(
+    vs: FloatArray, vp: FloatArray, value: float, rest: FloatArray, step: float, quiet: bool
+) -> None:
+    """Checks about to start on a stretch that reads ``value`` for its first samples and
+    ``rest`` after (priming saw both). ``quiet``: that was a quiet converter's background,
+    and the checks know its ``step`` from the first sample, so the run is no flat line. Else
+    a dead start: its first sample already continues a flat line and is flagged as one, and
+    the running mean starts at the level that follows, so that the input coming back is not
+    taken for clipping while the mean would catch up."""
+    if quiet:
+        vs[V_STEP] = min(vs[V_STEP], step)
+        return
+    finite = rest[np.isfinite(rest)]
     vs[V_PREV] = value
     vs[V_RUN] = vp[VP_FLAT_RUN]
     vs[V_LAST_GOOD] = value
-    vs[V_DC] = level
+    vs[V_DC] = float(np.median(finite)) if finite.size else value
     vs[V_HAVE_GOOD] = 1.0
 
 

@@ -138,6 +138,25 @@ def test_a_geophone_dead_at_the_start_is_a_flat_line_and_heard_once_it_is_back(d
     assert [(f.kind, f.t0, f.t1) for f in flags] == [("flatline", 0.0, 3.0)]
 
 
+def test_a_dead_start_with_a_dropout_after_it_still_has_its_input_checks(demo):
+    # Dead for 3 s, then the field with 0.5 s lost; later the converter hits its end. The
+    # input checks' running mean starts at the level that follows the dead start, which
+    # the lost samples must not make unknown: the clipping is still seen.
+    rate = demo.channels["geo1"].rate
+    x = demo.channels["geo1"].data[: round(30.0 * rate), 0]
+    alive = np.round(2048.0 + x / (0.2 * np.std(x[: round(15.0 * rate)])))
+    alive[round(2.0 * rate) : round(2.5 * rate)] = np.nan
+    stuck = round(20.0 * rate)
+    alive[stuck : stuck + 10] = 4095.0
+    counts = np.concatenate([np.zeros(round(3.0 * rate)), alive])
+    _, flags, _ = _live_geophone(counts, rate)
+    assert [(f.kind, f.t0) for f in flags if f.kind != "clipped"] == [
+        ("flatline", 0.0),
+        ("nan", 5.0),
+    ]
+    assert [f.kind for f in flags if abs(f.t0 - 23.0) < 0.1] == ["clipped"]
+
+
 def test_a_geophone_dead_from_the_start_is_not_waited_on_for_ever():
     # One value for 70 s: held for its first change for at most a minute (QUIET_FLATLINE_S),
     # then run, and reported as one flat line from its first sample.
