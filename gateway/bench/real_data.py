@@ -39,7 +39,7 @@ from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
 from dsp.config import DspConfig
-from dsp.installation import INSTALLATIONS
+from gateway.commands.analyze import add_installation_argument
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.scoring import Counts, score
 
@@ -174,14 +174,12 @@ def main() -> int:
     parser.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
     parser.add_argument("--dataset", action="append", help="only these data sets (folder names)")
     parser.add_argument("--model", help="classifier model (default: packaged, --installation)")
-    parser.add_argument(
-        "--installation", default="ground", choices=INSTALLATIONS, help="which packaged model"
-    )
+    add_installation_argument(parser)
     parser.add_argument("--single-axis", action="store_true")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     config = DspConfig()
-    model = load_model(args.model, args.installation)
+    model = load_model(args.model, args.installation or "ground")
     results: dict[str, dict[str, Any]] = {}
     for manifest_path in sorted(args.root.glob("*/*/manifest.json")):
         folder = manifest_path.parent

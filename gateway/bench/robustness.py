@@ -26,7 +26,7 @@ from typing import Any
 
 from dsp.classifier import load_model
 from dsp.config import DspConfig
-from dsp.installation import INSTALLATIONS
+from gateway.commands.analyze import add_installation_argument
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import bar_trigger, triggered_clips
 from hil.scenarios import generate
@@ -104,12 +104,10 @@ def main() -> int:
     parser.add_argument("--seeds", default="9300,9301", help="held-out seeds (default 9300,9301)")
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds per recording")
     parser.add_argument("--model", help="classifier model (default: packaged, --installation)")
-    parser.add_argument(
-        "--installation", default="ground", choices=INSTALLATIONS, help="which packaged model"
-    )
+    add_installation_argument(parser)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    model = load_model(args.model, args.installation)
+    model = load_model(args.model, args.installation or "ground")
     trained = set(model.info.get("seeds", []))
     if trained & set(seeds):
         print(f"seeds {sorted(trained & set(seeds))} trained this model", file=sys.stderr)
