@@ -27,7 +27,7 @@ from dsp.jit import njit
 from dsp.priming import quiet_level
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
-from dsp.validity import validate_block
+from dsp.validity import VP_CLIP_DEV, VP_CLIP_FLAT_RUN, VP_FLAT_RUN, validate_block
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -36,6 +36,11 @@ SLOWEST_HZ = 4.0
 """A person's swing lasts 0.3-2 s: at 4 Hz its band (0.2-1.8 Hz) is still sampled; slower
 PIR samples hold a crossing in a handful of points (the model was taught 10 Hz and up)."""
 
+RAIL_HOLD_S = 5.0
+"""A person close to an analog PIR drives its output to a rail, where it stays for a second
+or two of the swing (1.2 s seen on a real room's 12-bit PIR): that is a clip, usable and
+flagged `clipped`. Only a rail held longer than this is a stuck sensor, a flat line."""
+
 # Parameters.
 Q_CNOISE = 0
 Q_K = 1
@@ -43,7 +48,8 @@ Q_MIN = 2
 Q_HOLD = 3  # samples
 Q_MAX = 4  # samples
 Q_WARM = 5  # samples
-N_QPARAMS = 6
+Q_CLIP = 6  # clip_factor: a rail lies this many noise amplitudes from the running mean
+N_QPARAMS = 7
 
 # State.
 R_NOISE = 0  # mean square of the filtered output outside crossings
@@ -92,6 +98,9 @@ def pir_block(
     y = np.empty(n)
     settling = np.empty(n, dtype=np.bool_)
     index0 = vs[0]  # V_INDEX: absolute index of x[0]
+    if st[R_WARM] >= qp[Q_WARM] and st[R_NOISE] > 0.0:
+        # From the quietest noise seen: a busy room's noise grows to within 20 x of the rails.
+        vp[VP_CLIP_DEV] = min(vp[VP_CLIP_DEV], qp[Q_CLIP] * math.sqrt(st[R_NOISE]))
     n_fl = validate_block(x, bad_kind, vp, vs, y, settling, flags)
     if st[R_PRIMED] == 0.0:
         # With the stream's first finite sample: a PIR that reports raw converter counts
@@ -172,8 +181,10 @@ class PirChain(SampleChain):
         qp[Q_HOLD] = round(cfg.hold_s * rate)
         qp[Q_MAX] = max(1, round(cfg.max_event_s * rate))
         qp[Q_WARM] = round(cfg.warmup_s * rate)
+        qp[Q_CLIP] = config.input.clip_factor
         self.qp = qp
         super().__init__(name, rate, config, settle_s=2.0)
+        self.vp[VP_CLIP_FLAT_RUN] = max(self.vp[VP_FLAT_RUN], round(RAIL_HOLD_S * self.rate))
 
     def _reset_filters(self) -> None:
         self.zi = np.zeros((self.sos.shape[0], 2))

@@ -20,6 +20,7 @@ from dsp.validity import (
     NAN,
     V_INDEX,
     VP_CLIP_DEV,
+    VP_CLIP_FLAT_RUN,
     VP_CLIP_RUN,
     VP_DC,
     VP_FLAT_RUN,
@@ -54,6 +55,7 @@ def validity_params(config: DspConfig, rate: float, settle_s: float) -> FloatArr
     vp[VP_CLIP_DEV] = math.inf  # seismic sets it once its noise floor is known
     vp[VP_FLAT_RUN] = flat_run(config, rate)
     vp[VP_QUIET_RUN] = max(vp[VP_FLAT_RUN], round(QUIET_FLATLINE_S * rate))
+    vp[VP_CLIP_FLAT_RUN] = vp[VP_FLAT_RUN]  # a kind whose swings hold a rail says how long
     vp[VP_MERGE] = max(1, round(inp.merge_s * rate))
     vp[VP_SETTLE] = round(settle_s * rate)
     vp[VP_DC] = 1.0 / (5.0 * rate)

@@ -47,7 +47,8 @@ VP_MERGE = 3  # stretches closer than this (samples) are one
 VP_SETTLE = 4  # samples marked as settling after a bad one
 VP_DC = 5  # coefficient of the running mean, per sample
 VP_QUIET_RUN = 6  # ... and at the background level of a signal within its converter's step
-N_VPARAMS = 7
+VP_CLIP_FLAT_RUN = 7  # ... and at a clip: how long the kind's swings may hold a rail
+N_VPARAMS = 8
 
 # State (vs); sample indices are exact in float64 up to 2**53.
 V_INDEX = 0  # absolute index of the next sample
@@ -196,7 +197,19 @@ def validate_block(
         quiet = (
             step < math.inf and dev <= QUIET_STEPS * step and abs(raw - dc) <= QUIET_STEPS * step
         )
-        flat_run = vp[VP_QUIET_RUN] if quiet else vp[VP_FLAT_RUN]
+        # Stuck at the converter's end, come to at speed: a slow peak that a coarse
+        # converter reads as one value for a few samples is reached a step at a time.
+        clip = (
+            run >= vp[VP_CLIP_RUN]
+            and abs(raw - dc) > vp[VP_CLIP_DEV]
+            and entry > QUIET_STEPS * step
+        )
+        if quiet:
+            flat_run = vp[VP_QUIET_RUN]
+        elif clip:
+            flat_run = vp[VP_CLIP_FLAT_RUN]
+        else:
+            flat_run = vp[VP_FLAT_RUN]
         if run >= flat_run:
             first = idx - flat_run + 1.0 if run == flat_run else idx
             j = first
@@ -204,13 +217,7 @@ def validate_block(
                 n_flags = _mark(vs, FLATLINE, j, merge, flags, n_flags)
                 j += 1.0
             usable = False
-        elif (
-            run >= vp[VP_CLIP_RUN]
-            and abs(raw - dc) > vp[VP_CLIP_DEV]
-            and entry > QUIET_STEPS * step
-        ):
-            # Stuck at the converter's end, come to at speed: a slow peak that a coarse
-            # converter reads as one value for a few samples is reached a step at a time.
+        elif clip:
             first = idx - vp[VP_CLIP_RUN] + 1.0 if run == vp[VP_CLIP_RUN] else idx
             j = first
             while j <= idx:

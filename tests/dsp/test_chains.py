@@ -14,6 +14,7 @@ from dsp.magnetic import MagChain, mag_block
 from dsp.pir import PirChain, pir_block
 from dsp.seismic import SeismicChain, ring_span
 from dsp.seismic_kernel import K_PLATEAU, K_RISE, K_TRIGGER, seismic_block
+from dsp.validity import FLAG_NAMES
 
 
 def _pir_crossing(first_sign: float, rate: float = 50.0, seconds: float = 60.0) -> np.ndarray:
@@ -45,6 +46,56 @@ def test_pir_quiet_noise_gives_nothing_and_drift_is_filtered():
     chain = PirChain("pir1", 50.0, DspConfig())
     events, flags = chain.feed(x)
     assert events == [] and flags == []
+
+
+def _pir_counts(swing: np.ndarray, at_s: float, rate: float = 100.0) -> np.ndarray:
+    """A 12-bit analog PIR: mid-rail, a few counts of noise, ``swing`` added at ``at_s``
+    and held to the converter's ends."""
+    rng = np.random.default_rng(7)
+    x = 2048.0 + rng.standard_normal(int(60.0 * rate)) * 6.0
+    i0 = int(at_s * rate)
+    x[i0 : i0 + swing.size] += swing
+    return np.clip(np.rint(x), 0.0, 4095.0)
+
+
+def _flag_names(flags) -> set[str]:
+    return {FLAG_NAMES[kind] for kind, _first, _end in flags}
+
+
+def _feed_by_second(chain: PirChain, x: np.ndarray) -> tuple[list, list]:
+    """As the service feeds it: one-second blocks (the clip level follows the noise
+    learnt by the end of the block before)."""
+    events, flags = [], []
+    step = int(chain.rate)
+    for i in range(0, x.size, step):
+        ev, fl = chain.feed(x[i : i + step])
+        events += ev
+        flags += fl
+    ev, fl = chain.close()
+    return events + ev, flags + fl
+
+
+def test_a_pir_swing_held_at_its_rails_is_clipped_not_dead():
+    # A person close to the lens drives the output past both ends for ~1.5 s each.
+    rate = 100.0
+    t = np.arange(int(3.2 * rate)) / rate
+    x = _pir_counts(-8000.0 * np.sin(2 * np.pi * t / 3.2), at_s=30.0)
+    assert (x == 0.0).sum() > 1.2 * rate and (x == 4095.0).sum() > 1.2 * rate
+    events, flags = _feed_by_second(PirChain("pir1", rate, DspConfig()), x)
+    assert _flag_names(flags) == {"clipped"}
+    assert len(events) == 1
+    assert events[0].t0 == pytest.approx(30.0, abs=0.5)
+    assert events[0].t1 > 33.0  # the swing back from the second rail is part of it
+
+
+def test_a_pir_stuck_at_its_rail_is_a_flat_line():
+    rate = 100.0
+    x = _pir_counts(np.full(int(12.0 * rate), 5000.0), at_s=30.0)
+    _, flags = _feed_by_second(PirChain("pir1", rate, DspConfig()), x)
+    flat = [(f, e) for kind, f, e in flags if FLAG_NAMES[kind] == "flatline"]
+    assert len(flat) == 1
+    first, end = flat[0]
+    assert first == pytest.approx(30.0 * rate, abs=2) and end == pytest.approx(42.0 * rate, abs=2)
 
 
 def _mag(seconds: float = 300.0, rate: float = 50.0, pass_at: float | None = 150.0):

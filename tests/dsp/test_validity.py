@@ -14,6 +14,7 @@ from dsp.validity import (
     N_VPARAMS,
     NAN,
     VP_CLIP_DEV,
+    VP_CLIP_FLAT_RUN,
     VP_CLIP_RUN,
     VP_DC,
     VP_FLAT_RUN,
@@ -32,6 +33,7 @@ def _params(clip_dev: float = 5.0, flat_run: int = 50, merge: int = 10) -> np.nd
     vp[VP_CLIP_DEV] = clip_dev
     vp[VP_FLAT_RUN] = flat_run
     vp[VP_QUIET_RUN] = 20 * flat_run
+    vp[VP_CLIP_FLAT_RUN] = flat_run
     vp[VP_MERGE] = merge
     vp[VP_SETTLE] = 20
     vp[VP_DC] = 0.01
@@ -148,3 +150,24 @@ def test_a_slow_peak_on_a_coarse_converter_is_not_clipping_but_its_end_is():
     stuck = np.clip(np.round(80.0 * np.sin(2.0 * np.pi * 2.0 * t)), -40.0, 40.0)
     _, _, flags = _run(stuck, [])
     assert len([f for f in flags if f[0] == CLIPPED]) == 20  # every crest and trough
+
+
+def test_a_kind_whose_swings_hold_a_rail_sees_a_long_clip_before_a_flat_line():
+    # An analog PIR's swing may hold its converter's end for longer than a flat line takes:
+    # up to VP_CLIP_FLAT_RUN samples that is a clip, usable; past it, a sensor stuck there.
+    rng = np.random.default_rng(3)
+    quiet = np.round(rng.standard_normal(400) * 2.0)
+    for held, expect in ((120, {CLIPPED}), (400, {CLIPPED, FLATLINE})):
+        x = np.concatenate((quiet, np.full(held, 100.0), quiet))
+        vp = _params(flat_run=50)
+        vp[VP_CLIP_FLAT_RUN] = 250
+        vs = validity_state()
+        clean, settling = np.empty(x.size), np.empty(x.size, dtype=bool)
+        flags = np.zeros((x.size + 8, 3), dtype=np.int64)
+        n = validate_block(x, NAN, vp, vs, clean, settling, flags)
+        kinds = {int(k) for k in flags[:n, 0]}
+        n_tail = close_all(vs, flags[n:])
+        kinds |= {int(k) for k in flags[n : n + n_tail, 0]}
+        assert kinds == expect
+        if expect == {CLIPPED}:
+            assert not settling[400 : 400 + held].any()  # the clip stays usable
