@@ -11,7 +11,11 @@ a header row is optional):
   ISO-8601 timestamps; a header naming a unit (``time_ms``, ``millis``, ``t_us``, ...) or
   epoch values too large for seconds (loggers' milli-, micro- or nanoseconds) are scaled to
   seconds. A step that is a whole multiple of the sampling interval is a gap (its samples
-  are marked invalid); irregular steps are refused.
+  are marked invalid). Stamps that repeat, go back or are uneven but keep within 0.1 s of
+  one steady rate are when rows were logged: the samples are evenly spaced at that rate.
+  Other uneven stamps are refused unless a rate is given, which then sets the spacing.
+- a column headed as a label (``label``, ``class``, ``truth``, ...) is left out: it
+  annotates the samples.
 
 Values are physical units (m/s, V, nT). Files written here start with a ``# ugs {...}``
 comment holding the channel's name, kind, scale and start time.
@@ -48,6 +52,22 @@ TIME_NAMES = {
     "epoch",
     "date",
     "utc",
+}
+# Headers of columns that annotate the samples (a data set's ground truth) rather than hold
+# them: fed to the detector they would be a PIR's motion flag or a magnetometer's axis.
+ANNOTATION_NAMES = {
+    "label",
+    "labels",
+    "class",
+    "target",
+    "truth",
+    "ground_truth",
+    "annotation",
+    "event",
+    "activity",
+    "presence",
+    "occupancy",
+    "occupied",
 }
 # Headers of a first column that numbers the rows (pandas writes its index unnamed).
 INDEX_NAMES = {
@@ -196,11 +216,25 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         times, values = in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
     else:
         times, values = np.zeros(0), parsed
+    dropped = ""
+    if header is not None and len(header) >= values.shape[1]:
+        names = header[-values.shape[1] :]  # after a time or row-number column
+        notes = [i for i, h in enumerate(names) if h.strip().strip("\"'") in ANNOTATION_NAMES]
+        if notes and len(notes) < values.shape[1]:
+            dropped = ", ".join(repr(names[i]) for i in notes)
+            values = np.delete(values, notes, axis=1)
     kind = file_kind(path, sensor, meta.get("kind"))
     start = float(meta.get("start_time") or 0.0)
     valid = None
+    note = ""
     if has_time:
-        data, valid, ch_rate, t_first = _place_by_time(path, times, values, rows)
+        logged = _logged_not_sampled(path, times, rows, rate)
+        if logged:
+            # Stamps of when rows were logged: the samples are evenly spaced.
+            note, ch_rate = logged
+            data, valid, t_first = values, None, float(times[0])
+        else:
+            data, valid, ch_rate, t_first = _place_by_time(path, times, values)
         if rate is not None and abs(rate - ch_rate) > 0.01 * rate:
             raise RecordingError(
                 f"{path}: the time column gives {ch_rate:.6g} Hz but --rate {rate:g} was given"
@@ -216,6 +250,11 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     scale = float(meta["scale"]) if meta.get("scale") else None
     ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
     info = {"format": "csv", "files": [str(path)], "rate_from": "time" if has_time else "given"}
+    if dropped:
+        label = f"column {dropped} is a label, not samples: left out"
+        note = f"{note}; {label}" if note else label
+    if note:
+        info["rate_note"] = note
     return Recording({name: ch}, [], start, info)
 
 
@@ -339,28 +378,65 @@ def _looks_like_times(cells: list[str]) -> bool:
     return all(_NUMBER.match(c) for c in cells[1:])
 
 
+LOGGING_JITTER_S = 0.1
+"""Stamps that stray no further than this from one steady rate are a logger's clock (a PC
+stamping rows as a serial line delivers them, a millisecond clock under a faster rate): the
+samples are evenly spaced at that rate. Nothing the detector reports is finer than this."""
+
+
+def _logged_not_sampled(
+    path: Path, t: npt.NDArray[np.float64], rows: list[tuple[int, str]], rate: float | None
+) -> tuple[str, float] | None:
+    """``(note, rate)`` when the time column stamps when rows were logged, not when each
+    sample was taken: some steps repeat, go back or are uneven, and the samples are
+    taken as evenly spaced, at the rate the stamps keep overall (or ``rate``, when given).
+    None when the stamps are a sampling clock, with whole gaps or none."""
+    if t.size < 2:
+        return None
+    steps = np.diff(t)
+    dt = float(np.median(steps))
+    uneven = steps <= 0
+    if dt > 0:
+        uneven |= np.abs(steps / dt - np.rint(steps / dt)) > 0.1
+    if not uneven.any():
+        return None
+    count = f"{int(uneven.sum())} of {steps.size} steps repeat, go back or are uneven"
+    span = float(t[-1] - t[0])
+    steady = (t.size - 1) / span if span > 0 else 0.0
+    off = np.abs(t - t[0] - np.arange(t.size) / steady) if steady else np.full(t.size, np.inf)
+    stray = float(np.max(off))
+    if rate is not None:
+        return (
+            f"the time column is not a sampling clock ({count}): samples taken as evenly "
+            f"spaced at the --rate given, {rate:g} Hz",
+            rate,
+        )
+    if stray <= LOGGING_JITTER_S:
+        if abs(round(steady) - steady) <= 1e-4 * steady:
+            steady = float(round(steady))  # a nominal whole-Hz rate, as for a clean clock
+        return (
+            f"the time column stamps when rows were logged ({count}, at most "
+            f"{stray * 1000:.0f} ms off a steady rate): samples taken as evenly spaced at "
+            f"{steady:.6g} Hz",
+            steady,
+        )
+    worst = int(np.argmax(off)) if steady else int(np.flatnonzero(uneven)[0]) + 1
+    raise RecordingError(
+        f"{path} line {rows[worst][0]}: the time column is not a sampling clock ({count}, "
+        f"up to {stray:.3g} s off any steady rate): if the samples are evenly spaced, give "
+        f"--rate HZ; else resample the file first"
+    )
+
+
 def _place_by_time(
     path: Path,
     t: npt.NDArray[np.float64],
     values: npt.NDArray[np.float64],
-    rows: list[tuple[int, str]],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None, float, float]:
     if t.size < 2:
         raise RecordingError(f"{path}: one row is not enough to know the sample rate")
-    steps = np.diff(t)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        lineno = rows[int(bad[0]) + 1][0]
-        raise RecordingError(f"{path} line {lineno}: time does not increase")
-    dt = float(np.median(steps))
-    k = np.rint(steps / dt)
-    off = np.flatnonzero(np.abs(steps / dt - k) > 0.1)
-    if off.size:
-        lineno = rows[int(off[0]) + 1][0]
-        raise RecordingError(
-            f"{path} line {lineno}: irregular sampling (step {steps[off[0]]:.6g} s where the "
-            f"interval is {dt:.6g} s); resample the file first"
-        )
+    steps = np.diff(t)  # all positive whole multiples of one interval (_logged_not_sampled)
+    k = np.rint(steps / float(np.median(steps)))
     index = np.concatenate(([0], np.cumsum(k).astype(np.int64)))
     n = int(index[-1]) + 1
     if n > 4 * t.size + 1000:

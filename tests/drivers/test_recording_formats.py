@@ -219,11 +219,45 @@ def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
     path = tmp_path / "labelled.csv"
     rows = "".join(f"{i * 0.1:.1f},1000,2000,3000,{int(i > 50)}\n" for i in range(100))
     path.write_text("time,x,y,z,label\n" + rows)
+    rec = read_recording(path, sensor="magnetometer")  # a data set's truth: left out, said so
+    assert rec.channels["mag1"].data.shape == (100, 3)
+    assert "'label' is a label, not samples" in rec.meta["rate_note"]
+    unnamed = tmp_path / "unnamed.csv"  # without a header nothing says which is the label
+    unnamed.write_text(rows)
     with pytest.raises(RecordingError, match=r"4 value columns for mag1.*at most 3"):
-        read_recording(path, sensor="magnetometer")
+        read_recording(unnamed, sensor="magnetometer")
     pir = tmp_path / "pir.csv"  # level and the device's motion flag: both the PIR's own
     pir.write_text("time,level,motion\n" + "".join(f"{i / 100},{i % 9},0\n" for i in range(300)))
     assert read_recording(pir, sensor="pir").channels["pir1"].components == ("I", "M")
+
+
+def test_rows_stamped_as_they_were_logged_are_evenly_spaced_samples(tmp_path: Path) -> None:
+    # A PC stamps a 100-Hz PIR's rows in whole milliseconds as the serial line delivers them:
+    # stamps repeat and jitter by tens of ms, and a label column says who was there.
+    rng = np.random.default_rng(4)
+    n = 3000
+    stamps = 1714043970461 + np.round(10.0 * np.arange(n) + rng.uniform(0, 25, n))
+    stamps = np.maximum.accumulate(stamps)  # arrival order: never back, often repeated
+    assert (np.diff(stamps) == 0).any()
+    body = "".join(f"{int(t)},{1800 + i % 7},{int(i > 1500)}\n" for i, t in enumerate(stamps))
+    path = tmp_path / "exported.csv"
+    path.write_text("TIME,VALUE,LABEL\n" + body)
+    rec = read_recording(path, sensor="pir")
+    ch = rec.channels["pir1"]
+    assert ch.rate == pytest.approx(100.0, rel=1e-3)
+    assert ch.data.shape == (n, 1) and ch.valid is None
+    assert rec.start_time == pytest.approx(stamps[0] / 1000.0)
+    assert "stamps when rows were logged" in rec.meta["rate_note"]
+    # Bursts a logger's buffer replays: no steady clock in them, so the rate must be given.
+    burst = stamps.copy()
+    burst[1000:2000] = burst[1000] + np.arange(1000) * 2.5
+    burst[2000:] += 30_000
+    path.write_text("TIME,VALUE,LABEL\n" + "".join(f"{int(t)},1800,0\n" for t in burst))
+    with pytest.raises(RecordingError, match=r"not a sampling clock.*give --rate HZ"):
+        read_recording(path, sensor="pir")
+    rec = read_recording(path, sensor="pir", rate=100.0)
+    assert rec.channels["pir1"].rate == 100.0 and len(rec.channels["pir1"]) == n
+    assert "at the --rate given" in rec.meta["rate_note"]
 
 
 def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Path) -> None:
@@ -299,7 +333,8 @@ BAD_INPUTS = {
     "inf-npz": (None, "NaN/infinite sample"),
     "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
     "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
-    "irregular": (b"0,1\n0.01,2\n0.025,3\n0.03,4\n", "irregular sampling"),
+    "irregular": (b"0,1\n0.01,2\n0.455,3\n0.47,4\n", "line 2: the time column is not a sampling"),
+    "backwards": (b"0,1\n0.01,2\n0.02,3\n-5,4\n", "not a sampling clock"),
     "header-only": (b"time,value\n", "a header row but no data rows"),
 }
 
