@@ -11,8 +11,9 @@ a header row is optional):
   ISO-8601 timestamps; a header naming a unit (``time_ms``, ``millis``, ``t_us``, ...) or
   epoch values too large for seconds (loggers' milli-, micro- or nanoseconds) are scaled to
   seconds. A step that is a whole multiple of the sampling interval is a gap (its samples
-  are marked invalid). Stamps that repeat, go back or are uneven but keep within 0.1 s of
-  one steady rate are when rows were logged: the samples are evenly spaced at that rate.
+  are marked invalid). Stamps that repeat, go back or are uneven but keep within 0.1 s (or
+  3 samples) of one steady rate are when rows were logged: the samples are evenly spaced
+  at that rate.
   Other uneven stamps are refused unless a rate is given, which then sets the spacing.
 - a column headed as a label (``label``, ``class``, ``truth``, ...) is left out: it
   annotates the samples.
@@ -203,27 +204,32 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     parsed = _fast_parse(rows, delimiter, ncols)
     if parsed is None:  # something is wrong: find the first bad cell and say where
         parsed = _careful_parse(path, rows, delimiter, ncols, has_time)
+    time_col = 0
     if ncols >= 2 and (header is None or header[0] in INDEX_NAMES) and _counts(parsed[:, 0]):
-        # A row number (pandas' unnamed index, a logger's sample counter), not a time.
-        parsed, has_time = parsed[:, 1:], False
-        if rate is None:
+        # A row number (pandas' unnamed index, a logger's sample counter), not a time; a
+        # logger may write its clock next to it.
+        parsed, time_col = parsed[:, 1:], 1
+        if header is not None:
+            unit = time_unit(header[1])
+            has_time = unit is not None and parsed.shape[1] >= 2
+        else:
+            unit = None
+            has_time = parsed.shape[1] >= 2 and (rate is None or _clock_like(parsed[:, 0]))
+        if not has_time and rate is None:
             raise RecordingError(
                 f"{path}: the first column counts samples (0, 1, 2, ...) and says nothing of "
                 f"time: give --rate HZ"
             )
     if has_time:
-        iso = not _NUMBER.match(_split(rows[0][1], delimiter)[0])  # already in seconds
+        first_cell = _split(rows[0][1], delimiter)[time_col]
+        iso = not _NUMBER.match(first_cell)  # already in seconds
         times, values = in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
     else:
         times, values = np.zeros(0), parsed
-    dropped = ""
-    if header is not None and len(header) >= values.shape[1]:
-        names = header[-values.shape[1] :]  # after a time or row-number column
-        notes = [i for i, h in enumerate(names) if h.strip().strip("\"'") in ANNOTATION_NAMES]
-        if notes and len(notes) < values.shape[1]:
-            dropped = ", ".join(repr(names[i]) for i in notes)
-            values = np.delete(values, notes, axis=1)
     kind = file_kind(path, sensor, meta.get("kind"))
+    labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
+    dropped = ", ".join(name for _, name in labels)
+    values = np.delete(values, [i for i, _ in labels], axis=1)
     start = float(meta.get("start_time") or 0.0)
     valid = None
     note = ""
@@ -379,9 +385,39 @@ def _looks_like_times(cells: list[str]) -> bool:
 
 
 LOGGING_JITTER_S = 0.1
-"""Stamps that stray no further than this from one steady rate are a logger's clock (a PC
-stamping rows as a serial line delivers them, a millisecond clock under a faster rate): the
-samples are evenly spaced at that rate. Nothing the detector reports is finer than this."""
+LOGGING_JITTER_SAMPLES = 3.0
+"""Stamps that stray no further than the larger of these (seconds, sample intervals) from
+one steady rate are a logger's clock (a PC stamping rows as a serial line delivers them, a
+millisecond clock under a faster rate): the samples are evenly spaced at that rate. Nothing
+the detector reports is finer than a tenth of a second, nor than a sample."""
+
+
+def _clock_like(column: npt.NDArray[np.float64]) -> bool:
+    """Whether a headerless column is a logger's epoch clock: epoch seconds or finer, and
+    going forward (a stamp may repeat or step back a little, never for long)."""
+    if column.size < 3 or not column[0] > 1e8 or not column[-1] > column[0]:
+        return False
+    return bool(np.mean(np.diff(column) < 0) < 0.01)
+
+
+def _label_columns(
+    header: list[str] | None, values: npt.NDArray[np.float64], kind: str, lead: int
+) -> list[tuple[int, str]]:
+    """The value columns that annotate the samples rather than hold them, as (index,
+    name): headed as a label, or, in a file without a header, a last column of nothing but
+    0 and 1 where the sensor has no on/off output of its own (a PIR's motion flag is one).
+    ``lead``: the file's columns before the values (row number, time)."""
+    width = values.shape[1]
+    if width < 2:
+        return []
+    if header is not None and len(header) >= width:
+        names = header[-width:]  # after a time or row-number column
+        found = [(i, repr(h)) for i, h in enumerate(names) if h.strip("\"' ") in ANNOTATION_NAMES]
+        return found if len(found) < width else []
+    last = values[:, -1]
+    if header is None and kind != "pir" and bool(np.all((last == 0.0) | (last == 1.0))):
+        return [(width - 1, f"{lead + width} (only 0 and 1)")]
+    return []
 
 
 def _logged_not_sampled(
@@ -411,7 +447,7 @@ def _logged_not_sampled(
             f"spaced at the --rate given, {rate:g} Hz",
             rate,
         )
-    if stray <= LOGGING_JITTER_S:
+    if steady and stray <= max(LOGGING_JITTER_S, LOGGING_JITTER_SAMPLES / steady):
         if abs(round(steady) - steady) <= 1e-4 * steady:
             steady = float(round(steady))  # a nominal whole-Hz rate, as for a clean clock
         return (

@@ -222,10 +222,15 @@ def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
     rec = read_recording(path, sensor="magnetometer")  # a data set's truth: left out, said so
     assert rec.channels["mag1"].data.shape == (100, 3)
     assert "'label' is a label, not samples" in rec.meta["rate_note"]
-    unnamed = tmp_path / "unnamed.csv"  # without a header nothing says which is the label
+    unnamed = tmp_path / "unnamed.csv"  # without a header: a last column of 0 and 1
     unnamed.write_text(rows)
+    rec = read_recording(unnamed, sensor="magnetometer")
+    assert rec.channels["mag1"].data.shape == (100, 3)
+    assert "column 5 (only 0 and 1) is a label" in rec.meta["rate_note"]
+    counted = tmp_path / "counted.csv"  # a fourth axis that is no label is still refused
+    counted.write_text("".join(f"{i * 0.1:.1f},1000,2000,3000,{i % 7}\n" for i in range(100)))
     with pytest.raises(RecordingError, match=r"4 value columns for mag1.*at most 3"):
-        read_recording(unnamed, sensor="magnetometer")
+        read_recording(counted, sensor="magnetometer")
     pir = tmp_path / "pir.csv"  # level and the device's motion flag: both the PIR's own
     pir.write_text("time,level,motion\n" + "".join(f"{i / 100},{i % 9},0\n" for i in range(300)))
     assert read_recording(pir, sensor="pir").channels["pir1"].components == ("I", "M")
@@ -258,6 +263,32 @@ def test_rows_stamped_as_they_were_logged_are_evenly_spaced_samples(tmp_path: Pa
     rec = read_recording(path, sensor="pir", rate=100.0)
     assert rec.channels["pir1"].rate == 100.0 and len(rec.channels["pir1"]) == n
     assert "at the --rate given" in rec.meta["rate_note"]
+
+
+def test_a_loggers_counter_clock_value_and_label_without_a_header(tmp_path: Path) -> None:
+    # As a roadside magnetometer's data set publishes each window: sequence number, epoch
+    # milliseconds (~94 ms steps, a few ms of jitter), one axis in raw counts, 0/1 label.
+    rng = np.random.default_rng(9)
+    stamps = 1610678420000 + np.cumsum(rng.integers(88, 100, 400))
+    field = 160 + rng.integers(-40, 40, 400)
+    rows = "".join(
+        f"{i},{t},{v},{int(180 <= i < 200)}\n"
+        for i, (t, v) in enumerate(zip(stamps, field, strict=True))
+    )
+    path = tmp_path / "sample1.txt"
+    path.write_text(rows)
+    for rate in (None, 10.6):
+        rec = read_recording(path, sensor="magnetometer", rate=rate)
+        ch = rec.channels["mag1"]
+        assert ch.data.shape == (400, 1)
+        assert list(ch.data[:3, 0]) == [float(v) for v in field[:3]]
+        assert ch.rate == pytest.approx(1000.0 / 94.0, rel=0.02)
+        assert rec.start_time == pytest.approx(stamps[0] / 1000.0)
+        assert "column 4 (only 0 and 1) is a label" in rec.meta["rate_note"]
+    # A PIR's second column of 0 and 1 is its own motion flag, not a label.
+    pir = tmp_path / "pir.txt"
+    pir.write_text("".join(f"{i * 0.01:.2f},{1800 + i % 5},{int(i > 100)}\n" for i in range(300)))
+    assert read_recording(pir, sensor="pir").channels["pir1"].data.shape == (300, 2)
 
 
 def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Path) -> None:
@@ -333,7 +364,12 @@ BAD_INPUTS = {
     "inf-npz": (None, "NaN/infinite sample"),
     "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
     "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
-    "irregular": (b"0,1\n0.01,2\n0.455,3\n0.47,4\n", "line 2: the time column is not a sampling"),
+    "irregular": (  # sampled on change: a pause of no whole number of intervals
+        "".join(
+            f"{t:.3f},1\n" for t in [*np.arange(10) * 0.01, *(0.555 + np.arange(10) * 0.01)]
+        ).encode(),
+        "the time column is not a sampling clock",
+    ),
     "backwards": (b"0,1\n0.01,2\n0.02,3\n-5,4\n", "not a sampling clock"),
     "header-only": (b"time,value\n", "a header row but no data rows"),
 }
