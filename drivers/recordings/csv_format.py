@@ -16,7 +16,9 @@ a header row is optional):
   at that rate.
   Other uneven stamps are refused unless a rate is given, which then sets the spacing.
 - a column headed as a label (``label``, ``class``, ``truth``, ...) is left out: it
-  annotates the samples.
+  annotates the samples;
+- rows of 8 or more bare values (no header, no time) are packets of one sensor's samples,
+  read row after row.
 
 Values are physical units (m/s, V, nT). Files written here start with a ``# ugs {...}``
 comment holding the channel's name, kind, scale and start time.
@@ -195,7 +197,12 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         unit = time_unit(header[0])
         has_time = unit is not None and ncols >= 2
     elif rate is None:
-        has_time = ncols >= 2
+        has_time = 2 <= ncols < PACKET_MIN_WIDTH
+    if not has_time and rate is None and header is None and ncols >= PACKET_MIN_WIDTH:
+        raise RecordingError(
+            f"{path}: each row holds {ncols} values, a packet of samples with no time: give "
+            f"--rate HZ"
+        )
     if not has_time and rate is None:
         raise RecordingError(
             f"{path}: a CSV of bare values needs its sample rate: give --rate HZ (or add a "
@@ -233,6 +240,11 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     start = float(meta.get("start_time") or 0.0)
     valid = None
     note = ""
+    if not has_time and header is None and values.shape[1] >= PACKET_MIN_WIDTH:
+        # Far more values per row than any sensor has: each row is a packet of samples, as
+        # a logger that writes one line per UDP message leaves them.
+        note = f"each row holds {values.shape[1]} samples (a packet): read row after row"
+        values = values.reshape(-1, 1)
     if has_time:
         logged = _logged_not_sampled(path, times, rows, rate)
         if logged:
@@ -384,6 +396,9 @@ def _looks_like_times(cells: list[str]) -> bool:
     return all(_NUMBER.match(c) for c in cells[1:])
 
 
+PACKET_MIN_WIDTH = 8
+"""A headerless row of this many values or more, with no time column, is one packet of a
+single sensor's samples (no sensor here has more than three components)."""
 LOGGING_JITTER_S = 0.1
 LOGGING_JITTER_SAMPLES = 3.0
 """Stamps that stray no further than the larger of these (seconds, sample intervals) from

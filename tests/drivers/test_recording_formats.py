@@ -291,6 +291,18 @@ def test_a_loggers_counter_clock_value_and_label_without_a_header(tmp_path: Path
     assert read_recording(pir, sensor="pir").channels["pir1"].data.shape == (300, 2)
 
 
+def test_rows_of_many_bare_values_are_packets_read_one_after_another(tmp_path: Path) -> None:
+    # A PIR logger that writes each UDP message's 60 samples as one line.
+    samples = 680 + np.arange(600) % 17
+    path = tmp_path / "clip.csv"
+    path.write_text("".join(",".join(map(str, row)) + "\n" for row in samples.reshape(10, 60)))
+    with pytest.raises(RecordingError, match=r"each row holds 60 values.*give --rate HZ"):
+        read_recording(path, sensor="pir")
+    rec = read_recording(path, sensor="pir", rate=100.0)
+    assert list(rec.channels["pir1"].data[:, 0]) == [float(v) for v in samples]
+    assert "each row holds 60 samples" in rec.meta["rate_note"]
+
+
 def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Path) -> None:
     values = [2034.5, 2082.25, 1990.0] * 100
     pandas_index = tmp_path / "index.csv"  # DataFrame.to_csv(): an unnamed index column
