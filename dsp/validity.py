@@ -1,12 +1,13 @@
 """First stage of every sensor kernel: checks of the raw input, sample by sample.
 
 Finds non-finite values (NaN/inf in the data, or a gap the caller filled), clipping (a value
-repeated at far more than the noise from the running mean, and jumped to rather than reached
-a converter step at a time) and flat lines (a value repeated
-for a long time: a dead sensor or a stuck converter). A bad sample is replaced by the last
-good one, so filters never see NaN (which would poison their state for ever) nor a step, and
-the sample is marked as *settling* for a while so that triggers stay quiet until the filters
-have forgotten it. Clipped samples stay usable: a strong event clips, and is still an event.
+repeated at far more than the noise from the running mean, jumped to rather than reached a
+converter step at a time, and the highest or lowest the stream has shown) and flat lines (a
+value repeated for a long time: a dead sensor or a stuck converter). A bad sample is
+replaced by the last good one, so filters never see NaN (which would poison their state for
+ever) nor a step, and the sample is marked as *settling* for a while so that triggers stay
+quiet until the filters have forgotten it. Clipped samples stay usable: a strong event
+clips, and is still an event.
 
 Each stretch is reported once as ``(kind, first_sample, end_sample)`` in absolute input
 sample indices; stretches of one kind closer than ``merge`` samples are reported as one.
@@ -62,7 +63,9 @@ V_HAVE_GOOD = 7
 V_STEP = 8  # smallest change seen between two samples (the converter's step, if it has one)
 V_DEV = 9  # running mean of |sample - running mean|
 V_ENTRY = 10  # the change into the current run of identical values
-V_OPEN = 11  # per kind: start of the open stretch, -1 if none
+V_HIGH = 11  # the highest and ...
+V_LOW = 12  # ... the lowest finite value seen: a rail is never passed
+V_OPEN = 13  # per kind: start of the open stretch, -1 if none
 V_LAST = V_OPEN + N_KINDS  # per kind: last sample inside the open stretch
 V_SIZE = V_LAST + N_KINDS
 
@@ -72,6 +75,8 @@ def validity_state(start_index: int = 0) -> FloatArray:
     vs[V_OPEN : V_OPEN + N_KINDS] = -1.0
     vs[V_PREV] = np.nan
     vs[V_STEP] = np.inf
+    vs[V_HIGH] = -np.inf
+    vs[V_LOW] = np.inf
     vs[V_INDEX] = start_index
     return vs
 
@@ -144,6 +149,8 @@ def validate_block(
     dc = vs[V_DC]
     step = vs[V_STEP]
     entry = vs[V_ENTRY]
+    high = vs[V_HIGH]
+    low = vs[V_LOW]
     dev = vs[V_DEV]
     have_good = vs[V_HAVE_GOOD] != 0.0
     c_dc = vp[VP_DC]
@@ -155,6 +162,8 @@ def validate_block(
             # The common case: a fresh finite value, nothing being flagged.
             entry = abs(raw - prev)
             step = min(step, entry)
+            high = max(high, raw)
+            low = min(low, raw)
             run = 1.0
             prev = raw
             last_good = raw
@@ -188,6 +197,8 @@ def validate_block(
             entry = abs(raw - prev) if math.isfinite(prev) else math.inf
             step = min(step, entry)
             run = 1.0
+        high = max(high, raw)
+        low = min(low, raw)
         prev = raw
         last_good = raw
         clean[i] = raw
@@ -198,11 +209,13 @@ def validate_block(
             step < math.inf and dev <= QUIET_STEPS * step and abs(raw - dc) <= QUIET_STEPS * step
         )
         # Stuck at the converter's end, come to at speed: a slow peak that a coarse
-        # converter reads as one value for a few samples is reached a step at a time.
+        # converter reads as one value for a few samples is reached a step at a time, and
+        # a value held below a peak already passed is no end of any range.
         clip = (
             run >= vp[VP_CLIP_RUN]
             and abs(raw - dc) > vp[VP_CLIP_DEV]
             and entry > QUIET_STEPS * step
+            and (raw >= high or raw <= low)
         )
         if quiet:
             flat_run = vp[VP_QUIET_RUN]
@@ -242,6 +255,8 @@ def validate_block(
     vs[V_DC] = dc
     vs[V_STEP] = step
     vs[V_ENTRY] = entry
+    vs[V_HIGH] = high
+    vs[V_LOW] = low
     vs[V_DEV] = dev
     vs[V_HAVE_GOOD] = 1.0 if have_good else 0.0
     return n_flags

@@ -171,3 +171,17 @@ def test_a_kind_whose_swings_hold_a_rail_sees_a_long_clip_before_a_flat_line():
         assert kinds == expect
         if expect == {CLIPPED}:
             assert not settling[400 : 400 + held].any()  # the clip stays usable
+
+
+def test_a_value_held_below_a_peak_already_passed_is_not_a_clip():
+    # A converter that holds some values for a few samples (an oversampled node, 2-4 equal
+    # samples with jumps between) is at no rail mid-swing: a rail is never passed.
+    rng = np.random.default_rng(5)
+    quiet = np.round(rng.standard_normal(400) * 2.0)
+    swing = np.array([30.0, 70.0, 100.0, 70.0, 30.0, 60.0, 60.0, 60.0, 20.0, -5.0])
+    again = np.array([40.0, 100.0, 100.0, 100.0, 40.0])
+    x = np.concatenate((quiet, swing, quiet, again, quiet))
+    _, _, flags = _run(x, [])
+    clipped = [(f[1], f[2]) for f in flags if f[0] == CLIPPED]
+    at = 2 * 400 + swing.size + 1  # the held 100s of the second swing
+    assert clipped == [(at, at + 3)]
