@@ -13,8 +13,8 @@ a header row is optional):
   seconds. A step that is a whole multiple of the sampling interval is a gap (its samples
   are marked invalid). Stamps that repeat, go back or are uneven but keep within 0.1 s (or
   3 samples) of one steady rate are when rows were logged: the samples are evenly spaced
-  at that rate.
-  Other uneven stamps are refused unless a rate is given, which then sets the spacing.
+  at that rate; further off, a step kept by half of them is the interval. Other uneven
+  stamps are refused unless a rate is given, which then sets the spacing.
 - a column headed as a label (``label``, ``class``, ``truth``, ...) is left out: it
   annotates the samples;
 - rows of 8 or more bare values (no header, no time) are packets of one sensor's samples,
@@ -435,6 +435,11 @@ def _label_columns(
     return []
 
 
+NOMINAL_SHARE = 0.5
+"""Stamps that wander off any steady rate (a logger's buffer replayed in bursts, pauses)
+still give the rate when at least this share of their steps keep one interval."""
+
+
 def _logged_not_sampled(
     path: Path, t: npt.NDArray[np.float64], rows: list[tuple[int, str]], rate: float | None
 ) -> tuple[str, float] | None:
@@ -470,6 +475,19 @@ def _logged_not_sampled(
             f"{stray * 1000:.0f} ms off a steady rate): samples taken as evenly spaced at "
             f"{steady:.6g} Hz",
             steady,
+        )
+    nominal = dt > 0 and float(np.mean(np.abs(steps - dt) <= 0.1 * dt)) >= NOMINAL_SHARE
+    if nominal:
+        # Bursts and pauses, but a step the logger keeps most of the time: its interval.
+        every = 1.0 / dt
+        if abs(round(every) - every) <= 1e-4 * every:
+            every = float(round(every))
+        return (
+            f"the time column is not a sampling clock ({count}, up to {stray:.3g} s off any "
+            f"steady rate): samples taken as evenly spaced at its usual step, "
+            f"{dt * 1000:.4g} ms ({every:.6g} Hz); give --rate HZ if that is not the "
+            f"sensor's rate",
+            every,
         )
     worst = int(np.argmax(off)) if steady else int(np.flatnonzero(uneven)[0]) + 1
     raise RecordingError(

@@ -253,11 +253,18 @@ def test_rows_stamped_as_they_were_logged_are_evenly_spaced_samples(tmp_path: Pa
     assert ch.data.shape == (n, 1) and ch.valid is None
     assert rec.start_time == pytest.approx(stamps[0] / 1000.0)
     assert "stamps when rows were logged" in rec.meta["rate_note"]
-    # Bursts a logger's buffer replays: no steady clock in them, so the rate must be given.
-    burst = stamps.copy()
-    burst[1000:2000] = burst[1000] + np.arange(1000) * 2.5
-    burst[2000:] += 30_000
+    # A pause, then the logger's buffer replayed in a burst: no steady rate, but the step
+    # it keeps most of the time (10 ms) is its interval.
+    burst = 1714043970461.0 + 10.0 * np.arange(n)
+    burst[1000:1400] = burst[1000] + np.arange(400) * 2.5
+    burst[1400:] += 30_000.0 - 10.0 * 400 + 2.5 * 400
     path.write_text("TIME,VALUE,LABEL\n" + "".join(f"{int(t)},1800,0\n" for t in burst))
+    rec = read_recording(path, sensor="pir")
+    assert rec.channels["pir1"].rate == 100.0 and len(rec.channels["pir1"]) == n
+    assert "at its usual step, 10 ms (100 Hz)" in rec.meta["rate_note"]
+    # Stamps that keep no interval at all: the rate must be given.
+    stray = np.cumsum(rng.uniform(2.0, 40.0, n)) + 1714043970461.0
+    path.write_text("TIME,VALUE\n" + "".join(f"{t:.0f},1800\n" for t in stray))
     with pytest.raises(RecordingError, match=r"not a sampling clock.*give --rate HZ"):
         read_recording(path, sensor="pir")
     rec = read_recording(path, sensor="pir", rate=100.0)
@@ -376,13 +383,11 @@ BAD_INPUTS = {
     "inf-npz": (None, "NaN/infinite sample"),
     "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
     "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
-    "irregular": (  # sampled on change: a pause of no whole number of intervals
-        "".join(
-            f"{t:.3f},1\n" for t in [*np.arange(10) * 0.01, *(0.555 + np.arange(10) * 0.01)]
-        ).encode(),
+    "irregular": (  # a clock that slows down all along: no interval kept
+        "".join(f"{t:.4f},1\n" for t in np.cumsum(np.linspace(0.005, 0.1, 30))).encode(),
         "the time column is not a sampling clock",
     ),
-    "backwards": (b"0,1\n0.01,2\n0.02,3\n-5,4\n", "not a sampling clock"),
+    "backwards": (b"0,1\n0.5,2\n0.52,3\n-5,4\n", "not a sampling clock"),
     "header-only": (b"time,value\n", "a header row but no data rows"),
 }
 
