@@ -10,6 +10,7 @@ seen to ~30-40 m; people only when they carry iron within a few metres.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -18,7 +19,9 @@ import numpy.typing as npt
 
 from dsp.chains import register_chain
 from dsp.config import DspConfig
+from dsp.filters import sosfilt_block
 from dsp.jit import njit
+from dsp.lines import HEAD_S, find_lines, notch_sos, settled_state
 from dsp.priming import robust_sigma
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
@@ -26,6 +29,8 @@ from dsp.validity import V_STEP, validate_block
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+log = logging.getLogger(__name__)
 
 SLOWEST_HZ = 4.0
 """A car passes a magnetometer in 1-3 s: at 4 Hz that is still 4-12 samples (the model was
@@ -65,6 +70,7 @@ N_EVCOLS = 5
 @njit(cache=True)
 def mag_block(
     x: FloatArray,
+    xf: FloatArray,
     bad_kind: int,
     mp: FloatArray,
     vp: FloatArray,
@@ -75,9 +81,11 @@ def mag_block(
 ) -> tuple[int, int]:
     """One block of (n, axes) field samples, nT; returns (events, flags) written.
 
-    Input checks run on the sum of the axes (NaN in any axis, all axes stuck); a bad sample
-    holds the previous field on every axis. Each axis is the median of its last three samples:
-    a one-sample glitch of a sensor's bus is gone, while a car is seen for many samples.
+    Input checks run on the sum of the axes of ``x`` as it came (NaN in any axis, all axes
+    stuck); the field is read from ``xf``, the same samples with the background's steady
+    lines notched out (``x`` itself when there are none). A bad sample holds the previous
+    field on every axis. Each axis is the median of its last three samples: a one-sample
+    glitch of a sensor's bus is gone, while a car is seen for many samples.
     """
     n = x.shape[0]
     axes = min(x.shape[1], MAX_AXES)
@@ -102,15 +110,15 @@ def mag_block(
             if not finite:
                 continue
             for a in range(axes):
-                st[a] = x[i, a]
-                st[G_PREV + 2 * a] = x[i, a]
-                st[G_PREV + 2 * a + 1] = x[i, a]
+                st[a] = xf[i, a]
+                st[G_PREV + 2 * a] = xf[i, a]
+                st[G_PREV + 2 * a + 1] = xf[i, a]
             st[G_HAVE] = 1.0
         if finite:
             for a in range(axes):
                 p1 = st[G_PREV + 2 * a]
                 p2 = st[G_PREV + 2 * a + 1]
-                v = x[i, a]
+                v = xf[i, a]
                 last[a] = max(min(p1, p2), min(max(p1, p2), v))
                 st[G_PREV + 2 * a + 1] = p1
                 st[G_PREV + 2 * a] = v
@@ -185,7 +193,37 @@ class MagChain(SampleChain):
         super().__init__(name, rate, config, settle_s=1.0)
 
     def _reset_filters(self) -> None:
-        pass  # all of this chain's memory is in its state array
+        # Notches for the background's steady lines, found when the chain primes.
+        self.notches = np.zeros((0, 6))
+        self.zi = np.zeros((MAX_AXES, 0, 2))
+        self._held = np.full(MAX_AXES, np.nan)  # each axis's last finite sample
+
+    def _notched(self, x: FloatArray) -> FloatArray:
+        """``x`` with the lines notched out, per axis; NaN stays NaN, and the filters run
+        on through it on the last finite sample, so that a lost sample rings no step. (The
+        kernel's median of three comes after: before, it would fold the lines, which lie
+        near a third of the rate, into everything else.)"""
+        if not self.notches.shape[0]:
+            return x
+        out = np.empty_like(x)
+        for a in range(min(x.shape[1], MAX_AXES)):
+            col = np.array(x[:, a], dtype=np.float64)
+            bad = ~np.isfinite(col)
+            for i in np.flatnonzero(bad):
+                col[i] = col[i - 1] if i else self._held[a]
+            if not math.isfinite(col[-1]):
+                out[:, a] = x[:, a]  # nothing finite yet on this axis
+                continue
+            self._held[a] = col[-1]
+            first = int(np.argmax(np.isfinite(col)))
+            y = np.full_like(col, np.nan)
+            if first < col.size:
+                sosfilt_block(
+                    self.notches, np.ascontiguousarray(col[first:]), self.zi[a], y[first:]
+                )
+            y[bad] = np.nan
+            out[:, a] = y
+        return out
 
     def _probe(self, x: FloatArray) -> FloatArray:
         # The kernel checks the sum of the axes.
@@ -196,6 +234,18 @@ class MagChain(SampleChain):
         the bulk of ``x``: a passing vehicle moves the field for seconds only."""
         raw = (x if x.ndim == 2 else x[:, None])[:, :MAX_AXES]
         axes = raw.shape[1]
+        lines = find_lines(raw, self.rate)
+        if lines:
+            log.info("%s: steady lines at %s Hz notched out", self.name, lines)
+            self.notches = notch_sos(lines, self.rate)
+            self.zi = np.zeros((MAX_AXES, len(lines), 2))
+            head = raw[: max(1, round(HEAD_S * self.rate))]
+            for a in range(axes):
+                self.zi[a] = settled_state(self.notches, head[:, a], lines, self.rate)
+            zi = self.zi.copy()
+            raw = self._notched(raw)
+            self.zi = zi  # what was primed on is fed next, from its first sample
+            self._held[:] = np.nan
         # As the kernel sees it: each axis the median of three samples.
         padded = np.vstack([raw[:1], raw[:1], raw])
         field = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
@@ -208,7 +258,8 @@ class MagChain(SampleChain):
         st = self.st
         st[:axes] = base
         for a in range(axes):
-            st[G_PREV + 2 * a] = st[G_PREV + 2 * a + 1] = raw[0, a]
+            # The bulk's field, not the first sample: a glitch there would be two of three.
+            st[G_PREV + 2 * a] = st[G_PREV + 2 * a + 1] = base[a]
         st[G_HAVE] = 1.0
         st[G_SMOOTH] = mean
         st[G_MEAN] = mean
@@ -217,7 +268,10 @@ class MagChain(SampleChain):
         return True
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
-        return mag_block(x, bad_kind, self.mp, self.vp, self.st, self.vs, self._events, self._flags)
+        xf = self._notched(x)
+        return mag_block(
+            x, xf, bad_kind, self.mp, self.vp, self.st, self.vs, self._events, self._flags
+        )
 
     def open_since(self) -> float | None:
         return self.time(self.st[G_START]) if self.st[G_IN] else None

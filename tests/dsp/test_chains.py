@@ -225,7 +225,7 @@ def test_kernel_twins_agree():
         c = MagChain("m", 50.0, cfg)
         c._events = np.zeros((mag.shape[0] + 2, 5))
         c._flags = np.zeros((mag.shape[0] + 8, 3), dtype=np.int64)
-        n = fn(mag, 0, c.mp, c.vp, c.st, c.vs, c._events, c._flags)
+        n = fn(mag, mag, 0, c.mp, c.vp, c.st, c.vs, c._events, c._flags)
         outs.append((n, c._events[: n[0]].copy()))
     assert outs[0][0] == outs[1][0]
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-9)
