@@ -194,6 +194,7 @@ class MagChain(SampleChain):
 
     def _reset_filters(self) -> None:
         # Notches for the background's steady lines, found when the chain primes.
+        self.lines_hz: list[float] = []
         self.notches = np.zeros((0, 6))
         self.zi = np.zeros((MAX_AXES, 0, 2))
         self._held = np.full(MAX_AXES, np.nan)  # each axis's last finite sample
@@ -236,7 +237,8 @@ class MagChain(SampleChain):
         axes = raw.shape[1]
         lines = find_lines(raw, self.rate)
         if lines:
-            log.info("%s: steady lines at %s Hz notched out", self.name, lines)
+            self.lines_hz = [round(f, 2) for f in lines]
+            log.info("%s: steady lines at %s Hz notched out", self.name, self.lines_hz)
             self.notches = notch_sos(lines, self.rate)
             self.zi = np.zeros((MAX_AXES, len(lines), 2))
             head = raw[: max(1, round(HEAD_S * self.rate))]
@@ -308,6 +310,7 @@ class MagChain(SampleChain):
             "noise_nt": float(math.sqrt(max(st[G_MSQ] - st[G_MEAN] ** 2, 0.0))),
             "ready": bool(st[G_WARM] >= self.mp[M_WARM]),
             "event_open": bool(st[G_IN]),
+            "lines_hz": list(self.lines_hz),
         }
 
 

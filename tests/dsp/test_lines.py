@@ -41,19 +41,22 @@ def test_a_notch_takes_its_line_out_and_leaves_the_rest():
     assert gain[0] == pytest.approx(1.0) and gain[1] > 0.95 and gain[2] < 1e-6
 
 
-def _detections(x: np.ndarray) -> list:
+def _detections(x: np.ndarray, with_status: bool = False):
     det = StreamingDetector(DspConfig(), [SensorSpec("mag1", "magnetometer", RATE, 1)])
     found = []
     step = 2
     for a in range(0, x.size, step):
         found += det.feed("mag1", a / RATE, x[a : a + step, None])
-    return found + det.flush()
+    status = det.status()["sensors"]["mag1"]
+    found += det.flush()
+    return (found, status) if with_status else found
 
 
 def test_a_weak_car_under_a_folded_mains_line_is_reported_and_the_line_is_not():
     # The line swings 30 counts either way, more than the car moves the field: with the
     # line in it, the anomaly's noise buried the car.
-    found = _detections(_field(90.0, line=30.0, car_at=60.0))
+    found, status = _detections(_field(90.0, line=30.0, car_at=60.0), with_status=True)
+    assert status["lines_hz"] == pytest.approx([3.2], abs=0.15)  # what a technician sees
     assert [d.cls for d in found] == ["vehicle"]
     assert 57.0 < found[0].t0 < 60.0 < found[0].t1 < 63.0
 
