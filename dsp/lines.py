@@ -21,8 +21,12 @@ FloatArray = npt.NDArray[np.float64]
 LINE_MIN_HZ = 1.0
 """Below this a passing vehicle's own spectrum lies (a pass lasts a second or more)."""
 LINE_K = 20.0
-"""A line stands this many times above the median of the spectrum within 1 Hz of it: white
-noise's periodogram passes that once in millions of bins."""
+"""A line stands this many times above the median of the spectrum around it: white noise's
+periodogram passes that once in millions of bins."""
+REF_HZ = 1.5
+"""The spectrum a line is measured against: this far either side of it ..."""
+SKIRT_BINS = 3
+"""... but for this many bins either side, its own skirt."""
 LINE_SEGMENT_S = 8.0
 """Spectra are averaged over segments this long (half-overlapping): 0.125-Hz bins."""
 MAX_LINES = 4
@@ -63,12 +67,15 @@ def find_lines(x: FloatArray, rate: float) -> list[float]:
         f = freqs[k]
         if f < LINE_MIN_HZ or f > top or power[k] < power[k - 1] or power[k] < power[k + 1]:
             continue
-        near = (np.abs(freqs - f) <= 1.0) & (np.abs(np.arange(freqs.size) - k) > 1)
+        # The reference leaves out the line's own skirt: a line that wanders a little
+        # (a folded mains moves with the sampling clock) spreads over a few bins.
+        off = np.abs(np.arange(freqs.size) - k)
+        near = (np.abs(freqs - f) <= REF_HZ) & (off > SKIRT_BINS)
         if np.count_nonzero(near) < 4:
             continue
         ref = float(np.median(power[near]))
         if ref > 0.0 and power[k] > LINE_K * ref:
-            found.append((float(power[k] / ref), float(f)))
+            found.append((float(power[k] / ref), _peak_hz(power, freqs, k)))
     lines: list[float] = []
     for _, f in sorted(found, reverse=True):
         if all(abs(f - g) > f / NOTCH_Q for g in lines):
@@ -76,6 +83,15 @@ def find_lines(x: FloatArray, rate: float) -> list[float]:
         if len(lines) == MAX_LINES:
             break
     return lines
+
+
+def _peak_hz(power: FloatArray, freqs: FloatArray, k: int) -> float:
+    """Where between its neighbours the peak at bin ``k`` lies (a parabola through the three
+    log powers): a notch off its line by a third of a bin lets a tenth of it through."""
+    a, b, c = (math.log(max(float(v), 1e-300)) for v in power[k - 1 : k + 2])
+    bend = a - 2.0 * b + c
+    shift = 0.5 * (a - c) / bend if bend < 0.0 else 0.0
+    return float(freqs[k] + max(-0.5, min(0.5, shift)) * (freqs[1] - freqs[0]))
 
 
 def notch_sos(freqs: list[float], rate: float, q: float = NOTCH_Q) -> FloatArray:

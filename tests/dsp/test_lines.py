@@ -17,12 +17,12 @@ RATE = 10.64  # a roadside unit's magnetometer: 50 Hz mains folds to |50 - 5 x 1
 
 def _field(seconds: float, *, line: float, car_at: float | None, seed: int = 1) -> np.ndarray:
     """One axis in raw counts: its offset, a little noise, the folded mains line, and a
-    weak car (a 2-s bump of 20 counts)."""
+    weak car (a 2-s bump of 14 counts)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
     x = 160.0 + rng.standard_normal(t.size) * 2.0 + line * np.sin(2 * np.pi * 3.2 * t + 0.4)
     if car_at is not None:
-        x += 20.0 * np.exp(-0.5 * ((t - car_at) / 0.7) ** 2)
+        x += 14.0 * np.exp(-0.5 * ((t - car_at) / 0.7) ** 2)
     return np.round(x)
 
 
@@ -53,9 +53,9 @@ def _detections(x: np.ndarray, with_status: bool = False):
 
 
 def test_a_weak_car_under_a_folded_mains_line_is_reported_and_the_line_is_not():
-    # The line swings 30 counts either way, more than the car moves the field: with the
-    # line in it, the anomaly's noise buried the car.
-    found, status = _detections(_field(90.0, line=30.0, car_at=60.0), with_status=True)
+    # The line swings 30 counts either way, twice what the car moves the field: with the
+    # line in it, the anomaly's noise buried the car (found on 2 of 12 seeds, now 12).
+    found, status = _detections(_field(90.0, line=30.0, car_at=60.0, seed=2), with_status=True)
     assert status["lines_hz"] == pytest.approx([3.2], abs=0.15)  # what a technician sees
     assert [d.cls for d in found] == ["vehicle"]
     assert 57.0 < found[0].t0 < 60.0 < found[0].t1 < 63.0
