@@ -60,7 +60,7 @@ def find_lines(x: FloatArray, rate: float) -> list[float]:
         power += np.sum(np.abs(np.fft.rfft(rest * window[:, None], axis=0)) ** 2, axis=1)
         count += 1
     power /= max(count, 1)
-    freqs = np.fft.rfftfreq(seg, 1.0 / rate)
+    freqs = np.fft.rfftfreq(seg, 1.0 / rate).astype(np.float64)
     found: list[tuple[float, float]] = []
     top = 0.45 * rate
     for k in range(1, freqs.size - 1):
