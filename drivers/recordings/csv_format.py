@@ -269,8 +269,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
     info = {"format": "csv", "files": [str(path)], "rate_from": "time" if has_time else "given"}
     if dropped:
-        label = f"column {dropped} is a label, not samples: left out"
-        note = f"{note}; {label}" if note else label
+        info["read_note"] = f"column {dropped} is a label, not samples: left out"
     if note:
         info["rate_note"] = note
     return Recording({name: ch}, [], start, info)

@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if not recording.channels or recording.duration <= 0:
         raise InputError(f"{args.files[0]}: the recording holds no samples")
     spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
-    notes = [recording.meta["rate_note"]] if recording.meta.get("rate_note") else []
+    # How the file was read where it had to be guessed: its rate, columns left out.
+    notes = [str(recording.meta[k]) for k in ("rate_note", "read_note") if recording.meta.get(k)]
     for problem in notes + usability(recording):
         print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
     if recording.duration < SHORTEST_CLIP_S:

@@ -221,12 +221,12 @@ def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
     path.write_text("time,x,y,z,label\n" + rows)
     rec = read_recording(path, sensor="magnetometer")  # a data set's truth: left out, said so
     assert rec.channels["mag1"].data.shape == (100, 3)
-    assert "'label' is a label, not samples" in rec.meta["rate_note"]
+    assert "'label' is a label, not samples" in rec.meta["read_note"]
     unnamed = tmp_path / "unnamed.csv"  # without a header: a last column of 0 and 1
     unnamed.write_text(rows)
     rec = read_recording(unnamed, sensor="magnetometer")
     assert rec.channels["mag1"].data.shape == (100, 3)
-    assert "column 5 (only 0 and 1) is a label" in rec.meta["rate_note"]
+    assert "column 5 (only 0 and 1) is a label" in rec.meta["read_note"]
     counted = tmp_path / "counted.csv"  # a fourth axis that is no label is still refused
     counted.write_text("".join(f"{i * 0.1:.1f},1000,2000,3000,{i % 7}\n" for i in range(100)))
     with pytest.raises(RecordingError, match=r"4 value columns for mag1.*at most 3"):
@@ -291,7 +291,7 @@ def test_a_loggers_counter_clock_value_and_label_without_a_header(tmp_path: Path
         assert list(ch.data[:3, 0]) == [float(v) for v in field[:3]]
         assert ch.rate == pytest.approx(1000.0 / 94.0, rel=0.02)
         assert rec.start_time == pytest.approx(stamps[0] / 1000.0)
-        assert "column 4 (only 0 and 1) is a label" in rec.meta["rate_note"]
+        assert "column 4 (only 0 and 1) is a label" in rec.meta["read_note"]
     # A PIR's second column of 0 and 1 is its own motion flag, not a label.
     pir = tmp_path / "pir.txt"
     pir.write_text("".join(f"{i * 0.01:.2f},{1800 + i % 5},{int(i > 100)}\n" for i in range(300)))

@@ -181,6 +181,28 @@ def test_a_triggered_clip_as_bare_csv_counts_is_detected(
     assert lines[0]["t0"] < 2.0
 
 
+def test_a_pc_loggers_labelled_export_is_analysed_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
+) -> None:
+    # A PC stamped each row in whole milliseconds as the serial line delivered it (rows
+    # arrive in bursts: stamps repeat and run late), and the data set added who was there.
+    counts, rate = walker_clip
+    rng = np.random.default_rng(8)
+    stamps = 1_795_802_400_000 + np.round(1000.0 * np.arange(counts.size) / rate)
+    stamps = np.maximum.accumulate(stamps + rng.integers(0, 25, counts.size))
+    label = (np.arange(counts.size) >= round(0.5 * rate)).astype(int)
+    path = tmp_path / "exported.csv"
+    rows = (f"{t:.0f},{c:.0f},{k}" for t, c, k in zip(stamps, counts, label, strict=True))
+    path.write_text("TIME,VALUE,LABEL\n" + "\n".join(rows) + "\n")
+    assert main(["analyze", str(path), "--no-flags"]) == 0
+    out = capsys.readouterr()
+    assert "the time column stamps when rows were logged" in out.err
+    assert "column 'label' is a label, not samples: left out" in out.err
+    lines = _lines(out.out)
+    assert [obj["class"] for obj in lines] == ["footstep"]
+    assert lines[0]["start_s"] < 2.0
+
+
 def test_a_nodes_json_packets_are_analysed_without_a_rate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
 ) -> None:
