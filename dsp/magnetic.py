@@ -206,7 +206,7 @@ class MagChain(SampleChain):
         near a third of the rate, into everything else.)"""
         if not self.notches.shape[0]:
             return x
-        out = np.empty_like(x)
+        out = np.array(x, dtype=np.float64)  # columns past the third stay as they came
         for a in range(min(x.shape[1], MAX_AXES)):
             col = np.array(x[:, a], dtype=np.float64)
             bad = ~np.isfinite(col)
