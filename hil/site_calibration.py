@@ -53,6 +53,10 @@ SHIFTS = tuple(float(v) for v in np.round(np.arange(-2.0, 2.01, 0.25), 2))
 SHIFT_GAIN = 0.02
 """A threshold of the site's own is kept only when it gains at least this much of the
 pass score in cross-validation (one pass of fifty): chance alone moves it by less."""
+SHIFT_MARGIN = 0.005
+"""Shifts whose gains lie within this of the best one's are as good: the smallest of them is
+kept (gains flatten out as the shift grows, and which of the far ones comes out a hair
+ahead changes with any change in the examples)."""
 TOLERANCE = 1e-9
 PRIOR_WEIGHTS = (1.0, 0.5)
 LOSS_MARGIN = 0.01
@@ -338,18 +342,19 @@ def _best_shift(
     durations: Sequence[float],
 ) -> float:
     """The shift of class ``cls``'s score on ``rows`` (from ``SHIFTS``) that gains the most
-    of the score per pass, at least ``SHIFT_GAIN`` (the smallest of equals), or 0; applied
-    to ``proba`` in place."""
+    of the score per pass, at least ``SHIFT_GAIN`` (the smallest of those within
+    ``SHIFT_MARGIN`` of the most), or 0; applied to ``proba`` in place."""
     base = pass_score(proba, examples, config, durations).value
-    best_gain, best = SHIFT_GAIN, 0.0
+    gains: dict[float, float] = {}
     for s in SHIFTS:
         trial = proba.copy()
         trial[rows] = class_shift(proba[rows], cls, s)
-        gain = pass_score(trial, examples, config, durations).value - base
-        if gain > best_gain + TOLERANCE or (
-            abs(gain - best_gain) <= TOLERANCE and abs(s) < abs(best)
-        ):
-            best_gain, best = gain, s
+        gains[s] = pass_score(trial, examples, config, durations).value - base
+    most = max(gains.values(), default=0.0)
+    best = 0.0
+    if most >= SHIFT_GAIN - TOLERANCE:
+        near = [s for s, g in gains.items() if g >= max(most - SHIFT_MARGIN, SHIFT_GAIN)]
+        best = min(near, key=abs)
     if best:
         proba[rows] = class_shift(proba[rows], cls, best)
     return best
