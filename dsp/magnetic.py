@@ -216,12 +216,9 @@ class MagChain(SampleChain):
                 out[:, a] = x[:, a]  # nothing finite yet on this axis
                 continue
             self._held[a] = col[-1]
-            first = int(np.argmax(np.isfinite(col)))
+            first = int(np.argmax(np.isfinite(col)))  # NaN before it: nothing to hold yet
             y = np.full_like(col, np.nan)
-            if first < col.size:
-                sosfilt_block(
-                    self.notches, np.ascontiguousarray(col[first:]), self.zi[a], y[first:]
-                )
+            sosfilt_block(self.notches, np.ascontiguousarray(col[first:]), self.zi[a], y[first:])
             y[bad] = np.nan
             out[:, a] = y
         return out

@@ -406,6 +406,12 @@ millisecond clock under a faster rate): the samples are evenly spaced at that ra
 the detector reports is finer than a tenth of a second, nor than a sample."""
 
 
+def _nominal_hz(rate: float) -> float:
+    """A whole-Hz rate within 100 ppm is the one meant: epoch seconds in a float carry only
+    ~0.2 us, and a logger's clock drifts."""
+    return float(round(rate)) if abs(round(rate) - rate) <= 1e-4 * rate else rate
+
+
 def _clock_like(column: npt.NDArray[np.float64]) -> bool:
     """Whether a headerless column is a logger's epoch clock: epoch seconds or finer, and
     going forward (a stamp may repeat or step back a little, never for long)."""
@@ -467,8 +473,7 @@ def _logged_not_sampled(
             rate,
         )
     if steady and stray <= max(LOGGING_JITTER_S, LOGGING_JITTER_SAMPLES / steady):
-        if abs(round(steady) - steady) <= 1e-4 * steady:
-            steady = float(round(steady))  # a nominal whole-Hz rate, as for a clean clock
+        steady = _nominal_hz(steady)
         return (
             f"the time column stamps when rows were logged ({count}, at most "
             f"{stray * 1000:.0f} ms off a steady rate): samples taken as evenly spaced at "
@@ -478,9 +483,7 @@ def _logged_not_sampled(
     nominal = dt > 0 and float(np.mean(np.abs(steps - dt) <= 0.1 * dt)) >= NOMINAL_SHARE
     if nominal:
         # Bursts and pauses, but a step the logger keeps most of the time: its interval.
-        every = 1.0 / dt
-        if abs(round(every) - every) <= 1e-4 * every:
-            every = float(round(every))
+        every = _nominal_hz(1.0 / dt)
         return (
             f"the time column is not a sampling clock ({count}, up to {stray:.3g} s off any "
             f"steady rate): samples taken as evenly spaced at its usual step, "
@@ -515,9 +518,7 @@ def _place_by_time(
     valid[index] = True
     # The whole span gives the rate far more precisely than one step (epoch seconds in a
     # float carry only ~0.2 us); a nominal whole-Hz rate within 100 ppm is what was meant.
-    rate = float(index[-1] / (t[-1] - t[0]))
-    if abs(round(rate) - rate) <= 1e-4 * rate:
-        rate = float(round(rate))
+    rate = _nominal_hz(float(index[-1] / (t[-1] - t[0])))
     return data, (None if valid.all() else valid), rate, float(t[0])
 
 
