@@ -10,7 +10,9 @@ deliver them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +33,21 @@ OFFLINE_PRIME_S = 120.0
 """How much of a file's start the offline tools survey to learn each sensor's noise level
 before running it (dsp.priming): all of a triggered clip, the first minutes of a long
 recording. A live unit surveys ``[dsp.input] prime_s``; it cannot look further ahead."""
+
+
+@contextmanager
+def per_file_notes_quiet() -> Iterator[None]:
+    """The detector's notes about one stream (a clip too short to prime on, a magnetometer's
+    steady lines notched out) are right for a file someone analyses, and noise over the
+    hundreds of recordings and clips a training or calibration run goes through: only its
+    warnings are kept meanwhile."""
+    dsp_log = logging.getLogger("dsp")
+    level = dsp_log.level
+    dsp_log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        dsp_log.setLevel(level)
 
 
 @dataclass

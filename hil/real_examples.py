@@ -18,7 +18,6 @@ never shows (``detectable`` false: a walk whose steps never rise above the room'
 from __future__ import annotations
 
 import json
-import logging
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from drivers.errors import InputError
 from drivers.recordings import Recording, TruthEvent, read_recording
 from dsp.classifier import FEATURES
 from dsp.config import DspConfig
-from hil.analysis import OFFLINE_PRIME_S
+from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet
 from hil.clips import cut
 from hil.training_data import labelled_candidates
 
@@ -169,15 +168,8 @@ def real_examples(
     default ``TRAINING_SETS``) under ``root``."""
     sets = TRAINING_SETS if sets is None else sets
     config = config or DspConfig()
-    # A short clip that cannot prime says so once per clip: right for a file someone
-    # analyses, noise over the thousand clips and cuts of a training run.
-    detector_log = logging.getLogger("dsp.detector")
-    level = detector_log.level
-    detector_log.setLevel(max(level, logging.WARNING))
-    try:
+    with per_file_notes_quiet():
         return _read_sets(root, sets, config)
-    finally:
-        detector_log.setLevel(level)
 
 
 def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExamples:

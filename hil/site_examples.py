@@ -27,7 +27,7 @@ from dsp.classifier import FEATURES, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, long_enough, regroup
 from dsp.records import SensorEvent
-from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet, run_detector
 from hil.clips import cut
 from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
 
@@ -130,6 +130,16 @@ def site_examples(
 ) -> SiteExamples:
     """Labelled candidates of walk-test recordings (truth: the marked passes), and of
     ``clips_per_pass`` triggered clips cut from each pass that some sensor saw."""
+    with per_file_notes_quiet():
+        return _examples(recordings, config, prime_s, clips_per_pass)
+
+
+def _examples(
+    recordings: Sequence[Recording],
+    config: DspConfig,
+    prime_s: float | None,
+    clips_per_pass: int,
+) -> SiteExamples:
     rows: list[list[float]] = []
     ys: list[int] = []
     groups: list[int] = []

@@ -20,7 +20,7 @@ from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import CLASSES, FEATURES, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, regroup
-from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet, run_detector
 from hil.clips import cut, quiet_clips
 from hil.scenarios import generate
 from hil.scenarios.specs import STUDIED
@@ -218,12 +218,13 @@ def recording_examples(
     picks): the detector running through it as a live unit would, and triggered clips cut
     from it analysed as files are, each with every subset of the sensors."""
     rec = generate(scenario, duration_s, seed, site=training_site(scenario, seed))
-    vectors, taught = labelled_candidates(rec, config, None)
-    rng = np.random.default_rng([seed, 7, len(scenario)])
-    for clip in recording_clips(rec, rng):
-        v, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
-        vectors += v
-        taught += y
+    with per_file_notes_quiet():
+        vectors, taught = labelled_candidates(rec, config, None)
+        rng = np.random.default_rng([seed, 7, len(scenario)])
+        for clip in recording_clips(rec, rng):
+            v, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
+            vectors += v
+            taught += y
     return vectors, taught
 
 

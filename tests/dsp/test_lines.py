@@ -3,6 +3,8 @@ are found and notched out, and a car under them is still seen."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,22 @@ def test_lost_samples_under_a_line_ring_no_event():
     x[round(40.0 * RATE) : round(40.5 * RATE)] = np.nan
     x[:3] = np.nan
     assert _detections(x) == []
+
+
+def test_the_line_note_is_said_for_one_file_and_kept_quiet_over_a_bulk_run(caplog):
+    # One line per analysed file tells a technician what was notched; a calibration goes
+    # through hundreds of recordings and clips, where the same line would bury its output.
+    from hil.analysis import per_file_notes_quiet
+
+    x = _field(30.0, line=30.0, car_at=None)
+    with caplog.at_level(logging.INFO):
+        _detections(x)
+        said = [r.getMessage() for r in caplog.records if r.name == "dsp.magnetic"]
+        caplog.clear()
+        with per_file_notes_quiet():
+            _detections(x)
+        assert not [r for r in caplog.records if r.name.startswith("dsp")]
+        _detections(x)
+        again = [r.getMessage() for r in caplog.records if r.name == "dsp.magnetic"]
+    assert len(said) == 1 and "notched out" in said[0]
+    assert again == said
