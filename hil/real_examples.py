@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from dsp.classifier import FEATURES
 from dsp.config import DspConfig
 from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet
 from hil.clips import cut
+from hil.marks import PASSES
 from hil.training_data import labelled_candidates
 
 TRAINING_SETS: dict[str, float] = {
@@ -54,6 +56,12 @@ knocks to be footsteps. The magnetometer sets are left out too: every pass of th
 the magnetometer's chain finds is named already, and the rest never become candidates
 (docs/real-data.md, "Learning from the dev splits", has the folds and what the held-back
 split said)."""
+
+FLOOR_SETS = ("capstone_piezo", "capstone_bno055", "jxunn_geoscope")
+"""The real floors the floor model learns from (``calibrate --simulate home --real DIR``),
+their dev splits as walk tests of other floors: a piezo disc and an accelerometer taped to
+floors (guests at public demos, labelled walks) and an indoor geophone with its empty
+rooms. Left out of the packaged model (above), they are the floor model's own kind."""
 
 DEFAULT_WEIGHT = 3.0
 """The weight of a set named without one (``train --real-sets NAME``)."""
@@ -217,3 +225,46 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
         np.asarray(index, dtype=np.int64),
         info,
     )
+
+
+MARKED = frozenset(label for label, _ in PASSES.values())
+"""Truth labels a walk test's marks stand for."""
+
+
+def marked_as_passes(rec: Recording) -> bool:
+    """Whether a technician could have marked every event of ``rec`` as a pass (people and
+    vehicles; stretches nobody can explain aside): a clip of dropped keys is no part of a
+    walk test."""
+    return all(ev.label in MARKED for ev in rec.truth if not ev.extra.get("dont_care"))
+
+
+def walk_tests(root: Path, names: Sequence[str]) -> tuple[list[Recording], dict[str, Any]]:
+    """The dev files of the prepared data sets ``names`` under ``root`` as walk-test
+    recordings (their truth events the marked passes, a walk its signal never shows
+    ``dont_care``; files holding an event nobody marks are left out), and what was read of
+    each set (for the model's info)."""
+    recordings: list[Recording] = []
+    info: dict[str, Any] = {}
+    for name in names:
+        folder, manifest = manifest_of(root, name)
+        used = 0
+        for entry in manifest["files"]:
+            if entry.get("split") != SPLIT:
+                continue
+            try:
+                rec = read_recording(folder / str(entry["file"]))
+            except (OSError, KeyError, ValueError, InputError) as exc:
+                raise InputError(f"{folder}: {exc}: prepare the data set again") from None
+            rec.truth = unheard_as_dont_care(rec.truth)
+            if marked_as_passes(rec):
+                recordings.append(rec)
+                used += 1
+        if used == 0:
+            raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
+        info[name] = {
+            "repository": manifest.get("repo", manifest.get("repository", "")),
+            "commit": manifest.get("commit", ""),
+            "split": SPLIT,
+            "files": used,
+        }
+    return recordings, info

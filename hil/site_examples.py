@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from drivers.recordings.waveforms import Recording
-from dsp.classifier import FEATURES, Model
+from drivers.recordings.waveforms import Recording, TruthEvent
+from dsp.classifier import FEATURES, NOISE, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, long_enough, regroup
 from dsp.records import SensorEvent
@@ -110,6 +110,17 @@ def dead_spans(rec: Recording) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def _cared(truth: Sequence[TruthEvent]) -> list[TruthEvent]:
+    """The events a site's examples are labelled and scored by."""
+    return [ev for ev in truth if not ev.extra.get("dont_care")]
+
+
+def _ignored(truth: Sequence[TruthEvent]) -> list[TruthEvent]:
+    """Stretches marked ``dont_care`` (a prepared real recording's energy nobody can explain,
+    or a walk its signal never shows): neither a pass nor noise, as in training."""
+    return [ev for ev in truth if ev.extra.get("dont_care")]
+
+
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return min(a1, b1) - max(a0, b0)
 
@@ -148,7 +159,8 @@ def _examples(
     dead_all: dict[str, list[tuple[int, float, float]]] = {}
     next_group = 0
     for r, rec in enumerate(recordings):
-        truth = sorted(rec.truth, key=lambda ev: ev.t0)
+        truth = sorted(_cared(rec.truth), key=lambda ev: ev.t0)
+        ignored = _ignored(rec.truth)
         result = run_detector(
             rec, config, model=Model.untrained(), keep_candidates=True, prime_s=prime_s
         )
@@ -199,7 +211,7 @@ def _examples(
                 b = min(rec.duration, a + float(rng.uniform(*CLIP_LENGTH_S)))
                 if b - a < CLIP_LENGTH_S[0]:
                     continue
-                clip = cut(replace(rec, truth=taught_truth), a, b)
+                clip = cut(replace(rec, truth=taught_truth + ignored), a, b)
                 got = run_detector(
                     clip,
                     config,
@@ -209,7 +221,8 @@ def _examples(
                 )
                 pieces.append((clip, got.detector.sensor_events, info.group))
         for piece, piece_events, group in pieces:
-            taught_piece = taught_truth if group is None else piece.truth
+            taught_piece = taught_truth if group is None else _cared(piece.truth)
+            ignored_piece = ignored if group is None else _ignored(piece.truth)
             piece_dead = dead if group is None else dead_spans(piece)
             for subset in subsets(kinds):
                 candidates = regroup(piece_events, subset, config)
@@ -218,6 +231,10 @@ def _examples(
                 for cand, y in zip(candidates, taught, strict=True):
                     if _blind(cand, subset, piece_dead):
                         continue
+                    if y == NOISE and any(
+                        _overlap(cand.t0, cand.t1, ev.t0, ev.t1) > 0 for ev in ignored_piece
+                    ):
+                        continue  # in a stretch nobody can explain: it may well be a source
                     if full:
                         units.append(
                             UnitCandidate(r, len(ys), cand.t0, cand.t1, _reportable(cand, config))

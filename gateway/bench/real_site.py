@@ -36,12 +36,9 @@ from dsp.config import DspConfig
 from gateway.bench.real.common import MANIFEST, read_manifest
 from gateway.bench.real_data import Tally, per_file_lines
 from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
-from hil.marks import PASSES
+from hil.real_examples import marked_as_passes
 from hil.site_calibration import Calibration, anchor_examples, calibrate
 from hil.site_examples import site_examples
-
-MARKED = frozenset(label for label, _ in PASSES.values())
-"""Truth labels a walk test's marks stand for."""
 
 AnchorRows = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
 """What ``anchor_examples`` gives: feature rows and their labels."""
@@ -54,12 +51,6 @@ def split_files(folder: Path, split: str) -> list[Recording]:
         for entry in read_manifest(folder)["files"]
         if entry.get("split") == split
     ]
-
-
-def marked_as_passes(rec: Recording) -> bool:
-    """Whether a technician could have marked every event of ``rec`` as a pass (people and
-    vehicles): a clip of dropped keys is no part of a walk test."""
-    return all(ev.label in MARKED for ev in rec.truth)
 
 
 def first_minutes(recordings: list[Recording], minutes: float | None) -> list[Recording]:

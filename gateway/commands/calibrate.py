@@ -19,9 +19,12 @@ model (id and short hash). The same walk tests give the same file, byte for byte
 Where nobody can walk a test, --simulate SCENARIO stands in for one: the site model learns
 from simulated recordings of that scenario through random units (rates, transducers,
 converters) instead. `--simulate home` is a unit on a floor: quiet houses and stiff slabs,
-people who pause, turn, wander, shuffle or limp (docs/calibration.md).
+people who pause, turn, wander, shuffle or limp (docs/calibration.md). With --real DIR it
+also learns from the dev split of the real floors prepared under DIR (docs/real-data.md),
+each file a walk test of another floor; that is how the package's floor model is made.
 
   ugs-gateway calibrate --simulate home --out /var/lib/ugs-gateway/floor-model.json
+  ugs-gateway calibrate --simulate home --real /data/ugs-real --out dsp/model-floor.json
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="minutes of --simulate recordings (default 80)",
     )
+    parser.add_argument(
+        "--real",
+        metavar="DIR",
+        help="with --simulate: also learn from the dev split of the real floors prepared "
+        "under DIR (hil.real_examples.FLOOR_SETS; docs/real-data.md)",
+    )
     parser.add_argument("--out", metavar="FILE", help="site model to write")
     parser.add_argument(
         "-c", "--config", metavar="CONFIG", help="the unit's config: its [dsp] and state dir"
@@ -90,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.anchor_minutes <= 120:
         raise InputError("--anchor-minutes must be 0-120")
+    if args.real and not args.simulate:
+        raise InputError("--real goes with --simulate: a walk test teaches the site itself")
     if bool(args.walktests) == bool(args.simulate):
         raise InputError(
             "give the site's walk test(s), or --simulate SCENARIO where there is none (not both)"
@@ -179,17 +190,22 @@ def _run_simulated(args: argparse.Namespace) -> int:
     count = math.ceil(args.simulate_minutes * 60.0 / SIMULATED_S)
     seeds = [SIMULATED_SEEDS + i for i in range(count)]
     minutes = count * SIMULATED_S / 60.0
+    real, real_info = _real_floors(args)  # a broken data set is named before the long part
     print(
         f"simulating {count} x {SIMULATED_S / 60:g} min of {args.simulate!r} through "
         "random units...",
         file=sys.stderr,
     )
     recordings = [generate(args.simulate, SIMULATED_S, seed, site="random") for seed in seeds]
+    recordings += real
     # Analysed as files are: the recordings stand for a walk test nobody marked live.
     examples = site_examples(recordings, dsp, prime_s=OFFLINE_PRIME_S)
     labels = [p.label for p in examples.passes]
+    real_minutes = sum(r.duration for r in real) / 60.0
     print(
-        f"{len(recordings)} simulated recordings, {minutes:g} min: "
+        f"{count} simulated recordings, {minutes:g} min"
+        + (f", and {len(real)} real ones, {real_minutes:.0f} min" if real else "")
+        + ": "
         f"{len(labels)} events ({labels.count('footstep')} people, "
         f"{labels.count('vehicle')} vehicles), {sum(p.signal for p in examples.passes)} "
         f"seen by a sensor; {len(examples)} examples"
@@ -197,15 +213,33 @@ def _run_simulated(args: argparse.Namespace) -> int:
     if not any(p.signal for p in examples.passes):
         raise InputError(f"--simulate {args.simulate}: no event any sensor saw to learn from")
     info = {
-        "id": f"site-{args.simulate}-simulated-{minutes:g}min",
+        "id": f"site-{args.simulate}-simulated-{minutes:g}min"
+        + (f"+real{len(real_info)}" if real else ""),
         "kind": "site",
         "prior": {"id": prior.name, "hash": prior.digest},
         "simulated": {"scenario": args.simulate, "seeds": seeds, "site": "random"},
+        **({"real": {"split": "dev", "sets": real_info}} if real else {}),
         "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": args.anchor_minutes},
         "dsp_config": dsp.model_dump(mode="json"),
     }
     durations = [r.duration for r in recordings]
     return _finish(args, prior, examples, dsp, durations, info, out, started)
+
+
+def _real_floors(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+    """``--real``: the real floors' dev files as walk tests of other floors, and what was
+    read of each data set (none without ``--real``)."""
+    from hil.real_examples import FLOOR_SETS, walk_tests
+
+    if not args.real:
+        return [], {}
+    root = Path(args.real)
+    recordings, info = walk_tests(root, FLOOR_SETS)
+    print(
+        f"read the dev split of {', '.join(info)} under {root}: {len(recordings)} files",
+        file=sys.stderr,
+    )
+    return recordings, info
 
 
 def _out_path(args: argparse.Namespace, config: Any) -> Path:
