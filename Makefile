@@ -27,9 +27,12 @@ bench: setup
 	$(BIN)/ugs-gateway bench
 
 # The packaged floor model (dsp/model-floor.json): the packaged model calibrated on 80
-# simulated minutes of homes. The same command gives the same file, byte for byte.
+# simulated minutes of homes and the dev split of the real floors prepared under REAL
+# (docs/real-data.md). The same command and data give the same file, byte for byte.
+REAL ?=
 floor-model: setup
-	$(BIN)/ugs-gateway calibrate --simulate home --out dsp/model-floor.json
+	@test -n "$(REAL)" || { echo "make floor-model REAL=DIR: the real data sets prepared as docs/real-data.md says" >&2; exit 2; }
+	$(BIN)/ugs-gateway calibrate --simulate home --real $(REAL) --out dsp/model-floor.json
 
 setup: system-packages $(STAMP)
 

@@ -346,7 +346,7 @@ def _num(value: float) -> float | None:
 PACKAGED_MODELS: dict[Installation, str] = {"ground": "model.json", "floor": "model-floor.json"}
 """The packaged model of each installation (``[dsp.classifier] installation``): ``ground``
 is trained on the studied scenarios; ``floor`` is that model calibrated on simulated homes
-(``make floor-model``), for a sensor under or on a building's floor."""
+and real floors (``make floor-model``), for a sensor under or on a building's floor."""
 DIGEST_HEX = 8
 
 

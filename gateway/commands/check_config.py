@@ -63,6 +63,9 @@ def model_line(info: dict[str, Any], name: str, digest: str) -> str:
     if isinstance(simulated, dict):
         seeds = simulated.get("seeds") or []
         source = f"simulated {simulated.get('scenario')!r} ({len(seeds)} recordings)"
+        real = (info.get("real") or {}).get("sets") or {}
+        if real:
+            source += f" and the dev split of {', '.join(real)}"
     else:
         source = f"{len(info.get('walk_tests') or [])} walk test(s)"
     forced = " (written with --force, though it scored worse)" if calibration.get("forced") else ""

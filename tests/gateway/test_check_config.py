@@ -68,7 +68,10 @@ def test_a_floor_installation_names_its_model(
     assert main(["check-config", str(write(tmp_path, floor))]) == 0
     out = capsys.readouterr().out
     assert "dsp.classifier.model: site model site-home-simulated-80min" in out
-    assert "from simulated 'home' (8 recordings) on top of gbt-" in out
+    assert (
+        "from simulated 'home' (8 recordings) and the dev split of capstone_bno055, "
+        "capstone_piezo, jxunn_geoscope on top of gbt-"
+    ) in out
     code, err = check(tmp_path, floor.replace('"floor"', '"roof"'), capsys)
     assert code == 2 and "dsp.classifier.installation" in err and "'floor'" in err
 
