@@ -13,7 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,6 +90,19 @@ def usability(recording: Recording) -> list[str]:
                 "or a file of padding; nothing can be detected in it"
             )
     return out
+
+
+def as_analysed(recording: Recording) -> Recording | None:
+    """The recording as ``analyze`` runs the detector over it (without the channels sampled
+    too slowly for their kind's detector), or None when ``analyze`` reports nothing of it:
+    shorter than ``SHORTEST_CLIP_S``, or no channel fast enough. ``usability`` says why."""
+    if recording.duration < SHORTEST_CLIP_S:
+        return None
+    slow = too_slow(recording)
+    if not slow:
+        return recording
+    kept = {n: ch for n, ch in recording.channels.items() if n not in slow}
+    return replace(recording, channels=kept) if kept else None
 
 
 def too_slow(recording: Recording) -> list[str]:

@@ -40,7 +40,7 @@ from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
-from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
 from hil.scoring import Counts, score
 
 PER_FILE_CLASSES = ("footstep", "vehicle")
@@ -168,7 +168,7 @@ def _busy(truth: list[TruthEvent], duration: float) -> float:
     return total
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
     parser.add_argument("--split", default="heldout", choices=("dev", "heldout", "all"))
@@ -177,7 +177,7 @@ def main() -> int:
     add_installation_argument(parser)
     parser.add_argument("--single-axis", action="store_true")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = DspConfig()
     model = load_model(args.model, args.installation or "ground")
     results: dict[str, dict[str, Any]] = {}
@@ -195,8 +195,16 @@ def main() -> int:
             if args.single_axis:
                 variants += [(f"{folder.name} (one axis)", r) for r in rec.single_axes()]
             for name, r in variants:
-                result = run_detector(r, config, model=model, prime_s=OFFLINE_PRIME_S)
-                tallies.setdefault(name, Tally()).add(r, result.detections)
+                # As analyze runs it: a clip too short to analyse reports nothing.
+                analysed = as_analysed(r)
+                found = (
+                    []
+                    if analysed is None
+                    else run_detector(
+                        analysed, config, model=model, prime_s=OFFLINE_PRIME_S
+                    ).detections
+                )
+                tallies.setdefault(name, Tally()).add(r, found)
         for name, tally in tallies.items():
             if tally.files:
                 results[name] = {"kind": folder.parent.name, **tally.summary()}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import OFFLINE_PRIME_S, run_detector, too_slow, usability
+    from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
 
     config = load_dsp_config(args.config, args.installation)
     recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
@@ -160,14 +160,12 @@ def run(args: argparse.Namespace) -> int:
     notes = [str(recording.meta[k]) for k in ("rate_note", "read_note") if recording.meta.get(k)]
     for problem in notes + usability(recording):
         print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
-    if recording.duration < SHORTEST_CLIP_S:
-        return 0
-    slow = too_slow(recording)
-    if slow:
-        kept = {n: ch for n, ch in recording.channels.items() if n not in slow}
-        if not kept:
-            raise InputError(f"{args.files[0]}: no channel is sampled fast enough to analyse")
-        recording = replace(recording, channels=kept)
+    analysed = as_analysed(recording)
+    if analysed is None:
+        if recording.duration < SHORTEST_CLIP_S:
+            return 0  # said above
+        raise InputError(f"{args.files[0]}: no channel is sampled fast enough to analyse")
+    recording = analysed
     announce_compiling()
     try:
         result = run_detector(recording, config, prime_s=OFFLINE_PRIME_S)

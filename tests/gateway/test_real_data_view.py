@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from drivers.recordings import Channel, Recording, TruthEvent
-from gateway.bench.real_data import FileTally, Tally, per_file_lines
+from drivers.recordings import Channel, Recording, TruthEvent, read_recording
+from dsp.priming import SHORTEST_CLIP_S
+from gateway.bench.real.common import write_clip, write_manifest
+from gateway.bench.real_data import FileTally, Tally, main, per_file_lines
+from hil.analysis import as_analysed
+from hil.clips import cut
+from hil.scenarios import generate
 
 
 @dataclass
@@ -68,3 +76,25 @@ def test_the_tally_reports_both_views() -> None:
     s = tally.summary()
     assert s["vehicle"]["recall"] == 0.0  # per event: 20 s after the span, beyond tolerance
     assert s["per_file"]["vehicle"]["recall"] == 1.0  # per file: it is in the file
+
+
+def test_a_clip_too_short_to_analyse_is_scored_as_analyze_runs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # analyze reports nothing of a clip under SHORTEST_CLIP_S; a bench that ran the detector
+    # over it anyway would score what no user of the unit ever gets.
+    rec = generate("indoor", 120.0, seed=5).only(["seismic"])
+    step = next(ev for ev in rec.truth if ev.label == "footstep" and 0 <= ev.range_m < 5)
+    folder = tmp_path / "footstep" / "short-test"
+    folder.mkdir(parents=True)
+    files = []
+    for name, length in (("long.npz", 12.0), ("short.npz", SHORTEST_CLIP_S - 0.5)):
+        write_clip(folder, name, cut(rec, max(0.0, step.t0 - 0.3), step.t0 - 0.3 + length))
+        files.append({"file": name, "split": "heldout"})
+    write_manifest(folder, {"dataset": "t", "repo": "o/r", "commit": "c", "files": files})
+    assert as_analysed(read_recording(folder / "short.npz")) is None
+    assert main([str(tmp_path), "--json"]) == 0
+    per_file = json.loads(capsys.readouterr().out)["sets"]["short-test"]["per_file"]
+    assert per_file["footstep"]["files"] == 2
+    assert per_file["footstep"]["found"] == 1
+    assert per_file["footstep"]["missed_with"] == {"nothing": 1}
