@@ -132,6 +132,36 @@ def manifest_of(root: Path, name: str) -> tuple[Path, dict[str, Any]]:
     return found[0].parent, manifest
 
 
+def dev_files(root: Path, name: str) -> tuple[dict[str, Any], list[tuple[str, Recording]]]:
+    """The manifest of the prepared data set ``name`` under ``root``, and its dev files (name
+    and recording), each event its signal never shows ``dont_care``. The held-back files
+    are not opened."""
+    folder, manifest = manifest_of(root, name)
+    files: list[tuple[str, Recording]] = []
+    for entry in manifest["files"]:
+        if entry.get("split") != SPLIT:
+            continue
+        try:
+            rec = read_recording(folder / str(entry["file"]))
+        except (OSError, KeyError, ValueError, InputError) as exc:
+            raise InputError(f"{folder}: {exc}: prepare the data set again") from None
+        rec.truth = unheard_as_dont_care(rec.truth)
+        files.append((str(entry["file"]), rec))
+    if not files:
+        raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
+    return manifest, files
+
+
+def source_of(manifest: dict[str, Any], files: int) -> dict[str, Any]:
+    """Where a data set's rows came from, for a model's info."""
+    return {
+        "repository": manifest.get("repo", manifest.get("repository", "")),
+        "commit": manifest.get("commit", ""),
+        "split": SPLIT,
+        "files": files,
+    }
+
+
 def unheard_as_dont_care(truth: list[TruthEvent]) -> list[TruthEvent]:
     """``truth`` with each event its own signal never shows marked ``dont_care``. The set's
     label says someone walked; its truth found no moment that stands out of the background,
@@ -188,32 +218,18 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
     info: dict[str, dict[str, Any]] = {}
     n_files = 0
     for name, weight in sets.items():
-        folder, manifest = manifest_of(root, name)
+        manifest, files = dev_files(root, name)
         before = len(taught)
-        used = 0
-        for entry in manifest["files"]:
-            if entry.get("split") != SPLIT:
-                continue
-            try:
-                rec = read_recording(folder / str(entry["file"]))
-            except (OSError, KeyError, ValueError, InputError) as exc:
-                raise InputError(f"{folder}: {exc}: prepare the data set again") from None
-            rec.truth = unheard_as_dont_care(rec.truth)
-            for clip in views(rec, f"{name}/{entry['file']}"):
+        for file, rec in files:
+            for clip in views(rec, f"{name}/{file}"):
                 vectors, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
                 rows += [[v[f] for f in FEATURES] for v in vectors]
                 taught += y
                 index += [n_files] * len(y)
             n_files += 1
-            used += 1
-        if used == 0:
-            raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
         weights += [weight] * (len(taught) - before)
         info[name] = {
-            "repository": manifest.get("repo", manifest.get("repository", "")),
-            "commit": manifest.get("commit", ""),
-            "split": SPLIT,
-            "files": used,
+            **source_of(manifest, len(files)),
             "rows": len(taught) - before,
             "weight": weight,
         }
@@ -246,25 +262,8 @@ def walk_tests(root: Path, names: Sequence[str]) -> tuple[list[Recording], dict[
     recordings: list[Recording] = []
     info: dict[str, Any] = {}
     for name in names:
-        folder, manifest = manifest_of(root, name)
-        used = 0
-        for entry in manifest["files"]:
-            if entry.get("split") != SPLIT:
-                continue
-            try:
-                rec = read_recording(folder / str(entry["file"]))
-            except (OSError, KeyError, ValueError, InputError) as exc:
-                raise InputError(f"{folder}: {exc}: prepare the data set again") from None
-            rec.truth = unheard_as_dont_care(rec.truth)
-            if marked_as_passes(rec):
-                recordings.append(rec)
-                used += 1
-        if used == 0:
-            raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
-        info[name] = {
-            "repository": manifest.get("repo", manifest.get("repository", "")),
-            "commit": manifest.get("commit", ""),
-            "split": SPLIT,
-            "files": used,
-        }
+        manifest, files = dev_files(root, name)
+        walks = [rec for _, rec in files if marked_as_passes(rec)]
+        recordings += walks
+        info[name] = source_of(manifest, len(walks))
     return recordings, info
