@@ -492,10 +492,11 @@ def _logged_not_sampled(
             every,
         )
     worst = int(np.argmax(off)) if steady else int(np.flatnonzero(uneven)[0]) + 1
+    how_far = f"up to {stray:.3g} s off any steady rate" if steady else "it never advances"
     raise RecordingError(
         f"{path} line {rows[worst][0]}: the time column is not a sampling clock ({count}, "
-        f"up to {stray:.3g} s off any steady rate): if the samples are evenly spaced, give "
-        f"--rate HZ; else resample the file first"
+        f"{how_far}): if the samples are evenly spaced, give --rate HZ; else resample the "
+        "file first"
     )
 
 

@@ -388,6 +388,10 @@ BAD_INPUTS = {
         "the time column is not a sampling clock",
     ),
     "backwards": (b"0,1\n0.5,2\n0.52,3\n-5,4\n", "not a sampling clock"),
+    "stuck-clock": (
+        b"5,1\n5,2\n5,3\n5,4\n",
+        "not a sampling clock (3 of 3 steps repeat, go back or are uneven, it never advances)",
+    ),
     "header-only": (b"time,value\n", "a header row but no data rows"),
 }
 
