@@ -241,6 +241,7 @@ def calibrate(
     folds: int = FOLDS,
     info: dict[str, Any] | None = None,
     anchors: tuple[FloatArray, npt.NDArray[np.int64]] | None = None,
+    changes: Sequence[str] | None = None,
 ) -> Calibration:
     """The site model, its score and the prior's, both by leaving passes out.
 
@@ -255,7 +256,11 @@ def calibrate(
     on them too, weighing ``ANCHOR_SHARE`` times the site's own examples in all, so that
     they change the prior's answers only where the site differs from that world.
 
-    ``durations`` are the walk tests' lengths (for the false reports per pass score)."""
+    ``durations`` are the walk tests' lengths (for the false reports per pass score).
+
+    ``changes``: the kinds of sensor the site changes (None: all). A set of sensors with
+    none of them keeps the prior's booster: a simulated floor says what a floor does to a
+    geophone, not what a real room does to a PIR."""
     params = params or SiteBoostParams()
     y = examples.y
     x = examples.x[:, [FEATURES.index(f) for f in prior.features]]
@@ -317,7 +322,10 @@ def calibrate(
     for kinds, booster in prior.boosters.items():
         temperature = temps.get(kinds, 1.0)
         shifts = unit_shifts if kinds == unit else {}
-        if not trees and temperature == 1.0 and not shifts:
+        untouched = changes is not None and not set(kinds) & set(changes)
+        if untouched or (not trees and temperature == 1.0 and not shifts):
+            if untouched:
+                sets["+".join(kinds)]["prior_kept"] = True
             boosters[kinds] = booster
             continue
         set_info = {**booster.info, "site": sets["+".join(kinds)]}

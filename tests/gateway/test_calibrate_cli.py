@@ -129,6 +129,15 @@ def test_a_floor_without_a_walk_test_learns_from_simulated_homes(
     assert model["info"]["kind"] == "site" and model["info"]["prior"]["id"]
     assert model["info"]["simulated"] == {"scenario": "home", "seeds": [4000], "site": "random"}
     assert model["info"]["id"] == "site-home-simulated-10min"
+    # The homes say what a floor does to a geophone; their PIRs and magnetometers are
+    # simulated, not the site's: sets without a geophone keep the packaged booster.
+    packaged = json.loads(Path(str(resources.files("dsp").joinpath("model.json"))).read_text())
+    kept = {
+        tuple(s["sensors"])
+        for s in model["sets"]
+        if s == next(p for p in packaged["sets"] if p["sensors"] == s["sensors"])
+    }
+    assert kept == {("pir",), ("magnetometer",), ("pir", "magnetometer")}
 
 
 @pytest.mark.parametrize(
