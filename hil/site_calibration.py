@@ -296,15 +296,19 @@ def calibrate(
     rounds = best[2]
     temps, after = candidates[rounds]
     sets["rounds"] = rounds
+    kept = {k for k in prior.boosters if changes is not None and not set(k) & set(changes)}
+    for kinds in kept:
+        sets["+".join(kinds)]["prior_kept"] = True
     for kinds, t in temps.items():
-        sets["+".join(kinds)]["temperature"] = t
+        if kinds not in kept:
+            sets["+".join(kinds)]["temperature"] = t
     # For the unit's own set of sensors, where the passes are counted: the site's threshold
     # (a shift of the noise score), then its line between footsteps and vehicles (a shift
     # of the vehicle score: a ground that rings makes footfalls sound like engines), each
     # kept when it gains enough.
     shift = vehicle_shift = 0.0
     unit = _unit_set(examples)
-    if unit is not None and unit in rows_of and rows_of[unit].any():
+    if unit is not None and unit not in kept and unit in rows_of and rows_of[unit].any():
         rows = rows_of[unit]
         shift = _best_shift(after, rows, NOISE, examples, config, durations)
         vehicle_shift = _best_shift(after, rows, VEHICLE, examples, config, durations)
@@ -322,10 +326,7 @@ def calibrate(
     for kinds, booster in prior.boosters.items():
         temperature = temps.get(kinds, 1.0)
         shifts = unit_shifts if kinds == unit else {}
-        untouched = changes is not None and not set(kinds) & set(changes)
-        if untouched or (not trees and temperature == 1.0 and not shifts):
-            if untouched:
-                sets["+".join(kinds)]["prior_kept"] = True
+        if kinds in kept or (not trees and temperature == 1.0 and not shifts):
             boosters[kinds] = booster
             continue
         set_info = {**booster.info, "site": sets["+".join(kinds)]}
