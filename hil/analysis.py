@@ -74,12 +74,10 @@ def usability(recording: Recording) -> list[str]:
     slow = too_slow(recording)
     for ch in recording.channels.values():
         if ch.name in slow:
-            hint = ""
-            if recording.meta.get("rate_from") == "time":
-                hint = " (is the time column in milliseconds? then name it time_ms)"
             out.append(
                 f"{ch.name} is sampled at {ch.rate:.4g} Hz, too slow for the {ch.kind} "
-                f"detector (at least {slowest_rate(ch.kind):g} Hz): left out{hint}"
+                f"detector (at least {slowest_rate(ch.kind):g} Hz): left out"
+                + _too_slow_hint(recording, ch)
             )
             continue
         good = ch.data if ch.valid is None else ch.data[ch.valid]
@@ -90,6 +88,22 @@ def usability(recording: Recording) -> list[str]:
                 "or a file of padding; nothing can be detected in it"
             )
     return out
+
+
+def _too_slow_hint(recording: Recording, ch: Channel) -> str:
+    """What may have gone wrong when a channel is too slow: a time column in milliseconds
+    read as seconds, or a slow sensor of another kind taken for the default one."""
+    slowest = slowest_rate(ch.kind)
+    if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest:
+        return " (is the time column in milliseconds? then name it time_ms)"
+    others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= ch.rate]
+    if recording.meta.get("kind_assumed") and len(recording.channels) == 1 and others:
+        flags = " or ".join(f"--sensor {k}" for k in others)
+        return (
+            f" (the file does not name its sensor's kind, so {ch.kind} was assumed: give "
+            f"{flags} if it is one of those)"
+        )
+    return ""
 
 
 def as_analysed(recording: Recording) -> Recording | None:

@@ -58,6 +58,12 @@ def file_kind(path: Path, sensor: str | None, recorded: object) -> str:
     return check_kind(sensor, path)
 
 
+def kind_assumed(sensor: str | None, recorded: object) -> bool:
+    """Whether ``file_kind`` fell back on its default: neither the file nor the caller named
+    the sensor's kind (a bare CSV of one column may be any sensor's)."""
+    return sensor is None and not (isinstance(recorded, str) and recorded)
+
+
 def check_rate(rate: float | None, path: Path, what: str = "sample rate") -> float:
     if rate is None or not np.isfinite(rate) or rate <= 0:
         raise RecordingError(f"{path}: {what} must be a positive number of Hz, not {rate!r}")

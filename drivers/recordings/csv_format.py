@@ -39,7 +39,13 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
-from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
+from drivers.recordings.common import (
+    check_rate,
+    default_name,
+    file_kind,
+    kind_assumed,
+    make_channel,
+)
 from drivers.recordings.waveforms import Channel, Recording
 
 TIME_NAMES = {
@@ -230,9 +236,14 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if has_time:
         first_cell = _split(rows[0][1], delimiter)[time_col]
         iso = not _NUMBER.match(first_cell)  # already in seconds
-        times, values = in_seconds(parsed[:, 0], None if iso else unit), parsed[:, 1:]
+        written = parsed[:, 0]
+        times, values = in_seconds(written, None if iso else unit), parsed[:, 1:]
+        # Numbers taken as seconds as they stand: a logger's relative milliseconds read so
+        # give a rate a thousand times too low, which is worth a hint if nothing can use it.
+        as_written = not iso and times is written
     else:
         times, values = np.zeros(0), parsed
+        as_written = False
     kind = file_kind(path, sensor, meta.get("kind"))
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
     dropped = ", ".join(name for _, name in labels)
@@ -267,7 +278,13 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         comps = None
     scale = float(meta["scale"]) if meta.get("scale") else None
     ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
-    info = {"format": "csv", "files": [str(path)], "rate_from": "time" if has_time else "given"}
+    info: dict[str, object] = {
+        "format": "csv",
+        "files": [str(path)],
+        "rate_from": "time" if has_time else "given",
+        "time_as_written": as_written,
+        "kind_assumed": kind_assumed(sensor, meta.get("kind")),
+    }
     if dropped:
         info["read_note"] = f"column {dropped} is a label, not samples: left out"
     if note:

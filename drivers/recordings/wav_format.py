@@ -25,6 +25,7 @@ from drivers.recordings.common import (
     default_name,
     file_kind,
     invalid_runs,
+    kind_assumed,
     make_channel,
     valid_from_runs,
 )
@@ -140,7 +141,11 @@ def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | N
         {name: ch},
         [],
         float(meta.get("start_time") or 0.0),
-        {"format": "wav", "files": [str(path)]},
+        {
+            "format": "wav",
+            "files": [str(path)],
+            "kind_assumed": kind_assumed(sensor, meta.get("kind")),
+        },
     )
 
 

@@ -100,6 +100,25 @@ def test_bad_files_exit_2_with_a_message(
     assert message in err.lower() and "Traceback" not in err
 
 
+def test_a_slow_file_that_names_no_sensor_says_which_sensor_to_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A roadside magnetometer's export: row number, a logger's epoch milliseconds at ~10.6
+    # Hz, raw counts, no header. Read as the default geophone it is far too slow; the
+    # message says to name the sensor, not that the clock may be in milliseconds (it was).
+    counts = 800 + np.random.default_rng(6).normal(0.0, 3.0, 400)
+    stamps = 1_610_678_855_000 + np.arange(400) * 94
+    path = tmp_path / "window.txt"
+    rows = (f"{i},{t},{c:.0f}\n" for i, (t, c) in enumerate(zip(stamps, counts, strict=True)))
+    path.write_text("".join(rows))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "10.64 Hz, too slow for the seismic detector" in err
+    assert "--sensor magnetometer" in err and "time_ms" not in err
+    assert main(["analyze", "--sensor", "magnetometer", str(path)]) == 0
+    assert "too slow" not in capsys.readouterr().err
+
+
 def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -110,6 +129,7 @@ def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
     assert main(["analyze", str(path)]) == 2
     err = capsys.readouterr().err
     assert "0.1 Hz, too slow for the seismic detector" in err and "time_ms" in err
+    assert "--sensor" not in err  # nothing is fast enough at 0.1 Hz
     # A 40-Hz geophone beside a working magnetometer: the geophone is left out, not guessed
     # on (white noise at 30-50 Hz used to come out as footsteps), and the rest is analysed.
     rec = generate("quiet-night", 60.0, seed=81).only(["magnetometer"])
