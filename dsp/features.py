@@ -117,7 +117,9 @@ def step_regularity(env: FloatArray, rate: float) -> tuple[float, float]:
     env = np.ascontiguousarray(env, dtype=np.float64)
     # The medians with numpy: Numba's median takes seconds to compile, for microseconds.
     med = float(np.median(env))
-    mad = float(np.median(np.abs(env - med))) + 1e-30
+    # A floor under the deviation relative to the envelope itself, so that the impacts of a
+    # trace in tiny units (1e-30 and below) are counted as they are at any other scale.
+    mad = max(float(np.median(np.abs(env - med))), 1e-12 * abs(med), 1e-300)
     cv, count = impact_spacing(env, med + 3.0 * 1.4826 * mad, max(1, round(0.2 * rate)))
     return cv, count / (env.size / rate)
 

@@ -70,14 +70,32 @@ def check_rate(rate: float | None, path: Path, what: str = "sample rate") -> flo
     return float(rate)
 
 
-def check_finite(data: FloatArray, path: Path, rate: float, name: str) -> None:
-    """NaN or infinite samples are refused with the time of the first one."""
+SAMPLE_RANGE = (1e-100, 1e100)
+"""The magnitudes a signal may have in its file's units. Scale does not matter to the
+detector, but its energies are squares and fourth powers of the samples in float64: beyond
+1e100 they overflow, below 1e-100 they vanish. No unit of any sensor comes near either."""
+
+
+def check_samples(data: FloatArray, path: Path, rate: float, name: str) -> None:
+    """NaN or infinite samples are refused with the time of the first one, and so is a
+    signal whose size is outside ``SAMPLE_RANGE`` (a file in units that make no sense)."""
     bad = ~np.isfinite(data)
     if np.any(bad):
         first = int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
         raise RecordingError(
             f"{path}: {name} has {int(bad.sum())} NaN/infinite sample(s), the first at sample "
             f"{first} ({first / rate:.3f} s); repair or cut the file"
+        )
+    if data.size == 0:
+        return
+    smallest, largest = SAMPLE_RANGE
+    peak = float(np.max(np.abs(data)))
+    swing = float(np.max(np.abs(data - np.median(data, axis=0))))
+    if peak > largest or 0.0 < swing < smallest:
+        size = f"samples up to {peak:.3g}" if peak > largest else f"a signal of {swing:.3g}"
+        raise RecordingError(
+            f"{path}: {name} holds {size}, outside the {smallest:g} to {largest:g} the "
+            f"detector computes in: write the file in other units"
         )
 
 
@@ -105,7 +123,7 @@ def make_channel(
             f"{path}: {array.shape[1]} value columns for {name}, but a {kind} sensor gives at "
             f"most {most}; keep only its own columns (labels and counters are not samples)"
         )
-    check_finite(array, path, rate, name)
+    check_samples(array, path, rate, name)
     comps = components or default_components(kind, array.shape[1])
     meta = {"file": str(path), "units": units_of(kind)}
     meta.update(info or {})

@@ -31,8 +31,8 @@ import numpy.typing as npt
 from drivers.errors import RecordingError
 from drivers.kinds import KINDS
 from drivers.recordings.common import (
-    check_finite,
     check_kind,
+    check_samples,
     default_components,
     default_name,
     grid_span,
@@ -323,7 +323,7 @@ def _groups(paths: list[Path], sensor: str | None) -> list[list[_Member]]:
         trace = read_file(path)
         kind = _kind(trace, sensor, path)
         # Checked per file, so that a bad sample in a series is found in its own file.
-        check_finite(trace.samples, path, trace.rate, trace.component or default_name(kind))
+        check_samples(trace.samples, path, trace.rate, trace.component or default_name(kind))
         member = _Member(path, trace, kind, trace.component[-1:])
         if not trace.start_time:
             alone.append([member])

@@ -146,6 +146,19 @@ def test_impulsiveness_is_kurtosis_and_crest_in_any_units() -> None:
     assert impulsiveness(np.zeros(100)) == (0.0, 0.0)
 
 
+def test_step_regularity_counts_the_same_impacts_in_any_units() -> None:
+    from dsp.features import step_regularity
+
+    # A walker's envelope: knocks every 0.55 s over a noisy floor, at 100 envelope samples/s.
+    rng = np.random.default_rng(5)
+    env = 1.0 + 0.1 * rng.random(1000)
+    env[25::55] += 6.0
+    want = step_regularity(env, 100.0)
+    assert want[1] == pytest.approx(18 / 10.0)
+    for units in (1e-40, 1e-9, 1e9, 1e40):  # a float trace in tiny or huge units
+        assert step_regularity(env * units, 100.0) == pytest.approx(want)
+
+
 def test_spectrum_scores_agree_with_their_numpy_form() -> None:
     from dsp.features import _grid, spectrum_scores, welch_psd
 

@@ -88,6 +88,8 @@ def test_bare_csv_needs_a_rate_and_then_works(
         (b"\x00\x01\x02garbage\xff" * 100, [], "unknown format"),
         (b"0.1\n0.2\n0.3\n" * 50, [], "rate"),
         (b"0.1\nnan\n0.3\n" * 50, ["--rate", "500"], "not a finite value"),
+        (b"1e300\n-2e300\n3e299\n" * 500, ["--rate", "500"], "write the file in other units"),
+        (b"1e-300\n-2e-300\n3e-299\n" * 500, ["--rate", "500"], "outside the 1e-100"),
     ],
 )
 def test_bad_files_exit_2_with_a_message(
