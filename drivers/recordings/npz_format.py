@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def _load(path: Path) -> dict[str, np.ndarray]:
             return {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise RecordingError(f"{path}: damaged or truncated numpy file ({exc})") from None
-    except ValueError as exc:
+    except (ValueError, SyntaxError, tokenize.TokenError) as exc:
+        # numpy parses an array's header as a Python literal: damage there is a syntax error.
         raise RecordingError(f"{path}: cannot read numpy arrays ({exc})") from None
 
 

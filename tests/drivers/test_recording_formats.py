@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import wave
 from datetime import UTC, datetime
@@ -379,6 +380,7 @@ BAD_INPUTS = {
     "truncated-wav": (None, "truncated WAV"),
     "truncated-mseed": (None, "Incomplete miniSEED record"),
     "truncated-npz": (None, "damaged or truncated numpy file"),
+    "damaged-npy-header": (None, "cannot read numpy arrays"),
     "nan-csv": (b"t,v\n0,1\n0.01,nan\n0.02,3\n", "line 3, column 2: 'nan' is not a finite"),
     "inf-npz": (None, "NaN/infinite sample"),
     "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
@@ -411,6 +413,14 @@ def test_bad_input_is_a_recording_error_naming_the_file(
     elif case == "truncated-npz":
         full = write_recording(rec, tmp_path / "full.npz").read_bytes()
         content = full[: len(full) // 3]
+    elif case == "damaged-npy-header":
+        # The array's header is a Python literal to numpy; cut it open mid-tuple.
+        buf = io.BytesIO()
+        np.save(buf, np.arange(4.0))
+        full = buf.getvalue()
+        size = int.from_bytes(full[8:10], "little")
+        broken = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4, "
+        content = full[:10] + broken.ljust(size - 1) + b"\n" + full[10 + size :]
     elif case == "inf-npz":
         np.savez(tmp_path / "inf.npz", data=np.array([0.0, 1.0, np.inf, 2.0]), rate=10.0)
         content = (tmp_path / "inf.npz").read_bytes()
