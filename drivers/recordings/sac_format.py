@@ -197,9 +197,11 @@ def decode(blob: bytes, path: Path | str) -> SacTrace:
             f"{path}: the SAC header says the sample interval DELTA is {delta:g} s; it must "
             "be a positive number of seconds"
         )
-    samples = np.frombuffer(blob, dtype=f"{order}f4", count=npts, offset=HEADER_BYTES)
+    raw = np.frombuffer(blob, dtype=f"{order}f4", count=npts, offset=HEADER_BYTES)
+    with np.errstate(invalid="ignore"):  # a signalling NaN: refused by name further on
+        samples = raw.astype(np.float64)
     return SacTrace(
-        samples=samples.astype(np.float64),
+        samples=samples,
         version=int(ints[NVHDR]),
         delta=delta,
         precise=precise,
