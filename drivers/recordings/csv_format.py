@@ -128,7 +128,11 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     """The cells of one row: the csv module's reading (quotes included), or whitespace."""
     if delimiter is None:
         return line.split()
-    return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter))
+    except csv.Error:  # a stray carriage return inside a row: a damaged line
+        cells = line.split(delimiter)
+    return [cell.strip() for cell in cells]
 
 
 def _delimiter(lines: list[str]) -> str | None:

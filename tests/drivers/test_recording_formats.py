@@ -385,6 +385,10 @@ BAD_INPUTS = {
     "nan-csv": (b"t,v\n0,1\n0.01,nan\n0.02,3\n", "line 3, column 2: 'nan' is not a finite"),
     "inf-npz": (None, "NaN/infinite sample"),
     "text-cell": (b"0.0,1\n0.01,2\n0.02,abc\n", "line 3, column 2: 'abc' is not a number"),
+    "stray-carriage-return": (
+        b"0.0,1\n0.01,2\n0.02,3\r5\n0.03,4\n",
+        "line 3, column 2: '3\\r5' is not a number",
+    ),
     "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
     "irregular": (  # a clock that slows down all along: no interval kept
         "".join(f"{t:.4f},1\n" for t in np.cumsum(np.linspace(0.005, 0.1, 30))).encode(),
