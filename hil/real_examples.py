@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,24 +132,26 @@ def manifest_of(root: Path, name: str) -> tuple[Path, dict[str, Any]]:
     return found[0].parent, manifest
 
 
-def dev_files(root: Path, name: str) -> tuple[dict[str, Any], list[tuple[str, Recording]]]:
+def dev_files(root: Path, name: str) -> tuple[dict[str, Any], Iterator[tuple[str, Recording]]]:
     """The manifest of the prepared data set ``name`` under ``root``, and its dev files (name
-    and recording), each event its signal never shows ``dont_care``. The held-back files
-    are not opened."""
+    and recording, read one at a time as they are asked for: a set's dev split can be a
+    hundred megabytes), each event its signal never shows ``dont_care``. The held-back
+    files are not opened."""
     folder, manifest = manifest_of(root, name)
-    files: list[tuple[str, Recording]] = []
-    for entry in manifest["files"]:
-        if entry.get("split") != SPLIT:
-            continue
-        try:
-            rec = read_recording(folder / str(entry["file"]))
-        except (OSError, KeyError, ValueError, InputError) as exc:
-            raise InputError(f"{folder}: {exc}: prepare the data set again") from None
-        rec.truth = unheard_as_dont_care(rec.truth)
-        files.append((str(entry["file"]), rec))
-    if not files:
+    names = [str(e["file"]) for e in manifest["files"] if e.get("split") == SPLIT]
+    if not names:
         raise InputError(f"{folder}: no {SPLIT} files in its manifest: prepare it again")
-    return manifest, files
+
+    def read() -> Iterator[tuple[str, Recording]]:
+        for file in names:
+            try:
+                rec = read_recording(folder / file)
+            except (OSError, KeyError, ValueError, InputError) as exc:
+                raise InputError(f"{folder}: {exc}: prepare the data set again") from None
+            rec.truth = unheard_as_dont_care(rec.truth)
+            yield file, rec
+
+    return manifest, read()
 
 
 def source_of(manifest: dict[str, Any], files: int) -> dict[str, Any]:
@@ -220,7 +222,9 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
     for name, weight in sets.items():
         manifest, files = dev_files(root, name)
         before = len(taught)
+        read = 0
         for file, rec in files:
+            read += 1
             for clip in views(rec, f"{name}/{file}"):
                 vectors, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
                 rows += [[v[f] for f in FEATURES] for v in vectors]
@@ -229,7 +233,7 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
             n_files += 1
         weights += [weight] * (len(taught) - before)
         info[name] = {
-            **source_of(manifest, len(files)),
+            **source_of(manifest, read),
             "rows": len(taught) - before,
             "weight": weight,
         }
