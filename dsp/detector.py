@@ -543,7 +543,9 @@ def decide(
     a warm body went past without being sure it walked on two legs). A person is not named
     from a PIR (or magnetometer) event a working geophone took no part in: a person that
     close is heard and named by the geophone's own event, so this is either a second report
-    of them or an animal, which the PIR cannot tell apart."""
+    of them or an animal, which the PIR cannot tell apart. A named report's confidence is
+    its class's probability; an ``unknown`` one's is the probability that it is real, which
+    is all it claims, whether the model named it so or could not name it."""
     real = 1.0 - float(proba[NOISE])
     if real < cfg.min_conf:
         return None
@@ -552,7 +554,7 @@ def decide(
     geophone_left_out = (
         vector.get("seis_live", 0.0) != 0.0 and vector.get("seis_present", 0.0) == 0.0
     )
-    if conf < cfg.name_share * real or (k == FOOTSTEP and geophone_left_out):
+    if k == UNKNOWN or conf < cfg.name_share * real or (k == FOOTSTEP and geophone_left_out):
         k, conf = UNKNOWN, real
     if k == UNKNOWN and not cfg.report_unknown:
         return None

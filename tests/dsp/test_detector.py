@@ -256,3 +256,20 @@ def test_resampled_digitizers_agree():
     assert ac == bc == cc == "footstep"
     assert math.isclose(a0, b0, abs_tol=0.5) and math.isclose(a0, c0, abs_tol=0.5)
     assert math.isclose(a1, b1, abs_tol=0.5) and math.isclose(a1, c1, abs_tol=0.5)
+
+
+def test_an_unknown_report_is_as_sure_as_the_event_is_real():
+    # A partner that takes reports from min_conf 0.6 up should not lose an event the model
+    # is 0.8 sure of because it cannot say what made it, however the model hedged.
+    from dsp.detector import decide
+
+    cfg = DspConfig().classifier
+    geophone_heard = {"seis_live": 1.0, "seis_present": 1.0}
+    # noise, footstep, vehicle, unknown
+    named = decide(np.array([0.2, 0.6, 0.1, 0.1]), geophone_heard, cfg)
+    model_says_unknown = decide(np.array([0.2, 0.1, 0.25, 0.45]), geophone_heard, cfg)
+    nothing_holds_half = decide(np.array([0.2, 0.35, 0.3, 0.15]), geophone_heard, cfg)
+    assert named == (1, 0.6)
+    assert model_says_unknown == (3, pytest.approx(0.8))
+    assert nothing_holds_half == (3, pytest.approx(0.8))
+    assert decide(np.array([0.35, 0.2, 0.2, 0.25]), geophone_heard, cfg) is None
