@@ -91,11 +91,8 @@ def usability(recording: Recording) -> list[str]:
 
 
 def _too_slow_hint(recording: Recording, ch: Channel) -> str:
-    """What may have gone wrong when a channel is too slow: a time column in milliseconds
-    read as seconds, or a slow sensor of another kind taken for the default one."""
-    slowest = slowest_rate(ch.kind)
-    if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest:
-        return " (is the time column in milliseconds? then name it time_ms)"
+    """What may have gone wrong when a channel is too slow: a slow sensor of another kind
+    taken for the default one, or a time column in milliseconds read as seconds."""
     others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= ch.rate]
     if recording.meta.get("kind_assumed") and len(recording.channels) == 1 and others:
         flags = " or ".join(f"--sensor {k}" for k in others)
@@ -103,6 +100,8 @@ def _too_slow_hint(recording: Recording, ch: Channel) -> str:
             f" (the file does not name its sensor's kind, so {ch.kind} was assumed: give "
             f"{flags} if it is one of those)"
         )
+    if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest_rate(ch.kind):
+        return " (is the time column in milliseconds? then name it time_ms)"
     return ""
 
 

@@ -248,7 +248,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     else:
         times, values = np.zeros(0), parsed
         as_written = False
-    kind = file_kind(path, sensor, meta.get("kind"))
+    named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
+    kind = file_kind(path, sensor, named)
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
     dropped = ", ".join(name for _, name in labels)
     values = np.delete(values, [i for i, _ in labels], axis=1)
@@ -287,10 +288,15 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         "files": [str(path)],
         "rate_from": "time" if has_time else "given",
         "time_as_written": as_written,
-        "kind_assumed": kind_assumed(sensor, meta.get("kind")),
+        "kind_assumed": kind_assumed(sensor, named),
     }
+    read_notes = []
+    if named and not meta.get("kind"):
+        read_notes.append(f"its columns are headed for a {kind} sensor: read as --sensor {kind}")
     if dropped:
-        info["read_note"] = f"column {dropped} is a label, not samples: left out"
+        read_notes.append(f"column {dropped} is a label, not samples: left out")
+    if read_notes:
+        info["read_note"] = "; ".join(read_notes)
     if note:
         info["rate_note"] = note
     return Recording({name: ch}, [], start, info)
@@ -439,6 +445,32 @@ def _clock_like(column: npt.NDArray[np.float64]) -> bool:
     if column.size < 3 or not column[0] > 1e8 or not column[-1] > column[0]:
         return False
     return bool(np.mean(np.diff(column) < 0) < 0.01)
+
+
+HEADER_KINDS = {
+    "seismic": {"geo", "geophone", "seis", "seismic", "seismometer"},
+    "pir": {"pir"},
+    "magnetometer": {"mag", "magnetometer", "magnetic", "magx", "magy", "magz"},
+}
+"""The first word of a value column's header that says which kind of sensor wrote it
+(``mag_x``, ``pir``, ``geo1``, ``Seismic (counts)``)."""
+
+
+def _header_kind(header: list[str] | None, width: int) -> str | None:
+    """The kind of sensor every value column's header names, if they all name one."""
+    if header is None or len(header) < width:
+        return None
+    kinds = set()
+    for cell in header[-width:]:
+        name = cell.strip("\"' ").lower()
+        if name in ANNOTATION_NAMES:
+            continue
+        words = re.findall(r"[a-z]+", name)
+        kind = next((k for k, w in HEADER_KINDS.items() if words and words[0] in w), None)
+        if kind is None:
+            return None
+        kinds.add(kind)
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _label_columns(

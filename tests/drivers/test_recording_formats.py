@@ -346,6 +346,36 @@ def test_row_numbers_and_decimal_commas_as_spreadsheets_write_them(tmp_path: Pat
         assert ch.rate == pytest.approx(500.0) and list(ch.data[:3, 0]) == values[:3]
 
 
+def test_csv_columns_headed_for_a_sensor_read_as_that_sensor(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+
+    def table(header: str, rate: float, width: int) -> Path:
+        rows = "".join(
+            f"{i / rate:.4f}," + ",".join(f"{v:.3f}" for v in rng.normal(size=width)) + "\n"
+            for i in range(400)
+        )
+        path = tmp_path / f"{header.replace(',', '-')}.csv"
+        path.write_text(header + "\n" + rows)
+        return path
+
+    mag = read_recording(table("time,mag_x,mag_y,mag_z", 10.65, 3))
+    assert mag.channels["mag1"].kind == "magnetometer" and mag.channels["mag1"].data.shape[1] == 3
+    assert "headed for a magnetometer sensor" in mag.meta["read_note"]
+    assert not mag.meta["kind_assumed"]
+    pir = read_recording(table("t,PIR,label", 100.0, 2))
+    assert pir.channels["pir1"].kind == "pir" and "'label' is a label" in pir.meta["read_note"]
+    assert (
+        read_recording(table("time,Seismic (counts)", 500.0, 1)).channels["geo1"].kind == "seismic"
+    )
+    # Columns that name no sensor, or two kinds, leave the choice to --sensor.
+    mixed = read_recording(table("time,mag_x,pir", 100.0, 2))
+    assert mixed.channels["geo1"].kind == "seismic" and mixed.meta["kind_assumed"]
+    assert read_recording(table("time,value", 100.0, 1)).meta["kind_assumed"]
+    # --sensor wins over a header.
+    told = read_recording(table("time,pir_level", 100.0, 1), sensor="magnetometer")
+    assert list(told.channels) == ["mag1"] and "read_note" not in told.meta
+
+
 def test_bare_npz_and_npy(tmp_path: Path) -> None:
     data = np.arange(600, dtype=np.float64).reshape(200, 3)
     np.savez(tmp_path / "b.npz", data=data, rate=np.array(100.0))
