@@ -35,14 +35,35 @@ STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 23040
 MAX_BUS_LOAD = 0.8
 
 
+SCALE_RANGE = (1e-30, 1e30)
+"""How small and how large a calibration scale may be (physical units per raw count)."""
+
+
 class Calibration(BaseModel):
     """Physical value = (raw - offset) * scale."""
 
     model_config = ConfigDict(extra="forbid")
 
-    scale: float = Field(default=1.0, description="physical units per raw count")
-    offset: float = Field(default=0.0, description="raw counts at zero")
+    scale: float = Field(
+        default=1.0,
+        allow_inf_nan=False,
+        description="physical units per raw count (1e-30 to 1e30 in size; negative flips the "
+        "polarity)",
+    )
+    offset: float = Field(default=0.0, allow_inf_nan=False, description="raw counts at zero")
     units: str = Field(default="counts", max_length=16, description="name of the unit")
+
+    @field_validator("scale")
+    @classmethod
+    def _sensible_scale(cls, scale: float) -> float:
+        # Zero silences the sensor; beyond these, samples leave what the detector's squares
+        # can hold (a count of a geophone is 1e-9 m/s, of a magnetometer 1e-10 T).
+        if not SCALE_RANGE[0] <= abs(scale) <= SCALE_RANGE[1]:
+            raise ValueError(
+                f"{scale:g} is no sensor's units per count: its size must be between "
+                f"{SCALE_RANGE[0]:g} and {SCALE_RANGE[1]:g} (negative flips the polarity)"
+            )
+        return scale
 
 
 class SensorConfig(BaseModel):

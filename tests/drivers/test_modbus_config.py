@@ -59,6 +59,11 @@ def test_a_good_shared_rs485_bus_passes() -> None:
         ({"kind": "radar"}, "sensors[0].kind", ""),
         ({"devce_id": 2}, "sensors[0].devce_id", "unknown field"),
         ({"transport": "modbus-tcp", "port": "10.0.0.5"}, "sensors[0].port", "HOST:PORT"),
+        # A scale that silences the sensor, or makes its samples overflow the detector.
+        ({"calibration": {"scale": 0.0}}, "sensors[0].calibration.scale", "between 1e-30"),
+        ({"calibration": {"scale": 1e300}}, "sensors[0].calibration.scale", "no sensor's"),
+        ({"calibration": {"scale": float("nan")}}, "sensors[0].calibration.scale", "finite"),
+        ({"calibration": {"offset": float("inf")}}, "sensors[0].calibration.offset", "finite"),
     ],
 )
 def test_bad_field_is_named(change: dict[str, Any], field: str, words: str) -> None:
