@@ -42,15 +42,14 @@ SCALE_RANGE = (1e-30, 1e30)
 class Calibration(BaseModel):
     """Physical value = (raw - offset) * scale."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scale: float = Field(
         default=1.0,
-        allow_inf_nan=False,
         description="physical units per raw count (1e-30 to 1e30 in size; negative flips the "
         "polarity)",
     )
-    offset: float = Field(default=0.0, allow_inf_nan=False, description="raw counts at zero")
+    offset: float = Field(default=0.0, description="raw counts at zero")
     units: str = Field(default="counts", max_length=16, description="name of the unit")
 
     @field_validator("scale")
@@ -69,7 +68,7 @@ class Calibration(BaseModel):
 class SensorConfig(BaseModel):
     """What every ``[[sensors]]`` entry has; each kind's table adds how the device is read."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="unique sensor name")
     kind: str = Field(description="what the device is")

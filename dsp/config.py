@@ -28,7 +28,7 @@ ModelPath = Annotated[Path, AfterValidator(_next_to_config)]
 class SeismicDspConfig(BaseModel):
     """Geophone chain: resample, band filter bank, STA/LTA trigger, event segmentation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     internal_rate_hz: float = Field(
         default=250.0, ge=100.0, le=1000.0, description="every digitizer is resampled to this"
@@ -129,7 +129,7 @@ class SeismicDspConfig(BaseModel):
 class PirDspConfig(BaseModel):
     """PIR chain: band-pass, adaptive threshold, lobe polarity sequence."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     band_hz: tuple[float, float] = Field(default=(0.2, 5.0), description="band-pass, Hz")
     noise_s: float = Field(default=30.0, gt=0, description="noise RMS averaging window")
@@ -145,7 +145,7 @@ class PirDspConfig(BaseModel):
 class MagDspConfig(BaseModel):
     """Magnetometer chain: per-axis baseline frozen during events, |dB| anomaly."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     baseline_s: float = Field(
         default=15.0,
@@ -171,7 +171,7 @@ class MagDspConfig(BaseModel):
 class InputDspConfig(BaseModel):
     """How bad input is recognised and flagged."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     clip_run: int = Field(default=3, ge=2, description="identical samples that make a clip")
     clip_factor: float = Field(
@@ -202,7 +202,7 @@ class InputDspConfig(BaseModel):
 class FusionDspConfig(BaseModel):
     """Joining per-sensor events into one detection per physical event."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     join_s: float = Field(
         default=1.0, ge=0, description="sensor events closer than this belong together"
@@ -222,7 +222,7 @@ class FusionDspConfig(BaseModel):
 
 
 class ClassifierDspConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: ModelPath | None = Field(
         default=None,
@@ -272,7 +272,7 @@ class ClassifierDspConfig(BaseModel):
 class DspConfig(BaseModel):
     """Thresholds and windows of the streaming detector (``[dsp]``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seismic: SeismicDspConfig = Field(default_factory=SeismicDspConfig)
     pir: PirDspConfig = Field(default_factory=PirDspConfig)

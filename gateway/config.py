@@ -28,7 +28,7 @@ from gateway.uplinks.config import PROTOCOLS, UplinkList
 
 
 class Location(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     lat: float = Field(ge=-90, le=90, description="latitude, degrees north (WGS84)")
     lon: float = Field(ge=-180, le=180, description="longitude, degrees east (WGS84)")
@@ -36,7 +36,7 @@ class Location(BaseModel):
 
 
 class NodeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: TopicSafeName = Field(description="node id, e.g. ugs-0007; part of every report id")
     site: TopicSafeName = Field(description="site or sector name, e.g. sector-12")
@@ -50,7 +50,7 @@ class NodeConfig(BaseModel):
 
 
 class GatewayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     node: NodeConfig
     sensors: list[AnySensorConfig] = Field(default_factory=list)

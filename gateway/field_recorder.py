@@ -46,7 +46,7 @@ its event has ended, and the snippet must still reach back to its start."""
 class RecordConfig(BaseModel):
     """``[record]``: field recording to miniSEED (off by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["off", "continuous", "snippets"] = "off"
     directory: ConfigPath | None = Field(

@@ -41,7 +41,7 @@ ModeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 class ModeProfile(BaseModel):
     """One ``[modes.profiles.NAME]`` table."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     description: str = Field(default="", max_length=200, description="shown to partners")
     dsp: dict[str, Any] = Field(
@@ -54,7 +54,7 @@ class ModeProfile(BaseModel):
 class ModesConfig(BaseModel):
     """``[modes]``: the sensitivity profiles tasks may switch between."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     initial: ModeName = Field(
         default=NORMAL, description="mode at the first start and after a reset task"

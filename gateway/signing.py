@@ -56,7 +56,7 @@ class SignatureError(ProtocolError):
 class SigningConfig(BaseModel):
     """The unit's report signing key (Ed25519)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     key_file: ConfigPath | None = Field(
         default=None,

@@ -84,7 +84,7 @@ def partner_status(
 class HealthConfig(BaseModel):
     """``[health]``: how often the status is published and what counts as degraded."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     interval_s: float = Field(
         default=30.0, ge=1.0, le=3600.0, description="publish the status at least this often"

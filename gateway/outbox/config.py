@@ -73,7 +73,7 @@ MIN_MAX_BYTES = 64 * 1024
 class OutboxConfig(BaseModel):
     """Limits of the durable outbox (see ``docs/outbox.md``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: ConfigPath | None = Field(
         default=None, description="database file; default {node.state_dir}/outbox.sqlite"

@@ -73,7 +73,7 @@ def _check_prefix(value: str) -> str:
 class UplinkConfig(BaseModel):
     """One MQTT uplink to a partner's broker."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: TopicSafeName = Field(description="unique name of the partner link")
     protocol: Literal["mqtt"] = Field(

@@ -48,7 +48,7 @@ _HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,253}$")
 class SapientUplinkConfig(BaseModel):
     """One SAPIENT link: the unit registers with a fusion node over TCP and reports to it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: TopicSafeName = Field(description="unique name of the partner link")
     protocol: Literal["sapient"] = Field(description="sapient (BSI Flex 335 v2.0 over TCP)")

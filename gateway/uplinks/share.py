@@ -51,7 +51,7 @@ FieldName = Annotated[str, AfterValidator(_check_field)]
 class ShareFilter(BaseModel):
     """Which reports a partner receives, and which of their fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     classes: list[ClassName] | None = Field(
         default=None, description="classes to share; default every class (also new ones)"

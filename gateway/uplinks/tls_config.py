@@ -17,7 +17,7 @@ def _tls_shorthand(value: object) -> object:
 class TlsConfig(BaseModel):
     """TLS for one uplink; files are read again at every connection attempt."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(default=True, description="TLS on (default); false = plain MQTT")
     ca_file: ConfigPath | None = Field(

@@ -160,6 +160,10 @@ UPLINK = '\n[[uplinks]]\nname = "agency-a"\nhost = "mqtt.agency-a.example"\n'
         ("\n[dsp.seismic]\ntrigger_on = 0.5\n", "dsp.seismic.trigger_on"),
         ("\n[dsp.classifier]\nmin_conf = 2\n", "dsp.classifier.min_conf"),
         ("\n[dsp.fusion]\njoin_window = 1\n", "dsp.fusion.join_window"),
+        # TOML's inf and nan are numbers no setting takes
+        ("\n[dsp.seismic]\nhold_s = inf\n", "dsp.seismic.hold_s: Input should be a finite"),
+        ("\n[dsp.pir]\nband_hz = [nan, 5.0]\n", "dsp.pir.band_hz"),
+        ("\n[health]\nstale_sample_s = inf\n", "health.stale_sample_s"),
         # health and field recording
         ("\n[health]\ninterval_s = 0\n", "health.interval_s"),
         ('\n[record]\nmode = "always"\n', "record.mode"),
@@ -182,6 +186,7 @@ def test_bad_sections_name_the_field(
         (("sample_rate = 500\n", ""), "sensors[0].sample_rate"),
         (('id = "ugs-0007"\n', ""), "node.id"),
         (("calibration", "calibratoin"), "sensors[2].calibratoin"),
+        (("poll_hz = 50\n", "poll_hz = 50\nsample_rate = inf\n"), "sensors[1].sample_rate"),
     ],
 )
 def test_more_bad_sensor_and_node_fields(
