@@ -36,7 +36,7 @@ class SeismicDspConfig(BaseModel):
     component: int = Field(
         default=0, ge=0, le=2, description="which column is the vertical component (0 = first)"
     )
-    highpass_hz: float = Field(default=1.5, gt=0, description="DC removal / high-pass corner")
+    highpass_hz: float = Field(default=1.5, ge=0.01, description="DC removal / high-pass corner")
     bands_hz: list[tuple[float, float]] = Field(
         default=[(2.0, 10.0), (10.0, 30.0), (30.0, 60.0), (60.0, 100.0)],
         min_length=1,
@@ -100,7 +100,10 @@ class SeismicDspConfig(BaseModel):
         default=2.0, ge=0, description="triggers stay quiet this long after bad samples"
     )
     history_s: float = Field(
-        default=200.0, gt=0, description="envelope/waveform history kept for event features"
+        default=200.0,
+        gt=0,
+        le=1200.0,
+        description="envelope/waveform history kept for event features (about 26 kB a second)",
     )
     noise_before_s: float = Field(
         default=10.0, ge=0, description="pre-event noise used as spectral reference"
@@ -109,6 +112,11 @@ class SeismicDspConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SeismicDspConfig:
         nyquist = self.internal_rate_hz / 2.0
+        if self.highpass_hz >= nyquist:
+            raise ValueError(
+                f"highpass_hz: {self.highpass_hz:g} Hz must lie below {nyquist:g} Hz (half the "
+                "internal rate)"
+            )
         for lo, hi in self.bands_hz:
             if not 0 < lo < hi < nyquist:
                 raise ValueError(
@@ -131,7 +139,10 @@ class PirDspConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    band_hz: tuple[float, float] = Field(default=(0.2, 5.0), description="band-pass, Hz")
+    band_hz: tuple[float, float] = Field(
+        default=(0.2, 5.0),
+        description="band-pass, Hz (the top is held below 0.45 x the sensor's rate)",
+    )
     noise_s: float = Field(default=30.0, gt=0, description="noise RMS averaging window")
     threshold: float = Field(default=5.0, gt=1.0, description="lobe threshold, x noise RMS")
     min_threshold_v: float = Field(
@@ -140,6 +151,22 @@ class PirDspConfig(BaseModel):
     hold_s: float = Field(default=2.0, ge=0, description="quiet time that ends a crossing")
     warmup_s: float = Field(default=10.0, ge=0)
     max_event_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> PirDspConfig:
+        lo, hi = self.band_hz
+        # A walker's lobes lie at 0.1-5 Hz; the low edge must leave them in, and stay below
+        # the top that the slowest PIR a chain takes (4 Hz) can carry, 1.8 Hz.
+        if not PIR_LOW_EDGE_HZ[0] <= lo <= PIR_LOW_EDGE_HZ[1] or not lo < hi:
+            raise ValueError(
+                f"band_hz: ({lo:g}, {hi:g}) must have its low edge within "
+                f"{PIR_LOW_EDGE_HZ[0]:g}-{PIR_LOW_EDGE_HZ[1]:g} Hz and below its high edge"
+            )
+        return self
+
+
+PIR_LOW_EDGE_HZ = (0.01, 1.5)
+"""Where the low edge of the PIR's band-pass may lie."""
 
 
 class MagDspConfig(BaseModel):

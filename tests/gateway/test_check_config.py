@@ -164,6 +164,11 @@ UPLINK = '\n[[uplinks]]\nname = "agency-a"\nhost = "mqtt.agency-a.example"\n'
         ("\n[dsp.seismic]\nhold_s = inf\n", "dsp.seismic.hold_s: Input should be a finite"),
         ("\n[dsp.pir]\nband_hz = [nan, 5.0]\n", "dsp.pir.band_hz"),
         ("\n[health]\nstale_sample_s = inf\n", "health.stale_sample_s"),
+        # settings the detector could not be built with
+        ("\n[dsp.seismic]\nhighpass_hz = 200\n", "dsp.seismic.highpass_hz: 200 Hz must lie"),
+        ("\n[dsp.seismic]\nhistory_s = 1e12\n", "dsp.seismic.history_s"),
+        ("\n[dsp.pir]\nband_hz = [30, 40]\n", "dsp.pir.band_hz: (30, 40) must have"),
+        ("\n[dsp.pir]\nband_hz = [0.5, 0.2]\n", "dsp.pir.band_hz"),
         # health and field recording
         ("\n[health]\ninterval_s = 0\n", "health.interval_s"),
         ('\n[record]\nmode = "always"\n', "record.mode"),
