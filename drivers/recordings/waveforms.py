@@ -46,6 +46,8 @@ def scale_of(kind: str) -> float:
 TRUTH_SUFFIX = ".truth.json"
 TRUTH_FORMAT = "ugs-truth"
 TRUTH_VERSION = 1
+TRUTH_LABELS = ("footstep", "vehicle", "unknown")
+"""What a truth event may be: the classes a detection can have (animals are ``unknown``)."""
 
 
 @dataclass
@@ -280,12 +282,39 @@ def read_truth(path: str | Path) -> tuple[list[TruthEvent], dict[str, Any]]:
         raise RecordingError(f"{path}: not a JSON truth file ({exc})") from None
     if not isinstance(obj, dict) or obj.get("format") != TRUTH_FORMAT:
         raise RecordingError(f"{path}: not a ugs-gateway truth file (no format={TRUTH_FORMAT!r})")
-    try:
-        events = [TruthEvent.from_json(ev) for ev in obj.get("events", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RecordingError(f"{path}: malformed truth event ({exc})") from None
+    version = obj.get("version", TRUTH_VERSION)
+    if not isinstance(version, int) or version > TRUTH_VERSION:
+        raise RecordingError(
+            f"{path}: truth file version {version!r}: this version reads up to {TRUTH_VERSION}"
+        )
+    listed = obj.get("events", [])
+    if not isinstance(listed, list):
+        raise RecordingError(f"{path}: 'events' must be a list of events")
+    events = []
+    for n, ev in enumerate(listed):
+        try:
+            event = TruthEvent.from_json(ev)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordingError(f"{path}: malformed truth event {n} ({exc})") from None
+        problem = _truth_problem(event)
+        if problem:
+            raise RecordingError(f"{path}: truth event {n}: {problem}")
+        events.append(event)
     header = {k: v for k, v in obj.items() if k != "events"}
     return events, header
+
+
+def _truth_problem(event: TruthEvent) -> str:
+    """Why an event cannot be scored against, or '' (a label no class has would match no
+    detection, and a span that ends before it starts none either, without a word)."""
+    if event.label not in TRUTH_LABELS:
+        return f"label {event.label!r} is not one of {', '.join(TRUTH_LABELS)}"
+    times = (event.t0, event.t1, event.t_cpa, event.range_m)
+    if not all(math.isfinite(v) for v in times):
+        return "t0, t1, t_cpa and range_m must be finite numbers"
+    if event.t1 < event.t0:
+        return f"t1 ({event.t1:g} s) is before t0 ({event.t0:g} s)"
+    return ""
 
 
 def jsonable(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import warnings
 import wave
@@ -14,7 +15,7 @@ import pytest
 
 from drivers.errors import RecordingError
 from drivers.recordings import read_recording, sniff, write_recording
-from drivers.recordings.waveforms import Channel, Recording, TruthEvent
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_truth
 from hil.scenarios import generate
 
 
@@ -745,3 +746,40 @@ def test_reads_obspy_written_sac(tmp_path: Path) -> None:
     assert (mag.rate, mag.components) == (100.0, ("N",))
     assert np.array_equal(mag.data[:, 0], data)
     assert rec.start_time == pytest.approx(1795802400.0, abs=1e-6)
+
+
+EVENT = {
+    "label": "footstep",
+    "source": "walker",
+    "t0": 1.0,
+    "t1": 4.0,
+    "t_cpa": 2.5,
+    "range_m": 6.0,
+}
+BAD_TRUTH = {
+    "not-json": ("{", "not a JSON truth file"),
+    "other-format": ({"format": "labels"}, "not a ugs-gateway truth file"),
+    "newer": ({"format": "ugs-truth", "version": 2, "events": []}, "this version reads up to 1"),
+    "events-not-a-list": ({"format": "ugs-truth", "events": {}}, "'events' must be a list"),
+    "missing-field": ({"format": "ugs-truth", "events": [{"label": "footstep"}]}, "event 0"),
+    "unknown-label": (
+        {"format": "ugs-truth", "events": [EVENT, EVENT | {"label": "Footstep"}]},
+        "truth event 1: label 'Footstep' is not one of footstep, vehicle, unknown",
+    ),
+    "backwards-span": (
+        {"format": "ugs-truth", "events": [EVENT | {"t0": 5.0}]},
+        "truth event 0: t1 (4 s) is before t0 (5 s)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRUTH))
+def test_a_truth_file_that_cannot_be_scored_against_says_why(case: str, tmp_path: Path) -> None:
+    # A label no class has, or a span that ends before it starts, would match no detection
+    # and score every detector as blind, without a word.
+    content, message = BAD_TRUTH[case]
+    path = tmp_path / "x.truth.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(RecordingError) as err:
+        read_truth(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
