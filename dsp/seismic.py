@@ -263,12 +263,13 @@ class SeismicChain:
             # A coarse converter reads a quiet floor as one value: its level is then the
             # converter's step noise, not nothing (a 10-bit piezo clip: an event, then flat).
             floors = np.maximum(floors, least)
-        if step > 0.0:
+        lowest = NOTHING * least[: self.nb]
+        if step > 0.0 and np.all(lowest > 0.0) and least[self.nb] > 0.0:  # 1e-150 squares to 0
             # Nor may the floors sink below what the converter can resolve as it runs. The
             # broadband one only sets the clip level: no noise is less than the step's.
-            floors[: self.nb] = np.maximum(floors[: self.nb], NOTHING * least[: self.nb])
+            floors[: self.nb] = np.maximum(floors[: self.nb], lowest)
             floors[self.nb] = max(floors[self.nb], least[self.nb])
-            self.bst[:, B_LEAST] = np.log(NOTHING * least[: self.nb])
+            self.bst[:, B_LEAST] = np.log(lowest)
             self.st[S_NOISE_LEAST] = math.log(least[self.nb])
         if not np.all(floors > 0.0):
             return False  # flat input: nothing to learn (the input checks flag it)

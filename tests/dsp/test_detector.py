@@ -96,6 +96,18 @@ def test_bad_input_never_raises_and_is_flagged():
     json.dumps(det.status())
 
 
+@pytest.mark.parametrize("units", [1e-300, 1e-160, 1e35])
+def test_samples_of_any_size_never_raise(units):
+    # What no reader passes (docs/recordings.md) may still reach feed from other code: a
+    # trace whose converter step squares to nothing, or counts of 2**31 at a 1e30 scale.
+    det = StreamingDetector(DspConfig(), SPECS[:1])
+    rng = np.random.default_rng(1)
+    for i in range(20):
+        det.feed("geo1", float(i), np.round(rng.standard_normal((500, 1)) * 50) * units)
+    det.flush()
+    json.dumps(det.status())
+
+
 def test_gap_is_bridged_flagged_and_keeps_time():
     det = StreamingDetector(DspConfig(), SPECS[:1])
     x = np.random.default_rng(1).standard_normal((500, 1)) * 1e-7
