@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from drivers.errors import RecordingError
@@ -30,8 +31,10 @@ from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_tr
 __all__ = [
     "Channel",
     "Recording",
+    "Session",
     "TruthEvent",
     "read_recording",
+    "read_sessions",
     "read_truth",
     "truth_path",
     "write_recording",
@@ -151,6 +154,57 @@ def read_recording(
     (its components and consecutive files); other files add their channels.
     The truth sidecar ``FILE.truth.json`` of the first file is loaded when present.
     """
+    files = _checked_files(paths, sensor, rate)
+    parts = _read_parts(files, sensor=sensor, rate=rate, scale=scale)
+    rec = _joined(parts)
+    _load_truth(rec, files[0])
+    return rec
+
+
+SESSION_GAP_S = 1.0
+"""Files further apart in time than this (after the end of those before) start a new session."""
+
+
+@dataclass
+class Session:
+    """Files recorded together, read as one recording."""
+
+    files: list[Path]
+    recording: Recording
+
+
+def read_sessions(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    sensor: str | None = None,
+    rate: float | None = None,
+    scale: float | None = None,
+) -> list[Session]:
+    """The files as the recordings of separate sessions, in time order: files whose spans
+    overlap or follow on within ``SESSION_GAP_S`` are one recording, as ``read_recording``
+    reads them (sensors side by side, miniSEED and SAC series joined); files apart in time,
+    such as triggered clips of one sensor minutes or days apart, each make their own.
+    Files without a start time are one session. Each session carries the truth sidecar of
+    the first of its files (in the order given) that has one."""
+    files = _checked_files(paths, sensor, rate)
+    parts = _read_parts(files, sensor=sensor, rate=rate, scale=scale)
+    given = {p: i for i, p in enumerate(files)}
+    sessions = []
+    for group in _by_time(parts):
+        rec = _joined(group)
+        own = sorted((f for names, _ in group for f in names), key=given.__getitem__)
+        with_truth = [f for f in own if truth_path(f).exists()]
+        if with_truth:
+            _load_truth(rec, with_truth[0])
+        sessions.append(Session(own, rec))
+    return sessions
+
+
+def _checked_files(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    sensor: str | None,
+    rate: float | None,
+) -> list[Path]:
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise RecordingError("no recording file given")
@@ -166,31 +220,63 @@ def read_recording(
         for p in empty:
             log.warning("%s: empty file, skipped", p)
         files = [p for p in files if p not in empty] or files
+    return files
+
+
+def _read_parts(
+    files: list[Path], *, sensor: str | None, rate: float | None, scale: float | None
+) -> list[tuple[list[Path], Recording]]:
+    """Each file's recording, except that miniSEED files are read as one and so are SAC
+    files (their readers join a sensor's series), with the files each came from."""
     formats = [sniff(p) for p in files]
     mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
     sac = [p for p, f in zip(files, formats, strict=True) if f == "sac"]
-    parts: list[Recording] = []
+    parts: list[tuple[list[Path], Recording]] = []
     if mseed:
         from drivers.recordings import mseed_format
 
         if rate is not None:
             log.info("--rate is ignored for miniSEED, which carries its own rate")
-        parts.append(mseed_format.read(mseed, sensor=sensor, scale=scale))
+        parts.append((mseed, mseed_format.read(mseed, sensor=sensor, scale=scale)))
     if sac:
         if rate is not None:
             log.info("--rate is ignored for SAC, which carries its own rate")
-        parts.append(_read_sac(sac, sensor=sensor, scale=scale))
+        parts.append((sac, _read_sac(sac, sensor=sensor, scale=scale)))
     for p, fmt in zip(files, formats, strict=True):
         if fmt in ("mseed", "sac"):
             continue
-        parts.append(_read_one(p, fmt, sensor=sensor, rate=rate, scale=scale))
-    rec = parts[0] if len(parts) == 1 else _merge(parts)
-    sidecar = truth_path(files[0])
+        parts.append(([p], _read_one(p, fmt, sensor=sensor, rate=rate, scale=scale)))
+    return parts
+
+
+def _by_time(
+    parts: list[tuple[list[Path], Recording]],
+) -> list[list[tuple[list[Path], Recording]]]:
+    if len(parts) < 2 or not all(rec.start_time > 0 for _, rec in parts):
+        return [parts]
+    groups: list[list[tuple[list[Path], Recording]]] = []
+    end = -float("inf")
+    for part in sorted(parts, key=lambda item: item[1].start_time):
+        rec = part[1]
+        if rec.start_time > end + SESSION_GAP_S:
+            groups.append([])
+        groups[-1].append(part)
+        end = max(end, rec.start_time + rec.duration)
+    return groups
+
+
+def _joined(parts: list[tuple[list[Path], Recording]]) -> Recording:
+    if len(parts) == 1:
+        return parts[0][1]
+    return _merge([rec for _, rec in parts], [names[0] for names, _ in parts])
+
+
+def _load_truth(rec: Recording, first: Path) -> None:
+    sidecar = truth_path(first)
     if sidecar.exists():
         rec.truth, header = read_truth(sidecar)
         if not rec.meta.get("scenario") and isinstance(header.get("meta"), dict):
             rec.meta = {**header["meta"], **rec.meta}
-    return rec
 
 
 def _read_one(
@@ -227,7 +313,13 @@ def _read_sac(paths: list[Path], *, sensor: str | None, scale: float | None) -> 
         raise RecordingError(f"{paths[0]}: too large to load into memory") from None
 
 
-def _merge(parts: list[Recording]) -> Recording:
+MERGE_SLACK_S = 3600.0
+"""How much longer than its longest file a recording of files side by side may be: beyond
+it, the files are sessions apart in time, and padding each to the whole span would take
+gigabytes (a day of a 4-kHz clip is 3 GB)."""
+
+
+def _merge(parts: list[Recording], names: list[Path]) -> Recording:
     """Channels of several single-file recordings side by side, aligned on start time."""
     import numpy as np
 
@@ -235,6 +327,16 @@ def _merge(parts: list[Recording]) -> Recording:
 
     known = [p.start_time for p in parts if p.start_time > 0]
     start = min(known) if len(known) == len(parts) else 0.0
+    if start:
+        span = max(p.start_time + p.duration for p in parts) - start
+        if span > max(p.duration for p in parts) + MERGE_SLACK_S:
+            last = max(range(len(parts)), key=lambda i: parts[i].start_time)
+            first = min(range(len(parts)), key=lambda i: parts[i].start_time)
+            raise RecordingError(
+                f"{names[last]} starts {(parts[last].start_time - start) / 3600:.1f} h after "
+                f"{names[first]}: files this far apart are not one recording (analyze reads "
+                "them as separate sessions)"
+            )
     channels: dict[str, Channel] = {}
     for part in parts:
         for ch in part.channels.values():

@@ -1,8 +1,9 @@
 """Run the streaming detector over recorded waveforms, offline.
 
-Reads MiniSEED, SAC, WAV, CSV, JSON or NPZ (see docs/recordings.md); several files make one
-recording (hourly MiniSEED or SAC files are joined in time, files of different sensors side
-by side). The detector is the one the service runs, fed in one-second blocks per sensor.
+Reads MiniSEED, SAC, WAV, CSV, JSON or NPZ (see docs/recordings.md). Files recorded together
+make one recording (hourly MiniSEED or SAC files are joined in time, files of different
+sensors side by side); files apart in time, such as triggered clips, are analysed each on
+its own. The detector is the one the service runs, fed in one-second blocks per sensor.
 
 Prints one JSON object per line:
 
@@ -145,26 +146,37 @@ def load_dsp_config(path: str | None, installation: str | None = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.recordings import read_recording
+    from drivers.recordings import read_sessions
+    from gateway.errors import InputError
+
+    config = load_dsp_config(args.config, args.installation)
+    sessions = read_sessions(args.files, sensor=args.sensor, rate=args.rate)
+    outcomes = [analyse_session(s.files, s.recording, config, args) for s in sessions]
+    if "analysed" not in outcomes and "too slow" in outcomes:
+        first = sessions[outcomes.index("too slow")].files[0]
+        raise InputError(f"{first}: no channel is sampled fast enough to analyse")
+    return 0
+
+
+def analyse_session(files: list[Path], recording: Any, config: Any, args: Any) -> str:
+    """Print the detections (and flagged stretches) of one session's recording; say why
+    it cannot be analysed otherwise: ``analysed``, ``too short`` or ``too slow``."""
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
     from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
 
-    config = load_dsp_config(args.config, args.installation)
-    recording = read_recording(args.files, sensor=args.sensor, rate=args.rate)
+    name = files[0]
     if not recording.channels or recording.duration <= 0:
-        raise InputError(f"{args.files[0]}: the recording holds no samples")
-    spans = file_spans([str(Path(p)) for p in args.files], recording, args.sensor, args.rate)
+        raise InputError(f"{name}: the recording holds no samples")
+    spans = file_spans([str(p) for p in files], recording, args.sensor, args.rate)
     # How the file was read where it had to be guessed: its rate, columns left out.
     notes = [str(recording.meta[k]) for k in ("rate_note", "read_note") if recording.meta.get(k)]
     for problem in notes + usability(recording):
-        print(f"ugs-gateway analyze: {args.files[0]}: {problem}", file=sys.stderr)
+        print(f"ugs-gateway analyze: {name}: {problem}", file=sys.stderr)
     analysed = as_analysed(recording)
     if analysed is None:
-        if recording.duration < SHORTEST_CLIP_S:
-            return 0  # said above
-        raise InputError(f"{args.files[0]}: no channel is sampled fast enough to analyse")
+        return "too short" if recording.duration < SHORTEST_CLIP_S else "too slow"
     recording = analysed
     announce_compiling()
     try:
@@ -196,4 +208,4 @@ def run(args: argparse.Namespace) -> int:
     for _, obj in lines:
         out.write(json.dumps(obj, allow_nan=False) + "\n")
     out.flush()
-    return 0
+    return "analysed"

@@ -406,6 +406,38 @@ def test_several_files_and_truth_sidecar(rec: Recording, tmp_path: Path) -> None
     assert both.truth[0].extra["cadence_hz"] == 1.8
 
 
+def test_clips_apart_in_time_are_sessions_and_files_recorded_together_one(
+    rec: Recording, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from drivers.recordings import read_sessions
+
+    # A geophone and a PIR recorded together, then two triggered clips of the geophone a
+    # minute and two days later (a day of a 500-Hz channel padded to one span: 43 M samples).
+    geo = write_recording(rec, tmp_path / "g.wav")
+    pir = write_recording(rec, tmp_path / "p.csv", channel="pir1")
+    rec.truth = [TruthEvent("footstep", "walker", 10.0, 25.0, 17.0, 6.0)]
+    rec.write_truth(tmp_path / "g.wav.truth.json")
+    later = [
+        write_recording(replace(rec, start_time=rec.start_time + lag), tmp_path / f"c{i}.wav")
+        for i, lag in enumerate((2 * 86400.0, 150.0))
+    ]
+    sessions = read_sessions([*later, pir, geo])
+    assert [s.files for s in sessions] == [[pir, geo], [later[1]], [later[0]]]
+    assert set(sessions[0].recording.channels) == {"geo1", "pir1"}
+    # The truth of the files recorded together is that of the one that has a sidecar.
+    assert sessions[0].recording.truth == rec.truth and sessions[1].recording.truth == []
+    assert [s.recording.start_time for s in sessions] == [
+        rec.start_time,
+        rec.start_time + 150.0,
+        rec.start_time + 2 * 86400.0,
+    ]
+    # Read as one recording, files days apart are refused, not padded into gigabytes.
+    with pytest.raises(RecordingError, match=r"c0.wav starts 48.0 h after .*g.wav"):
+        read_recording([geo, later[0]])
+
+
 BAD_INPUTS = {
     "empty": (b"", "empty file"),
     "garbage": (bytes(range(256)) * 8, "unknown format"),

@@ -70,6 +70,35 @@ def test_bad_samples_are_flagged_stretches(
         assert isinstance(obj["t0"], float)
 
 
+def test_triggered_clips_given_together_are_analysed_each_on_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Clips a recorder kept of one geophone over three days, and one of them cut too short.
+    # Read as one recording they would be padded to three days each, gigabytes of nothing.
+    rec = generate("patrol", 60.0, seed=77).only(["seismic"])
+    clips = []
+    for i, lag in enumerate((0.0, 86400.0, 3 * 86400.0)):
+        clip = replace(rec, start_time=rec.start_time + lag)
+        clips.append(write_recording(clip, tmp_path / f"clip{i}.wav"))
+    short = rec.channels["geo1"]
+    cut = replace(rec, start_time=rec.start_time + 7200.0)
+    cut.channels = {"geo1": replace(short, data=short.data[: int(1.5 * short.rate)])}
+    clips.append(write_recording(cut, tmp_path / "cut.wav"))
+    assert main(["analyze", "--no-flags", *(str(c) for c in clips)]) == 0
+    out = capsys.readouterr()
+    found = {Path(d["file"]).name for d in _lines(out.out)}
+    assert found == {"clip0.wav", "clip1.wav", "clip2.wav"}
+    one = [d for d in _lines(out.out) if d["file"].endswith("clip0.wav")]
+    alone = _lines_of(["analyze", "--no-flags", str(clips[0])], capsys)
+    assert [(d["class"], d["start_s"]) for d in one] == [(d["class"], d["start_s"]) for d in alone]
+    assert "cut.wav: 1.50 s is too short to analyse" in out.err
+
+
+def _lines_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    assert main(argv) == 0
+    return _lines(capsys.readouterr().out)
+
+
 def test_bare_csv_needs_a_rate_and_then_works(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
