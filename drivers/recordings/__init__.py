@@ -187,12 +187,17 @@ def read_sessions(
     Files without a start time are one session. Each session carries the truth sidecar of
     the first of its files (in the order given) that has one."""
     files = _checked_files(paths, sensor, rate)
-    parts = _read_parts(files, sensor=sensor, rate=rate, scale=scale)
+    # Each file alone first, for where it lies in time; a session of several is then read
+    # as read_recording reads them (a sensor's miniSEED or SAC series joined).
+    alone = [([p], _read_parts([p], sensor=sensor, rate=rate, scale=scale)[0][1]) for p in files]
     given = {p: i for i, p in enumerate(files)}
     sessions = []
-    for group in _by_time(parts):
-        rec = _joined(group)
+    for group in _by_time(alone):
         own = sorted((f for names, _ in group for f in names), key=given.__getitem__)
+        if len(group) == 1:
+            rec = group[0][1]
+        else:
+            rec = _joined(_read_parts(own, sensor=sensor, rate=rate, scale=scale))
         with_truth = [f for f in own if truth_path(f).exists()]
         if with_truth:
             _load_truth(rec, with_truth[0])

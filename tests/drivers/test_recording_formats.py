@@ -500,6 +500,27 @@ def test_bad_input_is_a_recording_error_naming_the_file(
     assert message in str(err.value)
 
 
+def test_sac_cuts_of_one_sensor_apart_in_time_are_sessions(tmp_path: Path) -> None:
+    from drivers.recordings import read_sessions
+
+    # A node's triggered cuts: two that follow on (one series) and one an hour later.
+    noise = np.random.default_rng(3).standard_normal(1500).astype(np.float32)
+    starts = [SAC_START, datetime.fromtimestamp(SAC_START.timestamp() + 6.0, UTC)]
+    starts.append(datetime.fromtimestamp(SAC_START.timestamp() + 3600.0, UTC))
+    paths = []
+    for i, start in enumerate(starts):
+        paths.append(tmp_path / f"cut{i}.EHZ.sac")
+        paths[-1].write_bytes(sac_bytes(noise, start=start))
+    with pytest.raises(RecordingError, match="far apart in time"):
+        read_recording(paths)
+    sessions = read_sessions(paths)
+    assert [[p.name for p in s.files] for s in sessions] == [
+        ["cut0.EHZ.sac", "cut1.EHZ.sac"],
+        ["cut2.EHZ.sac"],
+    ]
+    assert sessions[0].recording.duration == pytest.approx(12.0)
+
+
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="no such file"):
         read_recording(tmp_path / "nope.mseed")
