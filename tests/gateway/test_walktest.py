@@ -107,7 +107,7 @@ def test_a_truth_file_from_another_recording_is_refused(
     with pytest.raises(InputError, match="does not match the recording: it starts at"):
         read_walktest(d)
     truth["start_time"] -= 3600.0
-    truth["events"][0]["t0"] = 5000.0
+    truth["events"][0].update(t0=5000.0, t1=5010.0, t_cpa=5005.0)
     (d / TRUTH).write_text(json.dumps(truth))
     with pytest.raises(InputError, match="lies outside the recording"):
         read_walktest(d)
