@@ -293,6 +293,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     read_notes = []
     if named and not meta.get("kind"):
         read_notes.append(f"its columns are headed for a {kind} sensor: read as --sensor {kind}")
+    elif info["kind_assumed"]:
+        # A bare column may be any sensor's; a PIR's analysed as a geophone is wrong silently.
+        read_notes.append(f"no sensor kind in the file: read as {kind} (--sensor says otherwise)")
     if dropped:
         read_notes.append(f"column {dropped} is a label, not samples: left out")
     if read_notes:

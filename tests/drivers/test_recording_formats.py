@@ -371,7 +371,9 @@ def test_csv_columns_headed_for_a_sensor_read_as_that_sensor(tmp_path: Path) -> 
     # Columns that name no sensor, or two kinds, leave the choice to --sensor.
     mixed = read_recording(table("time,mag_x,pir", 100.0, 2))
     assert mixed.channels["geo1"].kind == "seismic" and mixed.meta["kind_assumed"]
-    assert read_recording(table("time,value", 100.0, 1)).meta["kind_assumed"]
+    bare = read_recording(table("time,value", 100.0, 1))
+    assert bare.meta["kind_assumed"]
+    assert "no sensor kind in the file: read as seismic (--sensor" in bare.meta["read_note"]
     # --sensor wins over a header.
     told = read_recording(table("time,pir_level", 100.0, 1), sensor="magnetometer")
     assert list(told.channels) == ["mag1"] and "read_note" not in told.meta
