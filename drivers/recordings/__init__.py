@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from drivers.errors import RecordingError
@@ -318,6 +318,48 @@ def _read_sac(paths: list[Path], *, sensor: str | None, scale: float | None) -> 
         raise RecordingError(f"{paths[0]}: too large to load into memory") from None
 
 
+def _follow_ons(parts: list[Recording]) -> list[Recording]:
+    """The parts, with the files of one sensor that follow on in time (a logger's
+    consecutive files) joined into one channel, what lies between them invalid."""
+    import numpy as np
+
+    out: list[Recording] = []
+    for part in sorted(parts, key=lambda p: p.start_time):
+        at = next((i for i in reversed(range(len(out))) if _continues(out[i], part)), None)
+        if at is None:
+            out.append(part)
+            continue
+        before = out[at]
+        (old,) = before.channels.values()
+        (new,) = part.channels.values()
+        gap = max(0, round((part.start_time - before.start_time) * old.rate) - len(old))
+        data = np.concatenate((old.data, np.zeros((gap, old.data.shape[1])), new.data))
+        valid = np.concatenate(
+            (
+                np.ones(len(old), bool) if old.valid is None else old.valid,
+                np.zeros(gap, bool),
+                np.ones(len(new), bool) if new.valid is None else new.valid,
+            )
+        )
+        joined = replace(old, data=data, valid=None if valid.all() else valid)
+        files = [*before.meta.get("files", []), *part.meta.get("files", [])]
+        out[at] = replace(before, channels={old.name: joined}, meta={**before.meta, "files": files})
+    return out
+
+
+def _continues(before: Recording, part: Recording) -> bool:
+    """Whether ``part`` is the next file of the one sensor ``before`` holds."""
+    if len(before.channels) != 1 or len(part.channels) != 1:
+        return False
+    (old,) = before.channels.values()
+    (new,) = part.channels.values()
+    same = (old.name, old.kind, old.data.shape[1]) == (new.name, new.kind, new.data.shape[1])
+    if not same or abs(old.rate - new.rate) > 1e-6 * old.rate:
+        return False
+    end = before.start_time + len(old) / old.rate
+    return -0.5 / old.rate <= part.start_time - end <= SESSION_GAP_S
+
+
 MERGE_SLACK_S = 3600.0
 """How much longer than its longest file a recording of files side by side may be: beyond
 it, the files are sessions apart in time, and padding each to the whole span would take
@@ -342,6 +384,8 @@ def _merge(parts: list[Recording], names: list[Path]) -> Recording:
                 f"{names[first]}: files this far apart are not one recording (analyze reads "
                 "them as separate sessions)"
             )
+    if start:
+        parts = _follow_ons(parts)
     channels: dict[str, Channel] = {}
     for part in parts:
         for ch in part.channels.values():

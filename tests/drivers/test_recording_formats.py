@@ -502,6 +502,36 @@ def test_bad_input_is_a_recording_error_naming_the_file(
     assert message in str(err.value)
 
 
+def test_a_sensors_files_that_follow_on_are_one_channel(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    # A logger's two consecutive files of one geophone (the second 0.5 s after the first
+    # ends), and a PIR recorded alongside both.
+    full = generate("patrol", 60.0, seed=12)
+    geo = full.channels["geo1"]
+    half = len(geo) // 2
+    first = replace(full, channels={"geo1": replace(geo, data=geo.data[:half], valid=None)})
+    second = replace(
+        full,
+        start_time=full.start_time + half / geo.rate + 0.5,
+        channels={"geo1": replace(geo, data=geo.data[half:], valid=None)},
+    )
+    paths = [
+        write_recording(first, tmp_path / "a.wav"),
+        write_recording(second, tmp_path / "b.wav"),
+        write_recording(full, tmp_path / "pir.wav", channel="pir1"),
+    ]
+    rec = read_recording(paths)
+    assert sorted(rec.channels) == ["geo1", "pir1"]
+    joined = rec.channels["geo1"]
+    assert len(joined) == len(geo) + round(0.5 * geo.rate)
+    assert joined.valid is not None and int((~joined.valid).sum()) == round(0.5 * geo.rate)
+    np.testing.assert_allclose(joined.data[joined.valid], geo.data, atol=geo.scale)  # counts
+    # A file of the sensor overlapping another is another channel, side by side.
+    again = write_recording(first, tmp_path / "again.wav")
+    assert sorted(read_recording([*paths, again]).channels) == ["geo1", "geo2", "pir1"]
+
+
 def test_sac_cuts_of_one_sensor_apart_in_time_are_sessions(tmp_path: Path) -> None:
     from drivers.recordings import read_sessions
 
