@@ -77,7 +77,6 @@ class EmulatedFifoDevice:
         self.default_rate = int(source.rate)
         self._counter_start = counter_start % COUNTER_MODULUS
         self._lock = threading.RLock()
-        self._wall_offset = time.time() - time.monotonic()
         self._sensor_fault = False
         self._position = 0  # next index into the source; survives reboots
         # (first source index, source index at pacer start, pacer start (monotonic), rate)
@@ -153,11 +152,15 @@ class EmulatedFifoDevice:
             return self._position
 
     def sample_time(self, index: int) -> float:
-        """Host epoch seconds at which source sample ``index`` was taken."""
+        """Host epoch seconds at which source sample ``index`` was taken. The device runs on
+        the monotonic clock; its samples are placed on the wall clock as it stands when
+        asked, so that a step of the wall clock against the monotonic one (which the
+        driver's wall-clock stamps follow) does not read as a timing error."""
+        wall_offset = time.time() - time.monotonic()
         with self._lock:
             for first, base, start, eff_rate in reversed(self._segments):
                 if index >= first:
-                    return self._wall_offset + start + (index - base + 1) / eff_rate
+                    return wall_offset + start + (index - base + 1) / eff_rate
         raise ValueError(f"sample {index} was never taken")
 
     def sensor_fault(self, on: bool = True) -> None:
