@@ -30,6 +30,7 @@ from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_tr
 
 __all__ = [
     "Channel",
+    "FileSpan",
     "Recording",
     "Session",
     "TruthEvent",
@@ -166,11 +167,21 @@ SESSION_GAP_S = 1.0
 
 
 @dataclass
+class FileSpan:
+    """Where one file lies in a recording made of several: seconds from its start."""
+
+    path: str
+    start: float
+    end: float
+
+
+@dataclass
 class Session:
     """Files recorded together, read as one recording."""
 
     files: list[Path]
     recording: Recording
+    spans: list[FileSpan]
 
 
 def read_sessions(
@@ -188,21 +199,31 @@ def read_sessions(
     the first of its files (in the order given) that has one."""
     files = _checked_files(paths, sensor, rate)
     # Each file alone first, for where it lies in time; a session of several is then read
-    # as read_recording reads them (a sensor's miniSEED or SAC series joined).
+    # as read_recording reads them (a sensor's miniSEED or SAC series joined again, the
+    # other files taken as already read).
     alone = [([p], _read_parts([p], sensor=sensor, rate=rate, scale=scale)[0][1]) for p in files]
     given = {p: i for i, p in enumerate(files)}
     sessions = []
     for group in _by_time(alone):
-        own = sorted((f for names, _ in group for f in names), key=given.__getitem__)
+        read = {names[0]: rec for names, rec in group}
+        own = sorted(read, key=given.__getitem__)
+        first = min(rec.start_time for rec in read.values())
+        # Before joining: joining pads the channels of the files read alone.
+        spans = [_span(p, read[p], first) for p in own]
         if len(group) == 1:
             rec = group[0][1]
         else:
-            rec = _joined(_read_parts(own, sensor=sensor, rate=rate, scale=scale))
+            rec = _joined(_read_parts(own, sensor=sensor, rate=rate, scale=scale, read=read))
         with_truth = [f for f in own if truth_path(f).exists()]
         if with_truth:
             _load_truth(rec, with_truth[0])
-        sessions.append(Session(own, rec))
+        sessions.append(Session(own, rec, spans))
     return sessions
+
+
+def _span(path: Path, rec: Recording, first: float) -> FileSpan:
+    offset = rec.start_time - first if rec.start_time and first else 0.0
+    return FileSpan(str(path), offset, offset + rec.duration)
 
 
 def _checked_files(
@@ -229,10 +250,16 @@ def _checked_files(
 
 
 def _read_parts(
-    files: list[Path], *, sensor: str | None, rate: float | None, scale: float | None
+    files: list[Path],
+    *,
+    sensor: str | None,
+    rate: float | None,
+    scale: float | None,
+    read: dict[Path, Recording] | None = None,
 ) -> list[tuple[list[Path], Recording]]:
     """Each file's recording, except that miniSEED files are read as one and so are SAC
-    files (their readers join a sensor's series), with the files each came from."""
+    files (their readers join a sensor's series), with the files each came from; ``read``
+    holds files already read alone."""
     formats = [sniff(p) for p in files]
     mseed = [p for p, f in zip(files, formats, strict=True) if f == "mseed"]
     sac = [p for p, f in zip(files, formats, strict=True) if f == "sac"]
@@ -250,7 +277,8 @@ def _read_parts(
     for p, fmt in zip(files, formats, strict=True):
         if fmt in ("mseed", "sac"):
             continue
-        parts.append(([p], _read_one(p, fmt, sensor=sensor, rate=rate, scale=scale)))
+        done = (read or {}).get(p)
+        parts.append(([p], done or _read_one(p, fmt, sensor=sensor, rate=rate, scale=scale)))
     return parts
 
 
@@ -384,7 +412,6 @@ def _merge(parts: list[Recording], names: list[Path]) -> Recording:
                 f"{names[first]}: files this far apart are not one recording (analyze reads "
                 "them as separate sessions)"
             )
-    if start:
         parts = _follow_ons(parts)
     channels: dict[str, Channel] = {}
     for part in parts:

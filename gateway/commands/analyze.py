@@ -27,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers import kinds
+
+if TYPE_CHECKING:
+    from drivers.recordings import FileSpan, Session
 
 NAME = "analyze"
 HELP = "run the detector over recorded waveforms; one JSON line per detection"
@@ -70,36 +71,9 @@ def add_installation_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass
-class FileSpan:
-    path: str
-    start: float  # seconds from the recording start
-    end: float
-
-
 def iso(epoch: float) -> str:
     stamp = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
-
-
-def file_spans(
-    paths: list[str], recording: Any, sensor: str | None, rate: float | None
-) -> list[FileSpan]:
-    """Where each file lies in the joined recording (one file: all of it)."""
-    if len(paths) == 1:
-        return [FileSpan(paths[0], 0.0, recording.duration)]
-    from drivers.recordings import read_recording
-
-    spans = []
-    for p in paths:
-        part = read_recording([p], sensor=sensor, rate=rate)
-        offset = (
-            part.start_time - recording.start_time
-            if part.start_time and recording.start_time
-            else 0.0
-        )
-        spans.append(FileSpan(p, offset, offset + part.duration))
-    return spans
 
 
 def locate(spans: list[FileSpan], t0: float, t1: float) -> tuple[str, float, float]:
@@ -151,14 +125,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_dsp_config(args.config, args.installation)
     sessions = read_sessions(args.files, sensor=args.sensor, rate=args.rate)
-    outcomes = [analyse_session(s.files, s.recording, config, args) for s in sessions]
+    outcomes = [analyse_session(s, config, args) for s in sessions]
     if "analysed" not in outcomes and "too slow" in outcomes:
         first = sessions[outcomes.index("too slow")].files[0]
         raise InputError(f"{first}: no channel is sampled fast enough to analyse")
     return 0
 
 
-def analyse_session(files: list[Path], recording: Any, config: Any, args: Any) -> str:
+def analyse_session(session: Session, config: Any, args: Any) -> str:
     """Print the detections (and flagged stretches) of one session's recording; say why
     it cannot be analysed otherwise: ``analysed``, ``too short`` or ``too slow``."""
     from dsp.classifier import ModelError
@@ -166,10 +140,9 @@ def analyse_session(files: list[Path], recording: Any, config: Any, args: Any) -
     from gateway.errors import ConfigError, InputError
     from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
 
-    name = files[0]
+    name, recording, spans = session.files[0], session.recording, session.spans
     if not recording.channels or recording.duration <= 0:
         raise InputError(f"{name}: the recording holds no samples")
-    spans = file_spans([str(p) for p in files], recording, args.sensor, args.rate)
     # How the file was read where it had to be guessed: its rate, columns left out.
     notes = [str(recording.meta[k]) for k in ("rate_note", "read_note") if recording.meta.get(k)]
     for problem in notes + usability(recording):
