@@ -124,3 +124,16 @@ def timestamp_errors(blocks: list[SampleBlock], sample_time: Callable[[int], flo
         for i in range(len(block))
     ]
     return np.array(errors)
+
+
+def assert_well_timed(
+    errors: np.ndarray, rate: float = 100.0, median: float = 0.005, settle_s: float = 0.5
+) -> None:
+    # Timestamps come from the device counter. The first poll alone can only place the
+    # clock to within its own round trip (tens of ms on a loaded machine); once a few polls
+    # have pinned it down, within a fraction of a sample period (half of one at the median,
+    # which a loaded machine's slower replies still reach), never off by a whole sample.
+    settle = int(settle_s * rate)
+    assert np.median(np.abs(errors)) < median, np.median(np.abs(errors))
+    assert np.max(np.abs(errors[:settle])) < 0.05, np.abs(errors[:settle])
+    assert np.max(np.abs(errors[settle:])) < 1 / rate, np.max(np.abs(errors[settle:]))
