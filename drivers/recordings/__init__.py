@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -190,18 +190,39 @@ def read_sessions(
     sensor: str | None = None,
     rate: float | None = None,
     scale: float | None = None,
+    on_unreadable: Callable[[Path, RecordingError], None] | None = None,
 ) -> list[Session]:
     """The files as the recordings of separate sessions, in time order: files whose spans
     overlap or follow on within ``SESSION_GAP_S`` are one recording, as ``read_recording``
     reads them (sensors side by side, miniSEED and SAC series joined); files apart in time,
     such as triggered clips of one sensor minutes or days apart, each make their own.
     Files without a start time are one session. Each session carries the truth sidecar of
-    the first of its files (in the order given) that has one."""
+    the first of its files (in the order given) that has one.
+
+    A file that cannot be read raises its error, unless ``on_unreadable`` is given: then
+    the file is handed to it with its error and left out (a damaged clip among a folder of
+    clips), and only a set of files none of which can be read raises."""
     files = _checked_files(paths, sensor, rate)
     # Each file alone first, for where it lies in time; a session of several is then read
     # as read_recording reads them (a sensor's miniSEED or SAC series joined again, the
     # other files taken as already read).
-    alone = [([p], _read_parts([p], sensor=sensor, rate=rate, scale=scale)[0][1]) for p in files]
+    alone: list[tuple[list[Path], Recording]] = []
+    errors: list[RecordingError] = []
+    for p in files:
+        try:
+            alone.append(([p], _read_parts([p], sensor=sensor, rate=rate, scale=scale)[0][1]))
+        except RecordingError as exc:
+            if on_unreadable is None:
+                raise
+            errors.append(exc)
+            on_unreadable(p, exc)
+    if not alone:
+        raise (
+            errors[0]
+            if len(errors) == 1
+            else RecordingError(f"none of the {len(errors)} files could be read")
+        )
+    files = [names[0] for names, _ in alone]
     given = {p: i for i, p in enumerate(files)}
     sessions = []
     for group in _by_time(alone):

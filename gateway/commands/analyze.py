@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers import kinds
@@ -124,11 +125,28 @@ def run(args: argparse.Namespace) -> int:
     from gateway.errors import InputError
 
     config = load_dsp_config(args.config, args.installation)
-    sessions = read_sessions(args.files, sensor=args.sensor, rate=args.rate)
+    unreadable: list[Path] = []
+
+    def skip(path: Path, exc: Exception) -> None:
+        # One damaged clip among many: say so, and analyse the others.
+        unreadable.append(path)
+        print(f"ugs-gateway analyze: {exc} (skipped)", file=sys.stderr)
+
+    sessions = read_sessions(
+        args.files,
+        sensor=args.sensor,
+        rate=args.rate,
+        on_unreadable=skip if len(args.files) > 1 else None,
+    )
     outcomes = [analyse_session(s, config, args) for s in sessions]
     if "analysed" not in outcomes and "too slow" in outcomes:
         first = sessions[outcomes.index("too slow")].files[0]
         raise InputError(f"{first}: no channel is sampled fast enough to analyse")
+    if unreadable:
+        raise InputError(
+            f"{len(unreadable)} of {len(args.files)} files could not be read "
+            f"(named above); the others were analysed"
+        )
     return 0
 
 

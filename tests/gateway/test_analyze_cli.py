@@ -94,6 +94,27 @@ def test_triggered_clips_given_together_are_analysed_each_on_its_own(
     assert "cut.wav: 1.50 s is too short to analyse" in out.err
 
 
+def test_a_damaged_clip_among_many_is_named_and_the_others_analysed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = generate("patrol", 60.0, seed=77).only(["seismic"])
+    good = [
+        write_recording(replace(rec, start_time=rec.start_time + lag), tmp_path / f"c{i}.wav")
+        for i, lag in enumerate((0.0, 3600.0))
+    ]
+    damaged = tmp_path / "c2.wav"
+    damaged.write_bytes(good[0].read_bytes()[:30])  # a copy cut off in its header
+    assert main(["analyze", "--no-flags", str(good[0]), str(damaged), str(good[1])]) == 2
+    out = capsys.readouterr()
+    assert {Path(d["file"]).name for d in _lines(out.out)} == {"c0.wav", "c1.wav"}
+    assert f"{damaged}:" in out.err and "(skipped)" in out.err
+    assert "1 of 3 files could not be read" in out.err
+    # None readable: one refusal, no detection.
+    assert main(["analyze", str(damaged), str(damaged)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "none of the 2 files could be read" in out.err
+
+
 def _lines_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[dict]:
     assert main(argv) == 0
     return _lines(capsys.readouterr().out)
