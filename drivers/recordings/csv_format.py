@@ -434,6 +434,10 @@ LOGGING_JITTER_SAMPLES = 3.0
 one steady rate are a logger's clock (a PC stamping rows as a serial line delivers them, a
 millisecond clock under a faster rate): the samples are evenly spaced at that rate. Nothing
 the detector reports is finer than a tenth of a second, nor than a sample."""
+LOGGING_SPAN_SHARE = 0.05
+"""...and no further than this share of the span they cover: the rate read from them is then
+right to a few per cent. A clock that stalls (a window's 207 rows stamped within 0.1 s, up
+to 14 ms apart) keeps within the jitter allowed and says nothing of the rate."""
 
 
 def _nominal_hz(rate: float) -> float:
@@ -528,7 +532,8 @@ def _logged_not_sampled(
             f"spaced at the --rate given, {rate:g} Hz",
             rate,
         )
-    if steady and stray <= max(LOGGING_JITTER_S, LOGGING_JITTER_SAMPLES / steady):
+    loose = stray > LOGGING_SPAN_SHARE * span
+    if steady and not loose and stray <= max(LOGGING_JITTER_S, LOGGING_JITTER_SAMPLES / steady):
         steady = _nominal_hz(steady)
         return (
             f"the time column stamps when rows were logged ({count}, at most "
@@ -548,7 +553,12 @@ def _logged_not_sampled(
             every,
         )
     worst = int(np.argmax(off)) if steady else int(np.flatnonzero(uneven)[0]) + 1
-    how_far = f"up to {stray:.3g} s off any steady rate" if steady else "it never advances"
+    if not steady:
+        how_far = "it never advances"
+    elif loose:
+        how_far = f"{t.size} rows within {span:.3g} s, up to {stray:.3g} s off a steady rate"
+    else:
+        how_far = f"up to {stray:.3g} s off any steady rate"
     raise RecordingError(
         f"{path} line {rows[worst][0]}: the time column is not a sampling clock ({count}, "
         f"{how_far}): if the samples are evenly spaced, give --rate HZ; else resample the "

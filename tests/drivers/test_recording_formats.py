@@ -275,6 +275,22 @@ def test_rows_stamped_as_they_were_logged_are_evenly_spaced_samples(tmp_path: Pa
     assert "at the --rate given" in rec.meta["rate_note"]
 
 
+def test_a_clock_that_stalls_gives_no_rate(tmp_path: Path) -> None:
+    # A roadside logger's window whose epoch-ms clock stuck: 207 rows of a ~10.6-Hz
+    # magnetometer stamped within 0.1 s, jittering back and forth by a few ms. The rows keep
+    # within the jitter a logger is allowed, but read by them the sensor would run at 2 kHz.
+    rng = np.random.default_rng(6)
+    n = 207
+    stamps = 1610678855000 + np.sort(rng.integers(0, 100, n)) + rng.integers(-4, 5, n)
+    body = "".join(f"{i},{t},{800 + i % 50},0\n" for i, t in enumerate(stamps))
+    path = tmp_path / "window.txt"
+    path.write_text(body)
+    with pytest.raises(RecordingError, match=r"207 rows within 0\.1\d* s.*give --rate HZ"):
+        read_recording(path, sensor="magnetometer")
+    rec = read_recording(path, sensor="magnetometer", rate=10.6)
+    assert rec.channels["mag1"].rate == 10.6 and len(rec.channels["mag1"]) == n
+
+
 def test_a_loggers_counter_clock_value_and_label_without_a_header(tmp_path: Path) -> None:
     # As a roadside magnetometer's data set publishes each window: sequence number, epoch
     # milliseconds (~94 ms steps, a few ms of jitter), one axis in raw counts, 0/1 label.
