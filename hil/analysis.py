@@ -101,7 +101,11 @@ def _too_slow_hint(recording: Recording, ch: Channel) -> str:
             f"{flags} if it is one of those)"
         )
     if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest_rate(ch.kind):
-        return " (is the time column in milliseconds? then name it time_ms)"
+        # A file without a header has no column to rename: --rate spaces the samples alone.
+        return (
+            f" (is the time column in milliseconds? that would be {ch.rate * 1000.0:.4g} Hz:"
+            f" give --rate {ch.rate * 1000.0:.4g}, or name the column time_ms)"
+        )
     return ""
 
 

@@ -262,10 +262,15 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         note = f"each row holds {values.shape[1]} samples (a packet): read row after row"
         values = values.reshape(-1, 1)
     if has_time:
+        unit_note = ""
+        if as_written and rate is not None:
+            times, unit_note = _unit_from_rate(times, rate)
+        note = unit_note
         logged = _logged_not_sampled(path, times, rows, rate)
         if logged:
             # Stamps of when rows were logged: the samples are evenly spaced.
-            note, ch_rate = logged
+            note = "; ".join(n for n in (unit_note, logged[0]) if n)
+            ch_rate = logged[1]
             data, valid, t_first = values, None, float(times[0])
         else:
             data, valid, ch_rate, t_first = _place_by_time(path, times, values)
@@ -447,9 +452,10 @@ def _nominal_hz(rate: float) -> float:
 
 
 def _clock_like(column: npt.NDArray[np.float64]) -> bool:
-    """Whether a headerless column is a logger's epoch clock: epoch seconds or finer, and
-    going forward (a stamp may repeat or step back a little, never for long)."""
-    if column.size < 3 or not column[0] > 1e8 or not column[-1] > column[0]:
+    """Whether a headerless column beside a row counter is a logger's clock (epoch time,
+    or time since it booted): going forward (a stamp may repeat or step back a little,
+    never for long), as no sensor's samples do."""
+    if column.size < 3 or not column[-1] > column[0]:
         return False
     return bool(np.mean(np.diff(column) < 0) < 0.01)
 
@@ -564,6 +570,20 @@ def _logged_not_sampled(
         f"{how_far}): if the samples are evenly spaced, give --rate HZ; else resample the "
         "file first"
     )
+
+
+def _unit_from_rate(t: npt.NDArray[np.float64], rate: float) -> tuple[npt.NDArray[np.float64], str]:
+    """Times written without a unit, in seconds, unless the ``--rate`` given is a thousand
+    (or a million) times the rate they keep as seconds: they are then milli- (micro-)
+    seconds, as a logger's clock since boot often is, with a note saying so."""
+    span = float(t[-1] - t[0]) if t.size >= 2 else 0.0
+    if span <= 0:
+        return t, ""
+    as_seconds = (t.size - 1) / span
+    for scale, unit in ((1e-3, "milliseconds"), (1e-6, "microseconds")):
+        if abs(rate * scale - as_seconds) <= 0.01 * rate * scale:
+            return t * scale, f"the time column read in {unit}, as --rate {rate:g} says"
+    return t, ""
 
 
 def _place_by_time(

@@ -291,6 +291,29 @@ def test_a_clock_that_stalls_gives_no_rate(tmp_path: Path) -> None:
     assert rec.channels["mag1"].rate == 10.6 and len(rec.channels["mag1"]) == n
 
 
+def test_a_clock_since_boot_in_milliseconds_is_read_so_when_the_rate_says_it(
+    tmp_path: Path,
+) -> None:
+    # A parking magnetometer's window: row counter, milliseconds since the logger booted
+    # (no epoch, no header), one axis, 0/1 label. Read as seconds it is a 0.011-Hz sensor;
+    # the rate given says the column is in milliseconds, and it is never taken for data.
+    rng = np.random.default_rng(7)
+    n = 600
+    stamps = 36_447_261 + np.round(np.arange(n) * 90.25 + rng.uniform(-3, 3, n))
+    body = "".join(f"{i},{t:.0f},{360 + i % 9},{int(i > 300)}\n" for i, t in enumerate(stamps))
+    path = tmp_path / "parking.txt"
+    path.write_text(body)
+    as_seconds = read_recording(path, sensor="magnetometer").channels["mag1"]
+    assert as_seconds.rate == pytest.approx(1 / 90.25, rel=1e-3)
+    rec = read_recording(path, sensor="magnetometer", rate=11.08)
+    ch = rec.channels["mag1"]
+    assert ch.rate == pytest.approx(11.08, rel=1e-3) and ch.data.shape == (n, 1)
+    assert rec.meta["rate_note"].startswith("the time column read in milliseconds")
+    assert rec.start_time == 0.0  # a clock since boot says nothing of the date
+    with pytest.raises(RecordingError, match="the time column gives"):
+        read_recording(path, sensor="magnetometer", rate=50.0)  # a rate it cannot be
+
+
 def test_a_loggers_counter_clock_value_and_label_without_a_header(tmp_path: Path) -> None:
     # As a roadside magnetometer's data set publishes each window: sequence number, epoch
     # milliseconds (~94 ms steps, a few ms of jitter), one axis in raw counts, 0/1 label.

@@ -181,6 +181,8 @@ def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
     assert main(["analyze", str(path)]) == 2
     err = capsys.readouterr().err
     assert "0.1 Hz, too slow for the seismic detector" in err and "time_ms" in err
+    assert "that would be 100 Hz: give --rate 100" in err
+    assert main(["analyze", str(path), "--rate", "100"]) == 0  # and so it is read
     assert "give --sensor" not in err  # no kind can use 0.1 Hz
     # A 40-Hz geophone beside a working magnetometer: the geophone is left out, not guessed
     # on (white noise at 30-50 Hz used to come out as footsteps), and the rest is analysed.
