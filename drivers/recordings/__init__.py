@@ -196,7 +196,9 @@ def read_sessions(
     overlap or follow on within ``SESSION_GAP_S`` are one recording, as ``read_recording``
     reads them (sensors side by side, miniSEED and SAC series joined); files apart in time,
     such as triggered clips of one sensor minutes or days apart, each make their own.
-    Files without a start time are one session. Each session carries the truth sidecar of
+    Files without a start time are one session when they hold different sensors, and
+    each its own when the same sensor is in several of them (a folder of one geophone's
+    bare clips: nothing says when each was taken). Each session carries the truth sidecar of
     the first of its files (in the order given) that has one.
 
     A file that cannot be read raises its error, unless ``on_unreadable`` is given: then
@@ -306,8 +308,14 @@ def _read_parts(
 def _by_time(
     parts: list[tuple[list[Path], Recording]],
 ) -> list[list[tuple[list[Path], Recording]]]:
-    if len(parts) < 2 or not all(rec.start_time > 0 for _, rec in parts):
+    if len(parts) < 2:
         return [parts]
+    if not all(rec.start_time > 0 for _, rec in parts):
+        # Nothing says when these were recorded. Different sensors are taken as recorded
+        # together; the same sensor in several files (a folder of one geophone's bare
+        # clips) cannot have been, so each file is its own session.
+        names = [name for _, rec in parts for name in rec.channels]
+        return [parts] if len(names) == len(set(names)) else [[part] for part in parts]
     groups: list[list[tuple[list[Path], Recording]]] = []
     end = -float("inf")
     for part in sorted(parts, key=lambda item: item[1].start_time):

@@ -94,6 +94,39 @@ def test_triggered_clips_given_together_are_analysed_each_on_its_own(
     assert "cut.wav: 1.50 s is too short to analyse" in out.err
 
 
+def test_bare_clips_of_one_sensor_are_each_analysed_on_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A folder of one geophone's clips as bare values: nothing says when each was taken,
+    # and one sensor cannot have recorded them side by side.
+    rec = generate("patrol", 90.0, seed=77)
+    geo = rec.channels["geo1"].data[:, 0]
+    clips = []
+    for i in range(3):
+        clips.append(tmp_path / f"clip{i}.csv")
+        np.savetxt(clips[-1], geo[i * 15_000 : (i + 1) * 15_000] * 1e9, fmt="%.3f")
+    together = _lines_of(["analyze", "--no-flags", "--rate", "500", *map(str, clips)], capsys)
+    alone = [
+        d
+        for c in clips
+        for d in _lines_of(["analyze", "--no-flags", "--rate", "500", str(c)], capsys)
+    ]
+    assert together and together == alone
+    assert all(d["sensors"] == ["geo1"] for d in together)
+    # Different sensors, times from 0 (no clock): still taken as recorded together.
+    room = generate("indoor", 90.0, seed=77)
+    files = []
+    for name in ("geo1", "pir1"):
+        ch = room.channels[name]
+        files.append(tmp_path / f"{name}.csv")
+        t = np.arange(len(ch)) / ch.rate
+        header = f"time,{ch.kind}"  # a column headed for its kind of sensor
+        rows = np.column_stack([t, ch.data[:, 0]])
+        np.savetxt(files[-1], rows, fmt="%.9g", delimiter=",", header=header, comments="")
+    both = _lines_of(["analyze", "--no-flags", *map(str, files)], capsys)
+    assert any(set(d["sensors"]) == {"geo1", "pir1"} for d in both)
+
+
 def test_a_damaged_clip_among_many_is_named_and_the_others_analysed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
