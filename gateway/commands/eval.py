@@ -5,9 +5,11 @@ Either simulate, analyse and score in one step::
   ugs-gateway eval --scenario patrol --duration 3600 --seed 7
   ugs-gateway eval --scenario patrol,noise-wind --duration 1800 --seed 7-9
 
-or score a recording that has a truth file::
+or score a recording that has a truth file, or clips that each have their own (read as
+analyze reads them: clips apart in time are scored each against its truth, and summed)::
 
   ugs-gateway eval recording.npz --truth recording.npz.truth.json
+  ugs-gateway eval clips/*.npz
 
 ``--sensor KIND[,KIND]`` scores a unit with only those sensors (the others' channels are
 left out, and events none of them could perceive are not counted); ``--clips`` cuts a
@@ -146,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.classifier import ModelError, load_model
     from gateway.commands.analyze import announce_compiling, load_dsp_config
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import OFFLINE_PRIME_S, run_detector
+    from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
     from hil.clips import bar_trigger, triggered_clips
     from hil.scoring import Counts, score
 
@@ -190,16 +192,26 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(i, label, fraction)
 
             for name, piece in pieces:
-                result = run_detector(
-                    piece,
-                    config,
-                    model=model,
-                    progress=None if args.clips else on_progress,
-                    prime_s=OFFLINE_PRIME_S,
-                )
+                # A file is scored on what analyze reports of it: nothing of a clip too
+                # short to analyse, nothing from a channel too slow for its detector.
+                analysed = as_analysed(piece) if args.files else piece
+                detections = []
+                if analysed is None:
+                    for problem in usability(piece):
+                        print(f"ugs-gateway eval: {name}: {problem}", file=sys.stderr)
+                else:
+                    result = run_detector(
+                        analysed,
+                        config,
+                        model=model,
+                        progress=None if args.clips else on_progress,
+                        prime_s=OFFLINE_PRIME_S,
+                    )
+                    detections = result.detections
+                    last = (analysed, result)
                 counts = score(
                     piece.truth,
-                    result.detections,
+                    detections,
                     piece.duration,
                     noise_only=noise_only,
                     tolerance_s=args.tolerance,
@@ -207,9 +219,8 @@ def run(args: argparse.Namespace) -> int:
                 (clips if args.clips else total).add(counts)
                 entry: dict[str, Any] = {"recording": name, **_brief(counts.summary())}
                 if args.detections:
-                    entry["detections"] = [_detection_json(d) for d in result.detections]
+                    entry["detections"] = [_detection_json(d) for d in detections]
                 runs.append(entry)
-                last = (piece, result)
     finally:
         progress.close()
     report = (clips if args.clips else total).summary()
@@ -263,17 +274,25 @@ def _clip_summary(counts: Any) -> dict[str, Any]:
     }
 
 
-def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, Any]]:
+def _file_jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """One job per recording the files make, as ``analyze`` reads them: files recorded
+    together are one, triggered clips apart in time each their own, with its own truth."""
+    from drivers.recordings import read_sessions
+    from drivers.recordings.waveforms import read_truth
     from gateway.errors import InputError
 
-    if args.files:
+    sensor = kinds[0] if len(kinds) == 1 else None
+    sessions = read_sessions(args.files, sensor=sensor, rate=args.rate)
+    if args.truth and len(sessions) > 1:
+        raise InputError(
+            f"--truth is the truth of one recording, and these files make {len(sessions)} "
+            "(apart in time): give each its own FILE.truth.json instead"
+        )
+    jobs = []
+    for session in sessions:
 
-        def load_files() -> tuple[Any, bool]:
-            from drivers.recordings import read_recording
-            from drivers.recordings.waveforms import read_truth
-
-            sensor = kinds[0] if len(kinds) == 1 else None
-            rec = read_recording(args.files, sensor=sensor, rate=args.rate)
+        def load(session: Any = session) -> tuple[Any, bool]:
+            rec = session.recording
             if args.truth:
                 rec.truth, header = read_truth(args.truth)
                 meta = header.get("meta") or {}
@@ -281,11 +300,19 @@ def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, A
                 meta = rec.meta
                 if not rec.truth and not meta.get("noise_only"):
                     raise InputError(
-                        f"{args.files[0]}: no truth file next to it; give --truth FILE"
+                        f"{session.files[0]}: no truth file next to it; give --truth FILE"
                     )
             return rec, bool(meta.get("noise_only", False))
 
-        return [(", ".join(args.files), load_files)]
+        jobs.append((", ".join(str(f) for f in session.files), load))
+    return jobs
+
+
+def _jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, Any]]:
+    from gateway.errors import InputError
+
+    if args.files:
+        return _file_jobs(args, kinds)
     from hil.scenarios import SCENARIOS
 
     names = [n.strip() for n in args.scenario.split(",") if n.strip()]

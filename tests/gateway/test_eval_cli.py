@@ -11,6 +11,7 @@ import pytest
 from drivers.recordings import write_recording
 from gateway.cli import main
 from hil.analysis import OFFLINE_PRIME_S, run_detector
+from hil.clips import cut
 from hil.scenarios import generate
 from hil.scoring import score
 
@@ -76,6 +77,46 @@ def test_scores_a_file_against_its_truth(
     write_recording(generate("patrol", 60.0, seed=9103), other)
     assert main(["eval", str(other)]) == 2
     assert "truth" in capsys.readouterr().err
+
+
+def test_clips_apart_in_time_are_scored_each_against_its_own_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three triggered clips of one unit, hours apart, each with its truth file, and one
+    # cut too short to analyse: scored as analyze reads them, not as one padded recording.
+    rec = generate("patrol", 240.0, seed=77)
+    clips = []
+    for i, (t0, lag) in enumerate(((0.0, 0.0), (80.0, 3 * 3600.0), (160.0, 9 * 3600.0))):
+        clip = cut(rec, t0, t0 + 80.0)
+        clip.start_time += lag
+        clips.append(write_recording(clip, tmp_path / f"clip{i}.npz"))
+        clip.write_truth(f"{clips[-1]}.truth.json")
+    short = cut(rec, 40.0, 41.5)
+    short.start_time += 5 * 3600.0
+    clips.append(write_recording(short, tmp_path / "short.npz"))
+    short.write_truth(f"{clips[-1]}.truth.json")
+    assert main(["eval", *map(str, clips)]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert [Path(r["recording"]).name for r in report["recordings"]] == [
+        "clip0.npz",
+        "clip1.npz",
+        "short.npz",
+        "clip2.npz",
+    ]
+    each = []
+    for c in clips:
+        assert main(["eval", str(c)]) == 0
+        each.append(json.loads(capsys.readouterr().out))
+    for cls in ("footstep", "vehicle"):
+        n = sum(e["per_class"][cls]["n_truth"] for e in each)
+        assert report["per_class"][cls]["n_truth"] == n
+    assert report["false_alarms"] == sum(e["false_alarms"] for e in each)
+    assert "short.npz: 1.50 s is too short to analyse" in out.err
+    # One truth file cannot be the truth of several recordings.
+    truth = tmp_path / "clip0.npz.truth.json"
+    assert main(["eval", str(clips[0]), str(clips[1]), "--truth", str(truth)]) == 2
+    assert "make 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
