@@ -22,7 +22,7 @@ from dsp.config import DspConfig
 from dsp.filters import sosfilt_block
 from dsp.jit import njit
 from dsp.lines import HEAD_S, find_lines, notch_sos, settled_state
-from dsp.priming import robust_sigma
+from dsp.priming import robust_sigma, running_median
 from dsp.records import SensorEvent, SensorSpec
 from dsp.sample_chain import SampleChain
 from dsp.validity import V_STEP, validate_block
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 SLOWEST_HZ = 4.0
 """A car passes a magnetometer in 1-3 s: at 4 Hz that is still 4-12 samples (the model was
 taught 5 Hz and up); at 2 Hz plain noise gets reported as vehicles."""
+LEVEL_STEP_S = 0.25
+"""How often the priming's running median of the field is taken."""
+STEP_WITHIN_S = 2.0
+"""A level that moves by more than the anomaly threshold within this long has stepped (a
+car parked or left); a field that wanders takes far longer."""
 
 # Parameters.
 M_CBASE = 0
@@ -229,7 +234,9 @@ class MagChain(SampleChain):
 
     def _prime(self, x: FloatArray) -> bool:
         """Baseline per axis (the median field) and the spread of the smoothed anomaly, from
-        the bulk of ``x``: a passing vehicle moves the field for seconds only."""
+        the bulk of ``x``: a passing vehicle moves the field for seconds only. A vehicle
+        that parks moves it for as long as it stays: where the field's level steps, both
+        are taken about the level of the moment instead."""
         raw = (x if x.ndim == 2 else x[:, None])[:, :MAX_AXES]
         axes = raw.shape[1]
         lines = find_lines(raw, self.rate)
@@ -248,12 +255,32 @@ class MagChain(SampleChain):
         # As the kernel sees it: each axis the median of three samples.
         padded = np.vstack([raw[:1], raw[:1], raw])
         field = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        # Against the median field of the whole stretch: it holds one level, however many
+        # cars pass.
         base = np.median(field, axis=0)
-        d = np.sqrt(np.sum((field - base) ** 2, axis=1))
-        width = max(1, round(2.0 / self.mp[M_CSMOOTH]))  # a boxcar as long as the EMA's memory
-        ds = np.convolve(d, np.ones(width) / width, mode="valid") if d.size > width else d
-        mean = float(np.median(ds))
-        spread = robust_sigma(ds)
+        mean, spread = self._noise(field - base)
+        # Unless the level steps (a car parked or left): the stay is then the anomaly, and
+        # sets a threshold that neither the arrival nor the departure reaches. The level is
+        # the field's running median over the baseline's span, centred (it follows a car
+        # that parks at once, a passing car not at all), and a step one by more than the
+        # anomaly threshold about it within STEP_WITHIN_S (a field that wanders takes far
+        # longer).
+        span = max(3, round(1.0 / self.mp[M_CBASE]))
+        level = running_median(field, span, max(1, round(LEVEL_STEP_S * self.rate)))
+        k = self.mp[M_K]
+        local_mean, local_spread = self._noise(field - level)
+        within = max(1, round(STEP_WITHIN_S * self.rate))
+        following, stepped = follow_level(
+            level, self.mp[M_CBASE], local_mean + k * local_spread, within
+        )
+        if stepped:
+            # The kernel's baseline follows the level with the lag of its average (which
+            # the anomaly includes), and steps with it; the baseline to start from is the
+            # first span's quiet field (a car passing in it would pull even a median).
+            mean, spread = self._noise(field - following)
+            head = field[:span]
+            quiet = np.sqrt(np.sum((head - following[:span]) ** 2, axis=1)) <= mean + k * spread
+            base = np.median(head[quiet] if quiet.any() else head, axis=0)
         st = self.st
         st[:axes] = base
         for a in range(axes):
@@ -265,6 +292,14 @@ class MagChain(SampleChain):
         st[G_MSQ] = mean * mean + spread * spread
         st[G_WARM] = self.mp[M_WARM]
         return True
+
+    def _noise(self, deviation: FloatArray) -> tuple[float, float]:
+        """Level and spread of the anomaly of the field's ``deviation`` from a baseline, as
+        the kernel smooths it (a boxcar as long as its smoothing's memory), from its bulk."""
+        d = np.sqrt(np.sum(deviation**2, axis=1))
+        width = max(1, round(2.0 / self.mp[M_CSMOOTH]))
+        ds = np.convolve(d, np.ones(width) / width, mode="valid") if d.size > width else d
+        return float(np.median(ds)), robust_sigma(ds)
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
         xf = self._notched(x)
@@ -309,6 +344,26 @@ class MagChain(SampleChain):
             "event_open": bool(st[G_IN]),
             "lines_hz": list(self.lines_hz),
         }
+
+
+def follow_level(
+    level: FloatArray, coeff: float, step: float, within: int
+) -> tuple[FloatArray, bool]:
+    """``level`` (samples, axes) as the kernel's baseline would follow it: an exponential
+    average with ``coeff`` per sample, that jumps with the level wherever it has moved by
+    more than ``step`` within ``within`` samples; and whether it ever did."""
+    out = np.empty_like(level)
+    acc = level[0].copy()
+    stepped = False
+    for i in range(level.shape[0]):
+        cur = level[i]
+        if np.sqrt(np.sum((cur - level[max(0, i - within)]) ** 2)) > step:
+            acc = cur.copy()
+            stepped = True
+        else:
+            acc += coeff * (cur - acc)
+        out[i] = acc
+    return out, stepped
 
 
 @register_chain("magnetometer", slowest_hz=SLOWEST_HZ)

@@ -8,7 +8,7 @@ import pytest
 
 from dsp.config import DspConfig
 from dsp.detector import StreamingDetector
-from dsp.magnetic import MagChain
+from dsp.magnetic import G_MEAN, MagChain
 from dsp.pir import PirChain
 from dsp.priming import quiet_level
 from dsp.records import SensorSpec
@@ -221,6 +221,46 @@ def test_a_magnetometer_in_raw_counts_learns_its_baseline_from_the_bulk():
     np.testing.assert_allclose(chain.st[:3], [735.0, 431.0, 533.0], atol=3.0)
     events, _ = chain.feed(x)
     assert len(events) == 1 and 1.5 < events[0].t0 < 3.0
+
+
+def _parking(rate: float, arrive: float, leave: float, seconds: float) -> np.ndarray:
+    """One axis in raw counts: a car drives in at ``arrive`` (the field bumps, then steps
+    by -230 counts) and leaves at ``leave`` (the reverse); noise of 8 counts."""
+    t = np.arange(int(seconds * rate)) / rate
+    x = 620.0 + np.random.default_rng(8).standard_normal(t.size) * 8.0
+    stay = (t >= arrive) & (t < leave)
+    x[stay] -= 230.0
+    for at in (arrive, leave):
+        x += 90.0 * np.exp(-0.5 * ((t - at) / 0.5) ** 2)
+    return x[:, None]
+
+
+def test_a_car_that_parks_for_half_a_clip_is_heard_arriving_and_leaving() -> None:
+    # Against the median of the clip, the stay was the anomaly: the threshold it set was
+    # higher than either step, and nothing was reported.
+    rate = 11.1
+    x = _parking(rate, 12.0, 40.0, 55.0)
+    chain = MagChain("mag1", rate, DspConfig())
+    assert chain.prime(x)
+    assert abs(chain.st[0] - 620.0) < 5.0  # the field before the car came
+    events, _ = chain.feed(x)
+    assert events and events[0].t0 < 13.0  # its arrival
+    assert any(38.0 < e.t0 < 42.0 or e.t0 < 40.0 < e.t1 for e in events)  # and departure
+
+
+def test_a_field_that_wanders_keeps_the_whole_stretch_as_its_noise() -> None:
+    # A slow wander (a ramp of 120 counts over the stretch) is no step: the noise is taken
+    # about the median of all, as before, and nothing in it is reported.
+    rate = 11.1
+    t = np.arange(int(60 * rate)) / rate
+    x = (500.0 + 2.0 * t + np.random.default_rng(9).standard_normal(t.size) * 8.0)[:, None]
+    wandering = MagChain("mag1", rate, DspConfig())
+    assert wandering.prime(x)
+    flat = MagChain("mag1", rate, DspConfig())
+    assert flat.prime(x - 2.0 * t[:, None])
+    assert wandering.st[G_MEAN] > 2.0 * flat.st[G_MEAN]  # the wander counts in its noise
+    events, _ = wandering.feed(x)
+    assert events == []
 
 
 def test_a_one_axis_magnetometer_that_reads_one_value_until_a_car_comes_reports_it():

@@ -27,6 +27,7 @@ from gateway.bench.real import (
     ipir_lvq,
     jxunn_geoscope,
     mlmsa_nodes,
+    rdvd_parking,
     rdvd_traffic,
     xtech_goodvibes,
 )
@@ -40,6 +41,7 @@ DATASETS: dict[str, Dataset] = {
         jxunn_geoscope.DATASET,
         chnabil_mag3110.DATASET,
         rdvd_traffic.DATASET,
+        rdvd_parking.DATASET,
         benes_pirstd.DATASET,
         ipir_lvq.DATASET,
         xtech_goodvibes.DATASET,
