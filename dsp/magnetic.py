@@ -270,10 +270,9 @@ class MagChain(SampleChain):
         k = self.mp[M_K]
         local_mean, local_spread = self._noise(field - level)
         within = max(1, round(STEP_WITHIN_S * self.rate))
-        following, stepped = follow_level(
-            level, self.mp[M_CBASE], local_mean + k * local_spread, within
-        )
-        if stepped:
+        steps = level_steps(level, local_mean + k * local_spread, within)
+        if steps.any():
+            following = follow_level(level, self.mp[M_CBASE], steps)
             # The kernel's baseline follows the level with the lag of its average (which
             # the anomaly includes), and steps with it; the baseline to start from is the
             # first span's quiet field (a car passing in it would pull even a median).
@@ -346,24 +345,25 @@ class MagChain(SampleChain):
         }
 
 
-def follow_level(
-    level: FloatArray, coeff: float, step: float, within: int
-) -> tuple[FloatArray, bool]:
+def level_steps(level: FloatArray, step: float, within: int) -> npt.NDArray[np.bool_]:
+    """Where ``level`` (samples, axes) has moved by more than ``step`` within the last
+    ``within`` samples."""
+    before = level[np.maximum(np.arange(level.shape[0]) - within, 0)]
+    return np.asarray(np.sqrt(np.sum((level - before) ** 2, axis=1)) > step)
+
+
+def follow_level(level: FloatArray, coeff: float, steps: npt.NDArray[np.bool_]) -> FloatArray:
     """``level`` (samples, axes) as the kernel's baseline would follow it: an exponential
-    average with ``coeff`` per sample, that jumps with the level wherever it has moved by
-    more than ``step`` within ``within`` samples; and whether it ever did."""
+    average with ``coeff`` per sample, that jumps with the level where ``steps``."""
     out = np.empty_like(level)
     acc = level[0].copy()
-    stepped = False
     for i in range(level.shape[0]):
-        cur = level[i]
-        if np.sqrt(np.sum((cur - level[max(0, i - within)]) ** 2)) > step:
-            acc = cur.copy()
-            stepped = True
+        if steps[i]:
+            acc = level[i].copy()
         else:
-            acc += coeff * (cur - acc)
+            acc += coeff * (level[i] - acc)
         out[i] = acc
-    return out, stepped
+    return out
 
 
 @register_chain("magnetometer", slowest_hz=SLOWEST_HZ)
