@@ -32,7 +32,13 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.recordings import Channel, Recording, TruthEvent
-from gateway.bench.real.common import Dataset, Source, Split, write_clip, write_manifest
+from gateway.bench.real.common import (
+    Dataset,
+    Source,
+    Split,
+    write_clip,
+    write_dataset_manifest,
+)
 
 NAME = "chnabil_mag3110"
 DATASET_ID = "ChNabil-MAG3110"
@@ -261,18 +267,8 @@ def prepare(source: Source, out: Path) -> None:
                         "split": split,
                     }
                 )
-    write_manifest(
-        out,
-        {
-            "dataset": DATASET_ID,
-            "repo": REPO,
-            "commit": COMMIT,
-            "split_rule": SPLIT_RULE,
-            "n_files": len(manifest),
-            "n_events": sum(m["n_events"] for m in manifest),
-            "n_distinct_passes": len(SOURCES),
-            "files": manifest,
-        },
+    write_dataset_manifest(
+        out, DATASET_ID, REPO, COMMIT, SPLIT_RULE, manifest, n_distinct_passes=len(SOURCES)
     )
 
 

@@ -174,6 +174,32 @@ def n_detectable(truth: Iterable[TruthEvent]) -> int:
     return sum(1 for e in truth if e.extra.get("detectable"))
 
 
+def write_dataset_manifest(
+    folder: Path,
+    dataset: str,
+    repo: str,
+    commit: str,
+    split_rule: str,
+    files: list[dict[str, Any]],
+    **extra: Any,
+) -> Path:
+    """The manifest of a data set of one source: its name, repository, commit and split
+    rule, ``extra`` (what was skipped or left out), its files and their events in all."""
+    return write_manifest(
+        folder,
+        {
+            "dataset": dataset,
+            "repo": repo,
+            "commit": commit,
+            "split_rule": split_rule,
+            **extra,
+            "n_files": len(files),
+            "n_events": sum(int(f["n_events"]) for f in files),
+            "files": files,
+        },
+    )
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any], name: str = MANIFEST) -> Path:
     """Write ``manifest`` (one JSON object, ``indent=1``) after checking that it lists files
     that exist, each in one of the splits."""

@@ -28,7 +28,13 @@ import numpy.typing as npt
 
 from drivers.errors import InputError
 from drivers.recordings import Channel, Recording, TruthEvent, sac_format
-from gateway.bench.real.common import Dataset, Source, Split, write_clip, write_manifest
+from gateway.bench.real.common import (
+    Dataset,
+    Source,
+    Split,
+    write_clip,
+    write_dataset_manifest,
+)
 
 NAME = "mlmsa-nodes"
 DATASET_ID = "MLMSA-EB000207"
@@ -161,18 +167,14 @@ def prepare(source: Source, out: Path) -> None:
                 "split": split,
             }
         )
-    write_manifest(
+    write_dataset_manifest(
         out,
-        {
-            "dataset": DATASET_ID,
-            "repo": REPO,
-            "commit": COMMIT,
-            "split_rule": SPLIT_RULE,
-            "n_files": len(manifest),
-            "n_events": len(manifest),
-            "left_out": "xcorr/data/*.sac (three nodes at one time, several sources, unlabelled)",
-            "files": manifest,
-        },
+        DATASET_ID,
+        REPO,
+        COMMIT,
+        SPLIT_RULE,
+        manifest,
+        left_out="xcorr/data/*.sac (three nodes at one time, several sources, unlabelled)",
     )
 
 

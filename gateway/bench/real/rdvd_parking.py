@@ -36,7 +36,12 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.recordings import Channel, Recording, TruthEvent
-from gateway.bench.real.common import Dataset, Source, write_clip, write_manifest
+from gateway.bench.real.common import (
+    Dataset,
+    Source,
+    write_clip,
+    write_dataset_manifest,
+)
 from gateway.bench.real.rdvd_traffic import COMMIT, REPO, label_runs
 
 NAME = "rdvd_parking"
@@ -144,7 +149,6 @@ def events(w: Window, rate: float, path: str) -> list[TruthEvent]:
 def prepare(source: Source, out: Path) -> None:
     windows, skipped = select_windows(source)
     manifest: list[dict[str, Any]] = []
-    n_events = 0
     for w in windows:
         idx = np.arange(len(w.t_ms), dtype=np.float64)
         slope = float(np.polyfit(idx, w.t_ms, 1)[0])
@@ -184,7 +188,6 @@ def prepare(source: Source, out: Path) -> None:
         fname = f"parking_s{w.nums[4]}.npz"
         write_clip(out, fname, Recording({"mag1": ch}, truth, 0.0, meta))
         detectable = sum(e.extra["detectable"] for e in truth)
-        n_events += detectable
         manifest.append(
             {
                 "file": fname,
@@ -198,18 +201,8 @@ def prepare(source: Source, out: Path) -> None:
                 "split": split,
             }
         )
-    write_manifest(
-        out,
-        {
-            "dataset": DATASET_ID,
-            "repo": REPO,
-            "commit": COMMIT,
-            "split_rule": SPLIT_RULE,
-            "skipped_windows": skipped,
-            "n_files": len(manifest),
-            "n_events": n_events,
-            "files": manifest,
-        },
+    write_dataset_manifest(
+        out, DATASET_ID, REPO, COMMIT, SPLIT_RULE, manifest, skipped_windows=skipped
     )
 
 

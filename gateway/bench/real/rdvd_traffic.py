@@ -32,7 +32,13 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.recordings import Channel, Recording, TruthEvent
-from gateway.bench.real.common import Dataset, Source, split_of, write_clip, write_manifest
+from gateway.bench.real.common import (
+    Dataset,
+    Source,
+    split_of,
+    write_clip,
+    write_dataset_manifest,
+)
 
 NAME = "rdvd_traffic"
 DATASET_ID = "RDVD-traffic"
@@ -195,7 +201,6 @@ def _events(
 def prepare(source: Source, out: Path) -> None:
     selected, skipped = select_windows(read_traffic_files(source))
     manifest: list[dict[str, Any]] = []
-    n_events_total = 0
     for w in selected:
         n = len(w.t_ms)
         idx = np.arange(n, dtype=np.float64)
@@ -250,7 +255,6 @@ def prepare(source: Source, out: Path) -> None:
             }
             rec = Recording({"mag1": ch}, events, float(start_time), meta)
             write_clip(out, fname, rec)
-            n_events_total += len(events)
             manifest.append(
                 {
                     "file": fname,
@@ -264,18 +268,8 @@ def prepare(source: Source, out: Path) -> None:
                     "split": split,
                 }
             )
-    write_manifest(
-        out,
-        {
-            "dataset": DATASET_ID,
-            "repo": REPO,
-            "commit": COMMIT,
-            "split_rule": SPLIT_RULE,
-            "skipped_windows": skipped,
-            "n_files": len(manifest),
-            "n_events": n_events_total,
-            "files": manifest,
-        },
+    write_dataset_manifest(
+        out, DATASET_ID, REPO, COMMIT, SPLIT_RULE, manifest, skipped_windows=skipped
     )
 
 
