@@ -262,15 +262,20 @@ class MagChain(SampleChain):
         # Unless the level steps (a car parked or left): the stay is then the anomaly, and
         # sets a threshold that neither the arrival nor the departure reaches. The level is
         # the field's running median over the baseline's span, centred (it follows a car
-        # that parks at once, a passing car not at all), and a step one by more than the
-        # anomaly threshold about it within STEP_WITHIN_S (a field that wanders takes far
-        # longer).
+        # that parks at once, a passing car not at all), and a step a move of it on some
+        # axis by more than that axis's anomaly threshold about it within STEP_WITHIN_S (a
+        # field that wanders takes far longer).
         span = max(3, round(1.0 / self.mp[M_CBASE]))
         level = running_median(field, span, max(1, round(LEVEL_STEP_S * self.rate)))
         k = self.mp[M_K]
-        local_mean, local_spread = self._noise(field - level)
+        # Each axis against its own noise: a car may move one axis while another carries
+        # the interference.
+        step = np.empty(axes)
+        for a in range(axes):
+            axis_mean, axis_spread = self._noise(field[:, a : a + 1] - level[:, a : a + 1])
+            step[a] = axis_mean + k * axis_spread
         within = max(1, round(STEP_WITHIN_S * self.rate))
-        steps = level_steps(level, local_mean + k * local_spread, within)
+        steps = level_steps(level, step, within)
         if steps.any():
             following = follow_level(level, self.mp[M_CBASE], steps)
             # The kernel's baseline follows the level with the lag of its average (which
@@ -345,11 +350,11 @@ class MagChain(SampleChain):
         }
 
 
-def level_steps(level: FloatArray, step: float, within: int) -> npt.NDArray[np.bool_]:
-    """Where ``level`` (samples, axes) has moved by more than ``step`` within the last
-    ``within`` samples."""
+def level_steps(level: FloatArray, step: FloatArray, within: int) -> npt.NDArray[np.bool_]:
+    """Where ``level`` (samples, axes) has moved on some axis by more than that axis's
+    ``step`` within the last ``within`` samples."""
     before = level[np.maximum(np.arange(level.shape[0]) - within, 0)]
-    return np.asarray(np.sqrt(np.sum((level - before) ** 2, axis=1)) > step)
+    return np.asarray(np.any(np.abs(level - before) > step, axis=1))
 
 
 def follow_level(level: FloatArray, coeff: float, steps: npt.NDArray[np.bool_]) -> FloatArray:

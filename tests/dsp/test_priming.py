@@ -248,6 +248,25 @@ def test_a_car_that_parks_for_half_a_clip_is_heard_arriving_and_leaving() -> Non
     assert any(38.0 < e.t0 < 42.0 or e.t0 < 40.0 < e.t1 for e in events)  # and departure
 
 
+def test_a_car_that_parks_is_seen_on_the_axis_it_moves_whatever_the_others_carry() -> None:
+    # Three axes: the car steps the first by 100 counts (noise 8) and stays to the end; the
+    # third carries interference of 120. Against the norm of all three the step is within
+    # the noise; on its own axis it is not, and the baseline is the field before it came.
+    rate = 11.1
+    t = np.arange(int(55 * rate)) / rate
+    rng = np.random.default_rng(10)
+    x = np.column_stack(
+        [
+            620.0 - 100.0 * (t >= 12.0) + rng.standard_normal(t.size) * 8.0,
+            140.0 + rng.standard_normal(t.size) * 8.0,
+            200.0 + rng.standard_normal(t.size) * 120.0,
+        ]
+    )
+    chain = MagChain("mag1", rate, DspConfig())
+    assert chain.prime(x)
+    assert abs(chain.st[0] - 620.0) < 10.0  # not the parked car's 520
+
+
 def test_a_field_that_wanders_keeps_the_whole_stretch_as_its_noise() -> None:
     # A slow wander (a ramp of 120 counts over the stretch) is no step: the noise is taken
     # about the median of all, as before, and nothing in it is reported.
