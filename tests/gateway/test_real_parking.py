@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from drivers.errors import InputError
 from drivers.recordings import read_recording
 from dsp.config import DspConfig
 from gateway.bench.real import rdvd_parking
@@ -79,3 +81,16 @@ def test_windows_become_arrivals_and_departures_and_the_detector_hears_them(
     found = run_detector(analysed, DspConfig(), prime_s=OFFLINE_PRIME_S).detections
     for event in (rec.truth[0], rec.truth[2]):
         assert any(d.cls == "vehicle" and d.t0 <= event.t1 and d.t1 >= event.t0 for d in found)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"garbage,\x00\xff\n", "not a window of numbers"), (b"1,2,3\n4,5,6\n", "four columns")],
+)
+def test_a_damaged_window_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:
+    folder = tmp_path / "src" / "Datasets" / "parking"
+    folder.mkdir(parents=True)
+    write_window(folder, 1, 200, 60, 150)
+    (folder / "sample50.txt").write_bytes(content)
+    with pytest.raises(InputError, match=rf"sample50\.txt: {message}"):
+        rdvd_parking.prepare(Source.open(tmp_path / "src", rdvd_parking.DATASET), tmp_path)

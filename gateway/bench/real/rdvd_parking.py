@@ -42,7 +42,7 @@ from gateway.bench.real.common import (
     write_clip,
     write_dataset_manifest,
 )
-from gateway.bench.real.rdvd_traffic import COMMIT, REPO, label_runs
+from gateway.bench.real.rdvd_traffic import COMMIT, REPO, label_runs, read_window_files
 
 NAME = "rdvd_parking"
 DATASET_ID = "RDVD-parking"
@@ -74,10 +74,7 @@ class Window:
 
 def select_windows(source: Source) -> tuple[list[Window], dict[str, int]]:
     """The windows (in file-number order) and why the others were skipped."""
-    files: dict[int, Floats] = {}
-    for path in source.files(FOLDER, suffix=".txt"):
-        rows = [r.split(",") for r in source.read(path).decode().split() if r.strip()]
-        files[int(Path(path).stem.replace("sample", ""))] = np.array(rows, dtype=np.float64)
+    files = read_window_files(source, FOLDER)
     groups: dict[tuple[float, bytes, bytes], list[int]] = collections.defaultdict(list)
     for num, arr in files.items():
         groups[(float(arr[0, 1]), arr[:, 0].tobytes(), arr[:, 3].tobytes())].append(num)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.errors import InputError
 from drivers.recordings import Channel, Recording, TruthEvent
 from gateway.bench.real.common import (
     Dataset,
@@ -72,14 +73,20 @@ class Window:
     t1: float
 
 
-def read_traffic_files(source: Source) -> dict[int, Floats]:
-    """File number -> (n, 4) rows of every ``sampleN.txt``, in the repository's file order."""
+def read_window_files(source: Source, folder: str = FOLDER) -> dict[int, Floats]:
+    """File number -> (n, 4) rows of every ``sampleN.txt`` under ``folder``; a file that is
+    not four columns of numbers is refused, named."""
     files: dict[int, Floats] = {}
-    for path in source.files(FOLDER, suffix=".txt"):
-        num = int(Path(path).stem.replace("sample", ""))
-        body = source.read(path)
-        rows = [r.split(",") for r in body.decode().split() if r.strip()]
-        files[num] = np.array(rows, dtype=np.float64)
+    for path in source.files(folder, suffix=".txt"):
+        try:
+            num = int(Path(path).stem.replace("sample", ""))
+            rows = [r.split(",") for r in source.read(path).decode().split() if r.strip()]
+            table = np.array(rows, dtype=np.float64)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{source.root / path}: not a window of numbers ({exc})") from None
+        if table.ndim != 2 or table.shape[1] != 4 or table.shape[0] < 2:
+            raise InputError(f"{source.root / path}: not four columns of samples")
+        files[num] = table
     return files
 
 
@@ -199,7 +206,7 @@ def _events(
 
 
 def prepare(source: Source, out: Path) -> None:
-    selected, skipped = select_windows(read_traffic_files(source))
+    selected, skipped = select_windows(read_window_files(source))
     manifest: list[dict[str, Any]] = []
     for w in selected:
         n = len(w.t_ms)
