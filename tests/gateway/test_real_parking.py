@@ -85,7 +85,7 @@ def test_windows_become_arrivals_and_departures_and_the_detector_hears_them(
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"garbage,\x00\xff\n", "not a window of numbers"), (b"1,2,3\n4,5,6\n", "four columns")],
+    [(b"garbage,\x00\xff\n", "not a window of numbers"), (b"1,2,3\n4,5,6\n", "not four columns")],
 )
 def test_a_damaged_window_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:
     folder = tmp_path / "src" / "Datasets" / "parking"
