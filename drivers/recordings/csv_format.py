@@ -16,7 +16,8 @@ a header row is optional):
   at that rate; further off, a step kept by half of them is the interval. Other uneven
   stamps are refused unless a rate is given, which then sets the spacing.
 - a column headed as a label (``label``, ``class``, ``truth``, ...) is left out: it
-  annotates the samples;
+  annotates the samples; so is a second column headed as a time (a logger's clock written
+  twice);
 - rows of 8 or more bare values (no header, no time) are packets of one sensor's samples,
   read row after row.
 
@@ -31,6 +32,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -137,16 +139,16 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 def _delimiter(lines: list[str]) -> str | None:
     """The csv module's sniffer decides; when it cannot (rows of different lengths, which are
-    then reported by line), a delimiter on every line; else cells are whitespace-separated."""
+    then reported by line), the delimiter on most lines (a row cut short may hold none);
+    else cells are whitespace-separated."""
     sample = lines[:20]
     try:
         return csv.Sniffer().sniff("\n".join(sample), delimiters=DELIMITERS).delimiter
     except csv.Error:
         pass
-    for d in DELIMITERS:
-        if sample and all(d in ln for ln in sample):
-            return d
-    return None
+    on = {d: sum(d in ln for ln in sample) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: on[d])  # ties: the order of DELIMITERS
+    return best if on[best] > len(sample) / 2 else None
 
 
 def _parse_time(cell: str) -> float:
@@ -200,7 +202,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if delimiter != "," and any("," in r for _, r in rows[:20]):
         # Spreadsheets in most of Europe write decimal commas ("0,25") between semicolons.
         rows = [(n, r.replace(",", ".")) for n, r in rows]
-    ncols = len(_split(rows[0][1], delimiter))
+    # The width most of the first rows have: one cut short is then reported by line.
+    widths = [len(_split(r, delimiter)) for _, r in rows[:20]]
+    ncols = Counter(widths).most_common(1)[0][0]
     has_time = False
     unit: float | None = None  # seconds per time-column unit, when the header says it
     if header is not None:
@@ -251,8 +255,12 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
     kind = file_kind(path, sensor, named)
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
+    clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
+    if clocks and len(clocks) + len(labels) >= values.shape[1]:
+        names = ", ".join(name for _, name in clocks)
+        raise RecordingError(f"{path}: no samples: column {names} is another clock")
     dropped = ", ".join(name for _, name in labels)
-    values = np.delete(values, [i for i, _ in labels], axis=1)
+    values = np.delete(values, [i for i, _ in labels + clocks], axis=1)
     start = float(meta.get("start_time") or 0.0)
     valid = None
     note = ""
@@ -303,6 +311,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         read_notes.append(f"no sensor kind in the file: read as {kind} (--sensor says otherwise)")
     if dropped:
         read_notes.append(f"column {dropped} is a label, not samples: left out")
+    if clocks:
+        names = ", ".join(name for _, name in clocks)
+        read_notes.append(f"column {names} is another clock, not samples: left out")
     if read_notes:
         info["read_note"] = "; ".join(read_notes)
     if note:
@@ -331,19 +342,26 @@ def _careful_parse(
     for i, (lineno, line) in enumerate(rows):
         cells = _split(line, delimiter)
         if len(cells) != ncols:
+            like = next(n for n, r in rows if len(_split(r, delimiter)) == ncols)
             raise RecordingError(
-                f"{path} line {lineno}: {len(cells)} columns, expected {ncols} as on line "
-                f"{rows[0][0]}"
+                f"{path} line {lineno}: {len(cells)} column{'s' * (len(cells) != 1)}, "
+                f"expected {ncols} as on line {like}"
             )
         for j, cell in enumerate(cells):
             if j == 0 and has_time:
                 try:
-                    out[i, 0] = _parse_time(cell)
+                    t = _parse_time(cell)
                 except ValueError:
                     raise RecordingError(
                         f"{path} line {lineno}: time {cell!r} is neither seconds nor an "
                         f"ISO-8601 timestamp"
                     ) from None
+                if not math.isfinite(t):
+                    raise RecordingError(
+                        f"{path} line {lineno}: time {cell!r} is not a finite time; repair "
+                        f"or cut the file"
+                    )
+                out[i, 0] = t
                 continue
             try:
                 v = float(cell)
@@ -504,6 +522,18 @@ def _label_columns(
     if header is None and kind != "pir" and bool(np.all((last == 0.0) | (last == 1.0))):
         return [(width - 1, f"{lead + width} (only 0 and 1)")]
     return []
+
+
+def _clock_columns(header: list[str] | None, width: int, labels: set[int]) -> list[tuple[int, str]]:
+    """The value columns headed as a time (a logger writing its clock twice: ``time,
+    time_ms, value``), as (index, name): fed to the detector, a clock is a ramp that never
+    stops."""
+    if header is None or len(header) < width:
+        return []
+    names = header[-width:]
+    return [
+        (i, repr(h)) for i, h in enumerate(names) if i not in labels and time_unit(h) is not None
+    ]
 
 
 NOMINAL_SHARE = 0.5

@@ -234,6 +234,13 @@ def test_a_label_column_is_not_taken_for_a_fourth_axis(tmp_path: Path) -> None:
     counted.write_text("".join(f"{i * 0.1:.1f},1000,2000,3000,{i % 7}\n" for i in range(100)))
     with pytest.raises(RecordingError, match=r"4 value columns for mag1.*at most 3"):
         read_recording(counted, sensor="magnetometer")
+    clocked = tmp_path / "clocked.csv"  # a logger's clock written twice: not an axis either
+    clocked.write_text(
+        "time,time_ms,x\n" + "".join(f"{i / 10},{i * 100},{i % 3}\n" for i in range(99))
+    )
+    rec = read_recording(clocked, sensor="magnetometer")
+    assert rec.channels["mag1"].data[:, 0].tolist() == [i % 3 for i in range(99)]
+    assert "column 'time_ms' is another clock, not samples: left out" in rec.meta["read_note"]
     pir = tmp_path / "pir.csv"  # level and the device's motion flag: both the PIR's own
     pir.write_text("time,level,motion\n" + "".join(f"{i / 100},{i % 9},0\n" for i in range(300)))
     assert read_recording(pir, sensor="pir").channels["pir1"].components == ("I", "M")
@@ -494,6 +501,14 @@ BAD_INPUTS = {
         "line 3, column 2: '3\\r5' is not a number",
     ),
     "ragged": (b"0.0,1\n0.01,2,5\n", "line 2: 3 columns, expected 2"),
+    # A row cut short first: the width most rows have is the one expected.
+    "ragged-first": (
+        b"time,value\n0.0\n" + b"".join(b"%.2f,%d\n" % (i / 100, i) for i in range(1, 9)),
+        "line 2: 1 column, expected 2 as on line 3",
+    ),
+    "nan-time": (b"t,v\n0,1\nnan,2\n0.02,3\n", "line 3: time 'nan' is not a finite time"),
+    "inf-time": (b"t,v\n0,1\n0.01,2\ninf,3\n", "line 4: time 'inf' is not a finite time"),
+    "only-clocks": (b"time,time_ms\n0,0\n0.01,10\n0.02,20\n", "column 'time_ms' is another clock"),
     "irregular": (  # a clock that slows down all along: no interval kept
         "".join(f"{t:.4f},1\n" for t in np.cumsum(np.linspace(0.005, 0.1, 30))).encode(),
         "the time column is not a sampling clock",
