@@ -35,6 +35,9 @@ RATE_FIELDS = ("rate", "sample_rate", "sampling_rate", "samplerate", "fs", "rate
 SPAN = 10
 """Packets over which the clock's step is measured (``_step_per_sample``)."""
 PACKET_KEYS = ("packets", "records", "messages", "data", "items")
+BACK_SHARE = 0.1
+"""A packet clock that goes back at more than this share of its steps does not give the
+rate: the packets are not in its order (a clock set back once, as NTP may, is not that)."""
 
 
 def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
@@ -162,6 +165,14 @@ def _rate_of(
         t = np.asarray(times, dtype=np.float64)
         unit = time_unit(key)  # a clock named as a CSV time column is read as one
         if unit is not None:
+            back = int(np.sum(np.diff(t) < 0))
+            if back > BACK_SHARE * (t.size - 1):
+                # Packets not in the order of their clock (shuffled, reversed): its steps
+                # say nothing of the rate, and back to back the samples are not in order.
+                hints.append(
+                    f"{key!r} goes back at {back} of its {t.size - 1} steps: out of order?"
+                )
+                continue
             seconds = in_seconds(t, unit)
             step = _step_per_sample(seconds, sizes)
             if not step > 0:

@@ -81,6 +81,20 @@ def test_a_clock_of_unknown_unit_is_a_hint_not_a_guess(tmp_path: Path) -> None:
     assert read_recording(path, rate=4300.0).channels["geo1"].rate == 4300.0
 
 
+def test_packets_out_of_their_clocks_order_give_no_rate(tmp_path: Path) -> None:
+    # Saved in some other order (a list reversed, messages sorted by something else): the
+    # clock's steps between them say nothing of the rate (shuffled, they said 5 MHz).
+    packets = _packets(30, 500, 4325.0, timestamp=(1_775_436_184_183.0, 1e3))
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(packets[::-1]))
+    with pytest.raises(RecordingError, match=r"'timestamp' goes back at 29 of its 29 steps"):
+        read_recording(path)
+    order = np.random.default_rng(3).permutation(30)
+    path.write_text(json.dumps([packets[i] for i in order]))
+    with pytest.raises(RecordingError, match=r"no sample rate in the file: give --rate HZ"):
+        read_recording(path)
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [
