@@ -28,12 +28,11 @@ bench: setup
 
 # The packaged floor model (dsp/model-floor.json): the packaged model calibrated on 80
 # simulated minutes of homes and the dev split of the real floors prepared under REAL
-# (docs/real-data.md), its anchors weighing 0.75 of them (chosen on the dev split,
-# docs/calibration.md). The same command and data give the same file, byte for byte.
+# (docs/real-data.md). The same command and data give the same file, byte for byte.
 REAL ?=
 floor-model: setup
 	@test -n "$(REAL)" || { echo "make floor-model REAL=DIR: the real data sets prepared as docs/real-data.md says" >&2; exit 2; }
-	$(BIN)/ugs-gateway calibrate --simulate home --real $(REAL) --anchor-share 0.75 --out dsp/model-floor.json
+	$(BIN)/ugs-gateway calibrate --simulate home --real $(REAL) --out dsp/model-floor.json
 
 setup: system-packages $(STAMP)
 

@@ -241,7 +241,6 @@ def calibrate(
     folds: int = FOLDS,
     info: dict[str, Any] | None = None,
     anchors: tuple[FloatArray, npt.NDArray[np.int64]] | None = None,
-    anchor_share: float = ANCHOR_SHARE,
     changes: Sequence[str] | None = None,
 ) -> Calibration:
     """The site model, its score and the prior's, both by leaving passes out.
@@ -254,7 +253,7 @@ def calibrate(
 
     ``anchors`` (feature rows in ``FEATURES`` order and labels) are examples of the
     scenarios the prior was trained on (``anchor_examples``): the site's trees are fitted
-    on them too, weighing ``anchor_share`` times the site's own examples in all, so that
+    on them too, weighing ``ANCHOR_SHARE`` times the site's own examples in all, so that
     they change the prior's answers only where the site differs from that world.
 
     ``durations`` are the walk tests' lengths (for the false reports per pass score).
@@ -273,7 +272,7 @@ def calibrate(
     }
     xs, ys, ss = x[known], y[known], start[known]
     n = int(ys.size)
-    anchor_rows = _anchor_rows(prior, anchors, n, anchor_share) if anchors is not None else None
+    anchor_rows = _anchor_rows(prior, anchors, n) if anchors is not None else None
     oof: dict[int, FloatArray] = {0: ss}
     if n >= MIN_ROWS and np.unique(ys).size >= 2:
         fold = fold_of(examples.group, folds)
@@ -371,10 +370,10 @@ def _best_shift(
 
 
 def _anchor_rows(
-    prior: Model, anchors: tuple[FloatArray, npt.NDArray[np.int64]], site_rows: int, share: float
+    prior: Model, anchors: tuple[FloatArray, npt.NDArray[np.int64]], site_rows: int
 ) -> Anchors | None:
-    """The anchors in the prior's feature order with its scores, weighing ``share`` x
-    ``site_rows`` in all."""
+    """The anchors in the prior's feature order with its scores, weighing ``site_rows``
+    in all."""
     xa_all, ya = anchors
     if ya.size == 0:
         return None
@@ -388,8 +387,8 @@ def _anchor_rows(
             keep |= rows
     if not keep.any():
         return None
-    weight = share * site_rows / int(np.count_nonzero(keep))
-    return Anchors(xa[keep], ya[keep], start[keep], weight)
+    share = ANCHOR_SHARE * site_rows / int(np.count_nonzero(keep))
+    return Anchors(xa[keep], ya[keep], start[keep], share)
 
 
 def anchor_examples(

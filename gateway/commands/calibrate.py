@@ -90,14 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="minutes of each training scenario simulated as anchors (default 10; 0: none)",
     )
     parser.add_argument(
-        "--anchor-share",
-        type=float,
-        default=None,
-        metavar="X",
-        help="how much the anchors weigh, in all, against the site's examples (default 1: as "
-        "much; the package's floor model is made with 0.75, docs/calibration.md)",
-    )
-    parser.add_argument(
         "--force", action="store_true", help="write the site model even if it scores worse"
     )
 
@@ -108,15 +100,10 @@ def run(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.errors import InputError
     from gateway.walktest.files import read_walktest
-    from hil.site_calibration import ANCHOR_SHARE
     from hil.site_examples import site_examples
 
     if not 0 <= args.anchor_minutes <= 120:
         raise InputError("--anchor-minutes must be 0-120")
-    if args.anchor_share is None:
-        args.anchor_share = ANCHOR_SHARE
-    elif not 0.1 <= args.anchor_share <= 10:
-        raise InputError("--anchor-share must be 0.1-10 (--anchor-minutes 0: no anchors)")
     if args.real and not args.simulate:
         raise InputError("--real goes with --simulate: a walk test teaches the site itself")
     if bool(args.walktests) == bool(args.simulate):
@@ -159,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             "no marked pass was seen by any sensor: nothing to learn (were the sensors "
             "working and the passes close enough? see the walk test's summary)"
         )
-    info = _info(prior, walks, site, dsp, args.anchor_minutes, args.anchor_share)
+    info = _info(prior, walks, site, dsp, args.anchor_minutes)
     durations = [w.duration for w in walks]
     return _finish(
         args, prior, examples, dsp, durations, info, out, started, installed=_installed(dsp)
@@ -237,11 +224,7 @@ def _run_simulated(args: argparse.Namespace) -> int:
         "prior": {"id": prior.name, "hash": prior.digest},
         "simulated": {"scenario": args.simulate, "seeds": seeds, "site": "random"},
         **({"real": {"split": "dev", "sets": real_info}} if real else {}),
-        "anchors": {
-            "seeds": list(ANCHOR_SEEDS),
-            "minutes": args.anchor_minutes,
-            "share": args.anchor_share,
-        },
+        "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": args.anchor_minutes},
         "dsp_config": dsp.model_dump(mode="json"),
     }
     durations = [r.duration for r in recordings]
@@ -324,16 +307,7 @@ def _finish(
             file=sys.stderr,
         )
         anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes)
-    result = calibrate(
-        prior,
-        examples,
-        dsp,
-        durations,
-        info=info,
-        anchors=anchors,
-        anchor_share=args.anchor_share,
-        changes=changes,
-    )
+    result = calibrate(prior, examples, dsp, durations, info=info, anchors=anchors, changes=changes)
     rows = [("packaged model", result.before)]
     result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
     if installed is not None:
@@ -418,7 +392,7 @@ def _describe(walks: list[Any], examples: Any) -> None:
 
 
 def _info(
-    prior: Any, walks: list[Any], site: str, dsp: Any, anchor_minutes: float, anchor_share: float
+    prior: Any, walks: list[Any], site: str, dsp: Any, anchor_minutes: float
 ) -> dict[str, Any]:
     from hil.site_calibration import ANCHOR_SEEDS
 
@@ -438,7 +412,7 @@ def _info(
             }
             for w in walks
         ],
-        "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": anchor_minutes, "share": anchor_share},
+        "anchors": {"seeds": list(ANCHOR_SEEDS), "minutes": anchor_minutes},
         "dsp_config": dsp.model_dump(mode="json"),
     }
 

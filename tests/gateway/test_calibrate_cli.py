@@ -140,31 +140,12 @@ def test_a_floor_without_a_walk_test_learns_from_simulated_homes(
     assert kept == {("pir",), ("magnetometer",), ("pir", "magnetometer")}
 
 
-def test_the_anchors_weight_is_the_users_and_recorded(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The package's floor model weighs its anchors at 0.75 of its homes and real floors
-    # (Makefile); what a model was made with is in its info.
-    made = {}
-    for share in ("0.25", "4"):
-        out = tmp_path / f"floor-{share}.json"
-        argv = ["calibrate", "--simulate", "home", "--simulate-minutes", "10", "--out", str(out)]
-        assert main([*argv, *ANCHORS, "--anchor-share", share]) == 0
-        made[share] = json.loads(out.read_text())
-        assert made[share]["info"]["anchors"]["share"] == float(share)
-    capsys.readouterr()
-    assert made["0.25"]["sets"] != made["4"]["sets"]
-    packaged = Path(str(resources.files("dsp").joinpath("model-floor.json")))
-    assert json.loads(packaged.read_text())["info"]["anchors"]["share"] == 0.75
-
-
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
         (["--simulate", "kitchen"], "unknown scenario 'kitchen'"),
         (["--simulate", "noise-quiet", "--simulate-minutes", "10"], "no event to learn from"),
         (["--simulate", "home", "--simulate-minutes", "5"], "--simulate-minutes must be 10-600"),
-        (["--simulate", "home", "--anchor-share", "0"], "--anchor-share must be 0.1-10"),
         ([], "give the site's walk test(s), or --simulate SCENARIO"),
     ],
 )
