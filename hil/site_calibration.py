@@ -391,17 +391,35 @@ def _anchor_rows(
     return Anchors(xa[keep], ya[keep], start[keep], share)
 
 
+def anchor_scenarios(setting: str | None = None) -> tuple[str, ...]:
+    """The scenarios the packaged model was trained on that anchor a site model: those of
+    ``setting`` (``ScenarioSpec.setting``: "building", "field", ...), or every one when it
+    is None or none is of it. A site model made for one setting (``calibrate --simulate
+    home``: a floor) keeps what the packaged model knows of that setting; anchored in the
+    fields too, a floor model kept calling a walker's uneven gait (a limp, a shuffle) an
+    animal's ``unknown`` (docs/calibration.md)."""
+    from hil.scenarios.specs import SPECS
+    from hil.training_data import TRAIN_SCENARIOS
+
+    own = tuple(name for name in TRAIN_SCENARIOS if SPECS[name].setting == setting)
+    return own or tuple(TRAIN_SCENARIOS)
+
+
 def anchor_examples(
-    config: DspConfig, seeds: Sequence[int] = ANCHOR_SEEDS, duration_s: float = ANCHOR_S
+    config: DspConfig,
+    seeds: Sequence[int] = ANCHOR_SEEDS,
+    duration_s: float = ANCHOR_S,
+    scenarios: Sequence[str] | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """Labelled examples of every scenario the packaged model was trained on, made the
-    way training makes them (``hil.training_data``), from seeds of their own."""
-    from hil.training_data import TRAIN_SCENARIOS, recording_examples
+    """Labelled examples of the ``scenarios`` the packaged model was trained on (default:
+    every one), made the way training makes them (``hil.training_data``), from seeds of
+    their own."""
+    from hil.training_data import recording_examples
 
     rows: list[list[float]] = []
     ys: list[int] = []
     for seed in seeds:
-        for name in TRAIN_SCENARIOS:
+        for name in scenarios if scenarios is not None else anchor_scenarios():
             vectors, taught = recording_examples(name, seed, duration_s, config)
             rows += [[v[f] for f in FEATURES] for v in vectors]
             ys += taught

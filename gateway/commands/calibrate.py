@@ -18,10 +18,12 @@ model (id and short hash). The same walk tests give the same file, byte for byte
 
 Where nobody can walk a test, --simulate SCENARIO stands in for one: the site model learns
 from simulated recordings of that scenario through random units (rates, transducers,
-converters) instead. `--simulate home` is a unit on a floor: quiet houses and stiff slabs,
-people who pause, turn, wander, shuffle or limp (docs/calibration.md). With --real DIR it
-also learns from the dev split of the real floors prepared under DIR (docs/real-data.md),
-each file a walk test of another floor; that is how the package's floor model is made.
+converters) instead, its anchors only the training scenarios of that scenario's setting.
+`--simulate home` is a unit on a floor: quiet houses and stiff slabs, people who pause,
+turn, wander, shuffle or limp, anchored in the building's scenarios (docs/calibration.md).
+With --real DIR it also learns from the dev split of the real floors prepared under DIR
+(docs/real-data.md), each file a walk test of another floor; that is how the package's
+floor model is made.
 
   ugs-gateway calibrate --simulate home --out /var/lib/ugs-gateway/floor-model.json
   ugs-gateway calibrate --simulate home --real /data/ugs-real --out dsp/model-floor.json
@@ -228,8 +230,18 @@ def _run_simulated(args: argparse.Namespace) -> int:
         "dsp_config": dsp.model_dump(mode="json"),
     }
     durations = [r.duration for r in recordings]
+    # Anchored in the setting simulated (a floor: the building's scenarios), not the fields.
     return _finish(
-        args, prior, examples, dsp, durations, info, out, started, changes=SIMULATED_CHANGES
+        args,
+        prior,
+        examples,
+        dsp,
+        durations,
+        info,
+        out,
+        started,
+        changes=SIMULATED_CHANGES,
+        setting=SPECS[args.simulate].setting,
     )
 
 
@@ -292,21 +304,33 @@ def _finish(
     started: float,
     installed: Any = None,
     changes: tuple[str, ...] | None = None,
+    setting: str | None = None,
 ) -> int:
     """Anchors, the site model and its scores, written unless refused (also when it scores
     worse than the ``installed`` model the unit would run without it). ``changes``: the
-    kinds of sensor the site model may change (``hil.site_calibration.calibrate``)."""
+    kinds of sensor the site model may change (``hil.site_calibration.calibrate``);
+    ``setting``: the one the anchors are drawn from (None: every training scenario)."""
     from dsp.classifier import load_model
     from gateway.errors import UgsError
-    from hil.site_calibration import anchor_examples, calibrate, model_score, worse
+    from hil.site_calibration import (
+        anchor_examples,
+        anchor_scenarios,
+        calibrate,
+        model_score,
+        worse,
+    )
 
     anchors = None
     if args.anchor_minutes > 0:
-        print(
-            f"simulating {args.anchor_minutes:g} min of every training scenario as anchors...",
-            file=sys.stderr,
+        scenarios = anchor_scenarios(setting)
+        which = (
+            f"the training scenarios of the {setting} ({', '.join(scenarios)})"
+            if setting and len(scenarios) < len(anchor_scenarios())
+            else "every training scenario"
         )
-        anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes)
+        print(f"simulating {args.anchor_minutes:g} min of {which} as anchors...", file=sys.stderr)
+        anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes, scenarios=scenarios)
+        info["anchors"]["scenarios"] = list(scenarios)
     result = calibrate(prior, examples, dsp, durations, info=info, anchors=anchors, changes=changes)
     rows = [("packaged model", result.before)]
     result.reasons = [f"than the packaged model: {r}" for r in result.reasons]

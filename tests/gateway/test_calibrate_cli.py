@@ -14,6 +14,7 @@ import hil.site_calibration
 from gateway.cli import main
 from gateway.commands.calibrate import next_step
 from hil.scenarios import generate
+from hil.training_data import TRAIN_SCENARIOS
 from tests.gateway.walktest_rig import CONFIG, run_walktest
 
 ANCHORS = ["--anchor-minutes", "0.2"]
@@ -40,6 +41,8 @@ def test_calibrate_writes_the_same_site_model_twice_and_check_config_names_it(
     assert (tmp_path / "site-model.json.prev").read_bytes() == first
     model = json.loads(first)
     assert model["info"]["prior"]["id"] and model["info"]["kind"] == "site"
+    # A walk test's site may be anywhere the packaged model was trained for.
+    assert model["info"]["anchors"]["scenarios"] == list(TRAIN_SCENARIOS)
     config = tmp_path / "gateway.toml"
     config.write_text(CONFIG + f'\n[dsp.classifier]\nmodel = "{out}"\n')
     capsys.readouterr()
@@ -129,6 +132,11 @@ def test_a_floor_without_a_walk_test_learns_from_simulated_homes(
     assert model["info"]["kind"] == "site" and model["info"]["prior"]["id"]
     assert model["info"]["simulated"] == {"scenario": "home", "seeds": [4000], "site": "random"}
     assert model["info"]["id"] == "site-home-simulated-10min"
+    # Anchored in the building's scenarios: the fields' animals are no floor's (the package's
+    # floor model is made so too).
+    assert model["info"]["anchors"]["scenarios"] == ["indoor", "noise-indoor"]
+    floor = json.loads(Path(str(resources.files("dsp").joinpath("model-floor.json"))).read_text())
+    assert floor["info"]["anchors"]["scenarios"] == ["indoor", "noise-indoor"]
     # The homes say what a floor does to a geophone; their PIRs and magnetometers are
     # simulated, not the site's: sets without a geophone keep the packaged booster.
     packaged = json.loads(Path(str(resources.files("dsp").joinpath("model.json"))).read_text())
