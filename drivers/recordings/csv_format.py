@@ -256,9 +256,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     kind = file_kind(path, sensor, named)
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
     clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
+    clocked = ", ".join(name for _, name in clocks)
     if clocks and len(clocks) + len(labels) >= values.shape[1]:
-        names = ", ".join(name for _, name in clocks)
-        raise RecordingError(f"{path}: no samples: column {names} is another clock")
+        raise RecordingError(f"{path}: no samples: column {clocked} is another clock")
     dropped = ", ".join(name for _, name in labels)
     values = np.delete(values, [i for i, _ in labels + clocks], axis=1)
     start = float(meta.get("start_time") or 0.0)
@@ -311,9 +311,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         read_notes.append(f"no sensor kind in the file: read as {kind} (--sensor says otherwise)")
     if dropped:
         read_notes.append(f"column {dropped} is a label, not samples: left out")
-    if clocks:
-        names = ", ".join(name for _, name in clocks)
-        read_notes.append(f"column {names} is another clock, not samples: left out")
+    if clocked:
+        read_notes.append(f"column {clocked} is another clock, not samples: left out")
     if read_notes:
         info["read_note"] = "; ".join(read_notes)
     if note:

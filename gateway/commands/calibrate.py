@@ -324,9 +324,9 @@ def _finish(
     if args.anchor_minutes > 0:
         scenarios = anchor_scenarios(setting)
         which = (
-            f"the training scenarios of the {setting} ({', '.join(scenarios)})"
-            if setting and len(scenarios) < len(anchor_scenarios())
-            else "every training scenario"
+            "every training scenario"
+            if scenarios == anchor_scenarios()
+            else f"the training scenarios of the {setting} ({', '.join(scenarios)})"
         )
         print(f"simulating {args.anchor_minutes:g} min of {which} as anchors...", file=sys.stderr)
         anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes, scenarios=scenarios)
