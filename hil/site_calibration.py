@@ -59,6 +59,7 @@ kept (gains flatten out as the shift grows, and which of the far ones comes out 
 ahead changes with any change in the examples)."""
 TOLERANCE = 1e-9
 PRIOR_WEIGHTS = (1.0, 0.5)
+"""Weights of the prior's scores tried."""
 LOSS_MARGIN = 0.01
 """More rounds at the same score per pass must lower the log-loss by this much."""
 ANCHOR_SHARE = 1.0
@@ -70,7 +71,10 @@ ANCHOR_SEEDS = (2000,)
 ANCHOR_S = 600.0
 """The anchors: every training scenario for 10 min from a seed no model was trained or
 evaluated on (training uses 1000-1011, evaluation 9000 and up)."""
-"""Weights of the prior's scores tried."""
+INSTALLATION_SETTINGS = {"floor": "building"}
+"""The scenario setting (``ScenarioSpec.setting``) a unit of an installation (``[dsp.classifier]
+installation``) stands in, which its site models are anchored in; the ground (roads,
+fields, paths, streets) is anchored in every scenario."""
 
 
 @dataclass
@@ -229,6 +233,25 @@ def model_score(
 ) -> PassScore:
     """What a finished model (one the site's passes never taught) scores on them."""
     return pass_score(_softmax(_logits(model, examples.x)[0]), examples, config, durations)
+
+
+def hold_to(
+    result: Calibration,
+    name: str,
+    model: Model,
+    examples: SiteExamples,
+    config: DspConfig,
+    durations: Sequence[float],
+) -> PassScore:
+    """``model``'s score on the walk tests, which the site model must not do worse than
+    either (``result`` is refused, with the reasons, where it does): the model the unit
+    runs without a site model, when that is not the prior (a floor unit's floor model)."""
+    score = model_score(model, examples, config, durations)
+    below = worse(score, result.after)
+    if below:
+        result.accepted = False
+        result.reasons += [f"than the {name}: {r}" for r in below]
+    return score
 
 
 def calibrate(
@@ -403,6 +426,11 @@ def anchor_scenarios(setting: str | None = None) -> tuple[str, ...]:
 
     own = tuple(name for name in TRAIN_SCENARIOS if SPECS[name].setting == setting)
     return own or tuple(TRAIN_SCENARIOS)
+
+
+def installation_anchors(installation: str) -> tuple[str, ...]:
+    """The scenarios that anchor a site model of a unit of ``installation``."""
+    return anchor_scenarios(INSTALLATION_SETTINGS.get(installation))
 
 
 def anchor_examples(

@@ -5,13 +5,16 @@ A data set's dev split stands in for the walk test: each of its files is a recor
 truth events are the marked passes (for triggered clips, spans derived from the signal;
 files holding events of other kinds, a dropped phone say, are left out: nobody marks those).
 The site model is made from it as ``ugs-gateway calibrate`` makes one (the packaged model
-as prior, anchors simulated from every training scenario, passes left out to choose and
-to score), and the packaged and the site model are then scored on the held-back split,
+as prior, anchors simulated from the training scenarios of the unit's installation, passes
+left out to choose and to score), and the packaged and the site model (and, with
+``--installation floor``, the floor model such a unit runs without one, which the site
+model must also beat in cross-validation) are then scored on the held-back split,
 file by file as ``gateway.bench.real_data`` scores them, **per session**. A held-back
 split may hold recordings of other installations (another floor, another rate): a walk
 test says nothing about those, and the sessions keep them apart.
 
-  .venv/bin/python -m gateway.bench.real_site /data/ugs-real --dataset capstone_piezo
+  .venv/bin/python -m gateway.bench.real_site /data/ugs-real --dataset capstone_piezo \
+      --installation floor
 
 A few minutes (the anchors are most of it). Use it on data sets whose dev and held-back
 splits share an installation; it is not a way to score the packaged model.
@@ -31,13 +34,20 @@ import numpy.typing as npt
 from drivers.errors import RecordingError
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording
-from dsp.classifier import Model, load_model
-from dsp.config import DspConfig
+from dsp.classifier import Model, configured_model, load_model
+from dsp.config import ClassifierDspConfig, DspConfig
 from gateway.bench.real.common import MANIFEST, read_manifest
 from gateway.bench.real_data import Tally, per_file_lines
 from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
 from hil.real_examples import marked_as_passes
-from hil.site_calibration import Calibration, anchor_examples, calibrate
+from hil.site_calibration import (
+    Calibration,
+    PassScore,
+    anchor_examples,
+    calibrate,
+    hold_to,
+    installation_anchors,
+)
 from hil.site_examples import site_examples
 
 AnchorRows = tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
@@ -69,14 +79,25 @@ def first_minutes(recordings: list[Recording], minutes: float | None) -> list[Re
 
 
 def site_model(
-    walk: list[Recording], config: DspConfig, prior: Model, anchors: AnchorRows | None
-) -> Calibration | None:
-    """The site model a walk test of these recordings gives (analysed as files are), or
-    None when no sensor rose in any of its passes: nothing to learn from."""
+    walk: list[Recording],
+    config: DspConfig,
+    prior: Model,
+    anchors: AnchorRows | None,
+    installed: Model | None = None,
+) -> tuple[Calibration, PassScore | None] | None:
+    """The site model a walk test of these recordings gives (analysed as files are), with
+    the ``installed`` model's score on the walk test (None without one; the site model is
+    refused where it does worse than that one too), or None when no sensor rose in any of
+    its passes: nothing to learn from."""
     examples = site_examples(walk, config, prime_s=OFFLINE_PRIME_S)
     if not any(p.signal for p in examples.passes):
         return None
-    return calibrate(prior, examples, config, [r.duration for r in walk], anchors=anchors)
+    durations = [r.duration for r in walk]
+    result = calibrate(prior, examples, config, durations, anchors=anchors)
+    if installed is None:
+        return result, None
+    name = f"{config.classifier.installation} model"
+    return result, hold_to(result, name, installed, examples, config, durations)
 
 
 def by_session(
@@ -109,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", action="append", required=True, help="data set (folder name)")
     parser.add_argument("--anchor-minutes", type=float, default=10.0)
     parser.add_argument(
+        "--installation",
+        choices=("ground", "floor"),
+        default="ground",
+        help="where the unit stands ([dsp.classifier] installation): which scenarios anchor "
+        "the site model, and on a floor the floor model it must beat (default ground)",
+    )
+    parser.add_argument(
         "--walk-minutes",
         type=float,
         metavar="M",
@@ -128,31 +156,43 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError, RecordingError) as exc:
             print(f"{name}: cannot be read ({exc}); prepare it again", file=sys.stderr)
             return 2
-    config = DspConfig()
+    config = DspConfig(classifier=ClassifierDspConfig(installation=args.installation))
     prior = load_model(None)
+    installed = configured_model(config.classifier) if args.installation != "ground" else None
     minutes = args.anchor_minutes
-    anchors = anchor_examples(config, duration_s=60.0 * minutes) if minutes > 0 else None
+    scenarios = installation_anchors(args.installation)
+    anchors = (
+        anchor_examples(config, duration_s=60.0 * minutes, scenarios=scenarios)
+        if minutes > 0
+        else None
+    )
     report: dict[str, Any] = {}
     for name, (dev, heldout) in splits.items():
         markable = [r for r in dev if marked_as_passes(r)]
         walk = first_minutes(markable, args.walk_minutes)
-        result = site_model(walk, config, prior, anchors)
-        if result is None:
+        made = site_model(walk, config, prior, anchors, installed)
+        if made is None:
             print(
                 f"{name}: no pass in its dev split that a sensor saw: nothing to learn from",
                 file=sys.stderr,
             )
             return 2
-        models = {"packaged": prior, "site": result.model}
+        result, installed_score = made
+        models = {"packaged": prior}
+        cross_validated = {"packaged": result.before.to_json()}
+        if installed is not None and installed_score is not None:
+            models[args.installation] = installed
+            cross_validated[args.installation] = installed_score.to_json()
+        models["site"] = result.model
+        cross_validated["site"] = result.after.to_json()
         report[name] = {
+            "installation": args.installation,
+            "anchors": list(scenarios),
             "walk_test": {
                 "files": len(walk),
                 "minutes": round(sum(r.duration for r in walk) / 60, 1),
             },
-            "cross_validated": {
-                "packaged": result.before.to_json(),
-                "site": result.after.to_json(),
-            },
+            "cross_validated": cross_validated,
             "accepted": result.accepted,
             "refused_because": result.reasons,
             "heldout": by_session(heldout, models, config),
@@ -168,14 +208,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: walk test = dev split, {w['files']} files, {w['minutes']} min; "
             f"site model {verdict}"
         )
-        print(f"  cross-validated on the walk test: packaged {cv['packaged']}")
-        print(f"                                    site     {cv['site']}")
+        print(f"  anchors: {', '.join(r['anchors'])}")
+        for i, (model, score) in enumerate(cv.items()):
+            lead = "  cross-validated on the walk test:" if i == 0 else ""
+            print(f"{lead:36s}{model:8s} {score}")
         for session, row in r["heldout"].items():
             print(
                 f"  held-back session {session}: {row['files']} files "
                 f"({row['cannot_analyse']} that cannot be analysed, left out)"
             )
-            for model in ("packaged", "site"):
+            for model in cv:
                 if model not in row:
                     continue
                 for line in per_file_lines(row[model]["per_file"]):

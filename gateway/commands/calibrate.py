@@ -6,10 +6,12 @@
 The packaged model is the prior: the site's walk tests are run through the detector again,
 every event is labelled by the pass it fell in, and the packaged model's trees are boosted
 further on those examples (with examples of the world it was trained on alongside, so that
-it changes only where the site differs). How far to go, and the site's own threshold, are
-chosen by cross-validation that leaves whole passes out; the same cross-validation scores
-the site model and the packaged one on the walk tests, and both are printed. A site model
-that scores worse is refused (nothing is written) unless --force.
+it changes only where the site differs: on a floor, `[dsp.classifier] installation =
+"floor"`, those of the building's scenarios, else of every one). How far to go, and the
+site's own threshold, are chosen by cross-validation that leaves whole passes out; the same
+cross-validation scores the site model and the packaged one on the walk tests (and a floor
+unit's floor model), and all are printed. A site model that scores worse than either is
+refused (nothing is written) unless --force.
 
 The site model is written to --out (default {state_dir}/site-model.json with -c, else
 ./site-model.json); a file already there is kept as FILE.prev. Point [dsp.classifier] model
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.errors import InputError
     from gateway.walktest.files import read_walktest
+    from hil.site_calibration import INSTALLATION_SETTINGS
     from hil.site_examples import site_examples
 
     if not 0 <= args.anchor_minutes <= 120:
@@ -150,8 +153,18 @@ def run(args: argparse.Namespace) -> int:
         )
     info = _info(prior, walks, site, dsp, args.anchor_minutes)
     durations = [w.duration for w in walks]
+    # Anchored where the unit stands: a floor unit in the building's scenarios.
     return _finish(
-        args, prior, examples, dsp, durations, info, out, started, installed=_installed(dsp)
+        args,
+        prior,
+        examples,
+        dsp,
+        durations,
+        info,
+        out,
+        started,
+        installed=_installed(dsp),
+        setting=INSTALLATION_SETTINGS.get(dsp.classifier.installation),
     )
 
 
@@ -316,8 +329,7 @@ def _finish(
         anchor_examples,
         anchor_scenarios,
         calibrate,
-        model_score,
-        worse,
+        hold_to,
     )
 
     anchors = None
@@ -336,12 +348,9 @@ def _finish(
     result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
     if installed is not None:
         name = f"{dsp.classifier.installation} model"
-        score = model_score(installed, examples, dsp, durations)
-        rows.append((name, score))
-        below = worse(score, result.after)
-        if below:
-            result.accepted = False
-            result.reasons += [f"than the {name} the unit runs: {r}" for r in below]
+        rows.append(
+            (name, hold_to(result, f"{name} the unit runs", installed, examples, dsp, durations))
+        )
     _table(prior, [*rows, ("site model", result.after)], result.sets)
     info["calibration"] = {
         "before": result.before.to_json(),

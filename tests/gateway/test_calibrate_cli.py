@@ -192,6 +192,12 @@ def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
     assert "worse in cross-validation than the floor model the unit runs: log-loss" in captured.err
     assert not out.exists()
     assert main([*args, "--force"]) == 0 and out.exists()
+    # Anchored where the unit stands, as the floor model is: not in the fields' animals.
+    assert "training scenarios of the building (indoor, noise-indoor)" in captured.err
+    assert json.loads(out.read_text())["info"]["anchors"]["scenarios"] == [
+        "indoor",
+        "noise-indoor",
+    ]
 
 
 def test_a_rebuilt_packaged_model_needs_no_config_change(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from gateway.bench.real.common import write_manifest
 from hil.clips import cut
 from hil.scenarios import generate
 from hil.synth.site import Site
+from hil.training_data import TRAIN_SCENARIOS
 
 
 def _ringing() -> Site:
@@ -46,7 +47,7 @@ def _session(rec: Recording, session: str) -> Recording:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("real")
     walk = generate("walktest", 300.0, 11, site=_ringing())
     later = generate("walktest", 300.0, 12, site=_ringing())
@@ -64,12 +65,21 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             ("short", "heldout", _session(short, "same-floor")),
         ],
     )
+    return root
+
+
+def _report(root: Path, *more: str) -> dict[str, Any]:
     said = io.StringIO()
-    args = [str(root), "--dataset", "floorset", "--anchor-minutes", "0.2", "--json"]
+    args = [str(root), "--dataset", "floorset", "--anchor-minutes", "0.2", "--json", *more]
     with contextlib.redirect_stdout(said):
         assert real_site.main(args) == 0
     result: dict[str, Any] = json.loads(said.getvalue())["floorset"]
     return result
+
+
+@pytest.fixture(scope="module")
+def report(root: Path) -> dict[str, Any]:
+    return _report(root)
 
 
 def test_the_walk_test_is_the_dev_split_without_what_nobody_marks(report: dict[str, Any]) -> None:
@@ -89,6 +99,21 @@ def test_the_held_back_split_is_scored_per_session_with_both_models(
     after = site["footstep"]["recall"] + site["vehicle"]["precision"]
     assert site["footstep"]["recall"] >= packaged["footstep"]["recall"]
     assert after > before or before == 2.0
+
+
+def test_a_floor_unit_s_walk_test_is_anchored_in_the_building_and_held_to_the_floor_model(
+    root: Path, report: dict[str, Any]
+) -> None:
+    floor = _report(root, "--installation", "floor")
+    assert report["anchors"] == list(TRAIN_SCENARIOS)
+    assert floor["anchors"] == ["indoor", "noise-indoor"]
+    # The floor model is what such a unit runs without a walk test: scored beside the
+    # others, on the walk test and on the held-back split.
+    assert list(floor["cross_validated"]) == ["packaged", "floor", "site"]
+    assert floor["cross_validated"]["packaged"] == report["cross_validated"]["packaged"]
+    session = floor["heldout"]["same-floor"]
+    assert session["floor"]["footstep"]["n"] == session["site"]["footstep"]["n"] > 0
+    assert floor["accepted"] == (not floor["refused_because"])
 
 
 def test_a_data_set_that_is_not_there_is_named(
