@@ -94,6 +94,7 @@ def site_model(
         return None
     durations = [r.duration for r in walk]
     result = calibrate(prior, examples, config, durations, anchors=anchors)
+    result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
     if installed is None:
         return result, None
     name = f"{config.classifier.installation} model"
