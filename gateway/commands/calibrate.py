@@ -154,17 +154,10 @@ def run(args: argparse.Namespace) -> int:
     info = _info(prior, walks, site, dsp, args.anchor_minutes)
     durations = [w.duration for w in walks]
     # Anchored where the unit stands: a floor unit in the building's scenarios.
+    where = INSTALLATION_SETTINGS.get(dsp.classifier.installation)
+    installed = _installed(dsp)
     return _finish(
-        args,
-        prior,
-        examples,
-        dsp,
-        durations,
-        info,
-        out,
-        started,
-        installed=_installed(dsp),
-        setting=INSTALLATION_SETTINGS.get(dsp.classifier.installation),
+        args, prior, examples, dsp, durations, info, out, started, installed, setting=where
     )
 
 
