@@ -358,7 +358,8 @@ def _finish(
         print(
             "refused: the site model scores worse in cross-validation "
             + "; ".join(result.reasons)
-            + f". Nothing was written ({out} is as it was); --force writes it anyway.",
+            + f". Nothing was written ({out} is as it was); --force writes it anyway."
+            + _keeps(dsp, installed),
             file=sys.stderr,
         )
         raise UgsError("site model refused")
@@ -372,6 +373,16 @@ def _finish(
         f"in {time.monotonic() - started:.0f} s.\n{next_step(out)}"
     )
     return 0
+
+
+def _keeps(dsp: Any, installed: Any) -> str:
+    """What a unit whose site model was refused goes on running."""
+    if installed is not None:
+        return (
+            f" The unit keeps the packaged {dsp.classifier.installation} model it runs now "
+            f"({installed.name})."
+        )
+    return ""
 
 
 def next_step(out: Path) -> str:

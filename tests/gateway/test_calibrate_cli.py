@@ -190,6 +190,7 @@ def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
     rows = [line.split()[:2] for line in captured.out.splitlines()]
     assert rows[-4:-1] == [["packaged", "model"], ["floor", "model"], ["site", "model"]]
     assert "worse in cross-validation than the floor model the unit runs: log-loss" in captured.err
+    assert "The unit keeps the packaged floor model it runs now (site-home-" in captured.err
     assert not out.exists()
     assert main([*args, "--force"]) == 0 and out.exists()
     # Anchored where the unit stands, as the floor model is: not in the fields' animals.
