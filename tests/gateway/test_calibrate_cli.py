@@ -5,6 +5,7 @@ words for every input it cannot use."""
 from __future__ import annotations
 
 import json
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import hil.site_calibration
 from gateway.cli import main
 from gateway.commands.calibrate import next_step
+from gateway.walktest.files import MANIFEST
 from hil.scenarios import generate
 from hil.training_data import TRAIN_SCENARIOS
 from tests.gateway.walktest_rig import CONFIG, run_walktest
@@ -195,6 +197,29 @@ def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
     assert main([*args, "--force"]) == 0 and out.exists()
     # Anchored where the unit stands, as the floor model is: not in the fields' animals.
     assert "training scenarios of the building (indoor, noise-indoor)" in captured.err
+    assert json.loads(out.read_text())["info"]["anchors"]["scenarios"] == [
+        "indoor",
+        "noise-indoor",
+    ]
+
+
+def test_a_walk_test_recorded_on_a_floor_unit_is_calibrated_as_one_without_its_config(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without -c, the [dsp] the walk test was recorded with says where the unit stands.
+    floor_walk = tmp_path / "floor-walk"
+    shutil.copytree(walk_dir, floor_walk)
+    manifest_path = floor_walk / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["dsp"]["classifier"]["installation"] = "floor"
+    manifest_path.write_text(json.dumps(manifest))
+    out = tmp_path / "site-model.json"
+    assert main(["calibrate", str(floor_walk), "--out", str(out), "--force", *ANCHORS]) == 0
+    captured = capsys.readouterr()
+    assert "training scenarios of the building (indoor, noise-indoor)" in captured.err
+    rows = [line.split()[:2] for line in captured.out.splitlines()]
+    table = [row for row in rows if row in (["packaged", "model"], ["floor", "model"])]
+    assert table == [["packaged", "model"], ["floor", "model"]]  # held to the floor model
     assert json.loads(out.read_text())["info"]["anchors"]["scenarios"] == [
         "indoor",
         "noise-indoor",
