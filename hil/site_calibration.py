@@ -254,6 +254,38 @@ def hold_to(
     return score
 
 
+def calibrate_from(
+    priors: dict[str, Model],
+    examples: SiteExamples,
+    config: DspConfig,
+    durations: Sequence[float],
+    *,
+    info: dict[str, Any] | None = None,
+    anchors: tuple[FloatArray, npt.NDArray[np.int64]] | None = None,
+    changes: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Calibration]]:
+    """A site model from each of ``priors`` (by name: a floor unit may start from the
+    packaged ground model or from the floor model it runs), each refused where it does
+    worse than any of the priors on the walk tests, and the name of the one to keep: an
+    accepted one before a refused one, then the higher score per pass, then the lower
+    log-loss (all in cross-validation). Each result's reasons name the prior they are
+    against."""
+    made = {
+        name: calibrate(
+            prior, examples, config, durations, info=info, anchors=anchors, changes=changes
+        )
+        for name, prior in priors.items()
+    }
+    for name, result in made.items():
+        result.reasons = [f"than the {name}: {r}" for r in result.reasons]
+        for other, baseline in made.items():
+            below = worse(baseline.before, result.after) if other != name else []
+            result.reasons += [f"than the {other}: {r}" for r in below]
+        result.accepted = not result.reasons
+    kept = max(made, key=lambda n: (made[n].accepted, made[n].after.value, -made[n].after.nll))
+    return kept, made
+
+
 def calibrate(
     prior: Model,
     examples: SiteExamples,

@@ -7,11 +7,12 @@ The packaged model is the prior: the site's walk tests are run through the detec
 every event is labelled by the pass it fell in, and the packaged model's trees are boosted
 further on those examples (with examples of the world it was trained on alongside, so that
 it changes only where the site differs: on a floor, `[dsp.classifier] installation =
-"floor"`, those of the building's scenarios, else of every one). How far to go, and the
-site's own threshold, are chosen by cross-validation that leaves whole passes out; the same
-cross-validation scores the site model and the packaged one on the walk tests (and a floor
-unit's floor model), and all are printed. A site model that scores worse than either is
-refused (nothing is written) unless --force.
+"floor"`, those of the building's scenarios, else of every one). A floor unit starts from
+its packaged floor model as well, and keeps the site model that does better. How far to
+go, and the site's own threshold, are chosen by cross-validation that leaves whole passes
+out; the same cross-validation scores the site model(s) and the packaged one on the walk
+tests (and a floor unit's floor model), and all are printed. A site model that scores
+worse than any of them is refused (nothing is written) unless --force.
 
 The site model is written to --out (default {state_dir}/site-model.json with -c, else
 ./site-model.json); a file already there is kept as FILE.prev. Point [dsp.classifier] model
@@ -84,7 +85,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-c", "--config", metavar="CONFIG", help="the unit's config: its [dsp] and state dir"
     )
     parser.add_argument(
-        "--prior", metavar="FILE", help="the model to start from (default: the packaged one)"
+        "--prior",
+        metavar="FILE",
+        help="the model to start from (default: the packaged one, and on a floor unit its "
+        "floor model as well, keeping the better site model)",
     )
     parser.add_argument(
         "--anchor-minutes",
@@ -291,12 +295,20 @@ def _prior(args: argparse.Namespace) -> Any:
         prior = load_model(args.prior)
     except ModelError as exc:
         raise InputError(f"--prior: {exc}" if args.prior else str(exc)) from None
-    if "prior" in prior.info:
+    if "prior" in prior.info and not _packaged(prior):
         raise InputError(
             f"{args.prior}: a site model, not a prior: calibrate from the packaged model "
             "with all of the site's walk tests together"
         )
     return prior
+
+
+def _packaged(model: Any) -> bool:
+    """Whether ``model`` is one of the package's own (the floor model is a site model of
+    simulated homes and real floors, and a prior all the same)."""
+    from dsp.classifier import PACKAGED_MODELS, load_model
+
+    return any(model.digest == load_model(None, kind).digest for kind in PACKAGED_MODELS)
 
 
 def _finish(
@@ -313,15 +325,17 @@ def _finish(
     setting: str | None = None,
 ) -> int:
     """Anchors, the site model and its scores, written unless refused (also when it scores
-    worse than the ``installed`` model the unit would run without it). ``changes``: the
-    kinds of sensor the site model may change (``hil.site_calibration.calibrate``);
-    ``setting``: the one the anchors are drawn from (None: every training scenario)."""
+    worse than the ``installed`` model the unit would run without it). Without --prior a
+    unit with an ``installed`` model (a floor unit's floor model) starts from it as well as
+    from the packaged model, and keeps the better site model. ``changes``: the kinds of
+    sensor the site model may change (``hil.site_calibration.calibrate``); ``setting``: the
+    one the anchors are drawn from (None: every training scenario)."""
     from dsp.classifier import load_model
     from gateway.errors import UgsError
     from hil.site_calibration import (
         anchor_examples,
         anchor_scenarios,
-        calibrate,
+        calibrate_from,
         hold_to,
     )
 
@@ -336,15 +350,27 @@ def _finish(
         print(f"simulating {args.anchor_minutes:g} min of {which} as anchors...", file=sys.stderr)
         anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes, scenarios=scenarios)
         info["anchors"]["scenarios"] = list(scenarios)
-    result = calibrate(prior, examples, dsp, durations, info=info, anchors=anchors, changes=changes)
-    rows = [("packaged model", result.before)]
-    result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
-    if installed is not None:
-        name = f"{dsp.classifier.installation} model"
+    name = f"{dsp.classifier.installation} model"
+    priors = {"packaged model": prior}
+    if installed is not None and not args.prior:
+        priors[name] = installed  # the site may be better taught from what the unit runs
+    kept, made = calibrate_from(
+        priors, examples, dsp, durations, info=info, anchors=anchors, changes=changes
+    )
+    result = made[kept]
+    rows = [(n, r.before) for n, r in made.items()]
+    if installed is not None and name not in priors:
         rows.append(
             (name, hold_to(result, f"{name} the unit runs", installed, examples, dsp, durations))
         )
-    _table(prior, [*rows, ("site model", result.after)], result.sets)
+    if len(made) == 1:
+        rows.append(("site model", result.after))
+    else:
+        rows += [(f"site model from the {n}", r.after) for n, r in made.items()]
+    _table(priors[kept], rows, result.sets)
+    if len(made) > 1:
+        print(f"kept: the site model from the {kept}, the better in cross-validation")
+    info["prior"] = {"id": priors[kept].name, "hash": priors[kept].digest}
     info["calibration"] = {
         "before": result.before.to_json(),
         "after": result.after.to_json(),
@@ -353,13 +379,26 @@ def _finish(
         "refused_because": result.reasons,
         "forced": bool(args.force and not result.accepted),
     }
+    if len(made) > 1:
+        info["calibration"]["priors_tried"] = {
+            n: {
+                "prior": {"id": priors[n].name, "hash": priors[n].digest},
+                "after": r.after.to_json(),
+                "accepted": r.accepted,
+                "refused_because": r.reasons,
+            }
+            for n, r in made.items()
+        }
     result.model.info = info
     if not result.accepted and not args.force:
+        why = "the site model scores worse in cross-validation " + "; ".join(result.reasons)
+        if len(made) > 1:
+            why = "every site model scores worse in cross-validation: " + "; ".join(
+                f"the one from the {n} " + ", and ".join(r.reasons) for n, r in made.items()
+            )
         print(
-            "refused: the site model scores worse in cross-validation "
-            + "; ".join(result.reasons)
-            + f". Nothing was written ({out} is as it was); --force writes it anyway."
-            + _keeps(dsp, installed),
+            f"refused: {why}. Nothing was written ({out} is as it was); --force writes it "
+            "anyway." + _keeps(dsp, installed),
             file=sys.stderr,
         )
         raise UgsError("site model refused")
@@ -455,13 +494,15 @@ def _info(
 
 
 def _table(prior: Any, scores: list[tuple[str, Any]], sets: dict[str, Any]) -> None:
+    width = max(14, *(len(name) for name, _ in scores))
+
     def row(name: str, s: Any) -> str:
         pds = "  ".join(
             f"{cls} Pd {'-' if v is None else f'{v:.3f}'} (n={s.n[cls]})" for cls, v in s.pd.items()
         )
         prec = "-" if s.precision is None else f"{s.precision:.3f}"
         return (
-            f"  {name:<14} {pds}  precision {prec}  false reports {s.false_reports}  "
+            f"  {name:<{width}} {pds}  precision {prec}  false reports {s.false_reports}  "
             f"log-loss {s.nll:.3f}"
         )
 

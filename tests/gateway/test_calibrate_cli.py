@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import hil.site_calibration
+from dsp.classifier import load_model
 from gateway.cli import main
 from gateway.commands.calibrate import next_step
 from gateway.walktest.files import MANIFEST
@@ -76,6 +77,16 @@ def test_a_worse_site_model_is_refused_and_nothing_is_overwritten(
     assert "written anyway (--force)" in capsys.readouterr().out
     assert json.loads(out.read_text())["info"]["calibration"]["forced"] is True
     assert (tmp_path / "site-model.json.prev").read_text() == "what the unit had"
+    # A floor unit tries both its priors: each refusal is named.
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    written = out.read_bytes()
+    assert main(["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]) == 1
+    err = capsys.readouterr().err
+    assert "refused: every site model scores worse in cross-validation: the one from the " in err
+    assert "the one from the floor model than the floor model: score per pass" in err
+    assert "The unit keeps the packaged floor model it runs now" in err
+    assert out.read_bytes() == written
 
 
 def test_a_model_from_another_version_is_named(
@@ -101,6 +112,10 @@ def test_a_site_model_is_no_prior(
     assert main(["calibrate", str(walk_dir), "--out", str(out), *ANCHORS]) == 0
     assert main(["calibrate", str(walk_dir), "--prior", str(out), *ANCHORS]) == 2
     assert "a site model, not a prior" in capsys.readouterr().err
+    # The package's floor model is made as a site model is, and is a prior all the same.
+    floor = str(resources.files("dsp").joinpath("model-floor.json"))
+    assert main(["calibrate", str(walk_dir), "--prior", floor, "--out", str(out), *ANCHORS]) == 0
+    assert json.loads(out.read_text())["info"]["prior"]["hash"] == load_model(floor).digest
 
 
 def test_marks_no_sensor_saw_teach_nothing(
@@ -177,30 +192,57 @@ def test_walk_tests_and_simulate_do_not_mix(
     assert not out.exists()
 
 
-def test_a_floor_unit_s_site_model_must_also_beat_the_floor_model(
+def test_a_floor_unit_starts_from_its_floor_model_as_well_and_keeps_the_better(
     walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A site model replaces the floor model such a unit runs. On this walk test (two people)
-    # the site model names them as the packaged one does, but less surely than the floor
-    # model: it would make that unit worse, so it is refused.
+    # the one taught from the packaged ground model names them less surely than the floor
+    # model does; the one taught from the floor model keeps what it knows, and is kept.
     config = tmp_path / "gateway.toml"
     config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
     out = tmp_path / "site-model.json"
-    args = ["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]
-    assert main(args) == 1
+    assert main(["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]) == 0
+    captured = capsys.readouterr()
+    names = [line.split(" footstep Pd")[0].strip() for line in captured.out.splitlines()]
+    assert [n for n in names if n.endswith("model")] == [
+        "packaged model",
+        "floor model",
+        "site model from the packaged model",
+        "site model from the floor model",
+    ]
+    assert "kept: the site model from the floor model" in captured.out
+    info = json.loads(out.read_text())["info"]
+    floor = load_model(None, "floor")
+    assert info["prior"] == {"id": floor.name, "hash": floor.digest}
+    tried = info["calibration"]["priors_tried"]
+    assert tried["floor model"]["accepted"]
+    assert not tried["packaged model"]["accepted"]
+    assert "than the floor model: log-loss" in tried["packaged model"]["refused_because"][0]
+    # Anchored where the unit stands, as the floor model is: not in the fields' animals.
+    assert "training scenarios of the building (indoor, noise-indoor)" in captured.err
+    assert info["anchors"]["scenarios"] == ["indoor", "noise-indoor"]
+    capsys.readouterr()
+    assert main(["check-config", str(config)]) == 0
+
+
+def test_a_site_model_from_another_prior_must_also_beat_the_floor_model(
+    walk_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Told to start from the ground model alone, a floor unit's site model must still do
+    # no worse than the floor model the unit runs: here it does, and is refused.
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    out = tmp_path / "site-model.json"
+    ground = str(resources.files("dsp").joinpath("model.json"))
+    args = ["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), "--prior", ground]
+    assert main([*args, *ANCHORS]) == 1
     captured = capsys.readouterr()
     rows = [line.split()[:2] for line in captured.out.splitlines()]
     assert rows[-4:-1] == [["packaged", "model"], ["floor", "model"], ["site", "model"]]
     assert "worse in cross-validation than the floor model the unit runs: log-loss" in captured.err
     assert "The unit keeps the packaged floor model it runs now (site-home-" in captured.err
     assert not out.exists()
-    assert main([*args, "--force"]) == 0 and out.exists()
-    # Anchored where the unit stands, as the floor model is: not in the fields' animals.
-    assert "training scenarios of the building (indoor, noise-indoor)" in captured.err
-    assert json.loads(out.read_text())["info"]["anchors"]["scenarios"] == [
-        "indoor",
-        "noise-indoor",
-    ]
+    assert main([*args, *ANCHORS, "--force"]) == 0 and out.exists()
 
 
 def test_a_walk_test_recorded_on_a_floor_unit_is_calibrated_as_one_without_its_config(
