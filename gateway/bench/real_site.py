@@ -6,9 +6,10 @@ truth events are the marked passes (for triggered clips, spans derived from the 
 files holding events of other kinds, a dropped phone say, are left out: nobody marks those).
 The site model is made from it as ``ugs-gateway calibrate`` makes one (the packaged model
 as prior, anchors simulated from the training scenarios of the unit's installation, passes
-left out to choose and to score), and the packaged and the site model (and, with
-``--installation floor``, the floor model such a unit runs without one, which the site
-model must also beat in cross-validation) are then scored on the held-back split,
+left out to choose and to score; with ``--installation floor`` the floor model such a unit
+runs is a prior as well, and the better site model is kept), and the packaged and the site
+model (and the floor model, which the site model must also beat in cross-validation) are
+then scored on the held-back split,
 file by file as ``gateway.bench.real_data`` scores them, **per session**. A held-back
 split may hold recordings of other installations (another floor, another rate): a walk
 test says nothing about those, and the sessions keep them apart.
@@ -42,10 +43,8 @@ from hil.analysis import OFFLINE_PRIME_S, run_detector, usability
 from hil.real_examples import marked_as_passes
 from hil.site_calibration import (
     Calibration,
-    PassScore,
     anchor_examples,
-    calibrate,
-    hold_to,
+    calibrate_from,
     installation_anchors,
 )
 from hil.site_examples import site_examples
@@ -84,21 +83,20 @@ def site_model(
     prior: Model,
     anchors: AnchorRows | None,
     installed: Model | None = None,
-) -> tuple[Calibration, PassScore | None] | None:
-    """The site model a walk test of these recordings gives (analysed as files are), with
-    the ``installed`` model's score on the walk test (None without one; the site model is
-    refused where it does worse than that one too), or None when no sensor rose in any of
-    its passes: nothing to learn from."""
+) -> tuple[str, dict[str, Calibration]] | None:
+    """The site models a walk test of these recordings gives (analysed as files are), by
+    the prior each starts from, and which of them ``calibrate`` keeps: the packaged
+    ``prior``'s, and with an ``installed`` model (a floor unit's floor model) that one's as
+    well, each refused where it does worse than either. None when no sensor rose in any of
+    the walk test's passes: nothing to learn from."""
     examples = site_examples(walk, config, prime_s=OFFLINE_PRIME_S)
     if not any(p.signal for p in examples.passes):
         return None
+    priors = {"packaged model": prior}
+    if installed is not None:
+        priors[f"{config.classifier.installation} model"] = installed
     durations = [r.duration for r in walk]
-    result = calibrate(prior, examples, config, durations, anchors=anchors)
-    result.reasons = [f"than the packaged model: {r}" for r in result.reasons]
-    if installed is None:
-        return result, None
-    name = f"{config.classifier.installation} model"
-    return result, hold_to(result, name, installed, examples, config, durations)
+    return calibrate_from(priors, examples, config, durations, anchors=anchors)
 
 
 def by_session(
@@ -138,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         "the site model, and on a floor the floor model it must beat (default ground)",
     )
     parser.add_argument(
+        "--floor-model",
+        type=Path,
+        metavar="FILE",
+        help="with --installation floor: the floor model the unit runs, in place of the "
+        "packaged one (one made without the data set, for a floor it never learnt)",
+    )
+    parser.add_argument(
         "--walk-minutes",
         type=float,
         metavar="M",
@@ -159,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     config = DspConfig(classifier=ClassifierDspConfig(installation=args.installation))
     prior = load_model(None)
-    installed = configured_model(config.classifier) if args.installation != "ground" else None
+    installed = None
+    if args.installation != "ground":
+        # A floor model made without the data set stands for a floor it never learnt.
+        installed = (
+            load_model(args.floor_model)
+            if args.floor_model
+            else configured_model(config.classifier)
+        )
     minutes = args.anchor_minutes
     scenarios = installation_anchors(args.installation)
     anchors = (
@@ -178,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        result, installed_score = made
+        kept, results = made
+        result = results[kept]
         models = {"packaged": prior}
-        cross_validated = {"packaged": result.before.to_json()}
-        if installed is not None and installed_score is not None:
+        cross_validated = {"packaged": results["packaged model"].before.to_json()}
+        if installed is not None:
             models[args.installation] = installed
-            cross_validated[args.installation] = installed_score.to_json()
+            cross_validated[args.installation] = results[
+                f"{args.installation} model"
+            ].before.to_json()
         models["site"] = result.model
         cross_validated["site"] = result.after.to_json()
         report[name] = {
@@ -194,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                 "minutes": round(sum(r.duration for r in walk) / 60, 1),
             },
             "cross_validated": cross_validated,
+            "site_from": kept,
+            "site_models": {
+                n: {"after": r.after.to_json(), "accepted": r.accepted} for n, r in results.items()
+            },
             "accepted": result.accepted,
             "refused_because": result.reasons,
             "heldout": by_session(heldout, models, config),
@@ -207,9 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "accepted" if r["accepted"] else "refused: " + "; ".join(r["refused_because"])
         print(
             f"{name}: walk test = dev split, {w['files']} files, {w['minutes']} min; "
-            f"site model {verdict}"
+            f"site model (from the {r['site_from']}) {verdict}"
         )
         print(f"  anchors: {', '.join(r['anchors'])}")
+        if len(r["site_models"]) > 1:
+            for prior, made in r["site_models"].items():
+                said = "accepted" if made["accepted"] else "refused"
+                print(f"  site model from the {prior}: {said}, {made['after']}")
         for i, (model, score) in enumerate(cv.items()):
             lead = "  cross-validated on the walk test:" if i == 0 else ""
             print(f"{lead:36s}{model:8s} {score}")

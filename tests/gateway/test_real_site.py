@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,22 @@ def test_a_floor_unit_s_walk_test_is_anchored_in_the_building_and_held_to_the_fl
     session = floor["heldout"]["same-floor"]
     assert session["floor"]["footstep"]["n"] == session["site"]["footstep"]["n"] > 0
     assert floor["accepted"] == (not floor["refused_because"])
+    # As calibrate on such a unit: a site model from each prior, the better one kept.
+    assert list(floor["site_models"]) == ["packaged model", "floor model"]
+    assert floor["site_from"] in floor["site_models"]
+    kept = floor["site_models"][floor["site_from"]]
+    assert kept["after"] == floor["cross_validated"]["site"]
+    assert kept["accepted"] == floor["accepted"]
+
+
+def test_a_floor_model_that_never_saw_the_floor_can_stand_in_for_the_packaged_one(
+    root: Path, report: dict[str, Any]
+) -> None:
+    # Leaving a floor out of the floor model is how a floor it never learnt is seen: here
+    # the ground model stands in, so the "floor model" scores as the packaged one does.
+    ground = str(resources.files("dsp").joinpath("model.json"))
+    floor = _report(root, "--installation", "floor", "--floor-model", ground)
+    assert floor["cross_validated"]["floor"] == report["cross_validated"]["packaged"]
 
 
 def test_a_data_set_that_is_not_there_is_named(
