@@ -332,24 +332,9 @@ def _finish(
     one the anchors are drawn from (None: every training scenario)."""
     from dsp.classifier import load_model
     from gateway.errors import UgsError
-    from hil.site_calibration import (
-        anchor_examples,
-        anchor_scenarios,
-        calibrate_from,
-        hold_to,
-    )
+    from hil.site_calibration import calibrate_from, hold_to
 
-    anchors = None
-    if args.anchor_minutes > 0:
-        scenarios = anchor_scenarios(setting)
-        which = (
-            "every training scenario"
-            if scenarios == anchor_scenarios()
-            else f"the training scenarios of the {setting} ({', '.join(scenarios)})"
-        )
-        print(f"simulating {args.anchor_minutes:g} min of {which} as anchors...", file=sys.stderr)
-        anchors = anchor_examples(dsp, duration_s=60.0 * args.anchor_minutes, scenarios=scenarios)
-        info["anchors"]["scenarios"] = list(scenarios)
+    anchors = _anchors(args.anchor_minutes, dsp, setting, info)
     name = f"{dsp.classifier.installation} model"
     priors = {"packaged model": prior}
     if installed is not None and not args.prior:
@@ -370,26 +355,7 @@ def _finish(
     _table(priors[kept], rows, result.sets)
     if len(made) > 1:
         print(f"kept: the site model from the {kept}, the better in cross-validation")
-    info["prior"] = {"id": priors[kept].name, "hash": priors[kept].digest}
-    info["calibration"] = {
-        "before": result.before.to_json(),
-        "after": result.after.to_json(),
-        "sets": result.sets,
-        "accepted": result.accepted,
-        "refused_because": result.reasons,
-        "forced": bool(args.force and not result.accepted),
-    }
-    if len(made) > 1:
-        info["calibration"]["priors_tried"] = {
-            n: {
-                "prior": {"id": priors[n].name, "hash": priors[n].digest},
-                "after": r.after.to_json(),
-                "accepted": r.accepted,
-                "refused_because": r.reasons,
-            }
-            for n, r in made.items()
-        }
-    result.model.info = info
+    result.model.info = _recorded(info, priors, kept, made, forced=args.force)
     if not result.accepted and not args.force:
         why = "the site model scores worse in cross-validation " + "; ".join(result.reasons)
         if len(made) > 1:
@@ -412,6 +378,52 @@ def _finish(
         f"in {time.monotonic() - started:.0f} s.\n{next_step(out)}"
     )
     return 0
+
+
+def _anchors(minutes: float, dsp: Any, setting: str | None, info: dict[str, Any]) -> Any:
+    """``minutes`` of the training scenarios of ``setting`` (every one when None) simulated
+    as anchors, named in ``info``; None for none."""
+    from hil.site_calibration import anchor_examples, anchor_scenarios
+
+    if minutes <= 0:
+        return None
+    scenarios = anchor_scenarios(setting)
+    which = (
+        "every training scenario"
+        if scenarios == anchor_scenarios()
+        else f"the training scenarios of the {setting} ({', '.join(scenarios)})"
+    )
+    print(f"simulating {minutes:g} min of {which} as anchors...", file=sys.stderr)
+    info["anchors"]["scenarios"] = list(scenarios)
+    return anchor_examples(dsp, duration_s=60.0 * minutes, scenarios=scenarios)
+
+
+def _recorded(
+    info: dict[str, Any], priors: dict[str, Any], kept: str, made: dict[str, Any], forced: bool
+) -> dict[str, Any]:
+    """The site model's ``info``: the prior it was made from and how it scored (and, where
+    there were several priors, what each one's site model scored)."""
+    result = made[kept]
+    info["prior"] = {"id": priors[kept].name, "hash": priors[kept].digest}
+    info["calibration"] = {
+        "before": result.before.to_json(),
+        "after": result.after.to_json(),
+        "sets": result.sets,
+        "accepted": result.accepted,
+        "refused_because": result.reasons,
+        "forced": bool(forced and not result.accepted),
+    }
+    if len(made) > 1:
+        info["calibration"]["priors_tried"] = {
+            n: {
+                "prior": {"id": priors[n].name, "hash": priors[n].digest},
+                "after": r.after.to_json(),
+                "accepted": r.accepted,
+                "refused_because": r.reasons,
+            }
+            for n, r in made.items()
+        }
+    return info
 
 
 def _keeps(dsp: Any, installed: Any) -> str:
