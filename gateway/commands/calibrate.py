@@ -355,6 +355,11 @@ def _finish(
     _table(priors[kept], rows, result.sets)
     if len(made) > 1:
         print(f"kept: the site model from the {kept}, the better in cross-validation")
+    if result.accepted and result.after.to_json() == result.before.to_json():
+        print(
+            f"note: the site model scores as the {kept} does on these passes: the walk "
+            f"tests taught it nothing that shows, and the unit may as well run the {kept}"
+        )
     result.model.info = _recorded(info, priors, kept, made, forced=args.force)
     if not result.accepted and not args.force:
         why = "the site model scores worse in cross-validation " + "; ".join(result.reasons)

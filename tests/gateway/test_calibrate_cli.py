@@ -203,14 +203,16 @@ def test_a_floor_unit_starts_from_its_floor_model_as_well_and_keeps_the_better(
     out = tmp_path / "site-model.json"
     assert main(["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]) == 0
     captured = capsys.readouterr()
-    names = [line.split(" footstep Pd")[0].strip() for line in captured.out.splitlines()]
-    assert [n for n in names if n.endswith("model")] == [
+    table = [line for line in captured.out.splitlines() if " footstep Pd " in line]
+    assert [line.split(" footstep Pd")[0].strip() for line in table] == [
         "packaged model",
         "floor model",
         "site model from the packaged model",
         "site model from the floor model",
     ]
     assert "kept: the site model from the floor model" in captured.out
+    # It taught the floor model nothing that shows here, and says so.
+    assert "the unit may as well run the floor model" in captured.out
     info = json.loads(out.read_text())["info"]
     floor = load_model(None, "floor")
     assert info["prior"] == {"id": floor.name, "hash": floor.digest}
