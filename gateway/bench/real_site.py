@@ -172,6 +172,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.floor_model
             else configured_model(config.classifier)
         )
+    if installed is not None:
+        learnt = sorted(set(args.dataset) & set((installed.info.get("real") or {}).get("sets", {})))
+        if learnt:
+            print(
+                f"note: the {args.installation} model {installed.name} learnt the dev split of "
+                f"{', '.join(learnt)}: its score on that walk test is no cross-validation, and "
+                "a site model taught from it has seen the walk test twice (--floor-model FILE: "
+                "one made without the data set, for a floor it never learnt)",
+                file=sys.stderr,
+            )
     minutes = args.anchor_minutes
     scenarios = installation_anchors(args.installation)
     anchors = (

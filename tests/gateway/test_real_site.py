@@ -124,13 +124,21 @@ def test_a_floor_unit_s_walk_test_is_anchored_in_the_building_and_held_to_the_fl
 
 
 def test_a_floor_model_that_never_saw_the_floor_can_stand_in_for_the_packaged_one(
-    root: Path, report: dict[str, Any]
+    root: Path, report: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Leaving a floor out of the floor model is how a floor it never learnt is seen: here
     # the ground model stands in, so the "floor model" scores as the packaged one does.
-    ground = str(resources.files("dsp").joinpath("model.json"))
-    floor = _report(root, "--installation", "floor", "--floor-model", ground)
+    ground = resources.files("dsp").joinpath("model.json")
+    floor = _report(root, "--installation", "floor", "--floor-model", str(ground))
     assert floor["cross_validated"]["floor"] == report["cross_validated"]["packaged"]
+    assert "learnt the dev split" not in capsys.readouterr().err
+    # One that learnt this data set's dev split is named as such: its score is in-sample.
+    model = json.loads(ground.read_text())
+    model["info"]["real"] = {"split": "dev", "sets": {"floorset": {"files": 2}}}
+    learnt = tmp_path / "learnt.json"
+    learnt.write_text(json.dumps(model))
+    _report(root, "--installation", "floor", "--floor-model", str(learnt))
+    assert "learnt the dev split of floorset" in capsys.readouterr().err
 
 
 def test_a_data_set_that_is_not_there_is_named(
