@@ -23,6 +23,13 @@ from tests.gateway.walktest_rig import CONFIG, run_walktest
 ANCHORS = ["--anchor-minutes", "0.2"]
 
 
+def _floor_config(folder: Path) -> Path:
+    """A unit's config that says it stands on a floor."""
+    config = folder / "gateway.toml"
+    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    return config
+
+
 @pytest.fixture(scope="module")
 def walk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rec = generate("walktest", 110.0, 5)
@@ -78,8 +85,7 @@ def test_a_worse_site_model_is_refused_and_nothing_is_overwritten(
     assert json.loads(out.read_text())["info"]["calibration"]["forced"] is True
     assert (tmp_path / "site-model.json.prev").read_text() == "what the unit had"
     # A floor unit tries both its priors: each refusal is named.
-    config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    config = _floor_config(tmp_path)
     written = out.read_bytes()
     assert main(["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]) == 1
     err = capsys.readouterr().err
@@ -198,8 +204,7 @@ def test_a_floor_unit_starts_from_its_floor_model_as_well_and_keeps_the_better(
     # A site model replaces the floor model such a unit runs. On this walk test (two people)
     # the one taught from the packaged ground model names them less surely than the floor
     # model does; the one taught from the floor model keeps what it knows, and is kept.
-    config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    config = _floor_config(tmp_path)
     out = tmp_path / "site-model.json"
     assert main(["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), *ANCHORS]) == 0
     captured = capsys.readouterr()
@@ -232,8 +237,7 @@ def test_a_site_model_from_another_prior_must_also_beat_the_floor_model(
 ) -> None:
     # Told to start from the ground model alone, a floor unit's site model must still do
     # no worse than the floor model the unit runs: here it does, and is refused.
-    config = tmp_path / "gateway.toml"
-    config.write_text(CONFIG + '\n[dsp.classifier]\ninstallation = "floor"\n')
+    config = _floor_config(tmp_path)
     out = tmp_path / "site-model.json"
     ground = str(resources.files("dsp").joinpath("model.json"))
     args = ["calibrate", str(walk_dir), "-c", str(config), "--out", str(out), "--prior", ground]
