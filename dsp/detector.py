@@ -561,6 +561,21 @@ def decide(
     return k, conf
 
 
+def why_not_reported(
+    proba: FloatArray, vector: Mapping[str, float], duration_s: float, cfg: ClassifierDspConfig
+) -> str | None:
+    """Why a group the classifier judged was not reported, in words (None when it was): what
+    ``decide`` and ``long_enough`` weighed, for someone looking at a miss."""
+    real = 1.0 - float(proba[NOISE])
+    if decide(proba, vector, cfg) is None:
+        if real < cfg.min_conf:
+            return f"the model is {real:.2f} sure it is real, under min_conf {cfg.min_conf:g}"
+        return "real but not nameable (unknown), and report_unknown is off"
+    if not long_enough(duration_s, dict(vector), cfg):
+        return f"{duration_s:.2f} s is too short to report (min_duration_s, min_cut_short_s)"
+    return None
+
+
 def regroup(
     events: Sequence[SensorEvent], kinds: Sequence[str], config: DspConfig
 ) -> list[Candidate]:

@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-flags", action="store_true", help="print detections only, not flagged stretches"
     )
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also print each event the classifier judged and did not report, with the "
+        "model's probabilities and why (under min_conf, too short, ...): for looking at a miss",
+    )
 
 
 def add_installation_argument(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +177,9 @@ def analyse_session(session: Session, config: Any, args: Any) -> str:
     recording = analysed
     announce_compiling()
     try:
-        result = run_detector(recording, config, prime_s=OFFLINE_PRIME_S)
+        result = run_detector(
+            recording, config, prime_s=OFFLINE_PRIME_S, keep_candidates=args.candidates
+        )
     except ModelError as exc:
         raise ConfigError(f"dsp.classifier.model: {exc}") from None
     lines: list[tuple[float, dict[str, Any]]] = []
@@ -194,9 +202,38 @@ def analyse_session(session: Session, config: Any, args: Any) -> str:
                 **time_fields(recording, spans, flag.t0, flag.t1),
             }
             lines.append((flag.t0, obj))
+    if args.candidates:
+        lines += _unreported(result, recording, spans, config)
     lines.sort(key=lambda item: item[0])
     out = sys.stdout
     for _, obj in lines:
         out.write(json.dumps(obj, allow_nan=False) + "\n")
     out.flush()
     return "analysed"
+
+
+def _unreported(
+    result: Any, recording: Any, spans: list[FileSpan], config: Any
+) -> list[tuple[float, dict[str, Any]]]:
+    """The events the classifier judged and did not report: when, what the model made of
+    them and why they were not reported."""
+    import numpy as np
+
+    from dsp.detector import why_not_reported
+
+    classes = result.detector.model.classes
+    out = []
+    for cand in result.detector.candidates:
+        proba = np.asarray(cand.proba)
+        why = why_not_reported(proba, cand.vector, cand.t1 - cand.t0, config.classifier)
+        if why is None:
+            continue  # reported: a detection line says so
+        obj = {
+            "candidate": "not reported",
+            "why": why,
+            "proba": {c: round(float(p), 3) for c, p in zip(classes, proba, strict=True)},
+            **time_fields(recording, spans, cand.t0, cand.t1),
+            "sensors": list(cand.sensors),
+        }
+        out.append((cand.t0, obj))
+    return out

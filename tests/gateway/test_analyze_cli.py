@@ -18,6 +18,7 @@ from drivers.recordings import write_recording
 from gateway.cli import main
 from hil.scenarios import generate
 from tests.drivers.test_recording_formats import sac_bytes
+from tests.gateway.walktest_rig import CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,6 +287,37 @@ def test_a_triggered_clip_as_bare_csv_counts_is_detected(
     lines = _lines(capsys.readouterr().out)
     assert [obj["class"] for obj in lines] == ["footstep"]
     assert lines[0]["t0"] < 2.0
+
+
+def test_candidates_show_what_was_judged_and_not_reported_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
+) -> None:
+    # Looking at a miss: the walker is reported, and nothing else the model judged shows
+    # until asked for; with a bar no model clears, the walker is a candidate saying why.
+    counts, rate = walker_clip
+    path = tmp_path / "clip.csv"
+    np.savetxt(path, counts, fmt="%d")
+    args = ["analyze", str(path), "--rate", str(rate), "--no-flags"]
+    assert main([*args, "--candidates"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert [obj["class"] for obj in lines if "class" in obj] == ["footstep"]
+    assert all(obj["why"] for obj in lines if "candidate" in obj)
+    strict = tmp_path / "strict.toml"
+    strict.write_text(CONFIG + "\n[dsp.classifier]\nmin_conf = 1.0\n")
+    assert main([*args, "-c", str(strict)]) == 0
+    assert _lines(capsys.readouterr().out) == []
+    assert main([*args, "-c", str(strict), "--candidates"]) == 0
+    (walker,) = [obj for obj in _lines(capsys.readouterr().out) if obj["proba"]["footstep"] > 0.5]
+    assert walker["candidate"] == "not reported" and walker["start_s"] < 2.0
+    assert "sure it is real, under min_conf 1" in walker["why"]
+    assert set(walker["proba"]) == {"noise", "footstep", "vehicle", "unknown"}
+    assert abs(sum(walker["proba"].values()) - 1.0) < 0.01
+    assert walker["sensors"] == ["geo1"]
+    # Sure enough, but heard for less than it is asked to last (the clip's end cut it short).
+    strict.write_text(CONFIG + "\n[dsp.classifier]\nmin_cut_short_s = 60\n")
+    assert main([*args, "-c", str(strict), "--candidates"]) == 0
+    (walker,) = _lines(capsys.readouterr().out)
+    assert walker["why"].endswith(" s is too short to report (min_duration_s, min_cut_short_s)")
 
 
 def test_a_pc_loggers_labelled_export_is_analysed_as_it_is(
