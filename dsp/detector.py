@@ -569,10 +569,10 @@ def why_not_reported(
     real = 1.0 - float(proba[NOISE])
     if decide(proba, vector, cfg) is None:
         if real < cfg.min_conf:
-            return f"the model is {real:.2f} sure it is real, under min_conf {cfg.min_conf:g}"
+            return f"{real:.2f} sure it is real, under min_conf {cfg.min_conf:g}"
         return "real but not nameable (unknown), and report_unknown is off"
     if not long_enough(duration_s, dict(vector), cfg):
-        return f"{duration_s:.2f} s is too short to report (min_duration_s, min_cut_short_s)"
+        return f"{duration_s:.2f} s, too short to report (min_duration_s, min_cut_short_s)"
     return None
 
 

@@ -177,7 +177,14 @@ class WalkTest:
         self.writer.close()
         end = self.end_time()
         events = self.detector.sensor_events
-        results = outcomes(self.marks, end, self.detections, events)
+        results = outcomes(
+            self.marks,
+            end,
+            self.detections,
+            events,
+            self.detector.candidates,
+            self.config.dsp.classifier,
+        )
         stray = unmarked(self.marks, end, self.detections)
         files = sorted(p.name for p in self.writer.files())
         start = self.first_t0

@@ -3,7 +3,9 @@
 A pass is *detected* when a report of its class overlaps it (its span widened by the same
 2 s tolerance as ``eval``'s matching rule), *wrong class* when reports overlap it but none of
 its class, *missed* when none does, and *no signal* when no sensor's chain even rose out of
-its noise during it (the source was too far, or nothing happened).
+its noise during it (the source was too far, or nothing happened). Of a missed pass the
+summary also says what the model made of the event it judged there and why it was not
+reported (``dsp.detector.why_not_reported``): how near the miss was.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from dsp.classifier import CLASSES, NOISE
+from dsp.config import ClassifierDspConfig
+from dsp.detector import Candidate, why_not_reported
 from dsp.records import Detection, SensorEvent
 from hil.marks import PASSES, Mark, passes
 
@@ -30,6 +37,9 @@ class PassOutcome:
     detection: Detection | None = None
     """The report that speaks for the pass: of its class if any, else the longest overlap."""
     seen_by: list[str] = field(default_factory=list)
+    judged: tuple[str, str] | None = None
+    """Of a missed pass: the class the model found it most like, and why the event it
+    judged there (the one it was surest was real) was not reported."""
 
     @property
     def label(self) -> str:
@@ -51,6 +61,8 @@ class PassOutcome:
             out["conf"] = d.conf
             out["snr_db"] = d.features.get("snr_db")
             out["sensors"] = list(d.sensors)
+        if self.judged is not None:
+            out["judged"] = {"like": self.judged[0], "why_not_reported": self.judged[1]}
         return out
 
 
@@ -63,8 +75,11 @@ def outcomes(
     end: float,
     detections: Sequence[Detection],
     events: Sequence[SensorEvent],
+    candidates: Sequence[Candidate] = (),
+    classifier: ClassifierDspConfig | None = None,
 ) -> list[PassOutcome]:
-    """Every pass with what came of it (times in epoch seconds)."""
+    """Every pass with what came of it (times in epoch seconds); with the detector's
+    ``candidates`` and its ``classifier`` settings, what the model made of a missed one."""
     out = []
     for i, mark, until in passes(marks, end):
         label = PASSES[mark.kind][0]
@@ -86,8 +101,26 @@ def outcomes(
             outcome, best = "wrong class", max(hits, key=lambda h: h[1])[0]
         else:
             outcome, best = ("missed" if seen else "no signal"), None
-        out.append(PassOutcome(i, mark, until, outcome, best, seen))
+        result = PassOutcome(i, mark, until, outcome, best, seen)
+        if outcome == "missed" and classifier is not None:
+            result.judged = _judged(candidates, mark.t, until, classifier)
+        out.append(result)
     return out
+
+
+def _judged(
+    candidates: Sequence[Candidate], t0: float, t1: float, cfg: ClassifierDspConfig
+) -> tuple[str, str] | None:
+    """Of the events judged during a pass, the one the model was surest was real: the
+    class it found it most like, and why it was not reported."""
+    near = [c for c in candidates if _overlap(c.t0 - TOLERANCE_S, c.t1 + TOLERANCE_S, t0, t1) > 0]
+    if not near:
+        return None
+    best = min(near, key=lambda c: c.proba[NOISE])
+    proba = np.asarray(best.proba)
+    why = why_not_reported(proba, best.vector, best.t1 - best.t0, cfg)
+    like = CLASSES[int(np.argmax(proba[1:])) + 1]
+    return (like, why) if why is not None else None
 
 
 def unmarked(marks: Sequence[Mark], end: float, detections: Sequence[Detection]) -> list[Detection]:
@@ -143,6 +176,11 @@ def summary_lines(
                 f"{number:>2}  {clock_time(r.mark.t)}  {r.mark.kind:<8}  {dist:>6}  "
                 f"{r.outcome:<11}  {cls:<8}  {conf:>4}  {snr:>5}  {sensors}"[:80].rstrip()
             )
+        lines += [
+            f"{number:>2}  missed: most like {r.judged[0]}, {r.judged[1]}"[:80]
+            for number, r in enumerate(results, start=1)
+            if r.judged is not None
+        ]
         done = sum(r.outcome == "detected" for r in results)
         lines.append(f"Detected {done} of {len(results)} passes.")
         far = farthest(results)

@@ -317,7 +317,7 @@ def test_candidates_show_what_was_judged_and_not_reported_and_why(
     strict.write_text(CONFIG + "\n[dsp.classifier]\nmin_cut_short_s = 60\n")
     assert main([*args, "-c", str(strict), "--candidates"]) == 0
     (walker,) = _lines(capsys.readouterr().out)
-    assert walker["why"].endswith(" s is too short to report (min_duration_s, min_cut_short_s)")
+    assert walker["why"].endswith(" s, too short to report (min_duration_s, min_cut_short_s)")
 
 
 def test_a_pc_loggers_labelled_export_is_analysed_as_it_is(

@@ -75,6 +75,24 @@ def test_a_sensor_that_dies_is_named_and_teaches_nothing_after(tmp_path: Path) -
     assert dead and dead[0][1] == pytest.approx(40.0, abs=1.0)
 
 
+def test_a_missed_pass_says_what_the_model_made_of_it(tmp_path: Path) -> None:
+    # A unit set to report only what the model is certain of misses every pass; the
+    # summary says, per pass, what the model found it most like and how near it came.
+    rec = generate("walktest", DURATION_S, SEED)
+    strict = "\n[dsp.classifier]\nmin_conf = 1.0\n"
+    _, result = run_walktest(rec, tmp_path / "wt", extra_config=strict)
+    assert result.passes and all(r.outcome == "missed" for r in result.passes)
+    lines = summary_lines(result.passes, result.stray, result.incidents)
+    judged = [line for line in lines if " missed: most like " in line]
+    assert len(judged) == len(result.passes)
+    assert all("sure it is real, under min_conf 1" in line for line in judged)
+    assert all(len(line) <= 80 for line in lines)
+    assert any(line.startswith(" 1  missed: most like footstep, ") for line in judged)
+    walk = json.loads((tmp_path / "wt" / MANIFEST).read_text())
+    passes = [p for p in walk["passes"] if p["outcome"] == "missed"]
+    assert passes and all(p["judged"]["why_not_reported"] for p in passes)
+
+
 def test_a_mark_nothing_was_seen_in_says_so(tmp_path: Path) -> None:
     rec = generate("walktest", DURATION_S, SEED)
     # A pass marked in the quiet lead-in: no sensor rises above its noise.

@@ -48,8 +48,9 @@ poll_hz = 50
 BLOCK_S = 0.5
 
 
-def config() -> GatewayConfig:
-    return parse_config(tomllib.loads(CONFIG))
+def config(extra: str = "") -> GatewayConfig:
+    """The rig's unit, with ``extra`` TOML (a ``[dsp.classifier]`` section, say) added."""
+    return parse_config(tomllib.loads(CONFIG + extra))
 
 
 def blocks(rec: Recording, stop: dict[str, float] | None = None) -> list[SampleBlock]:
@@ -78,11 +79,12 @@ def run_walktest(
     marks: bool = True,
     stop: dict[str, float] | None = None,
     extra_marks: list[tuple[float, str, float | None]] = (),  # type: ignore[assignment]
+    extra_config: str = "",
 ) -> tuple[WalkTest, Result]:
     """Feed the recording through a walk test marked as a technician would (from its
     truth); the walk test's directory is ``directory``."""
     now = [rec.start_time]
-    session = WalkTest(config(), directory, clock=lambda: now[0])
+    session = WalkTest(config(extra_config), directory, clock=lambda: now[0])
     plan = parse_plan(plan_from_truth(rec.truth, duration_s=rec.duration)) if marks else []
     pending = [(rec.start_time + (p.offset_s or 0.0), p.kind, p.range_m) for p in plan]
     pending += [(rec.start_time + t, kind, r) for t, kind, r in extra_marks]
