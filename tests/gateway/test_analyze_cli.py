@@ -276,13 +276,19 @@ def walker_clip() -> tuple[np.ndarray, float]:
     return np.round(2048.0 + geo.data[a : a + round(10.0 * geo.rate), 0] / 2e-8), geo.rate
 
 
+def _bare_csv(folder: Path, clip: tuple[np.ndarray, float]) -> tuple[Path, float]:
+    """The clip as a CSV of bare counts, one per line (no rate in the file), and its rate."""
+    counts, rate = clip
+    path = folder / "clip.csv"
+    np.savetxt(path, counts, fmt="%d")
+    return path, rate
+
+
 def test_a_triggered_clip_as_bare_csv_counts_is_detected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
 ) -> None:
     # One value per line, no rate in the file.
-    counts, rate = walker_clip
-    path = tmp_path / "clip.csv"
-    np.savetxt(path, counts, fmt="%d")
+    path, rate = _bare_csv(tmp_path, walker_clip)
     assert main(["analyze", str(path), "--rate", str(rate), "--no-flags"]) == 0
     lines = _lines(capsys.readouterr().out)
     assert [obj["class"] for obj in lines] == ["footstep"]
@@ -294,9 +300,7 @@ def test_candidates_show_what_was_judged_and_not_reported_and_why(
 ) -> None:
     # Looking at a miss: the walker is reported, and nothing else the model judged shows
     # until asked for; with a bar no model clears, the walker is a candidate saying why.
-    counts, rate = walker_clip
-    path = tmp_path / "clip.csv"
-    np.savetxt(path, counts, fmt="%d")
+    path, rate = _bare_csv(tmp_path, walker_clip)
     args = ["analyze", str(path), "--rate", str(rate), "--no-flags"]
     assert main([*args, "--candidates"]) == 0
     lines = _lines(capsys.readouterr().out)
