@@ -303,12 +303,23 @@ def _prior(args: argparse.Namespace) -> Any:
     return prior
 
 
-def _packaged(model: Any) -> bool:
-    """Whether ``model`` is one of the package's own (the floor model is a site model of
-    simulated homes and real floors, and a prior all the same)."""
+def _packaged(model: Any) -> str | None:
+    """Which of the package's own models ``model`` is (``ground``, ``floor``), or None. The
+    floor model is a site model of simulated homes and real floors, and a prior all the
+    same."""
     from dsp.classifier import PACKAGED_MODELS, load_model
 
-    return any(model.digest == load_model(None, kind).digest for kind in PACKAGED_MODELS)
+    return next(
+        (kind for kind in PACKAGED_MODELS if model.digest == load_model(None, kind).digest),
+        None,
+    )
+
+
+def _prior_name(args: argparse.Namespace, prior: Any) -> str:
+    """What the tables and reasons call the prior: the packaged (ground) model, the floor
+    model, or a model given with --prior."""
+    kind = "ground" if args.prior is None else _packaged(prior)
+    return {"ground": "packaged model", "floor": "floor model"}.get(kind or "", "prior")
 
 
 def _finish(
@@ -336,7 +347,7 @@ def _finish(
 
     anchors = _anchors(args.anchor_minutes, dsp, setting, info)
     name = f"{dsp.classifier.installation} model"
-    priors = {"packaged model": prior}
+    priors = {_prior_name(args, prior): prior}
     if installed is not None and not args.prior:
         priors[name] = installed  # the site may be better taught from what the unit runs
     kept, made = calibrate_from(

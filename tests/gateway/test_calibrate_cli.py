@@ -122,6 +122,16 @@ def test_a_site_model_is_no_prior(
     floor = str(resources.files("dsp").joinpath("model-floor.json"))
     assert main(["calibrate", str(walk_dir), "--prior", floor, "--out", str(out), *ANCHORS]) == 0
     assert json.loads(out.read_text())["info"]["prior"]["hash"] == load_model(floor).digest
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()]
+    assert ["floor", "model"] in rows and ["packaged", "model"] not in rows  # named as it is
+    # A model of one's own (retrained, say) is "the prior".
+    own = json.loads(Path(str(resources.files("dsp").joinpath("model.json"))).read_text())
+    own["info"]["id"] = "retrained-here"
+    (tmp_path / "own.json").write_text(json.dumps(own))
+    args = ["--prior", str(tmp_path / "own.json"), "--out", str(out), *ANCHORS]
+    assert main(["calibrate", str(walk_dir), *args]) == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()]
+    assert ["prior", "footstep"] in rows and ["packaged", "model"] not in rows
 
 
 def test_marks_no_sensor_saw_teach_nothing(
