@@ -247,11 +247,17 @@ def hold_to(
     either (``result`` is refused, with the reasons, where it does): the model the unit
     runs without a site model, when that is not the prior (a floor unit's floor model)."""
     score = model_score(model, examples, config, durations)
-    below = worse(score, result.after)
+    _held(result, name, score)
+    return score
+
+
+def _held(result: Calibration, name: str, baseline: PassScore) -> None:
+    """Refuse ``result`` where its site model does worse than ``baseline``, the score of
+    the model called ``name``, saying so in its reasons."""
+    below = worse(baseline, result.after)
     if below:
         result.accepted = False
         result.reasons += [f"than the {name}: {r}" for r in below]
-    return score
 
 
 def calibrate_from(
@@ -279,9 +285,8 @@ def calibrate_from(
     for name, result in made.items():
         result.reasons = [f"than the {name}: {r}" for r in result.reasons]
         for other, baseline in made.items():
-            below = worse(baseline.before, result.after) if other != name else []
-            result.reasons += [f"than the {other}: {r}" for r in below]
-        result.accepted = not result.reasons
+            if other != name:
+                _held(result, other, baseline.before)
     kept = max(made, key=lambda n: (made[n].accepted, made[n].after.value, -made[n].after.nll))
     return kept, made
 
