@@ -35,6 +35,7 @@ floor model is made.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -307,12 +308,15 @@ def _packaged(model: Any) -> str | None:
     """Which of the package's own models ``model`` is (``ground``, ``floor``), or None. The
     floor model is a site model of simulated homes and real floors, and a prior all the
     same."""
+    return _packaged_digests().get(model.digest)
+
+
+@functools.cache
+def _packaged_digests() -> dict[str, str]:
+    """The package's own models by their hash: each file is read once."""
     from dsp.classifier import PACKAGED_MODELS, load_model
 
-    return next(
-        (kind for kind in PACKAGED_MODELS if model.digest == load_model(None, kind).digest),
-        None,
-    )
+    return {load_model(None, kind).digest: kind for kind in PACKAGED_MODELS}
 
 
 def _prior_name(args: argparse.Namespace, prior: Any) -> str:
