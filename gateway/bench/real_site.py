@@ -172,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.floor_model
             else configured_model(config.classifier)
         )
-    if installed is not None:
         learnt = sorted(set(args.dataset) & set((installed.info.get("real") or {}).get("sets", {})))
         if learnt:
             print(
