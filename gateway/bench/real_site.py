@@ -35,7 +35,7 @@ import numpy.typing as npt
 from drivers.errors import RecordingError
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording
-from dsp.classifier import Model, configured_model, load_model
+from dsp.classifier import Model, ModelError, configured_model, load_model
 from dsp.config import ClassifierDspConfig, DspConfig
 from gateway.bench.real.common import MANIFEST, read_manifest
 from gateway.bench.real_data import Tally, per_file_lines
@@ -167,11 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     installed = None
     if args.installation != "ground":
         # A floor model made without the data set stands for a floor it never learnt.
-        installed = (
-            load_model(args.floor_model)
-            if args.floor_model
-            else configured_model(config.classifier)
-        )
+        try:
+            installed = (
+                load_model(args.floor_model)
+                if args.floor_model
+                else configured_model(config.classifier)
+            )
+        except ModelError as exc:
+            print(f"--floor-model: {exc}", file=sys.stderr)
+            return 2
         learnt = sorted(set(args.dataset) & set((installed.info.get("real") or {}).get("sets", {})))
         if learnt:
             print(

@@ -139,6 +139,13 @@ def test_a_floor_model_that_never_saw_the_floor_can_stand_in_for_the_packaged_on
     learnt.write_text(json.dumps(model))
     _report(root, "--installation", "floor", "--floor-model", str(learnt))
     assert "learnt the dev split of floorset" in capsys.readouterr().err
+    # A file that is no model is named, before anything is simulated.
+    (tmp_path / "notes.json").write_text('{"x": 1}')
+    args = [str(root), "--dataset", "floorset", "--installation", "floor"]
+    assert real_site.main([*args, "--floor-model", str(tmp_path / "notes.json")]) == 2
+    assert "--floor-model: " in capsys.readouterr().err
+    assert real_site.main([*args, "--floor-model", str(tmp_path / "gone.json")]) == 2
+    assert "cannot read model" in capsys.readouterr().err
 
 
 def test_a_data_set_that_is_not_there_is_named(
