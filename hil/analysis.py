@@ -90,6 +90,25 @@ def usability(recording: Recording) -> list[str]:
     return out
 
 
+HORIZONTAL = frozenset({"N", "E", "R", "T"})
+"""SEED orientation codes of horizontal components (north, east, radial, transverse)."""
+
+
+def cautions(recording: Recording) -> list[str]:
+    """What makes a usable recording's classes less sure than usual, in words."""
+    out = []
+    for ch in recording.channels.values():
+        if ch.kind == "seismic" and ch.components and set(ch.components) <= HORIZONTAL:
+            # Of a 3-component node the vertical is taken; alone, a horizontal is read as
+            # if it were one, and its spectrum is not a vertical's (docs/dsp.md, "Using it").
+            out.append(
+                f"{ch.name} holds horizontal components only ({', '.join(ch.components)}): "
+                "the detector learnt vertical geophones and names what it hears less surely "
+                "on a horizontal one; give the vertical (Z) file with it if there is one"
+            )
+    return out
+
+
 def _too_slow_hint(recording: Recording, ch: Channel) -> str:
     """What may have gone wrong when a channel is too slow: a slow sensor of another kind
     taken for the default one, or a time column in milliseconds read as seconds."""

@@ -162,7 +162,7 @@ def analyse_session(session: Session, config: Any, args: Any) -> str:
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
-    from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
+    from hil.analysis import OFFLINE_PRIME_S, as_analysed, cautions, run_detector, usability
 
     name, recording, spans = session.files[0], session.recording, session.spans
     if not recording.channels or recording.duration <= 0:
@@ -175,6 +175,8 @@ def analyse_session(session: Session, config: Any, args: Any) -> str:
     if analysed is None:
         return "too short" if recording.duration < SHORTEST_CLIP_S else "too slow"
     recording = analysed
+    for caution in cautions(recording):
+        print(f"ugs-gateway analyze: {name}: {caution}", file=sys.stderr)
     announce_compiling()
     try:
         result = run_detector(

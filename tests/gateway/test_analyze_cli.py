@@ -439,6 +439,29 @@ def test_a_sac_file_from_a_seismic_node_is_analysed(
         assert obj["file"] == str(second if in_second else first)
 
 
+def test_a_horizontal_trace_alone_is_analysed_and_said_to_be_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A node's north component handed over without its vertical: still analysed, with a
+    # word that the classes are less sure on it; with the vertical beside it, no word.
+    rec = generate("patrol", 60.0, seed=78)
+    geo = rec.channels["geo1"].data[:, 0]
+    rate = rec.channels["geo1"].rate
+    north, vertical = tmp_path / "NODE7.EHN.sac", tmp_path / "NODE7.EHZ.sac"
+    north.write_bytes(sac_bytes(geo, rate=rate, component="EHN"))
+    vertical.write_bytes(sac_bytes(geo, rate=rate, component="EHZ"))
+    assert main(["analyze", str(north)]) == 0
+    out, err = capsys.readouterr()
+    assert "geo1 holds horizontal components only (N)" in err
+    assert "give the vertical (Z) file with it" in err
+    alone = [obj["class"] for obj in _lines(out) if "class" in obj]
+    assert alone, "the walkers are still reported"
+    assert main(["analyze", str(north), str(vertical)]) == 0
+    out, err = capsys.readouterr()
+    assert "horizontal" not in err
+    assert [obj["class"] for obj in _lines(out) if "class" in obj] == alone
+
+
 def test_a_floor_installation_names_more_of_the_people_in_a_home(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
