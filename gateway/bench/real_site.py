@@ -123,7 +123,7 @@ def by_session(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="folder holding the prepared data sets")
     parser.add_argument("--dataset", action="append", required=True, help="data set (folder name)")
@@ -149,42 +149,66 @@ def main(argv: list[str] | None = None) -> int:
         help="take only the dev split's first M minutes (files in manifest order) as the walk test",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    args = parser.parse_args(argv)
-    # Every file is read before the anchors are simulated: a broken data set is named at once.
-    splits: dict[str, tuple[list[Recording], list[Recording]]] = {}
-    for name in args.dataset:
-        found = sorted(p.parent for p in args.root.glob(f"*/{name}/{MANIFEST}"))
+    return parser.parse_args(argv)
+
+
+class _UnusableError(Exception):
+    """A data set or model that cannot be used: the message, and exit 2."""
+
+
+def _read_splits(
+    root: Path, names: list[str]
+) -> dict[str, tuple[list[Recording], list[Recording]]]:
+    """Each data set's dev and held-back files, every one read before the anchors are
+    simulated: a broken data set is named at once."""
+    splits = {}
+    for name in names:
+        found = sorted(p.parent for p in root.glob(f"*/{name}/{MANIFEST}"))
         if not found:
-            print(f"{name}: no prepared data set under {args.root}", file=sys.stderr)
-            return 2
+            raise _UnusableError(f"{name}: no prepared data set under {root}")
         try:
             splits[name] = (split_files(found[0], "dev"), split_files(found[0], "heldout"))
         except (OSError, ValueError, KeyError, RecordingError) as exc:
-            print(f"{name}: cannot be read ({exc}); prepare it again", file=sys.stderr)
-            return 2
+            raise _UnusableError(f"{name}: cannot be read ({exc}); prepare it again") from None
+    return splits
+
+
+def _installed_model(args: argparse.Namespace, config: DspConfig) -> Model | None:
+    """The model a unit of this installation runs before its walk test (None on the
+    ground, where that is the packaged one): the packaged floor model, or ``--floor-model``."""
+    if args.installation == "ground":
+        return None
+    # A floor model made without the data set stands for a floor it never learnt.
+    try:
+        installed = (
+            load_model(args.floor_model)
+            if args.floor_model
+            else configured_model(config.classifier)
+        )
+    except ModelError as exc:
+        raise _UnusableError(f"--floor-model: {exc}") from None
+    learnt = sorted(set(args.dataset) & set((installed.info.get("real") or {}).get("sets", {})))
+    if learnt:
+        print(
+            f"note: the {args.installation} model {installed.name} learnt the dev split of "
+            f"{', '.join(learnt)}: its score on that walk test is no cross-validation, and "
+            "a site model taught from it has seen the walk test twice (--floor-model FILE: "
+            "one made without the data set, for a floor it never learnt)",
+            file=sys.stderr,
+        )
+    return installed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     config = DspConfig(classifier=ClassifierDspConfig(installation=args.installation))
+    try:
+        splits = _read_splits(args.root, args.dataset)
+        installed = _installed_model(args, config)
+    except _UnusableError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     prior = load_model(None)
-    installed = None
-    if args.installation != "ground":
-        # A floor model made without the data set stands for a floor it never learnt.
-        try:
-            installed = (
-                load_model(args.floor_model)
-                if args.floor_model
-                else configured_model(config.classifier)
-            )
-        except ModelError as exc:
-            print(f"--floor-model: {exc}", file=sys.stderr)
-            return 2
-        learnt = sorted(set(args.dataset) & set((installed.info.get("real") or {}).get("sets", {})))
-        if learnt:
-            print(
-                f"note: the {args.installation} model {installed.name} learnt the dev split of "
-                f"{', '.join(learnt)}: its score on that walk test is no cross-validation, and "
-                "a site model taught from it has seen the walk test twice (--floor-model FILE: "
-                "one made without the data set, for a floor it never learnt)",
-                file=sys.stderr,
-            )
     minutes = args.anchor_minutes
     scenarios = installation_anchors(args.installation)
     anchors = (
@@ -232,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         }
     if args.json:
         print(json.dumps(report))
-        return 0
+    else:
+        _print_text(report)
+    return 0
+
+
+def _print_text(report: dict[str, Any]) -> None:
     for name, r in report.items():
         w = r["walk_test"]
         cv = r["cross_validated"]
@@ -259,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for line in per_file_lines(row[model]["per_file"]):
                     print(f"    {model:8s} {line}")
-    return 0
 
 
 if __name__ == "__main__":
