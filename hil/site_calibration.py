@@ -337,24 +337,7 @@ def calibrate(
     if n >= MIN_ROWS and np.unique(ys).size >= 2:
         fold = fold_of(examples.group, folds)
         oof = cross_logits(xs, ys, ss, fold[known], params, MIN_ROWS, anchor_rows)
-    # Rounds: the fewest that reach the best score per pass in cross-validation (the site
-    # teaches no more than that), then the lowest log-loss (temperatures refitted per set).
-    best: tuple[float, float, int] = (-math.inf, math.inf, 0)
-    candidates: dict[int, tuple[dict[SensorSet, float], FloatArray]] = {}
-    for r in sorted(oof):
-        z = start.copy()
-        z[known] = oof[r]
-        temps = _temperatures(z, y, rows_of)
-        proba = _softmax(_scaled(z, temps, rows_of))
-        candidates[r] = (temps, proba)
-        value = pass_score(proba, examples, config, durations).value
-        loss = nll(np.log(np.maximum(proba[known], 1e-300)), ys) if n else 0.0
-        if value > best[0] + TOLERANCE or (
-            abs(value - best[0]) <= TOLERANCE and loss < best[1] - LOSS_MARGIN
-        ):
-            best = (value, loss, r)
-    rounds = best[2]
-    temps, after = candidates[rounds]
+    rounds, temps, after = _chosen_rounds(oof, start, known, rows_of, examples, config, durations)
     sets["rounds"] = rounds
     kept = {k for k in prior.boosters if changes is not None and not set(k) & set(changes)}
     for kinds in kept:
@@ -387,7 +370,7 @@ def calibrate(
         temperature = temps.get(kinds, 1.0)
         shifts = unit_shifts if kinds == unit else {}
         if kinds in kept or (not trees and temperature == 1.0 and not shifts):
-            boosters[kinds] = booster
+            boosters[kinds] = booster  # the site changes nothing in it
             continue
         set_info = {**booster.info, "site": sets["+".join(kinds)]}
         boosters[kinds] = site_booster(booster, trees, temperature, set_info, shifts)
@@ -400,6 +383,39 @@ def calibrate(
         reasons=reasons,
         sets=sets,
     )
+
+
+def _chosen_rounds(
+    oof: dict[int, FloatArray],
+    start: FloatArray,
+    known: npt.NDArray[np.bool_],
+    rows_of: dict[SensorSet, npt.NDArray[np.bool_]],
+    examples: SiteExamples,
+    config: DspConfig,
+    durations: Sequence[float],
+) -> tuple[int, dict[SensorSet, float], FloatArray]:
+    """How many of the site's rounds to keep, with each set's temperature and the
+    probabilities out of fold: the fewest rounds that reach the best score per pass in
+    cross-validation (the site teaches no more than that), then the lowest log-loss
+    (temperatures refitted per set)."""
+    y = examples.y
+    ys = y[known]
+    best: tuple[float, float, int] = (-math.inf, math.inf, 0)
+    candidates: dict[int, tuple[dict[SensorSet, float], FloatArray]] = {}
+    for r in sorted(oof):
+        z = start.copy()
+        z[known] = oof[r]
+        temps = _temperatures(z, y, rows_of)
+        proba = _softmax(_scaled(z, temps, rows_of))
+        candidates[r] = (temps, proba)
+        value = pass_score(proba, examples, config, durations).value
+        loss = nll(np.log(np.maximum(proba[known], 1e-300)), ys) if ys.size else 0.0
+        if value > best[0] + TOLERANCE or (
+            abs(value - best[0]) <= TOLERANCE and loss < best[1] - LOSS_MARGIN
+        ):
+            best = (value, loss, r)
+    rounds = best[2]
+    return rounds, *candidates[rounds]
 
 
 def _best_shift(
