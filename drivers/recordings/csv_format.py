@@ -33,6 +33,7 @@ import json
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,101 @@ def _parse_time(cell: str) -> float:
     return stamp.timestamp()
 
 
+@dataclass
+class _Table:
+    """A CSV's data rows and how they are laid out, before any cell is parsed."""
+
+    rows: list[tuple[int, str]]
+    """(line number, text) of each data row."""
+    delimiter: str | None
+    header: list[str] | None
+    """The header row's cells, lower-cased; None when the file has none."""
+    ncols: int
+    """The width most of the first rows have: one cut short is then reported by line."""
+    meta: dict[str, Any]
+    """What a ``# ugs {...}`` comment says (files written here)."""
+
+
 def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
+    table = _table(path)
+    has_time, unit = _time_column(path, table, rate)
+    rows, delimiter, header, meta = table.rows, table.delimiter, table.header, table.meta
+    parsed = _fast_parse(rows, delimiter, table.ncols)
+    if parsed is None:  # something is wrong: find the first bad cell and say where
+        parsed = _careful_parse(path, rows, delimiter, table.ncols, has_time)
+    time_col = 0
+    if table.ncols >= 2 and (header is None or header[0] in INDEX_NAMES) and _counts(parsed[:, 0]):
+        parsed, time_col = parsed[:, 1:], 1
+        has_time, unit = _time_after_row_numbers(path, parsed, header, rate)
+    if has_time:
+        first_cell = _split(rows[0][1], delimiter)[time_col]
+        iso = not _NUMBER.match(first_cell)  # already in seconds
+        written = parsed[:, 0]
+        times, values = in_seconds(written, None if iso else unit), parsed[:, 1:]
+        # Numbers taken as seconds as they stand: a logger's relative milliseconds read so
+        # give a rate a thousand times too low, which is worth a hint if nothing can use it.
+        as_written = not iso and times is written
+    else:
+        times, values = np.zeros(0), parsed
+        as_written = False
+    named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
+    kind = file_kind(path, sensor, named)
+    labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
+    clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
+    clocked = ", ".join(name for _, name in clocks)
+    if clocks and len(clocks) + len(labels) >= values.shape[1]:
+        raise RecordingError(f"{path}: no samples: column {clocked} is another clock")
+    dropped = ", ".join(name for _, name in labels)
+    values = np.delete(values, [i for i, _ in labels + clocks], axis=1)
+    start = float(meta.get("start_time") or 0.0)
+    valid = None
+    note = ""
+    if not has_time and header is None and values.shape[1] >= PACKET_MIN_WIDTH:
+        # Far more values per row than any sensor has: each row is a packet of samples, as
+        # a logger that writes one line per UDP message leaves them.
+        note = f"each row holds {values.shape[1]} samples (a packet): read row after row"
+        values = values.reshape(-1, 1)
+    if has_time:
+        data, valid, ch_rate, t_first, note = _placed_by_time(
+            path, times, values, rows, rate, as_written
+        )
+        if t_first > 1e8:
+            start = t_first
+    else:
+        data, ch_rate = values, check_rate(rate, path)
+    name = str(meta.get("name") or "") or default_name(kind)
+    comps = tuple(meta.get("components") or ()) or None
+    if comps is not None and len(comps) != data.shape[1]:
+        comps = None
+    scale = float(meta["scale"]) if meta.get("scale") else None
+    ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
+    info: dict[str, object] = {
+        "format": "csv",
+        "files": [str(path)],
+        "rate_from": "time" if has_time else "given",
+        "time_as_written": as_written,
+        "kind_assumed": kind_assumed(sensor, named),
+    }
+    read_notes = []
+    if named and not meta.get("kind"):
+        read_notes.append(f"its columns are headed for a {kind} sensor: read as --sensor {kind}")
+    elif info["kind_assumed"]:
+        # A bare column may be any sensor's; a PIR's analysed as a geophone is wrong silently.
+        read_notes.append(f"no sensor kind in the file: read as {kind} (--sensor says otherwise)")
+    if dropped:
+        read_notes.append(f"column {dropped} is a label, not samples: left out")
+    if clocked:
+        read_notes.append(f"column {clocked} is another clock, not samples: left out")
+    if read_notes:
+        info["read_note"] = "; ".join(read_notes)
+    if note:
+        info["rate_note"] = note
+    return Recording({name: ch}, [], start, info)
+
+
+def _table(path: Path) -> _Table:
+    """The file's data rows (comments, blank lines and a logger's preamble left out), its
+    delimiter and header, and how wide its rows are."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
@@ -202,17 +297,23 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if delimiter != "," and any("," in r for _, r in rows[:20]):
         # Spreadsheets in most of Europe write decimal commas ("0,25") between semicolons.
         rows = [(n, r.replace(",", ".")) for n, r in rows]
-    # The width most of the first rows have: one cut short is then reported by line.
     widths = [len(_split(r, delimiter)) for _, r in rows[:20]]
     ncols = Counter(widths).most_common(1)[0][0]
+    return _Table(rows, delimiter, header, ncols, meta)
+
+
+def _time_column(path: Path, table: _Table, rate: float | None) -> tuple[bool, float | None]:
+    """Whether the first column is a time, and its unit in seconds when the header names
+    one; a file that gives no way to its rate is refused here, before it is parsed."""
     has_time = False
     unit: float | None = None  # seconds per time-column unit, when the header says it
-    if header is not None:
-        unit = time_unit(header[0])
+    ncols = table.ncols
+    if table.header is not None:
+        unit = time_unit(table.header[0])
         has_time = unit is not None and ncols >= 2
     elif rate is None:
         has_time = 2 <= ncols < PACKET_MIN_WIDTH
-    if not has_time and rate is None and header is None and ncols >= PACKET_MIN_WIDTH:
+    if not has_time and rate is None and table.header is None and ncols >= PACKET_MIN_WIDTH:
         raise RecordingError(
             f"{path}: each row holds {ncols} values, a packet of samples with no time: give "
             f"--rate HZ"
@@ -222,102 +323,56 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
             f"{path}: a CSV of bare values needs its sample rate: give --rate HZ (or add a "
             f"time column)"
         )
-    parsed = _fast_parse(rows, delimiter, ncols)
-    if parsed is None:  # something is wrong: find the first bad cell and say where
-        parsed = _careful_parse(path, rows, delimiter, ncols, has_time)
-    time_col = 0
-    if ncols >= 2 and (header is None or header[0] in INDEX_NAMES) and _counts(parsed[:, 0]):
-        # A row number (pandas' unnamed index, a logger's sample counter), not a time; a
-        # logger may write its clock next to it.
-        parsed, time_col = parsed[:, 1:], 1
-        if header is not None:
-            unit = time_unit(header[1])
-            has_time = unit is not None and parsed.shape[1] >= 2
-        else:
-            unit = None
-            has_time = parsed.shape[1] >= 2 and (rate is None or _clock_like(parsed[:, 0]))
-        if not has_time and rate is None:
-            raise RecordingError(
-                f"{path}: the first column counts samples (0, 1, 2, ...) and says nothing of "
-                f"time: give --rate HZ"
-            )
-    if has_time:
-        first_cell = _split(rows[0][1], delimiter)[time_col]
-        iso = not _NUMBER.match(first_cell)  # already in seconds
-        written = parsed[:, 0]
-        times, values = in_seconds(written, None if iso else unit), parsed[:, 1:]
-        # Numbers taken as seconds as they stand: a logger's relative milliseconds read so
-        # give a rate a thousand times too low, which is worth a hint if nothing can use it.
-        as_written = not iso and times is written
+    return has_time, unit
+
+
+def _time_after_row_numbers(
+    path: Path, rest: npt.NDArray[np.float64], header: list[str] | None, rate: float | None
+) -> tuple[bool, float | None]:
+    """A first column that numbers the rows (pandas' unnamed index, a logger's sample
+    counter) is no time; a logger may write its clock next to it, first of ``rest``."""
+    if header is not None:
+        unit = time_unit(header[1])
+        has_time = unit is not None and rest.shape[1] >= 2
     else:
-        times, values = np.zeros(0), parsed
-        as_written = False
-    named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
-    kind = file_kind(path, sensor, named)
-    labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
-    clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
-    clocked = ", ".join(name for _, name in clocks)
-    if clocks and len(clocks) + len(labels) >= values.shape[1]:
-        raise RecordingError(f"{path}: no samples: column {clocked} is another clock")
-    dropped = ", ".join(name for _, name in labels)
-    values = np.delete(values, [i for i, _ in labels + clocks], axis=1)
-    start = float(meta.get("start_time") or 0.0)
-    valid = None
-    note = ""
-    if not has_time and header is None and values.shape[1] >= PACKET_MIN_WIDTH:
-        # Far more values per row than any sensor has: each row is a packet of samples, as
-        # a logger that writes one line per UDP message leaves them.
-        note = f"each row holds {values.shape[1]} samples (a packet): read row after row"
-        values = values.reshape(-1, 1)
-    if has_time:
-        unit_note = ""
-        if as_written and rate is not None:
-            times, unit_note = _unit_from_rate(times, rate)
-        note = unit_note
-        logged = _logged_not_sampled(path, times, rows, rate)
-        if logged:
-            # Stamps of when rows were logged: the samples are evenly spaced.
-            note = "; ".join(n for n in (unit_note, logged[0]) if n)
-            ch_rate = logged[1]
-            data, valid, t_first = values, None, float(times[0])
-        else:
-            data, valid, ch_rate, t_first = _place_by_time(path, times, values)
-        if rate is not None and abs(rate - ch_rate) > 0.01 * rate:
-            raise RecordingError(
-                f"{path}: the time column gives {ch_rate:.6g} Hz but --rate {rate:g} was given"
-            )
-        if t_first > 1e8:
-            start = t_first
+        unit = None
+        has_time = rest.shape[1] >= 2 and (rate is None or _clock_like(rest[:, 0]))
+    if not has_time and rate is None:
+        raise RecordingError(
+            f"{path}: the first column counts samples (0, 1, 2, ...) and says nothing of "
+            f"time: give --rate HZ"
+        )
+    return has_time, unit
+
+
+def _placed_by_time(
+    path: Path,
+    times: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    rows: list[tuple[int, str]],
+    rate: float | None,
+    as_written: bool,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None, float, float, str]:
+    """The samples placed by their time column: data, valid, rate, first time, and how the
+    times were read where that had to be guessed."""
+    unit_note = ""
+    if as_written and rate is not None:
+        times, unit_note = _unit_from_rate(times, rate)
+    note = unit_note
+    logged = _logged_not_sampled(path, times, rows, rate)
+    valid: npt.NDArray[np.bool_] | None
+    if logged:
+        # Stamps of when rows were logged: the samples are evenly spaced.
+        note = "; ".join(n for n in (unit_note, logged[0]) if n)
+        ch_rate = logged[1]
+        data, valid, t_first = values, None, float(times[0])
     else:
-        data, ch_rate = values, check_rate(rate, path)
-    name = str(meta.get("name") or "") or default_name(kind)
-    comps = tuple(meta.get("components") or ()) or None
-    if comps is not None and len(comps) != data.shape[1]:
-        comps = None
-    scale = float(meta["scale"]) if meta.get("scale") else None
-    ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
-    info: dict[str, object] = {
-        "format": "csv",
-        "files": [str(path)],
-        "rate_from": "time" if has_time else "given",
-        "time_as_written": as_written,
-        "kind_assumed": kind_assumed(sensor, named),
-    }
-    read_notes = []
-    if named and not meta.get("kind"):
-        read_notes.append(f"its columns are headed for a {kind} sensor: read as --sensor {kind}")
-    elif info["kind_assumed"]:
-        # A bare column may be any sensor's; a PIR's analysed as a geophone is wrong silently.
-        read_notes.append(f"no sensor kind in the file: read as {kind} (--sensor says otherwise)")
-    if dropped:
-        read_notes.append(f"column {dropped} is a label, not samples: left out")
-    if clocked:
-        read_notes.append(f"column {clocked} is another clock, not samples: left out")
-    if read_notes:
-        info["read_note"] = "; ".join(read_notes)
-    if note:
-        info["rate_note"] = note
-    return Recording({name: ch}, [], start, info)
+        data, valid, ch_rate, t_first = _place_by_time(path, times, values)
+    if rate is not None and abs(rate - ch_rate) > 0.01 * rate:
+        raise RecordingError(
+            f"{path}: the time column gives {ch_rate:.6g} Hz but --rate {rate:g} was given"
+        )
+    return data, valid, ch_rate, t_first, note
 
 
 def _fast_parse(
