@@ -12,7 +12,13 @@ Prints one JSON object per line:
   the detection), plus ``file``, ``start_s`` and ``end_s`` (seconds from the start of that
   file);
 - a flagged stretch of input the detector could not use as it stood: ``flag`` (nan,
-  clipped, flatline or gap), ``sensor``, the same time fields.
+  clipped, flatline or gap), ``sensor``, the same time fields;
+- with ``--candidates``, an event the classifier judged and did not report:
+  ``"candidate": "not reported"``, ``why`` (in words), ``proba`` per class, ``sensors``, the
+  same time fields.
+
+How a file was read where that had to be guessed (its rate, its sensor's kind, columns left
+out), and why one cannot be analysed, is said on stderr.
 
 Examples:
   ugs-gateway analyze site7-2026-11-27.mseed
