@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,30 +187,11 @@ def run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
     if args.save_examples:
-        np.savez(
-            args.save_examples,
-            x=examples.x,
-            y=examples.y,
-            group=examples.group,
-            features=np.asarray(FEATURES),
-            classes=np.asarray(CLASSES),
-            seeds=np.asarray(seeds),
-            scenarios=np.asarray(scenarios),
-        )
+        save_examples(args.save_examples, examples, seeds, scenarios)
     counts = np.bincount(examples.y, minlength=len(CLASSES))
     if len(examples) == 0 or np.count_nonzero(counts) < 2:
         raise InputError("too few labelled events to train on: more seeds or a longer --duration")
-    # Hold back one recording in five, rotating through the scenarios from seed to seed so
-    # that every background is among them.
-    held = {
-        i
-        for i, (scenario, seed) in enumerate(plan)
-        if (scenarios.index(scenario) + seeds.index(seed)) % CALIBRATION_EVERY
-        == CALIBRATION_EVERY - 1
-    }
-    calibrate = np.isin(examples.group, sorted(held))
-    if calibrate.all():
-        calibrate = np.zeros(len(examples), dtype=bool)
+    calibrate = calibration_rows(examples.group, plan, seeds, scenarios)
     x, y, weight = examples.x, examples.y, np.ones(len(examples))
     if real is not None:
         # One real file in five joins the calibration rows, as one recording in five does.
@@ -237,20 +219,58 @@ def run(args: argparse.Namespace) -> int:
     model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
     Path(args.out).write_text(text)
-    print(
-        json.dumps(
-            {
-                "out": args.out,
-                "examples": info["examples"],
-                "sensor_sets": {
-                    "+".join(kinds): {
-                        k: b.info.get(k)
-                        for k in ("rows", "rounds", "calibration_nll", "calibration_accuracy")
-                    }
-                    for kinds, b in model.boosters.items()
-                },
-                "seconds": round(time.monotonic() - started, 1),
-            }
-        )
-    )
+    print(json.dumps(summary(args.out, model, round(time.monotonic() - started, 1))))
     return 0
+
+
+def save_examples(path: str, examples: Any, seeds: list[int], scenarios: Sequence[str]) -> None:
+    """The labelled vectors, for study and for ``--from-examples``."""
+    import numpy as np
+
+    from dsp.classifier import CLASSES, FEATURES
+
+    np.savez(
+        path,
+        x=examples.x,
+        y=examples.y,
+        group=examples.group,
+        features=np.asarray(FEATURES),
+        classes=np.asarray(CLASSES),
+        seeds=np.asarray(seeds),
+        scenarios=np.asarray(scenarios),
+    )
+
+
+def calibration_rows(
+    group: Any, plan: Sequence[tuple[str, int]], seeds: list[int], scenarios: Sequence[str]
+) -> Any:
+    """Which rows calibrate rather than train: one recording in five, rotating through the
+    scenarios from seed to seed so that every background is among them."""
+    import numpy as np
+
+    held = {
+        i
+        for i, (scenario, seed) in enumerate(plan)
+        if (scenarios.index(scenario) + seeds.index(seed)) % CALIBRATION_EVERY
+        == CALIBRATION_EVERY - 1
+    }
+    calibrate = np.isin(group, sorted(held))
+    if calibrate.all():
+        calibrate = np.zeros(len(group), dtype=bool)
+    return calibrate
+
+
+def summary(out: str, model: Any, seconds: float) -> dict[str, Any]:
+    """What ``train`` prints: the file, its examples and each sensor set's booster."""
+    return {
+        "out": out,
+        "examples": model.info["examples"],
+        "sensor_sets": {
+            "+".join(kinds): {
+                k: b.info.get(k)
+                for k in ("rows", "rounds", "calibration_nll", "calibration_accuracy")
+            }
+            for kinds, b in model.boosters.items()
+        },
+        "seconds": seconds,
+    }
