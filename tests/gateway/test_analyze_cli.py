@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from drivers.recordings import write_recording
+from drivers.recordings.waveforms import Recording
 from gateway.cli import main
 from hil.scenarios import generate
 from tests.drivers.test_recording_formats import sac_bytes
@@ -405,14 +406,18 @@ def test_a_file_that_is_all_event_makes_up_nothing(
     assert _lines(capsys.readouterr().out) == []
 
 
+def _patrol_geophone(duration_s: float) -> tuple[Recording, np.ndarray, float]:
+    """A patrol's recording (walkers in it), its geophone trace and that trace's rate."""
+    rec = generate("patrol", duration_s, seed=78)
+    return rec, rec.channels["geo1"].data[:, 0], rec.channels["geo1"].rate
+
+
 def test_a_sac_file_from_a_seismic_node_is_analysed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The geophone of a patrol as a seismic node's SAC file: float32 ground velocity, big
     # endian, header version 7; nothing but the content says what it is.
-    rec = generate("patrol", 120.0, seed=78)
-    geo = rec.channels["geo1"].data[:, 0]
-    rate = rec.channels["geo1"].rate
+    rec, geo, rate = _patrol_geophone(120.0)
     start = datetime.fromtimestamp(rec.start_time, UTC)
     whole = tmp_path / "NODE7.DPZ.2026.331.18"
     whole.write_bytes(sac_bytes(geo, rate=rate, order=">", version=7, component="DPZ", start=start))
@@ -444,9 +449,7 @@ def test_a_horizontal_trace_alone_is_analysed_and_said_to_be_one(
 ) -> None:
     # A node's north component handed over without its vertical: still analysed, with a
     # word that the classes are less sure on it; with the vertical beside it, no word.
-    rec = generate("patrol", 60.0, seed=78)
-    geo = rec.channels["geo1"].data[:, 0]
-    rate = rec.channels["geo1"].rate
+    _, geo, rate = _patrol_geophone(60.0)
     north, vertical = tmp_path / "NODE7.EHN.sac", tmp_path / "NODE7.EHZ.sac"
     north.write_bytes(sac_bytes(geo, rate=rate, component="EHN"))
     vertical.write_bytes(sac_bytes(geo, rate=rate, component="EHZ"))
