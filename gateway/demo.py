@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from drivers.recordings.waveforms import TruthEvent
 from gateway import warmup
-from gateway.config import parse_config
+from gateway.config import GatewayConfig, parse_config
 from gateway.detection_report import parse_time
 from gateway.health.status import Health
 from gateway.local_broker import LocalBroker, find_mosquitto
@@ -169,15 +169,7 @@ def run_demo(
     """Run the demo; returns the exit code. ``stop`` ends it early (Ctrl-C)."""
     stop = stop or threading.Event()
     endless = options.duration_s == 0
-    # Compile (first run) or load the kernels before the emulators start playing, so the
-    # gateway joins the scenario at its beginning.
-    out.write("loading the signal kernels (compiled on a first run: up to a minute) ... ")
-    out.flush()
-    done = warmup.run()
-    out.write(
-        f"{done['seconds']:.1f} s"
-        + (f", {done['compiled_now']} compiled and cached\n" if done["compiled_now"] else "\n")
-    )
+    _load_kernels(out)
     length = ENDLESS_S if endless else options.duration_s
     playback = scenario_playback(options.scenario, length, options.seed, loop=endless)
     with contextlib.ExitStack() as stack:
@@ -207,17 +199,7 @@ def run_demo(
 
         sensors = station.sensors()
         apply_calibration(sensors, playback)
-        data: dict[str, Any] = {
-            "node": {"id": NODE, "site": SITE, "location": LOCATION, "state_dir": str(state_dir)},
-            "sensors": sensors,
-            "health": {"interval_s": 10},
-            "uplinks": [],
-        }
-        if broker is not None:
-            data["uplinks"] = [
-                {"name": "command-post", "host": broker[0], "port": broker[1], "tls": False}
-            ]
-        config = parse_config(data)
+        config = _unit_config(sensors, state_dir, broker)
         board = Board(playback.truth, out, period_s=ENDLESS_S if endless else None)
 
         _header(out, options, playback.description, station, broker, where)
@@ -276,6 +258,36 @@ def run_demo(
         board.tick(played + MISSED_AFTER_S)
         _summary(out, board, played, final, subscriber)
         return 0 if all(s.get("samples", 0) > 0 for s in final["sensors"].values()) else 1
+
+
+def _load_kernels(out: TextIO) -> None:
+    """Compile (first run) or load the kernels before the emulators start playing, so the
+    gateway joins the scenario at its beginning."""
+    out.write("loading the signal kernels (compiled on a first run: up to a minute) ... ")
+    out.flush()
+    done = warmup.run()
+    out.write(
+        f"{done['seconds']:.1f} s"
+        + (f", {done['compiled_now']} compiled and cached\n" if done["compiled_now"] else "\n")
+    )
+
+
+def _unit_config(
+    sensors: list[dict[str, Any]], state_dir: Path, broker: tuple[str, int] | None
+) -> GatewayConfig:
+    """The demo unit's config: the emulated sensors, a state directory of its own and, when
+    there is a broker, one uplink to the command post."""
+    data: dict[str, Any] = {
+        "node": {"id": NODE, "site": SITE, "location": LOCATION, "state_dir": str(state_dir)},
+        "sensors": sensors,
+        "health": {"interval_s": 10},
+        "uplinks": [],
+    }
+    if broker is not None:
+        data["uplinks"] = [
+            {"name": "command-post", "host": broker[0], "port": broker[1], "tls": False}
+        ]
+    return parse_config(data)
 
 
 def _command_post(broker: tuple[str, int], emit: Callable[[dict[str, Any]], None]) -> Subscriber:
