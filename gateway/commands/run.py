@@ -26,6 +26,10 @@ ORDER = 10
 log = logging.getLogger(__name__)
 
 
+SIGNAL_POLL_S = 1.0
+"""Longest the main thread sleeps before it looks for a signal received by another thread."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c", "--config", required=True, metavar="CONFIG", help="path to the TOML config"
@@ -60,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         service.start()
         while not stop.is_set():
-            wake.wait()
+            # The kernel may hand a signal to any thread; Python runs its handler in this
+            # one, when it next runs. A bounded wait lets it run within a second.
+            wake.wait(SIGNAL_POLL_S)
             wake.clear()
             if reload.is_set() and not stop.is_set():
                 reload.clear()

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"listening on {node.host}:{node.port} as fusion node {node.node_id}", file=sys.stderr)
     threading.Thread(target=read_commands, name="commands", daemon=True).start()
     try:
-        stop.wait()
+        # Bounded waits: a signal the kernel hands to another thread is handled here, in the
+        # main thread, only when it runs again.
+        while not stop.wait(1.0):
+            pass
     finally:
         node.stop()
     return 0
