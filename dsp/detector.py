@@ -35,6 +35,11 @@ from dsp.validity import FLAG_NAMES, GAP, NAN
 
 log = logging.getLogger(__name__)
 
+
+class UnknownSensorError(ValueError):
+    """A block of a sensor the detector was not built with."""
+
+
 FloatArray = npt.NDArray[np.float64]
 
 _FLOAT64 = np.dtype(np.float64)
@@ -181,7 +186,7 @@ class StreamingDetector:
         is, not copied: do not change ``data`` after handing it over."""
         s = self.streams.get(sensor)
         if s is None:
-            raise ValueError(f"unknown sensor {sensor!r} (have {', '.join(self.streams)})")
+            raise UnknownSensorError(f"unknown sensor {sensor!r} (have {', '.join(self.streams)})")
         # The fast path: a block of the usual shape that follows on in time is only noted.
         if (
             not gap

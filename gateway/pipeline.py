@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.block import SampleBlock
-from dsp.detector import StreamingDetector
+from dsp.detector import StreamingDetector, UnknownSensorError
 from dsp.records import Detection
 from gateway.detection_report import detection_fields, model_tag
 from gateway.errors import StorageError
@@ -96,6 +96,7 @@ class Pipeline:
         self._last_detection: dict[str, Any] | None = None
         self._detector_status: dict[str, Any] = {}
         self._detector_status_at = 0.0
+        self._unknown_sensors: set[str] = set()
 
     # -- any thread ---------------------------------------------------------------------------
 
@@ -214,7 +215,17 @@ class Pipeline:
     def _process(self, block: SampleBlock) -> None:
         if self._on_block is not None:
             self._on_block(block)
-        detections = self._detector.feed(block.sensor, block.t0, block.physical(), block.gap)
+        try:
+            detections = self._detector.feed(block.sensor, block.t0, block.physical(), block.gap)
+        except UnknownSensorError:
+            # A sensor the detector was built without (a driver a reload is replacing, still
+            # delivering): there is nothing to feed.
+            if block.sensor not in self._unknown_sensors:
+                self._unknown_sensors.add(block.sensor)
+                log.warning(
+                    "pipeline: blocks of %s, which the detector has not, dropped", block.sensor
+                )
+            return
         flags = self._detector.pop_flags()
         for flag in flags:
             log.info(

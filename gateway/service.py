@@ -318,11 +318,15 @@ class Service:
                 current["hash"],
             )
             self._model = model
-        if new.sensors != old.sensors or new.dsp != old.dsp or new.modes != old.modes or new_model:
+        sensors_changed = new.sensors != old.sensors
+        if sensors_changed:
+            # Before the detector is swapped: the last blocks of a sensor taken out are then
+            # queued ahead of the swap and go to the detector that has it.
+            self.sensors.stop(timeout=3.0)
+        if sensors_changed or new.dsp != old.dsp or new.modes != old.modes or new_model:
             self.config = old.model_copy(update={"sensors": new.sensors})
             self.unit.reconfigure(new.dsp, new.modes)
-        if new.sensors != old.sensors:
-            self.sensors.stop(timeout=3.0)
+        if sensors_changed:
             self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
             self.health.sensors = self.sensors
             self.sensors.start()

@@ -88,6 +88,9 @@ def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+        # Nothing in the journal a technician would have to explain: no error, no traceback.
+        log = bench.log_path.read_text()
+        assert "Traceback" not in log and "ERROR gateway.pipeline" not in log, log
     finally:
         post.close()
         bench.close()

@@ -206,3 +206,30 @@ def test_stop_processes_queued_blocks_and_stores_their_detections(tmp_path: Path
     assert final["pipeline"]["stored"] >= 1
     assert final["outbox"]["depth"] == final["pipeline"]["stored"]
     assert final["state"] == "stopped"
+
+
+def test_blocks_of_a_sensor_the_detector_has_not_are_dropped_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A driver a reload is taking out may still deliver a block or two after the detector
+    was rebuilt without it: they are dropped with a word, not an error per block, and the
+    unit goes on with the sensors it has."""
+    bench = Bench(tmp_path, node="drop-0001", broker=None, kinds=("seismic",))
+    service = Service(load_config(bench.config))
+    bench.close()  # no live sensor: the blocks are fed by hand
+    t0 = time.time() - 10.0
+    try:
+        service.start()
+        for i in range(5):
+            for name, kind, rate in (("pir1", "pir", 50.0), ("geo1", "seismic", 500.0)):
+                n = round(rate)
+                data = np.zeros((n, 1), dtype=np.int32)
+                service.pipeline.submit(SampleBlock(name, kind, rate, t0 + i, i * n, data))
+    finally:
+        final = service.stop(timeout=20)
+    assert final["pipeline"]["last_error"] is None
+    assert final["pipeline"]["blocks"] == 5  # the geophone's
+    dropped = [
+        r for r in caplog.records if "pir1" in r.getMessage() and "dropped" in r.getMessage()
+    ]
+    assert len(dropped) == 1 and dropped[0].levelname == "WARNING"
