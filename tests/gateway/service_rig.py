@@ -17,6 +17,10 @@ from gateway.uplinks import mqtt_client as mq
 from hil.playback import Playback, apply_calibration, scenario_playback
 from hil.station import EmulatedStation, config_toml
 
+STARTUP_S = 90.0
+"""How long a service under test may take to be ready: it includes compiling the signal
+kernels on a cold Numba cache."""
+
 
 class CommandPost:
     """Subscribes to one node's topics; keeps every detection and status message."""

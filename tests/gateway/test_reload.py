@@ -4,24 +4,12 @@ and a broken config is refused while the unit keeps running on the old one."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from dsp.classifier import load_model
 from tests.broker import Broker
-from tests.gateway.service_rig import Bench, CommandPost
+from tests.gateway.service_rig import STARTUP_S, Bench, CommandPost
 from tests.notify import Collector
-
-STARTUP_S = 90.0
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Collector]:
-    collector = Collector(str(tmp_path / "notify.sock"))
-    yield collector
-    collector.close()
 
 
 def status_of(post: CommandPost, name: str) -> str | None:

@@ -11,22 +11,12 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.gateway.service_rig import Bench
+from tests.gateway.service_rig import STARTUP_S, Bench
 from tests.notify import Collector
-
-STARTUP_S = 90.0
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[Collector]:
-    collector = Collector(str(tmp_path / "notify.sock"))
-    yield collector
-    collector.close()
 
 
 def _to_thread(pid: int, tid: int, signum: int) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,8 @@ from gateway.config import load_config
 from gateway.health.sdnotify import Notifier
 from gateway.service import Service
 from tests.broker import Broker
-from tests.gateway.service_rig import Bench, CommandPost
+from tests.gateway.service_rig import STARTUP_S, Bench, CommandPost
 from tests.notify import Collector
-
-STARTUP_S = 90.0  # includes compiling the signal kernels on a cold Numba cache
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[Collector]:
-    lst = Collector(str(tmp_path / "notify.sock"))
-    yield lst
-    lst.close()
 
 
 def sensor_state(status: dict[str, Any] | None, name: str) -> str | None:
@@ -51,7 +41,7 @@ def samples(status: dict[str, Any] | None, name: str) -> int:
 
 
 @pytest.mark.slow
-def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collector) -> None:
+def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, notify: Collector) -> None:
     # The demo scenario with seed 2: a runner at 6 m (17-35 s), then a car at 54 m (38-66 s).
     bench = Bench(
         tmp_path,
@@ -61,11 +51,11 @@ def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collect
         extra='\n[record]\nmode = "snippets"\npre_s = 5\npost_s = 2\n',
     )
     post = CommandPost(mqtt_broker.host, mqtt_broker.port, bench.site, bench.node)
-    proc = bench.run_gateway(NOTIFY_SOCKET=listener.address, WATCHDOG_USEC="2000000")
+    proc = bench.run_gateway(NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="2000000")
     try:
-        ready = listener.wait_for("READY=1", timeout=STARTUP_S)
+        ready = notify.wait_for("READY=1", timeout=STARTUP_S)
         assert any(line.startswith("STATUS=") for line in ready)
-        listener.wait_for("WATCHDOG=1", timeout=5)
+        notify.wait_for("WATCHDOG=1", timeout=5)
 
         # The runner: reported as footsteps, by the geophone at least.
         post.wait(lambda p: any(d["class"] == "footstep" for d in p.detections), 40, "the runner")
@@ -111,7 +101,7 @@ def test_a_field_unit_day(tmp_path: Path, mqtt_broker: Broker, listener: Collect
         ids = [d["id"] for d in post.detections]
         seqs = sorted(int(i.rsplit("-", 1)[1]) for i in ids)
         assert seqs == list(range(1, len(seqs) + 1)), ids  # nothing lost, no gaps
-        assert listener.count("STOPPING=1") == 1
+        assert notify.count("STOPPING=1") == 1
         # Field recording: a miniSEED snippet around each detection, named by its id.
         snippets = sorted(p.stem for p in (bench.state_dir / "recordings").glob("*.mseed"))
         assert snippets == sorted(ids)
@@ -146,7 +136,7 @@ class _WedgedDetector:
         return {}
 
 
-def test_watchdog_stops_when_the_pipeline_is_wedged(tmp_path: Path, listener: Collector) -> None:
+def test_watchdog_stops_when_the_pipeline_is_wedged(tmp_path: Path, notify: Collector) -> None:
     bench = Bench(
         tmp_path,
         node="wd-0001",
@@ -154,13 +144,13 @@ def test_watchdog_stops_when_the_pipeline_is_wedged(tmp_path: Path, listener: Co
         kinds=("seismic",),
         extra="watchdog_stale_s = 2\n",
     )
-    notifier = Notifier(env={"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "1000000"})
+    notifier = Notifier(env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000"})
     service = Service(load_config(bench.config), notifier=notifier)
     wedged = _WedgedDetector()
     try:
         service.start()
-        listener.wait_for("READY=1", timeout=STARTUP_S)
-        listener.wait_for("WATCHDOG=1", timeout=5)
+        notify.wait_for("READY=1", timeout=STARTUP_S)
+        notify.wait_for("WATCHDOG=1", timeout=5)
         service.pipeline.swap_detector(wedged)  # type: ignore[arg-type]
         assert wedged.entered.wait(10)
         # Pings stop once the pipeline has made no progress for watchdog_stale_s.
@@ -171,9 +161,9 @@ def test_watchdog_stops_when_the_pipeline_is_wedged(tmp_path: Path, listener: Co
             time.sleep(0.1)
         else:
             raise AssertionError("the wedged pipeline never showed in the status")
-        pings = listener.count("WATCHDOG=1")
+        pings = notify.count("WATCHDOG=1")
         time.sleep(2.5)  # more than two watchdog periods: no ping may come
-        assert listener.count("WATCHDOG=1") == pings
+        assert notify.count("WATCHDOG=1") == pings
     finally:
         wedged.release.set()
         service.stop(timeout=5)
