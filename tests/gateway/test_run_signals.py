@@ -28,7 +28,7 @@ def _to_thread(pid: int, tid: int, signum: int) -> None:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 
 
-def test_sigterm_to_a_worker_thread_stops_the_unit_cleanly(
+def test_signals_to_a_worker_thread_reload_and_stop_the_unit(
     tmp_path: Path, notify: Collector
 ) -> None:
     bench = Bench(tmp_path, node="signal-0001", broker=None, kinds=("seismic",))
@@ -37,6 +37,12 @@ def test_sigterm_to_a_worker_thread_stops_the_unit_cleanly(
         notify.wait_for("READY=1", timeout=STARTUP_S)
         workers = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
         assert workers, "the service runs its sensors and pipeline in threads of their own"
+        # `systemctl reload`: the config is read again and the unit says it is ready.
+        seen = len(notify.messages)
+        _to_thread(proc.pid, workers[0], signal.SIGHUP)
+        notify.wait_for("RELOADING=1", timeout=10, after=seen)
+        notify.wait_for("READY=1", timeout=10, after=seen)
+        # `systemctl stop`: a clean stop, the detections in flight stored.
         _to_thread(proc.pid, workers[-1], signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert "stop requested" in bench.log_path.read_text()
