@@ -100,7 +100,8 @@ def cautions(recording: Recording) -> list[str]:
     for ch in recording.channels.values():
         if ch.kind == "seismic" and ch.components and set(ch.components) <= HORIZONTAL:
             # Of a 3-component node the vertical is taken; alone, a horizontal is read as
-            # if it were one, and its spectrum is not a vertical's (docs/dsp.md, "Using it").
+            # if it were one, though a passing source fades on it abeam and its spectrum is
+            # not a vertical's (docs/dsp.md, "Using it").
             out.append(
                 f"{ch.name} holds horizontal components only ({', '.join(ch.components)}): "
                 "the detector learnt vertical geophones and names what it hears less surely "
