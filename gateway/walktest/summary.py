@@ -119,7 +119,9 @@ def _judged(
     best = min(near, key=lambda c: c.proba[NOISE])
     proba = np.asarray(best.proba)
     why = why_not_reported(proba, best.vector, best.t1 - best.t0, cfg)
-    like = CLASSES[int(np.argmax(proba[1:])) + 1]
+    like = max(
+        (c for i, c in enumerate(CLASSES) if i != NOISE), key=lambda c: proba[CLASSES.index(c)]
+    )
     return (like, why) if why is not None else None
 
 
