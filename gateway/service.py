@@ -50,6 +50,10 @@ READER_STALE_S = 60.0
 """Reader loops turn at least every few seconds, even while backing off from a dead device."""
 
 
+def _reader_probe_name(sensor: str) -> str:
+    return f"reader {sensor}"
+
+
 def sensor_specs(sensors: list[SensorConfig]) -> list[SensorSpec]:
     """What the detector needs to know of each enabled sensor (its kind's chain loaded)."""
     enabled = [s for s in sensors if s.enabled]
@@ -177,7 +181,7 @@ class Service:
             cpu = self.sensors.status().get(name, {}).get("reader_cpu_s")
             return None if cpu is None else float(cpu)
 
-        return Probe(f"reader {name}", read, READER_STALE_S)
+        return Probe(_reader_probe_name(name), read, READER_STALE_S)
 
     def _on_report(self, report: dict[str, Any], detection: Detection) -> None:
         self.unit.note_report(report)
@@ -330,9 +334,13 @@ class Service:
             self.sensors = SensorManager(new.sensors, self.pipeline.submit, clock=self._clock)
             self.health.sensors = self.sensors
             self.sensors.start()
-            for sensor in new.sensors:
-                if sensor.enabled:
-                    self.watchdog.add(self._reader_probe(sensor.name))
+            watched = {s.name for s in new.sensors if s.enabled}
+            # A sensor taken out has no reader left to watch, and the status would list it.
+            for sensor in old.sensors:
+                if sensor.name not in watched:
+                    self.watchdog.remove(_reader_probe_name(sensor.name))
+            for name in sorted(watched):
+                self.watchdog.add(self._reader_probe(name))
             log.info("reload: sensors restarted")
         self.health.config = new.health
         self.config = old.model_copy(

@@ -49,6 +49,8 @@ def test_reload_applies_sensor_changes_and_refuses_a_broken_config(
         status = post.last_status() or {}
         assert status["state"] == "ok", status.get("problems")
         assert status["boot"] == boot  # same process, same outbox: no new boot
+        # The watchdog no longer watches a reader that is not there.
+        assert status["watchdog"]["probes"] == ["pipeline", "reader geo1"]
 
         # The unit turns out to stand on a floor: one line, and it runs the floor model.
         floor = load_model(None, "floor")
