@@ -31,6 +31,7 @@ from gateway.errors import ConfigError
 from gateway.field_recorder import FieldRecorder
 from gateway.health.sdnotify import Notifier, Probe, Watchdog
 from gateway.health.status import Health
+from gateway.health.status_file import StatusFile, status_path
 from gateway.health.system import SystemInfo
 from gateway.memory import release_compiler_pages
 from gateway.modes import load_mode, mode_dsp
@@ -169,6 +170,7 @@ class Service:
             mode=lambda: self.unit.mode,
             warnings=trust.status_warnings(config),
             report_fields={u.name: u.share.allowed for u in config.uplinks},
+            status_file=StatusFile(status_path(self.state_dir)),
         )
         self.outbox.add_listener(lambda row, targets: self.health.note_stored(row.report, targets))
         self._started = False
@@ -267,6 +269,8 @@ class Service:
                 self.recorder.stop(timeout=2.0)
             self.watchdog.stop()
         final = self.health.snapshot(state="stopped")
+        if self.health.status_file is not None:
+            self.health.status_file.write(final)
         for uplink in self.uplinks:
             uplink.stop(
                 timeout=max(1.0, deadline - time.monotonic()),

@@ -2,7 +2,8 @@
 
 It is built every ``[health] interval_s`` seconds and as soon as something changes state
 (a sensor degrades or recovers, an uplink connects or fails, a thread wedges). The whole
-report goes to systemd (its first line as ``STATUS=``) and to the technician's tools; each
+report goes to systemd (its first line as ``STATUS=``) and to the unit's status file
+(``ugs-gateway status``, :mod:`gateway.health.status_file`); each
 uplink publishes, retained, only its partner's share (:func:`partner_status`): the unit's
 health, its own link and counters, and detections only as its share filter lets them
 through. Both are plain JSON (see docs/uplinks.md, "Status and last will").
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import __version__
 from gateway.detection_report import format_time
+from gateway.health.status_file import StatusFile
 from gateway.uplinks import Uplink
 from gateway.uplinks.share import DOCUMENTED
 
@@ -157,6 +159,7 @@ class Health:
         mode: Callable[[], str] | None = None,
         warnings: Sequence[str] = (),
         report_fields: Mapping[str, Collection[str]] | None = None,
+        status_file: StatusFile | None = None,
     ) -> None:
         self.config = config
         self.node, self.site, self.boot = node, site, boot
@@ -172,6 +175,7 @@ class Health:
         self.config_warnings = list(warnings)  # links and secrets (gateway.trust)
         # uplink -> the report fields its partner may receive (ShareFilter.allowed)
         self._report_fields = dict(report_fields or {})
+        self.status_file = status_file
         self._started = time.time()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -304,6 +308,8 @@ class Health:
             uplink.publish_status(self.partner_view(snapshot, uplink.name))
         if self._on_summary is not None:
             self._on_summary(self.summary(snapshot))
+        if self.status_file is not None:
+            self.status_file.write(snapshot)
         self._last_key = self._key(snapshot["state"], snapshot["problems"], snapshot["sensors"])
         self.published += 1
         return snapshot
