@@ -66,6 +66,10 @@ def read_status(path: Path) -> tuple[dict[str, Any], float]:
             f"no status in {path}: the service has not run with this config "
             "(systemctl status ugs-gateway)"
         ) from None
+    except PermissionError:
+        raise StatusUnavailableError(
+            f"cannot read {path}: permission denied (run it with sudo)"
+        ) from None
     except OSError as exc:
         raise StatusUnavailableError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
