@@ -18,7 +18,8 @@ Prints one JSON object per line:
   same time fields.
 
 How a file was read where that had to be guessed (its rate, its sensor's kind, columns left
-out), and why one cannot be analysed, is said on stderr.
+out), and why one cannot be analysed, is said on stderr; after several recordings, how many
+had a detection of each class.
 
 Examples:
   ugs-gateway analyze site7-2026-11-27.mseed
@@ -150,10 +151,13 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         on_unreadable=skip if len(args.files) > 1 else None,
     )
-    outcomes = [analyse_session(s, config, args) for s in sessions]
+    reported: list[set[str]] = []
+    outcomes = [analyse_session(s, config, args, reported) for s in sessions]
     if "analysed" not in outcomes and "too slow" in outcomes:
         first = sessions[outcomes.index("too slow")].files[0]
         raise InputError(f"{first}: no channel is sampled fast enough to analyse")
+    if len(sessions) > 1:
+        print(f"ugs-gateway analyze: {tally(outcomes, reported)}", file=sys.stderr)
     if unreadable:
         raise InputError(
             f"{len(unreadable)} of {len(args.files)} files could not be read "
@@ -162,9 +166,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def analyse_session(session: Session, config: Any, args: Any) -> str:
+def tally(outcomes: list[str], reported: list[set[str]]) -> str:
+    """What a run over many recordings found, in one line: how many had a detection of
+    each class, how many none, how many could not be analysed."""
+    found = [classes for classes in reported if classes]
+    by_class = ", ".join(
+        f"{cls} in {sum(cls in classes for classes in found)}"
+        for cls in sorted(set().union(*found))
+    )
+    text = f"{len(outcomes)} recordings: {len(found)} with a detection"
+    text += f" ({by_class})" if found else ""
+    text += f", {len(reported) - len(found)} with none"
+    unusable = len(outcomes) - len(reported)
+    return text + (f", {unusable} not analysable (said above)" if unusable else "")
+
+
+def analyse_session(
+    session: Session, config: Any, args: Any, reported: list[set[str]] | None = None
+) -> str:
     """Print the detections (and flagged stretches) of one session's recording; say why
-    it cannot be analysed otherwise: ``analysed``, ``too short`` or ``too slow``."""
+    it cannot be analysed otherwise: ``analysed``, ``too short`` or ``too slow``. The
+    classes reported in an analysed recording are added to ``reported``."""
     from dsp.classifier import ModelError
     from dsp.priming import SHORTEST_CLIP_S
     from gateway.errors import ConfigError, InputError
@@ -213,6 +235,8 @@ def analyse_session(session: Session, config: Any, args: Any) -> str:
     if args.candidates:
         lines += _unreported(result, recording, spans, config)
     lines.sort(key=lambda item: item[0])
+    if reported is not None:
+        reported.append({det.cls for det in result.detections})
     out = sys.stdout
     for _, obj in lines:
         out.write(json.dumps(obj, allow_nan=False) + "\n")

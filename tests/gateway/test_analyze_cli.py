@@ -94,6 +94,14 @@ def test_triggered_clips_given_together_are_analysed_each_on_its_own(
     alone = _lines_of(["analyze", "--no-flags", str(clips[0])], capsys)
     assert [(d["class"], d["start_s"]) for d in one] == [(d["class"], d["start_s"]) for d in alone]
     assert "cut.wav: 1.50 s is too short to analyse" in out.err
+    # The last line says what the whole run found, per class in how many clips.
+    per_clip = {(d["file"], d["class"]) for d in _lines(out.out)}
+    classes = sorted({cls for _, cls in per_clip})
+    counts = ", ".join(f"{c} in {sum(cls == c for _, cls in per_clip)}" for c in classes)
+    assert out.err.splitlines()[-1] == (
+        f"ugs-gateway analyze: 4 recordings: 3 with a detection ({counts}), 0 with none, "
+        "1 not analysable (said above)"
+    )
 
 
 def test_bare_clips_of_one_sensor_are_each_analysed_on_their_own(
