@@ -56,6 +56,11 @@ is a discontinuity (a jump forward is treated as a gap; backwards re-anchors the
 
 FLAG_HISTORY_S = 600.0
 
+PEOPLE_KEPT = 8
+"""The geophone's latest `footstep` reports kept to recognise a second report of their people
+(``StreamingDetector._repeats``); detections leave in time order, so only the latest few
+can overlap the next."""
+
 PRIME_RETRY_S = 1.0
 """A stream that has read one value since it started is looked at again this often for its
 first change (see ``_prime_span``)."""
@@ -77,6 +82,9 @@ class Candidate:
     sensors: tuple[str, ...]
     vector: dict[str, float]
     proba: tuple[float, ...]
+    repeats: tuple[float, float] | None = None
+    """The span of the geophone's `footstep` report this group would have reported a second
+    time, when it was left out for that (``StreamingDetector._repeats``)."""
 
 
 @dataclass(slots=True)
@@ -168,6 +176,8 @@ class StreamingDetector:
         """Every sensor event, when candidates are kept (training groups them anew for each
         subset of the sensors: ``regroup``)."""
         self.detections = 0
+        self._people: deque[tuple[float, float]] = deque(maxlen=PEOPLE_KEPT)
+        """Spans of the geophone's latest `footstep` reports."""
         self._holding = False
         """The fusion holds events: every stream's input is run sooner (its clock tells the
         fusion what can be released)."""
@@ -402,6 +412,7 @@ class StreamingDetector:
             assert s.anchor is not None
             chain = s.chain
             clock.open_until = s.anchor + chain.open_until()
+            clock.open_continues = chain.open_continues()
             later = chain.next_from()
             clock.next_from = None if later is None else s.anchor + later
         return {name: s.clock for name, s in self.streams.items()}
@@ -445,10 +456,30 @@ class StreamingDetector:
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group, self._working(group, keeping_up))
-            if det is not None:
-                out.append(det)
+            if det is None:
+                continue
+            if det.cls == "footstep" and self._heard_by_geophone(group):
+                self._people.append((det.t0, det.t1))
+            out.append(det)
         self.detections += len(out)
         return out
+
+    def _heard_by_geophone(self, group: Group) -> bool:
+        return any(ev.kind == "seismic" for ev in group.events)
+
+    def _repeats(self, group: Group, k: int, proba: FloatArray) -> tuple[float, float] | None:
+        """The span of the geophone's `footstep` report that already names the people of
+        ``group``, when the group would be reported `unknown` only because the geophone took
+        no part in it (the model named it a person; ``decide``) and overlaps that report: a
+        PIR's event that outlasted the geophone's piece that carried it, or spans two pieces
+        of a long walk. The people are reported; a second, vaguer report of them is noise to
+        the command post. A group the model itself calls `unknown` (an animal, to it) is
+        reported whatever it overlaps."""
+        if k != UNKNOWN or int(np.argmax(proba[1:])) + 1 != FOOTSTEP:
+            return None
+        if self._heard_by_geophone(group):
+            return None
+        return next(((t0, t1) for t0, t1 in self._people if t0 < group.t1 and group.t0 < t1), None)
 
     def _classify(self, group: Group, live: set[str]) -> Detection | None:
         vector = feature_vector(group.events, live)
@@ -461,6 +492,11 @@ class StreamingDetector:
         if named is None or not long_enough(group.t1 - group.t0, vector, self.config.classifier):
             return None
         k, conf = named
+        repeated = self._repeats(group, k, proba)
+        if repeated is not None:
+            if self.keep_candidates:
+                self.candidates[-1].repeats = repeated
+            return None
         cls = self.model.classes[k]
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}

@@ -164,6 +164,10 @@ class SampleChain:
         time (the fusion's own margin covers its trigger)."""
         return None
 
+    def open_continues(self) -> bool:
+        """Events here are never cut in pieces: an open one began at its trigger."""
+        return False
+
     def _open_event(self) -> FloatArray | None:
         raise NotImplementedError
 

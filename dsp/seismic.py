@@ -396,6 +396,11 @@ class SeismicChain:
     next_from = open_until
     """Where a piece after the open one may start (None for chains that cannot cut)."""
 
+    def open_continues(self) -> bool:
+        """Whether the open piece began at a valley where the one before it was cut, not at
+        the event's trigger."""
+        return bool(self.st[S_IN_EVENT]) and self.st[S_P_KIND] != K_TRIGGER
+
     def usable_share(self, t0: float, t1: float) -> float:
         """Share of the frames between ``t0`` and ``t1`` (seconds from stream start, still in
         the history) that were usable: 0 while the noise floor forms, and where the input was

@@ -258,6 +258,9 @@ def _unreported(
     for cand in result.detector.candidates:
         proba = np.asarray(cand.proba)
         why = why_not_reported(proba, cand.vector, cand.t1 - cand.t0, config.classifier)
+        if why is None and cand.repeats is not None:
+            t0, t1 = cand.repeats
+            why = f"already reported: the geophone's footstep report {t0:.1f}-{t1:.1f} s names them"
         if why is None:
             continue  # reported: a detection line says so
         obj = {

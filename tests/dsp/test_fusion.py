@@ -39,6 +39,13 @@ def test_joinable_events():
     assert not f.joinable(_ev("geo1", 100.0, 110.0), _ev("pir1", 95.0, 150.0))
     # A geophone piece that began later and goes on long does not swallow a crossing.
     assert not f.joinable(_ev("pir1", 50.0, 53.0), _ev("geo1", 52.0, 90.0))
+    # Unless it began a moment later: a person close to the PIR trips it with the first
+    # swing, and the geophone's trigger needs a step or two to rise out of the background.
+    assert f.joinable(_ev("pir1", 59.4, 61.9), _ev("geo1", 59.8, 63.7))
+    # Not a later piece, begun at the valley where the one before it was cut: a short event
+    # of another sensor there would join the two pieces, two sources, into one group.
+    later_piece = SensorEvent("geo1", "seismic", 59.8, 63.7, {"cont": 2.0}, strength=1.0)
+    assert not f.joinable(_ev("pir1", 59.4, 61.9), later_piece)
     # Pieces of one geophone event touch without overlapping: two events.
     assert not f.joinable(_ev("geo1", 100.0, 120.0), _ev("geo1", 120.0, 150.0))
 
@@ -129,3 +136,23 @@ def test_a_crossing_held_by_an_open_piece_goes_with_it_when_it_closes():
     clocks = {"geo1": _clock("geo1", 213.0, (210.0, 212.0)), "pir1": _clock("pir1", 213.0)}
     (group,) = f.release(clocks)
     assert group.sensors == ("geo1", "pir1")
+
+
+def test_a_crossing_the_geophone_heard_a_moment_later_waits_for_its_piece():
+    f = _fusion()
+    f.add([_ev("pir1", 59.4, 61.9)])
+    clocks = {"geo1": _clock("geo1", 64.0, (59.8, 63.5)), "pir1": _clock("pir1", 64.0)}
+    assert f.release(clocks) == []  # the piece still open carries it
+    f.add([_ev("geo1", 59.8, 63.7)])
+    clocks = {"geo1": _clock("geo1", 66.0), "pir1": _clock("pir1", 66.0)}
+    (group,) = f.release(clocks)
+    assert group.sensors == ("geo1", "pir1") and (group.t0, group.t1) == (59.4, 63.7)
+
+
+def test_a_later_piece_open_does_not_hold_a_crossing_that_began_before_it():
+    f = _fusion()
+    f.add([_ev("pir1", 59.4, 61.9)])
+    clocks = {"geo1": _clock("geo1", 64.0, (59.8, 63.5)), "pir1": _clock("pir1", 64.0)}
+    clocks["geo1"].open_continues = True  # begun at a valley, not at a trigger
+    (group,) = f.release(clocks)
+    assert group.sensors == ("pir1",)

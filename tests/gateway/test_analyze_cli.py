@@ -304,6 +304,34 @@ def test_a_triggered_clip_as_bare_csv_counts_is_detected(
     assert lines[0]["t0"] < 2.0
 
 
+def test_a_person_beside_a_listening_geophone_is_reported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Indoors, people walk close by the PIR: it trips at a person's first swing, a step
+    # before the geophone's trigger, and its event may outlast the geophone's piece. Each
+    # person is one `footstep` report, not that and an `unknown` from the PIR as well.
+    rec = generate("indoor", 600.0, seed=7000)
+    path = write_recording(rec, tmp_path / "room.npz")
+    lines = _lines_of(["analyze", "--no-flags", "--candidates", str(path)], capsys)
+    people = [d for d in lines if d.get("class") == "footstep" and "geo1" in d["sensors"]]
+
+    def over(a: dict, b: dict) -> bool:
+        return a["start_s"] < b["end_s"] and b["start_s"] < a["end_s"]
+
+    assert len(people) > 20
+    again = [
+        d
+        for d in lines
+        if d.get("class") == "unknown"
+        and "geo1" not in d["sensors"]
+        and any(over(d, p) for p in people)
+    ]
+    assert again == []
+    # What was left out for that says so, and names the report that covers it.
+    said = [d for d in lines if d.get("why", "").startswith("already reported: the geophone")]
+    assert said and all(any(over(d, p) for p in people) for d in said)
+
+
 def test_candidates_show_what_was_judged_and_not_reported_and_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], walker_clip: tuple[np.ndarray, float]
 ) -> None:
