@@ -469,12 +469,12 @@ class StreamingDetector:
 
     def _repeats(self, group: Group, k: int, proba: FloatArray) -> tuple[float, float] | None:
         """The span of the geophone's `footstep` report that already names the people of
-        ``group``, when the group would be reported `unknown` only because the geophone took
-        no part in it (the model named it a person; ``decide``) and overlaps that report: a
-        PIR's event that outlasted the geophone's piece that carried it, or spans two pieces
-        of a long walk. The people are reported; a second, vaguer report of them is noise to
-        the command post. A group the model itself calls `unknown` (an animal, to it) is
-        reported whatever it overlaps."""
+        ``group``: when the geophone took no part in the group, it would be reported `unknown`
+        though the model finds a person its likeliest class (``decide``), and it overlaps
+        that report (a PIR's event that outlasted the geophone's piece that carried it, or
+        spans two pieces of a long walk). The people are reported; a second, vaguer report
+        of them is noise to the command post. A group the model itself calls `unknown` (an
+        animal, to it) is reported whatever it overlaps."""
         if k != UNKNOWN or int(np.argmax(proba[1:])) + 1 != FOOTSTEP:
             return None
         if self._heard_by_geophone(group):
