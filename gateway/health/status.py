@@ -89,7 +89,11 @@ class HealthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     interval_s: float = Field(
-        default=30.0, ge=1.0, le=3600.0, description="publish the status at least this often"
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="publish the status, and write it to {state_dir}/status.json "
+        "(`ugs-gateway status`), at least this often",
     )
     stale_sample_s: float = Field(
         default=10.0,
