@@ -78,6 +78,17 @@ def read_status(path: Path) -> tuple[dict[str, Any], float]:
         raise StatusUnavailableError(
             f"{path} is not a status the service wrote (not JSON)"
         ) from None
-    if not isinstance(status, dict) or not isinstance(status.get("sensors"), dict):
+    if not _shaped(status):
         raise StatusUnavailableError(f"{path} is not a status the service wrote")
     return status, age
+
+
+def _shaped(status: object) -> bool:
+    """Whether a document has the parts ``ugs-gateway status`` shows, each as a table."""
+    if not isinstance(status, dict) or not isinstance(status.get("sensors"), dict):
+        return False
+    tables = [*status["sensors"].values(), *(status.get("uplinks") or {}).values()]
+    parts = ("uplinks", "outbox", "pipeline", "model", "problems")
+    return all(isinstance(t, dict) for t in tables) and all(
+        isinstance(status.get(k) or {}, dict) for k in parts
+    )

@@ -122,10 +122,11 @@ def test_no_status_a_stale_one_and_a_damaged_one_are_said_so(tmp_path: Path) -> 
     assert stale.returncode == 1
     assert "NOT UPDATED for 10 min: the service is not running or is stuck" in stale.stdout
 
-    path.write_text('{"node": "ugs-0007", "sta')
-    damaged = status(config)
-    assert damaged.returncode == 1 and "not a status the service wrote" in damaged.stderr
-    assert "Traceback" not in damaged.stderr
+    for text in ('{"node": "ugs-0007", "sta', '{"sensors": {"geo1": "ok"}}', "[1, 2]"):
+        path.write_text(text)  # cut off, or not what the service writes
+        damaged = status(config)
+        assert damaged.returncode == 1 and "not a status the service wrote" in damaged.stderr
+        assert "Traceback" not in damaged.stderr
 
     broken = tmp_path / "broken.toml"
     broken.write_text("[node\n")
