@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from gateway.health.status_file import StatusUnavailableError, read_status, status_path
 
     config = load_config(args.config)
+    path = status_path(config.node.state_dir)
     try:
-        status, age = read_status(status_path(config.node.state_dir))
+        status, age = read_status(path)
     except StatusUnavailableError as exc:
         print(f"ugs-gateway status: {exc}", file=sys.stderr)
         return 1
@@ -41,8 +42,13 @@ def run(args: argparse.Namespace) -> int:
     stale = status.get("state") != "stopped" and age > 2 * config.health.interval_s + 5
     if args.json:
         print(json.dumps({**status, "age_s": round(age, 1)}, indent=2))
-    else:
-        print("\n".join(describe(status, age, stale)))
+        return 0 if status.get("state") == "ok" and not stale else 1
+    try:
+        lines = describe(status, age, stale)
+    except (TypeError, ValueError, AttributeError):  # a value of the wrong type somewhere
+        print(f"ugs-gateway status: {path} is not a status the service wrote", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
     return 0 if status.get("state") == "ok" and not stale else 1
 
 

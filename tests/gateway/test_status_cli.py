@@ -122,7 +122,8 @@ def test_no_status_a_stale_one_and_a_damaged_one_are_said_so(tmp_path: Path) -> 
     assert stale.returncode == 1
     assert "NOT UPDATED for 10 min: the service is not running or is stuck" in stale.stdout
 
-    for text in ('{"node": "ugs-0007", "sta', '{"sensors": {"geo1": "ok"}}', "[1, 2]"):
+    wrong_type = '{"sensors": {"geo1": {"state": "ok", "rate_hz": "fast"}}}'
+    for text in ('{"node": "ugs-0007", "sta', '{"sensors": {"geo1": "ok"}}', "[1]", wrong_type):
         path.write_text(text)  # cut off, or not what the service writes
         damaged = status(config)
         assert damaged.returncode == 1 and "not a status the service wrote" in damaged.stderr
