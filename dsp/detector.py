@@ -456,28 +456,22 @@ class StreamingDetector:
         out: list[Detection] = []
         for group in self.fusion.release(clocks, final=final):
             det = self._classify(group, self._working(group, keeping_up))
-            if det is None:
-                continue
-            if det.cls == "footstep" and self._heard_by_geophone(group):
-                self._people.append((det.t0, det.t1))
-            out.append(det)
+            if det is not None:
+                out.append(det)
         self.detections += len(out)
         return out
 
-    def _heard_by_geophone(self, group: Group) -> bool:
-        return any(ev.kind == "seismic" for ev in group.events)
-
-    def _repeats(self, group: Group, k: int, proba: FloatArray) -> tuple[float, float] | None:
+    def _repeats(
+        self, group: Group, k: int, proba: FloatArray, heard: bool
+    ) -> tuple[float, float] | None:
         """The span of the geophone's `footstep` report that already names the people of
-        ``group``: when the geophone took no part in the group, it would be reported `unknown`
-        though the model finds a person its likeliest class (``decide``), and it overlaps
-        that report (a PIR's event that outlasted the geophone's piece that carried it, or
-        spans two pieces of a long walk). The people are reported; a second, vaguer report
-        of them is noise to the command post. A group the model itself calls `unknown` (an
-        animal, to it) is reported whatever it overlaps."""
-        if k != UNKNOWN or int(np.argmax(proba[1:])) + 1 != FOOTSTEP:
-            return None
-        if self._heard_by_geophone(group):
+        ``group``: when the geophone took no part in the group (not ``heard``), it would be
+        reported `unknown` though the model finds a person its likeliest class (``decide``),
+        and it overlaps that report (a PIR's event that outlasted the geophone's piece that
+        carried it, or spans two pieces of a long walk). The people are reported; a second,
+        vaguer report of them is noise to the command post. A group the model itself calls
+        `unknown` (an animal, to it) is reported whatever it overlaps."""
+        if heard or k != UNKNOWN or likeliest(proba) != FOOTSTEP:
             return None
         return next(((t0, t1) for t0, t1 in self._people if t0 < group.t1 and group.t0 < t1), None)
 
@@ -492,11 +486,14 @@ class StreamingDetector:
         if named is None or not long_enough(group.t1 - group.t0, vector, self.config.classifier):
             return None
         k, conf = named
-        repeated = self._repeats(group, k, proba)
+        heard = vector.get("seis_present", 0.0) != 0.0
+        repeated = self._repeats(group, k, proba, heard)
         if repeated is not None:
             if self.keep_candidates:
                 self.candidates[-1].repeats = repeated
             return None
+        if heard and k == FOOTSTEP:
+            self._people.append((group.t0, group.t1))
         cls = self.model.classes[k]
         flags = sorted(
             {f"{f.kind}:{f.sensor}" for f in self.flags if f.t0 < group.t1 and f.t1 > group.t0}
@@ -572,6 +569,11 @@ def long_enough(duration_s: float, vector: dict[str, float], cfg: ClassifierDspC
     return not heard or duration_s >= cfg.min_duration_s
 
 
+def likeliest(proba: FloatArray) -> int:
+    """The class the model finds likeliest, noise aside."""
+    return int(np.argmax(proba[1:])) + 1
+
+
 def decide(
     proba: FloatArray, vector: Mapping[str, float], cfg: ClassifierDspConfig
 ) -> tuple[int, float] | None:
@@ -590,7 +592,7 @@ def decide(
     real = 1.0 - float(proba[NOISE])
     if real < cfg.min_conf:
         return None
-    k = int(np.argmax(proba[1:])) + 1
+    k = likeliest(proba)
     conf = float(proba[k])
     geophone_left_out = (
         vector.get("seis_live", 0.0) != 0.0 and vector.get("seis_present", 0.0) == 0.0
