@@ -143,6 +143,7 @@ class Service:
         self._clock = clock
         self._report_hook = on_report
         self.sensors = SensorManager(config.sensors, self.pipeline.submit, clock=clock)
+        self.status_file = StatusFile(status_path(self.state_dir))
         self.watchdog = Watchdog(
             self.notifier,
             [
@@ -170,7 +171,7 @@ class Service:
             mode=lambda: self.unit.mode,
             warnings=trust.status_warnings(config),
             report_fields={u.name: u.share.allowed for u in config.uplinks},
-            status_file=StatusFile(status_path(self.state_dir)),
+            status_file=self.status_file,
         )
         self.outbox.add_listener(lambda row, targets: self.health.note_stored(row.report, targets))
         self._started = False
@@ -269,8 +270,7 @@ class Service:
                 self.recorder.stop(timeout=2.0)
             self.watchdog.stop()
         final = self.health.snapshot(state="stopped")
-        if self.health.status_file is not None:
-            self.health.status_file.write(final)
+        self.status_file.write(final)
         for uplink in self.uplinks:
             uplink.stop(
                 timeout=max(1.0, deadline - time.monotonic()),

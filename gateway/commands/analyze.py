@@ -176,8 +176,9 @@ def tally(outcomes: list[str], reported: list[set[str]]) -> str:
     )
     text = f"{len(outcomes)} recordings: {len(found)} with a detection"
     text += f" ({by_class})" if found else ""
-    text += f", {len(reported) - len(found)} with none"
-    unusable = len(outcomes) - len(reported)
+    analysed = outcomes.count("analysed")
+    text += f", {analysed - len(found)} with none"
+    unusable = len(outcomes) - analysed
     return text + (f", {unusable} not analysable (said above)" if unusable else "")
 
 
