@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.config import load_config
-    from gateway.health.status_file import StatusUnavailableError, read_status, status_path
+    from gateway.health.status_file import (
+        EVERY_KEY,
+        StatusUnavailableError,
+        read_status,
+        status_path,
+    )
 
     config = load_config(args.config)
     path = status_path(config.node.state_dir)
@@ -38,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     except StatusUnavailableError as exc:
         print(f"ugs-gateway status: {exc}", file=sys.stderr)
         return 1
-    # The service rewrites the file at least every interval_s; twice that and more is news.
-    stale = status.get("state") != "stopped" and age > 2 * config.health.interval_s + 5
+    # The service rewrites the file at least every interval_s (as it said in the file, which a
+    # config edited since and not yet reloaded does not change); twice that and more is news.
+    every = status.get(EVERY_KEY)
+    if not isinstance(every, (int, float)) or every <= 0:
+        every = config.health.interval_s
+    stale = status.get("state") != "stopped" and age > 2 * every + 5
     if args.json:
         print(json.dumps({**status, "age_s": round(age, 1)}, indent=2))
         return 0 if status.get("state") == "ok" and not stale else 1

@@ -313,7 +313,7 @@ class Health:
         if self._on_summary is not None:
             self._on_summary(self.summary(snapshot))
         if self.status_file is not None:
-            self.status_file.write(snapshot)
+            self.status_file.write(snapshot, every_s=self.config.interval_s)
         self._last_key = self._key(snapshot["state"], snapshot["problems"], snapshot["sensors"])
         self.published += 1
         return snapshot

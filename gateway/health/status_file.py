@@ -22,6 +22,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FILE_NAME = "status.json"
+# The writer says how often it rewrites the file, so that a reader judges its age by the
+# interval the service runs with, not by a config edited since and not yet reloaded.
+EVERY_KEY = "rewritten_every_s"
 
 
 class StatusUnavailableError(Exception):
@@ -40,10 +43,12 @@ class StatusFile:
         self.path = path
         self._failing = False
 
-    def write(self, status: dict[str, Any]) -> None:
+    def write(self, status: dict[str, Any], every_s: float | None = None) -> None:
+        """Replace the file with ``status``; ``every_s``: when the next one is due at latest."""
+        document = status if every_s is None else {**status, EVERY_KEY: every_s}
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            temporary.write_text(json.dumps(status, indent=1) + "\n", encoding="utf-8")
+            temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
             os.replace(temporary, self.path)
         except OSError as exc:
             if not self._failing:

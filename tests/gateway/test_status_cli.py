@@ -122,6 +122,12 @@ def test_no_status_a_stale_one_and_a_damaged_one_are_said_so(tmp_path: Path) -> 
     assert stale.returncode == 1
     assert "NOT UPDATED for 10 min: the service is not running or is stuck" in stale.stdout
 
+    # A service that runs with a longer interval says so in the file: the config beside it,
+    # edited since and not yet reloaded, does not make its status look stale.
+    StatusFile(path).write(a_status(), every_s=900.0)
+    os.utime(path, (time.time() - 600, time.time() - 600))
+    assert status(config).returncode == 0
+
     wrong_type = '{"sensors": {"geo1": {"state": "ok", "rate_hz": "fast"}}}'
     for text in ('{"node": "ugs-0007", "sta', '{"sensors": {"geo1": "ok"}}', "[1]", wrong_type):
         path.write_text(text)  # cut off, or not what the service writes
