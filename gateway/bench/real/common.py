@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from drivers.errors import InputError
 from drivers.recordings import Recording, TruthEvent, truth_path, write_recording
 
@@ -146,6 +149,53 @@ class Source:
                 if name.endswith(suffix):
                     found.append((Path(here) / name).relative_to(self.root).as_posix())
         return sorted(found)
+
+
+def band_envelope(
+    x: npt.NDArray[np.float64], rate: float, band_hz: tuple[float, float], window_s: float
+) -> npt.NDArray[np.float64]:
+    """RMS per ``window_s`` window of ``x`` band-limited to ``band_hz`` (an FFT mask: offline
+    and exact, the upper edge kept under 0.45 of the rate)."""
+    spec = np.fft.rfft(x - x.mean())
+    f = np.fft.rfftfreq(x.size, 1.0 / rate)
+    spec[(f < band_hz[0]) | (f > min(band_hz[1], 0.45 * rate))] = 0.0
+    y = np.fft.irfft(spec, n=x.size)
+    w = max(1, round(window_s * rate))
+    n = y.size // w
+    return np.asarray(np.sqrt(np.mean(y[: n * w].reshape(n, w) ** 2, axis=1)))
+
+
+def burst_span(
+    x: npt.NDArray[np.float64],
+    rate: float,
+    *,
+    band_hz: tuple[float, float],
+    k: float,
+    join_s: float,
+    window_s: float = 0.1,
+) -> tuple[float, float, float, float]:
+    """``(t0, t1, t_peak, peak over background)`` of the one event of a triggered clip, for
+    data sets that label whole clips: windows of the band's envelope at least ``k`` x the
+    clip's background (its 20th-percentile window), joined across gaps up to ``join_s``;
+    the run holding the loudest window is the event."""
+    env = band_envelope(x, rate, band_hz, window_s)
+    background = max(float(np.percentile(env, 20)), 1e-12)
+    peak = int(np.argmax(env))
+    above = np.flatnonzero(env >= k * background)
+    join = round(join_s / window_s)
+    lo = hi = peak
+    for i in above[::-1]:
+        if i < lo and lo - i <= join:
+            lo = int(i)
+    for i in above:
+        if i > hi and i - hi <= join:
+            hi = int(i)
+    return (
+        lo * window_s,
+        (hi + 1) * window_s,
+        (peak + 0.5) * window_s,
+        float(env[peak] / background),
+    )
 
 
 def split_of(value: str, heldout: Collection[str]) -> Split:

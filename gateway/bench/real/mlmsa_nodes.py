@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from drivers.errors import InputError
 from drivers.recordings import Channel, Recording, TruthEvent, sac_format
+from gateway.bench.real import common
 from gateway.bench.real.common import (
     Dataset,
     Source,
@@ -64,34 +65,10 @@ def read_sac(blob: bytes, path: str) -> tuple[float, FloatArray, str]:
     return 1.0 / trace.delta, trace.samples, trace.station
 
 
-def _band_envelope(x: FloatArray, rate: float) -> FloatArray:
-    """RMS per ENV_S window of ``x`` band-limited to BAND_HZ (FFT mask: offline, exact)."""
-    spec = np.fft.rfft(x - x.mean())
-    f = np.fft.rfftfreq(x.size, 1.0 / rate)
-    spec[(f < BAND_HZ[0]) | (f > min(BAND_HZ[1], 0.45 * rate))] = 0.0
-    y = np.fft.irfft(spec, n=x.size)
-    w = max(1, round(ENV_S * rate))
-    n = y.size // w
-    return np.asarray(np.sqrt(np.mean(y[: n * w].reshape(n, w) ** 2, axis=1)))
-
-
 def burst_span(x: FloatArray, rate: float) -> tuple[float, float, float, float]:
-    """``(t0, t1, t_peak, peak over background)`` of the pass in a cut: ENV_S windows of the
-    BAND_HZ envelope at least BURST_K x the 20th-percentile window, joined across gaps up to
-    JOIN_S; the run holding the loudest window is the pass."""
-    env = _band_envelope(x, rate)
-    background = max(float(np.percentile(env, 20)), 1e-12)
-    peak = int(np.argmax(env))
-    above = np.flatnonzero(env >= BURST_K * background)
-    join = round(JOIN_S / ENV_S)
-    lo = hi = peak
-    for i in above[::-1]:
-        if i < lo and lo - i <= join:
-            lo = int(i)
-    for i in above:
-        if i > hi and i - hi <= join:
-            hi = int(i)
-    return lo * ENV_S, (hi + 1) * ENV_S, (peak + 0.5) * ENV_S, float(env[peak] / background)
+    """``(t0, t1, t_peak, peak over background)`` of the pass in a cut (``common.burst_span``
+    with this data set's band, threshold and join)."""
+    return common.burst_span(x, rate, band_hz=BAND_HZ, k=BURST_K, join_s=JOIN_S, window_s=ENV_S)
 
 
 def split_for(stem: str) -> Split:
