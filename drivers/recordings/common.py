@@ -121,7 +121,8 @@ def make_channel(
     if most and array.shape[1] > most:
         raise RecordingError(
             f"{path}: {array.shape[1]} value columns for {name}, but a {kind} sensor gives at "
-            f"most {most}; keep only its own columns (labels and counters are not samples)"
+            f"most {most}; keep only its own columns (labels and counters are not samples; "
+            "one file per sensor)"
         )
     check_samples(array, path, rate, name)
     comps = components or default_components(kind, array.shape[1])
