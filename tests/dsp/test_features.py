@@ -199,3 +199,27 @@ def test_spectrum_scores_agree_with_their_numpy_form() -> None:
         for kernel in (spectrum_scores, spectrum_scores.py_func):
             np.testing.assert_allclose(kernel(*args), want, rtol=1e-12)
     assert reference(True)[1] > 0.5  # the engine's comb is seen, the noise's hum is not
+
+
+def test_a_ringing_band_does_not_hide_the_steps_another_band_keeps_apart() -> None:
+    from dsp.features import _moving_average, cadence, strongest_beat
+
+    # Steps every 0.55 s over 8 s at 50 frames/s. The low band rings on through the gaps
+    # (its energy swells and never falls), ten times louder than the band above it, which
+    # is quiet between steps: what a real outdoor geophone on a resonant ground gives.
+    rate, frames = 50.0, 400
+    rng = np.random.default_rng(6)
+    t = np.arange(frames) / rate
+    steps = np.zeros(frames)
+    steps[10::27] = 1.0
+    sharp = np.convolve(steps, np.exp(-np.arange(8) / 2.0))[:frames]
+    ringing = 100.0 * np.exp(-((t - 4.0) ** 2) / 6.0) * (1.0 + 0.5 * rng.random(frames))
+    band_e = np.column_stack([ringing, 0.01 + 10.0 * sharp])
+    smooth = round(1.5 * rate)
+    summed = np.sqrt(band_e.sum(axis=1))
+    lost = cadence(summed - _moving_average(summed, smooth), rate)
+    hz, height, _ = strongest_beat(band_e, rate, smooth)
+    assert lost[1] < 0.3  # the sum's beat is the ringing's noise
+    assert height > 0.6 and hz == pytest.approx(1 / 0.54, rel=0.03)
+    # Too short to hold two periods of the slowest gait: no beat.
+    assert strongest_beat(band_e[:60], rate, smooth) == (0.0, 0.0, 0.0)

@@ -26,8 +26,8 @@ from hil.training_data import TRAIN_SCENARIOS
 
 
 def _ringing() -> Site:
-    """Field soil ringing low and long (the bench's foreign ground, longer still): the
-    packaged model takes some footfalls there for engines (docs/calibration.md)."""
+    """Field soil ringing low and long (the bench's foreign ground, longer still), where
+    the packaged model once took footfalls for engines (docs/calibration.md)."""
     assert FOREIGN.ground is not None
     return replace(FOREIGN, ground=replace(FOREIGN.ground, mode_q=30.0))
 
@@ -95,11 +95,15 @@ def test_the_held_back_split_is_scored_per_session_with_both_models(
     assert session["files"] == 2 and session["cannot_analyse"] == 1
     packaged, site = session["packaged"], session["site"]
     assert packaged["footstep"]["n"] == site["footstep"]["n"] > 0
-    # What the walk test taught holds on the same ground another time.
-    before = packaged["footstep"]["recall"] + packaged["vehicle"]["precision"]
-    after = site["footstep"]["recall"] + site["vehicle"]["precision"]
-    assert site["footstep"]["recall"] >= packaged["footstep"]["recall"]
-    assert after > before or before == 2.0
+    # What the walk test taught holds on the same ground another time: the site model is
+    # surer of the marked passes, and names nothing worse on a later walk. (Since the
+    # cadence is the beat of the band that beats the strongest, the packaged model names this
+    # ground's footfalls too: what the walk test adds here is confidence, not answers.)
+    cross = report["cross_validated"]
+    assert cross["site"]["log_loss"] < cross["packaged"]["log_loss"]
+    for cls in ("footstep", "vehicle"):
+        assert site[cls]["recall"] >= packaged[cls]["recall"]
+        assert site[cls]["precision"] >= packaged[cls]["precision"]
 
 
 def test_a_floor_unit_s_walk_test_is_anchored_in_the_building_and_held_to_the_floor_model(
