@@ -147,11 +147,18 @@ def test_a_lesser_sensors_prior_weighs_what_that_sensor_saw():
     x = np.zeros((y.size, len(FEATURES)))
     x[0, FEATURES.index("mag_present")] = 1.0  # the magnetometer felt the first car only
     x[2, FEATURES.index("pir_present")] = 1.0  # the PIR saw the first walker only
-    both = prior_weights(x, y, FEATURES, ("pir", "magnetometer"), {"vehicle": 6.0, "footstep": 1.5})
-    np.testing.assert_allclose(both, [6.0, 1.0, 1.5, 1.0, 1.0])
+    table = {
+        ("pir", "magnetometer"): {"vehicle": 6.0, "footstep": 1.5},
+        ("pir",): {"vehicle": 0.5, "footstep": 1.5},
+    }
+    # The car the magnetometer did not feel weighs what it weighs on a lone PIR; the walker
+    # the PIR did not see weighs 1, as on a lone magnetometer, which has no footstep prior.
+    both = prior_weights(x, y, FEATURES, ("pir", "magnetometer"), table)
+    np.testing.assert_allclose(both, [6.0, 0.5, 1.5, 1.0, 1.0])
     # A lone PIR has no magnetometer: its vehicle prior weighs every car it was shown.
-    alone = prior_weights(x, y, FEATURES, ("pir",), {"vehicle": 0.5, "footstep": 1.5})
+    alone = prior_weights(x, y, FEATURES, ("pir",), table)
     np.testing.assert_allclose(alone, [0.5, 0.5, 1.5, 1.0, 1.0])
+    assert prior_weights(x, y, FEATURES, ("seismic", "pir"), table).tolist() == [1.0] * 5
 
 
 def test_the_floor_installation_has_the_packaged_model_calibrated_on_simulated_homes():
