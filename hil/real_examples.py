@@ -42,20 +42,23 @@ TRAINING_SETS: dict[str, float] = {
     "jxunn_geoscope": 3.0,
     "benes-pirstd": 3.0,
     "ipir-lvq": 3.0,
+    "geosense_geophones": 3.0,
 }
 """The real data sets the packaged model learns from (their dev splits), and how many
 rendered rows one of their rows weighs: the real rows are a few thousand among tens of
 thousands, and each is worth more than a rendered one. The unit's own kinds, where the
 synthetic world falls shortest: urban and gravel-road passes heard by seismic nodes, and
 footsteps with empty rooms on an indoor geophone, so that what teaches a road's knocks to
-be vehicles also sees real steps; and two analog PIRs, crossings with empty rooms and half
-an hour of a room with people coming and going, for the PIR on its own (a file holds one
-sensor, so each set teaches that sensor's own booster). The floor piezo and accelerometer
-clips of capstone are left out: they are other sensors, and their steps taught roadside
-knocks to be footsteps. The magnetometer sets are left out too: every pass of theirs that
-the magnetometer's chain finds is named already, and the rest never become candidates
-(docs/real-data.md, "Learning from the dev splits", has the folds and what the held-back
-split said)."""
+be vehicles also sees real steps; walks past geophones outdoors, on a ground that rings
+through the gaps between steps and in shoes whose steps are sharp knocks with little beat
+(the synthetic walkers' steps are softer and more regular); and two analog PIRs, crossings
+with empty rooms and half an hour of a room with people coming and going, for the PIR on
+its own (a file holds one sensor, so each set teaches that sensor's own booster). The
+floor piezo and accelerometer clips of capstone are left out: they are other sensors, and
+their steps taught roadside knocks to be footsteps. The magnetometer sets are left out
+too: every pass of theirs that the magnetometer's chain finds is named already, and the
+rest never become candidates (docs/real-data.md, "Learning from the dev splits", has the
+folds and what the held-back split said)."""
 
 FLOOR_SETS = ("capstone_piezo", "capstone_bno055", "jxunn_geoscope")
 """The real floors the floor model learns from (``calibrate --simulate home --real DIR``),
