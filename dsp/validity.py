@@ -6,7 +6,8 @@ converter step at a time, and the highest or lowest the stream has shown) and fl
 value repeated for a long time: a dead sensor or a stuck converter). A bad sample is
 replaced by the last good one, so filters never see NaN (which would poison their state for
 ever) nor a step, and the sample is marked as *settling* for a while so that triggers stay
-quiet until the filters have forgotten it. Clipped samples stay usable: a strong event
+quiet until the filters have forgotten it (after lost samples, for four times as long as
+they were lost, up to the chain's settle time). Clipped samples stay usable: a strong event
 clips, and is still an event.
 
 Each stretch is reported once as ``(kind, first_sample, end_sample)`` in absolute input
@@ -67,7 +68,16 @@ V_HIGH = 11  # the highest and ...
 V_LOW = 12  # ... the lowest finite value seen: a rail is never passed
 V_OPEN = 13  # per kind: start of the open stretch, -1 if none
 V_LAST = V_OPEN + N_KINDS  # per kind: last sample inside the open stretch
-V_SIZE = V_LAST + N_KINDS
+V_BAD_RUN = V_LAST + N_KINDS  # non-finite samples in a row, up to this one
+V_SIZE = V_BAD_RUN + 1
+
+SETTLE_PER_LOST = 4.0
+"""A stretch of lost samples (bridged by the last good value) keeps the triggers quiet for
+this many times its own length, up to the chain's settle time. A lost sample or two is a
+blip the filters forget at once, and a 10-Hz magnetometer whose clock drops every other
+sample for a while must not go deaf for the seconds after; a dropout of half a second or
+more (field hardware's, and the scenarios') settles for the chain's full time, as any bad
+stretch does."""
 
 
 def validity_state(start_index: int = 0) -> FloatArray:
@@ -153,6 +163,7 @@ def validate_block(
     low = vs[V_LOW]
     dev = vs[V_DEV]
     have_good = vs[V_HAVE_GOOD] != 0.0
+    bad_run = vs[V_BAD_RUN]
     c_dc = vp[VP_DC]
     merge = vp[VP_MERGE]
     for i in range(x.shape[0]):
@@ -185,9 +196,11 @@ def validate_block(
             run = 0.0
             prev = math.nan
             clean[i] = last_good
-            settle = vp[VP_SETTLE]
+            bad_run += 1.0
+            settle = max(settle, min(vp[VP_SETTLE], SETTLE_PER_LOST * bad_run))
             settling[i] = True
             continue
+        bad_run = 0.0
         if not have_good:
             have_good = True
             dc = raw
@@ -252,6 +265,7 @@ def validate_block(
     vs[V_RUN] = run
     vs[V_LAST_GOOD] = last_good
     vs[V_SETTLE] = settle
+    vs[V_BAD_RUN] = bad_run
     vs[V_DC] = dc
     vs[V_STEP] = step
     vs[V_ENTRY] = entry

@@ -85,8 +85,9 @@ def test_stretches_are_flagged_once_with_their_extent():
     # Bad samples hold the last good value; the filters never see NaN.
     assert np.all(np.isfinite(clean))
     assert clean[305] == clean[299]
-    # Settling follows bad input, clipped samples stay usable.
-    assert settling[300:339].all() and not settling[339]
+    # Settling follows bad input (ten lost samples: the full 20; the lone one at 318 adds
+    # nothing to the 12 still to go), clipped samples stay usable.
+    assert settling[300:331].all() and not settling[331]
     assert not settling[700:712].any()
     assert settling[1250:1320].all()
 
@@ -104,6 +105,17 @@ def test_twin_agrees():
     jit = _run(_signal(), [500])
     twin = _run(_signal(), [500], fn=validate_block.py_func)
     assert np.array_equal(jit[0], twin[0]) and jit[2] == twin[2]
+
+
+def test_a_lost_sample_settles_briefly_and_a_dropout_for_the_full_time():
+    x = np.random.default_rng(1).standard_normal(400)
+    x[100] = np.nan  # one lost sample: four samples settle after it
+    x[200:202] = np.nan  # two: eight
+    x[300:330] = np.nan  # a dropout: the chain's full 20
+    _, settling, _ = _run(x, [])
+    assert settling[100:105].all() and not settling[105:200].any()
+    assert settling[200:210].all() and not settling[210:300].any()
+    assert settling[300:350].all() and not settling[350:].any()
 
 
 def test_gap_fill_is_reported_as_gap_not_nan():
