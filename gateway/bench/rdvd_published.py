@@ -1,0 +1,132 @@
+"""rdvd_traffic's window files as published: every file one axis, read as `analyze` reads it.
+
+The scored data set (docs/real-data.md) keeps one interference version of each window and
+joins its three axes. A user of the source's own files has each ``sampleN.txt`` alone: one
+axis, one of three versions, its clock as the logger stamped it. This reads every one so
+(the time column gives the rate; a file whose clock keeps no steady step is counted, not
+analysed, as `analyze` would ask for ``--rate``) and scores the file's own label runs: a
+pass is found when a ``vehicle`` detection comes within 1 s of it; a detection further than
+1 s from every run is away from the passes.
+
+    .venv/bin/python -m gateway.bench.rdvd_published CHECKOUT [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import RecordingError
+from dsp.config import DspConfig
+from gateway.bench.real.rdvd_traffic import FOLDER, label_runs, local_day
+
+TOLERANCE_S = 1.0
+VERSIONS_PER_WINDOW = 3
+AXES_PER_VERSION = 3
+
+
+def versions(tables: dict[int, np.ndarray]) -> dict[int, int]:
+    """File number -> interference version (0-2): a window's 9 files share their sequence
+    and time columns and are numbered version by version, three axes each."""
+    groups: dict[bytes, list[int]] = collections.defaultdict(list)
+    for num, table in tables.items():
+        groups[table[:, :2].tobytes()].append(num)
+    out = {}
+    for nums in groups.values():
+        for i, num in enumerate(sorted(nums)):
+            out[num] = min(i // AXES_PER_VERSION, VERSIONS_PER_WINDOW - 1)
+    return out
+
+
+def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, int] | None:
+    """Passes and detections of one window file; None when it cannot be read as it is
+    (a clock that keeps no steady step: `analyze` asks for ``--rate``)."""
+    from drivers.recordings import read_sessions
+    from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            sessions = read_sessions([path], sensor="magnetometer")
+    except RecordingError:
+        return None
+    analysed = as_analysed(sessions[0].recording)
+    found = (
+        []
+        if analysed is None
+        else run_detector(analysed, config, prime_s=OFFLINE_PRIME_S).detections
+    )
+    stamps = (table[:, 1] - table[0, 1]) / 1000.0
+    step = float(np.median(np.diff(stamps)))
+    runs = [(stamps[a], stamps[b - 1] + step) for a, b in label_runs(table[:, 3] > 0)]
+
+    def near(t0: float, t1: float, r0: float, r1: float) -> bool:
+        return t0 - TOLERANCE_S < r1 and t1 + TOLERANCE_S > r0
+
+    return {
+        "passes": len(runs),
+        "found": sum(
+            any(d.cls == "vehicle" and near(d.t0, d.t1, r0, r1) for d in found) for r0, r1 in runs
+        ),
+        "detections": len(found),
+        "away": sum(not any(near(d.t0, d.t1, r0, r1) for r0, r1 in runs) for d in found),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkout", type=Path, help="a checkout of the RDVD repository")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    folder = args.checkout / FOLDER
+    paths = sorted(folder.glob("sample*.txt"))
+    if not paths:
+        raise SystemExit(f"{folder}: no sample*.txt window files")
+    tables = {int(p.stem.removeprefix("sample")): np.loadtxt(p, delimiter=",") for p in paths}
+    version = versions(tables)
+    config = DspConfig()
+    rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for path in paths:
+        num = int(path.stem.removeprefix("sample"))
+        table = tables[num]
+        tally = score_file(path, table, config)
+        for key in ("all", local_day(table[0, 1]), f"version {version[num]}"):
+            row = rows[key]
+            row["files"] += 1
+            if tally is None:
+                row["not read"] += 1
+            else:
+                row.update(tally)
+    report: dict[str, Any] = {
+        key: {
+            **row,
+            "recall": round(row["found"] / row["passes"], 4) if row["passes"] else None,
+            "away_share": round(row["away"] / row["detections"], 4) if row["detections"] else None,
+        }
+        for key, row in sorted(rows.items())
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        "| files | count | not read (need --rate) | passes | found | recall | detections | "
+        "away from passes |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for key, r in report.items():
+        print(
+            f"| {key} | {r['files']} | {r.get('not read', 0)} | {r['passes']} | "
+            f"{r['found']} | {r['recall']} | {r['detections']} | {r['away']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
