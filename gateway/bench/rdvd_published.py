@@ -57,13 +57,18 @@ def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, in
             sessions = read_sessions([path], sensor="magnetometer")
     except RecordingError:
         return None
-    analysed = as_analysed(sessions[0].recording)
+    recording = sessions[0].recording
+    analysed = as_analysed(recording)
     found = (
         []
         if analysed is None
         else run_detector(analysed, config, prime_s=OFFLINE_PRIME_S).detections
     )
+    # The labels' times as the reader placed the samples: on the logger's stamps, or, for a
+    # clock that replays in bursts (a note says so), one after another at its usual step.
     stamps = (table[:, 1] - table[0, 1]) / 1000.0
+    if recording.meta.get("rate_note"):
+        stamps = np.arange(len(table)) / next(iter(recording.channels.values())).rate
     step = float(np.median(np.diff(stamps)))
     runs = [(stamps[a], stamps[b - 1] + step) for a, b in label_runs(table[:, 3] > 0)]
 
