@@ -97,7 +97,10 @@ class SeismicDspConfig(BaseModel):
         default=150.0, gt=0, description="longer events are closed, and the floor re-learnt"
     )
     settle_s: float = Field(
-        default=2.0, ge=0, description="triggers stay quiet this long after bad samples"
+        default=2.0,
+        ge=0,
+        description="triggers stay quiet this long after bad samples (after lost ones, four "
+        "times as long as they were lost, up to this)",
     )
     history_s: float = Field(
         default=200.0,
