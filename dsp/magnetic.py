@@ -40,6 +40,11 @@ LEVEL_STEP_S = 0.25
 STEP_WITHIN_S = 2.0
 """A level that moves by more than the anomaly threshold within this long has stepped (a
 car parked or left); a field that wanders takes far longer."""
+BULK_K = 4.0
+"""Priming: an anomaly further than this many spreads above the bulk's level is a pass, not
+noise (the threshold stands at 6)..."""
+BULK_ROUNDS = 4
+"""... and the bulk is measured again without it, this many times at most."""
 
 # Parameters.
 M_CBASE = 0
@@ -303,7 +308,16 @@ class MagChain(SampleChain):
         d = np.sqrt(np.sum(deviation**2, axis=1))
         width = max(1, round(2.0 / self.mp[M_CSMOOTH]))
         ds = np.convolve(d, np.ones(width) / width, mode="valid") if d.size > width else d
-        return float(np.median(ds)), robust_sigma(ds)
+        level, spread = float(np.median(ds)), robust_sigma(ds)
+        # Passes that fill a third of a short stretch lift its median spread: what lies far
+        # above the bulk is left out and the bulk measured again, until nothing more is.
+        for _ in range(BULK_ROUNDS):
+            bulk = ds[ds <= level + BULK_K * spread]
+            if bulk.size == ds.size or bulk.size < 2:
+                break
+            ds = bulk
+            level, spread = float(np.median(ds)), robust_sigma(ds)
+        return level, spread
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:
         xf = self._notched(x)

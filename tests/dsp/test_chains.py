@@ -303,3 +303,23 @@ def test_a_magnetometer_that_loses_every_other_sample_sees_a_car_from_its_start(
     events += more
     assert len(events) == 1 and events[0].t0 <= 45.7
     assert any(FLAG_NAMES[kind] == "nan" for kind, _, _ in flags)
+
+
+def test_a_magnetometer_primed_on_a_short_window_full_of_cars_learns_the_noise_between():
+    # 14 s of a 10.6-Hz roadside axis (noise 7 counts) with two cars swinging it by ~35
+    # counts: they fill a third of what the chain primes on, which lifted its spread three
+    # times over and hid them both. The bulk without them is the noise.
+    rate = 10.6
+    rng = np.random.default_rng(4)
+    t = np.arange(int(14 * rate)) / rate
+    x = -515.0 + 7.0 * rng.standard_normal(t.size)
+    for at in (2.5, 9.0):
+        u = (t - at) / 0.5
+        x += 56.0 * u * np.exp(-0.5 * u**2)
+    chain = MagChain("mag1", rate, DspConfig())
+    chain.prime(x[:, None])
+    events, _ = chain.feed(x[:, None])
+    more, _ = chain.close()
+    events += more
+    assert [round(ev.t0) for ev in events] == [2, 8]
+    assert chain.status()["noise_nt"] < 3.0
