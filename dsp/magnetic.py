@@ -315,6 +315,10 @@ class MagChain(SampleChain):
             bulk = ds[ds <= level + BULK_K * spread]
             if bulk.size == ds.size or bulk.size < 2:
                 break
+            # A coarse converter's quiet field may read a few values only: a bulk without
+            # any spread would put the threshold on its level.
+            if robust_sigma(bulk) <= 0.0:
+                break
             ds = bulk
             level, spread = float(np.median(ds)), robust_sigma(ds)
         return level, spread

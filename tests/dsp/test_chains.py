@@ -323,3 +323,22 @@ def test_a_magnetometer_primed_on_a_short_window_full_of_cars_learns_the_noise_b
     events += more
     assert [round(ev.t0) for ev in events] == [2, 8]
     assert chain.status()["noise_nt"] < 3.0
+
+
+def test_a_coarse_magnetometer_primed_on_a_short_window_keeps_a_threshold_above_its_noise():
+    # A converter whose quiet field reads one value, now and then its neighbour, and a slow
+    # car filling much of the first 14 s: the bulk measured again without the car must keep
+    # some spread, or the threshold would sit on the quiet level itself.
+    rate = 10.6
+    rng = np.random.default_rng(1)
+    n = int(60 * rate)
+    x = 100.0 + (rng.random(n) < 0.15) * rng.choice([-1.0, 1.0], n)
+    t = np.arange(n) / rate
+    x += np.round(40.0 * np.exp(-0.5 * ((t - 5.0) / 1.5) ** 2))
+    chain = MagChain("mag1", rate, DspConfig())
+    chain.prime(x[: int(14 * rate), None])
+    assert chain.status()["noise_nt"] > 0.0
+    events, _ = chain.feed(x[:, None])
+    more, _ = chain.close()
+    events += more
+    assert len(events) == 1 and 2.0 < events[0].t0 < 3.5
