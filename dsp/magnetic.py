@@ -315,12 +315,12 @@ class MagChain(SampleChain):
             bulk = ds[ds <= level + BULK_K * spread]
             if bulk.size == ds.size or bulk.size < 2:
                 break
+            bulk_spread = robust_sigma(bulk)
             # A coarse converter's quiet field may read a few values only: a bulk without
             # any spread would put the threshold on its level.
-            if robust_sigma(bulk) <= 0.0:
+            if bulk_spread <= 0.0:
                 break
-            ds = bulk
-            level, spread = float(np.median(ds)), robust_sigma(ds)
+            ds, level, spread = bulk, float(np.median(bulk)), bulk_spread
         return level, spread
 
     def _run(self, x: FloatArray, bad_kind: int) -> tuple[int, int]:

@@ -24,9 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from drivers.errors import RecordingError
+from drivers.errors import InputError, RecordingError
 from dsp.config import DspConfig
-from gateway.bench.real.rdvd_traffic import FOLDER, label_runs, local_day
+from gateway.bench.real.common import Source
+from gateway.bench.real.rdvd_traffic import (
+    DATASET,
+    FOLDER,
+    label_runs,
+    local_day,
+    read_window_files,
+)
 
 TOLERANCE_S = 1.0
 VERSIONS_PER_WINDOW = 3
@@ -85,30 +92,38 @@ def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, in
     }
 
 
+def tally(source: Source) -> dict[str, collections.Counter[str]]:
+    """Per day, per version and over all: files, files not read, passes, found, detections,
+    away."""
+    tables = read_window_files(source)
+    version = versions(tables)
+    config = DspConfig()
+    rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for num, table in sorted(tables.items()):
+        scored = score_file(source.root / FOLDER / f"sample{num}.txt", table, config)
+        for key in ("all", local_day(table[0, 1]), f"version {version[num]}"):
+            row = rows[key]
+            row["files"] += 1
+            if scored is None:
+                row["not read"] += 1
+            else:
+                row.update(scored)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkout", type=Path, help="a checkout of the RDVD repository")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    folder = args.checkout / FOLDER
-    paths = sorted(folder.glob("sample*.txt"))
-    if not paths:
-        raise SystemExit(f"{folder}: no sample*.txt window files")
-    tables = {int(p.stem.removeprefix("sample")): np.loadtxt(p, delimiter=",") for p in paths}
-    version = versions(tables)
-    config = DspConfig()
-    rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for path in paths:
-        num = int(path.stem.removeprefix("sample"))
-        table = tables[num]
-        tally = score_file(path, table, config)
-        for key in ("all", local_day(table[0, 1]), f"version {version[num]}"):
-            row = rows[key]
-            row["files"] += 1
-            if tally is None:
-                row["not read"] += 1
-            else:
-                row.update(tally)
+    try:
+        rows = tally(Source.open(args.checkout, DATASET))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"error: {args.checkout / FOLDER}: no sampleN.txt window files", file=sys.stderr)
+        return 2
     report: dict[str, Any] = {
         key: {
             **row,

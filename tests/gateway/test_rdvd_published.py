@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gateway.bench import rdvd_published
 
@@ -43,6 +42,19 @@ def test_each_window_file_is_scored_against_its_own_labels(tmp_path, capsys) -> 
     assert every["passes"] == 2 and every["found"] == 2 and every["away"] == 0
 
 
-def test_a_folder_without_window_files_is_said_so(tmp_path) -> None:
-    with pytest.raises(SystemExit, match="no sample"):
-        rdvd_published.main([str(tmp_path)])
+def test_a_checkout_without_window_files_is_said_so(tmp_path, capsys) -> None:
+    assert rdvd_published.main([str(tmp_path)]) == 2
+    assert "Datasets/traffic: no such folder" in capsys.readouterr().err
+    (tmp_path / "Datasets" / "traffic").mkdir(parents=True)
+    assert rdvd_published.main([str(tmp_path)]) == 2
+    assert "no sampleN.txt window files" in capsys.readouterr().err
+
+
+def test_a_window_file_that_is_not_numbers_is_named(tmp_path, capsys) -> None:
+    folder = tmp_path / "Datasets" / "traffic"
+    folder.mkdir(parents=True)
+    _window(folder / "sample1.txt")
+    (folder / "sample2.txt").write_bytes(b"\x00\xffgarbage,,\n1,2\n")
+    assert rdvd_published.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "sample2.txt" in err and "Traceback" not in err
