@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,22 @@ def is_cached(kernel: Any) -> bool:
         return False
 
 
-def kernels_cached() -> bool:
-    return all(is_cached(k) for k in service_kernels())
+def kind_kernels() -> dict[str, Any]:
+    """The kernel only one kind of sensor calls, by kind."""
+    from dsp import magnetic, pir, seismic_kernel
+
+    return {
+        "seismic": seismic_kernel.seismic_block,
+        "pir": pir.pir_block,
+        "magnetometer": magnetic.mag_block,
+    }
+
+
+def kernels_cached(kinds: Collection[str] | None = None) -> bool:
+    """Whether every kernel a detector of these kinds of sensor calls is ready (all kinds
+    when None): a geophone's recording compiles nothing for a PIR never run here."""
+    unused = [k for kind, k in kind_kernels().items() if kinds is not None and kind not in kinds]
+    return all(is_cached(k) for k in service_kernels() if k not in unused)
 
 
 STAMP_FILE = "ugs-kernel-sources.sha256"

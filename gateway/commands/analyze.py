@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,11 +110,12 @@ def time_fields(recording: Any, spans: list[FileSpan], t0: float, t1: float) -> 
     return {**when, "file": path, "start_s": round(start_s, 3), "end_s": round(end_s, 3)}
 
 
-def announce_compiling() -> None:
-    """One line on stderr when the kernels must be compiled first (seconds, not hung)."""
+def announce_compiling(sensor_kinds: Collection[str] | None = None) -> None:
+    """One line on stderr when the kernels of these kinds of sensor (all when None) must be
+    compiled first (seconds, not hung)."""
     from dsp.cache import kernels_cached
 
-    if not kernels_cached():
+    if not kernels_cached(sensor_kinds):
         print("compiling signal kernels (first run only)...", file=sys.stderr, flush=True)
 
 
@@ -206,7 +208,7 @@ def analyse_session(
     recording = analysed
     for caution in cautions(recording):
         print(f"ugs-gateway analyze: {name}: {caution}", file=sys.stderr)
-    announce_compiling()
+    announce_compiling({ch.kind for ch in recording.channels.values()})
     try:
         result = run_detector(
             recording, config, prime_s=OFFLINE_PRIME_S, keep_candidates=args.candidates

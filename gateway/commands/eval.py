@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     clips = Counts()
     runs: list[dict[str, Any]] = []
     progress = ProgressLine(len(jobs))
-    announce_compiling()
+    announce_compiling(kinds or None)
     last = None
     try:
         for i, (label, load) in enumerate(jobs):
