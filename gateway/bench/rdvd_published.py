@@ -8,7 +8,11 @@ analysed, as `analyze` would ask for ``--rate``) and scores the file's own label
 pass is found when a ``vehicle`` detection comes within 1 s of it; a detection further than
 1 s from every run is away from the passes.
 
-    .venv/bin/python -m gateway.bench.rdvd_published CHECKOUT [--json]
+``--every N`` keeps every Nth sample (and label) of each file, from its first: the same
+field as a logger at 1/N of the rate, with no filter before it, would have read it (N = 2:
+5.33 Hz, the slowest magnetometers a unit takes).
+
+    .venv/bin/python -m gateway.bench.rdvd_published CHECKOUT [--every N] [--json]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import io
 import json
 import sys
@@ -25,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import InputError, RecordingError
+from drivers.recordings import Recording
 from dsp.config import DspConfig
 from gateway.bench.real.common import Source
 from gateway.bench.real.rdvd_traffic import (
@@ -53,9 +59,12 @@ def versions(tables: dict[int, np.ndarray]) -> dict[int, int]:
     return out
 
 
-def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, int] | None:
-    """Passes and detections of one window file; None when it cannot be read as it is
-    (a clock that keeps no steady step: `analyze` asks for ``--rate``)."""
+def score_file(
+    path: Path, table: np.ndarray, config: DspConfig, every: int = 1
+) -> dict[str, int] | None:
+    """Passes and detections of one window file, every ``every``-th sample of it; None when
+    it cannot be read as it is (a clock that keeps no steady step: `analyze` asks for
+    ``--rate``)."""
     from drivers.recordings import read_sessions
     from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
 
@@ -64,7 +73,7 @@ def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, in
             sessions = read_sessions([path], sensor="magnetometer")
     except RecordingError:
         return None
-    recording = sessions[0].recording
+    recording = slower(sessions[0].recording, every)
     analysed = as_analysed(recording)
     found = (
         []
@@ -73,6 +82,7 @@ def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, in
     )
     # The labels' times as the reader placed the samples: on the logger's stamps, or, for a
     # clock that replays in bursts (a note says so), one after another at its usual step.
+    table = table[::every]
     stamps = (table[:, 1] - table[0, 1]) / 1000.0
     if recording.meta.get("rate_note"):
         stamps = np.arange(len(table)) / next(iter(recording.channels.values())).rate
@@ -92,15 +102,31 @@ def score_file(path: Path, table: np.ndarray, config: DspConfig) -> dict[str, in
     }
 
 
-def tally(source: Source) -> dict[str, collections.Counter[str]]:
+def slower(recording: Recording, every: int) -> Recording:
+    """``recording`` with every ``every``-th sample of each channel, from the first."""
+    if every == 1:
+        return recording
+    channels = {
+        name: dataclasses.replace(
+            ch,
+            data=ch.data[::every],
+            rate=ch.rate / every,
+            valid=None if ch.valid is None else ch.valid[::every],
+        )
+        for name, ch in recording.channels.items()
+    }
+    return dataclasses.replace(recording, channels=channels)
+
+
+def tally(source: Source, every: int = 1) -> dict[str, collections.Counter[str]]:
     """Per day, per version and over all: files, files not read, passes, found, detections,
-    away."""
+    away; every ``every``-th sample of each file."""
     tables = read_window_files(source)
     version = versions(tables)
     config = DspConfig()
     rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for num, table in sorted(tables.items()):
-        scored = score_file(source.root / FOLDER / f"sample{num}.txt", table, config)
+        scored = score_file(source.root / FOLDER / f"sample{num}.txt", table, config, every)
         for key in ("all", local_day(table[0, 1]), f"version {version[num]}"):
             row = rows[key]
             row["files"] += 1
@@ -114,10 +140,20 @@ def tally(source: Source) -> dict[str, collections.Counter[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkout", type=Path, help="a checkout of the RDVD repository")
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="keep every Nth sample of each file, as a logger at 1/N of the rate (default 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    if args.every < 1:
+        print(f"error: --every {args.every}: give 1 or more", file=sys.stderr)
+        return 2
     try:
-        rows = tally(Source.open(args.checkout, DATASET))
+        rows = tally(Source.open(args.checkout, DATASET), args.every)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

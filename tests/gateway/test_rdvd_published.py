@@ -58,3 +58,17 @@ def test_a_window_file_that_is_not_numbers_is_named(tmp_path, capsys) -> None:
     assert rdvd_published.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "sample2.txt" in err and "Traceback" not in err
+
+
+def test_every_other_sample_reads_the_windows_as_a_slower_logger(tmp_path, capsys) -> None:
+    folder = tmp_path / "Datasets" / "traffic"
+    folder.mkdir(parents=True)
+    _window(folder / "sample1.txt")
+    _window(folder / "sample2.txt", clock="stalled")
+    _window(folder / "sample3.txt", clock="bursts", car_at=29.0)
+    assert rdvd_published.main([str(tmp_path), "--every", "2", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)["all"]
+    assert every["files"] == 3 and every["not read"] == 1
+    assert every["passes"] == 2 and every["found"] == 2 and every["away"] == 0
+    assert rdvd_published.main([str(tmp_path), "--every", "0"]) == 2
+    assert "--every 0" in capsys.readouterr().err
