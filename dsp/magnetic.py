@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 SLOWEST_HZ = 4.0
 """A car passes a magnetometer in 1-3 s: at 4 Hz that is still 4-12 samples (the model was
 taught 5 Hz and up); at 2 Hz plain noise gets reported as vehicles."""
+MEDIAN_MIN_HZ = 8.0
+"""Below this rate three samples span more than half a close car's pass (0.5-0.7 s beside
+a lane): such a car fills a sample or two, and the median that drops a glitch of the bus
+would drop the car too (docs/dsp.md, "Slow magnetometers")."""
 LEVEL_STEP_S = 0.25
 """How often the priming's running median of the field is taken."""
 STEP_WITHIN_S = 2.0
@@ -55,7 +59,8 @@ M_MIN = 4
 M_HOLD = 5
 M_MAX = 6
 M_WARM = 7
-N_MPARAMS = 8
+M_MEDIAN = 8
+N_MPARAMS = 9
 
 # State: baseline per axis first (3), then:
 G_HAVE = 3  # baseline initialised
@@ -95,7 +100,8 @@ def mag_block(
     stuck); the field is read from ``xf``, the same samples with the background's steady
     lines notched out (``x`` itself when there are none). A bad sample holds the previous
     field on every axis. Each axis is the median of its last three samples: a one-sample
-    glitch of a sensor's bus is gone, while a car is seen for many samples.
+    glitch of a sensor's bus is gone, while a car is seen for many samples (only at
+    ``MEDIAN_MIN_HZ`` and up, ``mp[M_MEDIAN]``: slower, a car fills a sample or two).
     """
     n = x.shape[0]
     axes = min(x.shape[1], MAX_AXES)
@@ -129,7 +135,7 @@ def mag_block(
                 p1 = st[G_PREV + 2 * a]
                 p2 = st[G_PREV + 2 * a + 1]
                 v = xf[i, a]
-                last[a] = max(min(p1, p2), min(max(p1, p2), v))
+                last[a] = max(min(p1, p2), min(max(p1, p2), v)) if mp[M_MEDIAN] else v
                 st[G_PREV + 2 * a + 1] = p1
                 st[G_PREV + 2 * a] = v
         ok = not settling[i]
@@ -199,6 +205,7 @@ class MagChain(SampleChain):
         mp[M_HOLD] = round(cfg.hold_s * rate)
         mp[M_MAX] = max(1, round(cfg.max_event_s * rate))
         mp[M_WARM] = round(cfg.warmup_s * rate)
+        mp[M_MEDIAN] = 1.0 if rate >= MEDIAN_MIN_HZ else 0.0
         self.mp = mp
         super().__init__(name, rate, config, settle_s=1.0)
 
@@ -259,7 +266,11 @@ class MagChain(SampleChain):
             self._held[:] = np.nan
         # As the kernel sees it: each axis the median of three samples.
         padded = np.vstack([raw[:1], raw[:1], raw])
-        field = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        field = (
+            np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+            if self.mp[M_MEDIAN]
+            else raw
+        )
         # Against the median field of the whole stretch: it holds one level, however many
         # cars pass.
         base = np.median(field, axis=0)
