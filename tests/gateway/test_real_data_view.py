@@ -12,7 +12,7 @@ import pytest
 from drivers.recordings import Channel, Recording, TruthEvent, read_recording
 from dsp.priming import SHORTEST_CLIP_S
 from gateway.bench.real.common import write_clip, write_manifest
-from gateway.bench.real_data import FileTally, Tally, main, per_file_lines
+from gateway.bench.real_data import FileTally, Tally, main, per_file_lines, slower_seismic
 from hil.analysis import as_analysed
 from hil.clips import cut
 from hil.scenarios import generate
@@ -98,3 +98,35 @@ def test_a_clip_too_short_to_analyse_is_scored_as_analyze_runs_it(
     assert per_file["footstep"]["files"] == 2
     assert per_file["footstep"]["found"] == 1
     assert per_file["footstep"]["missed_with"] == {"nothing": 1}
+
+
+def test_a_geophone_is_read_as_a_slower_logger_would_read_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 100-Hz seismograph beside the same walker: what it passes (10 Hz) it keeps, what
+    # lies above its Nyquist (330 Hz) its converter's filter took out; other kinds as they
+    # were, and a lost stretch still lost.
+    rate = 1000.0
+    t = np.arange(int(20 * rate)) / rate
+    valid = np.ones(t.size, dtype=bool)
+    valid[5000:6000] = False
+    geo = Channel(
+        "geo1",
+        "seismic",
+        rate,
+        np.sin(2 * np.pi * 10 * t) + np.sin(2 * np.pi * 330 * t),
+        1.0,
+        valid=valid,
+    )
+    pir = Channel("pir1", "pir", 50.0, np.zeros(1000), 1.0)
+    slow = slower_seismic(Recording({"geo1": geo, "pir1": pir}, [], 0.0, {}), 100.0)
+    g = slow.channels["geo1"]
+    assert g.rate == 100.0 and len(g) == 2000
+    spectrum = np.abs(np.fft.rfft(g.data[:, 0])) / (len(g) / 2)
+    freqs = np.fft.rfftfreq(len(g), 1 / 100.0)
+    assert spectrum[np.argmin(np.abs(freqs - 10.0))] == pytest.approx(1.0, abs=0.05)
+    assert spectrum[freqs > 15.0].max() < 0.05  # 330 Hz did not fold down to 30 Hz
+    assert g.valid is not None and not g.valid[500:600].any() and g.valid[:500].all()
+    assert slow.channels["pir1"] is pir
+    assert main([str(tmp_path), "--seismic-rate", "0"]) == 2
+    assert "--seismic-rate 0" in capsys.readouterr().err
