@@ -264,7 +264,7 @@ class MagChain(SampleChain):
             raw = self._notched(raw)
             self.zi = zi  # what was primed on is fed next, from its first sample
             self._held[:] = np.nan
-        # As the kernel sees it: each axis the median of three samples.
+        # As the kernel sees it: each axis the median of three samples (when it takes one).
         padded = np.vstack([raw[:1], raw[:1], raw])
         field = (
             np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
