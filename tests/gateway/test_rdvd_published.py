@@ -28,13 +28,17 @@ def _window(path: Path, *, clock: str = "steady", car_at: float = 40.0) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-def test_each_window_file_is_scored_against_its_own_labels(tmp_path, capsys) -> None:
-    folder = tmp_path / "Datasets" / "traffic"
+def _three_windows(checkout: Path) -> None:
+    folder = checkout / "Datasets" / "traffic"
     folder.mkdir(parents=True)
     _window(folder / "sample1.txt")
     _window(folder / "sample2.txt", clock="stalled")
     # A car while the clock replays in bursts: its label is where the reader put its samples.
     _window(folder / "sample3.txt", clock="bursts", car_at=29.0)
+
+
+def test_each_window_file_is_scored_against_its_own_labels(tmp_path, capsys) -> None:
+    _three_windows(tmp_path)
     assert rdvd_published.main([str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     every = report["all"]
@@ -61,11 +65,7 @@ def test_a_window_file_that_is_not_numbers_is_named(tmp_path, capsys) -> None:
 
 
 def test_every_other_sample_reads_the_windows_as_a_slower_logger(tmp_path, capsys) -> None:
-    folder = tmp_path / "Datasets" / "traffic"
-    folder.mkdir(parents=True)
-    _window(folder / "sample1.txt")
-    _window(folder / "sample2.txt", clock="stalled")
-    _window(folder / "sample3.txt", clock="bursts", car_at=29.0)
+    _three_windows(tmp_path)
     assert rdvd_published.main([str(tmp_path), "--every", "2", "--json"]) == 0
     every = json.loads(capsys.readouterr().out)["all"]
     assert every["files"] == 3 and every["not read"] == 1
