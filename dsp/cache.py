@@ -79,7 +79,9 @@ def kind_kernels() -> dict[str, Any]:
 def kernels_cached(kinds: Collection[str] | None = None) -> bool:
     """Whether every kernel a detector of these kinds of sensor calls is ready (all kinds
     when None): a geophone's recording compiles nothing for a PIR never run here."""
-    unused = [k for kind, k in kind_kernels().items() if kinds is not None and kind not in kinds]
+    if kinds is None:
+        return all(is_cached(k) for k in service_kernels())
+    unused = [k for kind, k in kind_kernels().items() if kind not in kinds]
     return all(is_cached(k) for k in service_kernels() if k not in unused)
 
 
