@@ -4,7 +4,8 @@ Most public datasets, and many field loggers, keep a few seconds from the moment
 happened rather than a continuous record: the detector must find the event with no quiet
 lead-in to learn the background from. ``triggered_clips`` cuts such clips out of a recording
 with ground truth, each starting ``lead_s`` before an event's detectable span, so that they
-can be scored (``ugs-gateway eval --clips``) and trained on.
+can be scored (``ugs-gateway eval --clips``) and trained on. ``slower_seismic`` reads a
+recording's geophones as a slower logger would have sampled them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from drivers.recordings.waveforms import Recording, TruthEvent
+from hil.synth.hardware import resample
 
 CLIP_S = 10.0
 LEAD_S = 0.5
@@ -66,6 +68,24 @@ def cut(rec: Recording, t0: float, t1: float, *, label: str = "") -> Recording:
     meta = dict(rec.meta)
     meta["clip"] = {"of": label or rec.meta.get("scenario", ""), "t0": t0, "t1": t1}
     return Recording(channels, truth, rec.start_time + t0 if rec.start_time else 0.0, meta)
+
+
+def slower_seismic(recording: Recording, rate: float) -> Recording:
+    """``recording`` with each geophone sampled faster than ``rate`` read at ``rate``,
+    band-limited to its Nyquist; a lost sample's validity goes to the samples after it."""
+    channels = {}
+    for name, ch in recording.channels.items():
+        if ch.kind != "seismic" or ch.rate <= rate:
+            channels[name] = ch
+            continue
+        n_out = max(1, int(len(ch) * rate / ch.rate))
+        data = resample(np.asarray(ch.data, dtype=np.float64), ch.rate, rate, n_out)
+        valid = None
+        if ch.valid is not None:
+            nearest = np.minimum((np.arange(n_out) * ch.rate / rate).astype(int), len(ch) - 1)
+            valid = ch.valid[nearest]
+        channels[name] = replace(ch, data=data, rate=rate, valid=valid)
+    return replace(recording, channels=channels)
 
 
 def triggered_clips(

@@ -34,11 +34,9 @@ import argparse
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from drivers.recordings import read_recording
 from drivers.recordings.waveforms import Recording, TruthEvent
@@ -46,29 +44,10 @@ from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
 from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
+from hil.clips import slower_seismic
 from hil.scoring import Counts, score
 
 PER_FILE_CLASSES = ("footstep", "vehicle")
-
-
-def slower_seismic(recording: Recording, rate: float) -> Recording:
-    """``recording`` with each geophone sampled faster than ``rate`` read at ``rate``,
-    band-limited to its Nyquist; a lost sample's validity goes to the samples after it."""
-    from hil.synth.hardware import resample
-
-    channels = {}
-    for name, ch in recording.channels.items():
-        if ch.kind != "seismic" or ch.rate <= rate:
-            channels[name] = ch
-            continue
-        n_out = max(1, int(len(ch) * rate / ch.rate))
-        data = resample(np.asarray(ch.data, dtype=np.float64), ch.rate, rate, n_out)
-        valid = None
-        if ch.valid is not None:
-            nearest = np.minimum((np.arange(n_out) * ch.rate / rate).astype(int), len(ch) - 1)
-            valid = ch.valid[nearest]
-        channels[name] = replace(ch, data=data, rate=rate, valid=valid)
-    return replace(recording, channels=channels)
 
 
 @dataclass

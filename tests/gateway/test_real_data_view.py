@@ -12,9 +12,9 @@ import pytest
 from drivers.recordings import Channel, Recording, TruthEvent, read_recording
 from dsp.priming import SHORTEST_CLIP_S
 from gateway.bench.real.common import write_clip, write_manifest
-from gateway.bench.real_data import FileTally, Tally, main, per_file_lines, slower_seismic
+from gateway.bench.real_data import FileTally, Tally, main, per_file_lines
 from hil.analysis import as_analysed
-from hil.clips import cut
+from hil.clips import cut, slower_seismic
 from hil.scenarios import generate
 
 
