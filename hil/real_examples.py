@@ -10,9 +10,12 @@ split is read: the ``heldout`` split is what the model is reported on.
 Each file is analysed as ``analyze`` would, and again cut a little shorter at either end
 (``RECUTS`` times): a triggered clip's events sit where the recorder put them, and the cuts
 teach the same event with another lead-in. A multi-axis magnetometer's file also teaches
-each of its axes alone. A stretch the truth marks ``dont_care`` (energy no tracked pass
-explains) teaches nothing, and neither does an event the file's label names but its signal
-never shows (``detectable`` false: a walk whose steps never rise above the room's floor).
+each of its axes alone, and, when asked (``seismic_also_at_hz``), a geophone's file its
+reading by a slower logger (a 100-Hz seismograph hears the same steps and cars without
+their upper band). A stretch the truth
+marks ``dont_care`` (energy no tracked pass explains) teaches nothing, and neither does an
+event the file's label names but its signal never shows (``detectable`` false: a walk
+whose steps never rise above the room's floor).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from drivers.recordings import Recording, TruthEvent, read_recording
 from dsp.classifier import FEATURES
 from dsp.config import DspConfig
 from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet
-from hil.clips import cut
+from hil.clips import cut, slower_seismic
 from hil.marks import PASSES
 from hil.training_data import labelled_candidates
 
@@ -194,28 +197,41 @@ def recuts(rec: Recording, key: str) -> list[Recording]:
     return out
 
 
-def views(rec: Recording, key: str) -> list[Recording]:
+def views(rec: Recording, key: str, seismic_also_at_hz: float | None = None) -> list[Recording]:
     """What one file teaches: the file and its cuts, and the same for each axis of a
     multi-axis magnetometer on its own, as a one-axis sensor in its place would have seen
-    the same passes (many roadside magnetometers have a single axis)."""
+    the same passes (many roadside magnetometers have a single axis); with
+    ``seismic_also_at_hz``, the same for its geophones read at that rate (band-limited, as a
+    slower unit's converter reads them) when they are sampled at least twice as fast."""
     out = recuts(rec, key)
     for axis, one in enumerate(rec.single_axes()):
         out += recuts(one, f"{key}/axis{axis}")
+    slow_hz = seismic_also_at_hz
+    if slow_hz and any(
+        ch.kind == "seismic" and ch.rate >= 2.0 * slow_hz for ch in rec.channels.values()
+    ):
+        out += recuts(slower_seismic(rec, slow_hz), f"{key}/{slow_hz:g}hz")
     return out
 
 
 def real_examples(
-    root: Path, sets: dict[str, float] | None = None, config: DspConfig | None = None
+    root: Path,
+    sets: dict[str, float] | None = None,
+    config: DspConfig | None = None,
+    seismic_also_at_hz: float | None = None,
 ) -> RealExamples:
     """Labelled rows of the ``dev`` files of the prepared data sets ``sets`` (name -> weight,
-    default ``TRAINING_SETS``) under ``root``."""
+    default ``TRAINING_SETS``) under ``root``; with ``seismic_also_at_hz``, each geophone
+    file read at that rate too (``views``)."""
     sets = TRAINING_SETS if sets is None else sets
     config = config or DspConfig()
     with per_file_notes_quiet():
-        return _read_sets(root, sets, config)
+        return _read_sets(root, sets, config, seismic_also_at_hz)
 
 
-def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExamples:
+def _read_sets(
+    root: Path, sets: dict[str, float], config: DspConfig, seismic_also_at_hz: float | None
+) -> RealExamples:
     rows: list[list[float]] = []
     taught: list[int] = []
     weights: list[float] = []
@@ -228,7 +244,7 @@ def _read_sets(root: Path, sets: dict[str, float], config: DspConfig) -> RealExa
         read = 0
         for file, rec in files:
             read += 1
-            for clip in views(rec, f"{name}/{file}"):
+            for clip in views(rec, f"{name}/{file}", seismic_also_at_hz):
                 vectors, y = labelled_candidates(clip, config, OFFLINE_PRIME_S)
                 rows += [[v[f] for f in FEATURES] for v in vectors]
                 taught += y

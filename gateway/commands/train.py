@@ -15,6 +15,8 @@ With ``--real DIR`` (prepared real data sets, ``docs/real-data.md``) the ``dev``
 ``hil.real_examples.TRAINING_SETS`` are labelled by their truth and added, each row weighing
 as many rendered ones as its set's weight; one file in five of them joins the calibration
 rows. The ``heldout`` files are never read: they are what the model is reported on.
+``--real-seismic-hz HZ`` also teaches each real geophone file as a logger at HZ would have
+read it (for fleets of slower seismographs; docs/real-data.md, "Read at a slower rate").
 
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
@@ -88,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "rows weighs (default: hil.real_examples.TRAINING_SETS; W 3 when not given)",
     )
     parser.add_argument(
+        "--real-seismic-hz",
+        type=float,
+        metavar="HZ",
+        help="with --real: also teach each real geophone file sampled at least twice as fast "
+        "as a logger at HZ would read it (band-limited), for units that sample slower",
+    )
+    parser.add_argument(
         "--save-examples",
         metavar="FILE.npz",
         help="also write the labelled feature vectors (x, y, recording index, feature names)",
@@ -130,11 +139,14 @@ def load_real(args: argparse.Namespace, config: DspConfig) -> RealExamples | Non
     from hil.real_examples import parse_sets, real_examples
 
     if not args.real:
-        if args.real_sets:
-            raise InputError("--real-sets needs --real DIR")
+        if args.real_sets or args.real_seismic_hz is not None:
+            raise InputError("--real-sets and --real-seismic-hz need --real DIR")
         return None
+    slow_hz = args.real_seismic_hz
+    if slow_hz is not None and not 5.0 <= slow_hz <= 10000.0:
+        raise InputError(f"--real-seismic-hz {slow_hz:g}: give a rate from 5 to 10000 Hz")
     sets = parse_sets(args.real_sets) if args.real_sets else None
-    return real_examples(Path(args.real), sets, config)
+    return real_examples(Path(args.real), sets, config, slow_hz)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -203,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
     info = {
         "id": f"gbt-{len(seeds)}x{len(scenarios)}x{args.duration:g}s-seeds{seeds[0]}-{seeds[-1]}"
         # How many real data sets it learnt from: two models on the same seeds stay apart.
-        + (f"+real{len(real.sets)}" if real is not None else ""),
+        + (f"+real{len(real.sets)}" if real is not None else "")
+        + (f"-seismic{args.real_seismic_hz:g}hz" if args.real_seismic_hz else ""),
         "generator": GENERATOR_VERSION,
         "seeds": seeds,
         "scenarios": list(scenarios),
@@ -215,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if real is not None:
         info["real"] = {"split": "dev", "sets": real.sets}
+        if args.real_seismic_hz:
+            info["real"]["seismic_also_at_hz"] = args.real_seismic_hz
     params = BoostParams(max_rounds=args.rounds, depth=args.depth)
     model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"

@@ -12,12 +12,21 @@ import pytest
 
 from drivers.recordings import read_recording
 from dsp.classifier import CLASSES, FEATURES, load_model, sensor_set
+from dsp.config import DspConfig
 from gateway.bench.real.common import write_clip, write_manifest
 from gateway.cli import main
 from gateway.errors import InputError
-from hil.clips import cut
-from hil.real_examples import RECUTS, TRAINING_SETS, real_examples, recuts, views
+from hil.analysis import OFFLINE_PRIME_S
+from hil.clips import cut, slower_seismic
+from hil.real_examples import (
+    RECUTS,
+    TRAINING_SETS,
+    real_examples,
+    recuts,
+    views,
+)
 from hil.scenarios import generate
+from hil.training_data import labelled_candidates
 
 VEHICLE = CLASSES.index("vehicle")
 
@@ -107,14 +116,26 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
         "patrol,noise-wind",
     ]
     out = tmp_path / "m.json"
-    argv = [*base, "--out", str(out), "--real", str(prepared), "--real-sets", "roadside-test=5"]
-    assert main(argv) == 0
+    saved = tmp_path / "examples.npz"
+    real = ["--real", str(prepared), "--real-sets", "roadside-test=5"]
+    assert main([*base, "--out", str(out), *real, "--save-examples", str(saved)]) == 0
     info = json.loads(out.read_text())["info"]
     assert info["id"].endswith("+real1")
     assert info["real"]["sets"]["roadside-test"]["files"] == 3
     assert info["real"]["sets"]["roadside-test"]["weight"] == 5.0
+    assert "seismic_also_at_hz" not in info["real"]
     seismic = next(s for s in json.loads(out.read_text())["sets"] if s["sensors"] == ["seismic"])
     assert seismic["info"]["examples"]["vehicle"] >= 2
+
+    # The same files read by a 100-Hz seismograph as well: more rows, and the model says so.
+    slow = tmp_path / "slow.json"
+    extra = ["--from-examples", str(saved), "--real-seismic-hz", "100"]
+    assert main([*base, "--out", str(slow), *real, *extra]) == 0
+    model = json.loads(slow.read_text())
+    assert model["info"]["id"].endswith("+real1-seismic100hz")
+    assert model["info"]["real"]["seismic_also_at_hz"] == 100.0
+    slow_rows = model["info"]["real"]["sets"]["roadside-test"]["rows"]
+    assert slow_rows > info["real"]["sets"]["roadside-test"]["rows"]
 
 
 def test_the_packaged_model_learnt_from_the_sets_training_names_at_their_weights() -> None:
@@ -129,10 +150,12 @@ def test_the_packaged_model_learnt_from_the_sets_training_names_at_their_weights
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--real-sets", "mlmsa-nodes"], "needs --real DIR"),
+        (["--real-sets", "mlmsa-nodes"], "need --real DIR"),
         (["--real", "/tmp", "--real-sets", "mlmsa-nodes=0"], "W above 0"),
         (["--real", "/tmp", "--real-sets", "mlmsa-nodes=heavy"], "NAME=W"),
         (["--real", "/nonexistent/ugs-real"], "no prepared data set"),
+        (["--real-seismic-hz", "100"], "need --real DIR"),
+        (["--real", "/tmp", "--real-seismic-hz", "0"], "from 5 to 10000 Hz"),
     ],
 )
 def test_train_refuses_real_options_it_cannot_use_before_simulating(
@@ -186,9 +209,33 @@ def test_a_three_axis_magnetometer_file_also_teaches_each_axis_alone(tmp_path: P
     assert set(rows.file) == {0}  # one file, however many views: one calibration group
 
 
-def test_a_geophone_file_teaches_itself_and_its_cuts_only(prepared: Path) -> None:
+def test_a_geophone_file_teaches_itself_and_its_cuts(prepared: Path) -> None:
     rec = read_recording(prepared / "vehicle" / "roadside-test" / "pass0.npz")
     assert len(views(rec, "k")) == len(recuts(rec, "k")) == 1 + RECUTS
+
+
+def test_asked_to_a_geophone_file_also_teaches_its_reading_by_a_slower_seismograph(
+    prepared: Path,
+) -> None:
+    rec = read_recording(prepared / "vehicle" / "roadside-test" / "pass0.npz")
+    assert rec.channel("seismic").rate >= 200.0
+    taught = views(rec, "k", seismic_also_at_hz=100.0)
+    whole = recuts(rec, "k")
+    assert len(taught) == 2 * len(whole)
+    slow = taught[len(whole) :]
+    assert {v.channel("seismic").rate for v in slow} == {100.0}
+    # The whole file read slower, with its truth, and cuts of that reading.
+    assert slow[0].duration == pytest.approx(rec.duration, abs=0.02)
+    assert slow[0].truth == rec.truth
+    # The pass is a candidate at 100 Hz too, and is taught there as a vehicle.
+    labelled = [labelled_candidates(v, DspConfig(), OFFLINE_PRIME_S)[1] for v in (rec, slow[0])]
+    assert all(VEHICLE in y for y in labelled)
+    rows = real_examples(prepared, {"roadside-test": 3.0})
+    slower_rows = real_examples(prepared, {"roadside-test": 3.0}, seismic_also_at_hz=100.0)
+    assert np.count_nonzero(slower_rows.y == VEHICLE) > np.count_nonzero(rows.y == VEHICLE)
+    # A geophone no faster than twice the rate is taught as it is, once.
+    at_100 = slower_seismic(rec, 100.0)
+    assert len(views(at_100, "k", seismic_also_at_hz=100.0)) == len(recuts(at_100, "k"))
 
 
 def test_a_pir_set_teaches_the_lone_pir_its_people(tmp_path: Path) -> None:
