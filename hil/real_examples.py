@@ -12,10 +12,9 @@ Each file is analysed as ``analyze`` would, and again cut a little shorter at ei
 teach the same event with another lead-in. A multi-axis magnetometer's file also teaches
 each of its axes alone, and, when asked (``seismic_also_at_hz``), a geophone's file its
 reading by a slower logger (a 100-Hz seismograph hears the same steps and cars without
-their upper band). A stretch the truth
-marks ``dont_care`` (energy no tracked pass explains) teaches nothing, and neither does an
-event the file's label names but its signal never shows (``detectable`` false: a walk
-whose steps never rise above the room's floor).
+their upper band). A stretch the truth marks ``dont_care`` (energy no tracked pass
+explains) teaches nothing, and neither does an event the file's label names but its signal
+never shows (``detectable`` false: a walk whose steps never rise above the room's floor).
 """
 
 from __future__ import annotations
