@@ -122,9 +122,10 @@ def _too_slow_hint(recording: Recording, ch: Channel) -> str:
         )
     if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest_rate(ch.kind):
         # A file without a header has no column to rename: --rate spaces the samples alone.
+        rename = ", or name the column time_ms" if recording.meta.get("time_header") else ""
         return (
             f" (is the time column in milliseconds? that would be {ch.rate * 1000.0:.4g} Hz:"
-            f" give --rate {ch.rate * 1000.0:.4g}, or name the column time_ms)"
+            f" give --rate {ch.rate * 1000.0:.4g}{rename})"
         )
     return ""
 

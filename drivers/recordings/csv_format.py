@@ -239,6 +239,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         "files": [str(path)],
         "rate_from": "time" if has_time else "given",
         "time_as_written": as_written,
+        "time_header": as_written and header is not None,
         "kind_assumed": kind_assumed(sensor, named),
     }
     read_notes = []

@@ -228,6 +228,13 @@ def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
     assert "that would be 100 Hz: give --rate 100" in err
     assert main(["analyze", str(path), "--rate", "100"]) == 0  # and so it is read
     assert "give --sensor" not in err  # no kind can use 0.1 Hz
+    # A logger's clock since boot without a header (row, clock, value): no column to rename.
+    bare = tmp_path / "bare.csv"
+    rows = (f"{i},{36447261 + 10 * i},{v:.4f}" for i, v in enumerate(noise))
+    bare.write_text("\n".join(rows) + "\n")
+    assert main(["analyze", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert "that would be 100 Hz: give --rate 100)" in err and "time_ms" not in err
     # A 40-Hz geophone beside a working magnetometer: the geophone is left out, not guessed
     # on (white noise at 30-50 Hz used to come out as footsteps), and the rest is analysed.
     rec = generate("quiet-night", 60.0, seed=81).only(["magnetometer"])
