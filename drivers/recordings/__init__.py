@@ -26,7 +26,14 @@ from pathlib import Path
 
 from drivers.errors import RecordingError
 from drivers.kinds import KINDS
-from drivers.recordings.waveforms import Channel, Recording, TruthEvent, read_truth, truth_path
+from drivers.recordings.waveforms import (
+    TRUTH_SUFFIX,
+    Channel,
+    Recording,
+    TruthEvent,
+    read_truth,
+    truth_path,
+)
 
 __all__ = [
     "Channel",
@@ -37,6 +44,7 @@ __all__ = [
     "read_recording",
     "read_sessions",
     "read_truth",
+    "recordings_in",
     "truth_path",
     "write_recording",
 ]
@@ -182,6 +190,35 @@ class Session:
     files: list[Path]
     recording: Recording
     spans: list[FileSpan]
+
+
+NOT_RECORDINGS = ("manifest.json", "manifest.gapped.json")
+"""Files a folder of recordings often holds beside them that are not recordings: a prepared
+data set's manifests (truth sidecars, ``FILE.truth.json``, are left out by their suffix)."""
+
+
+def recordings_in(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """``paths`` with each folder among them replaced by the recordings in it, in name order:
+    its files whose extension names a format (``EXTENSIONS``), not truth sidecars or
+    manifests, and not its subfolders. A folder holding none is an error that says so."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            f
+            for f in path.iterdir()
+            if f.is_file()
+            and f.suffix.lower() in EXTENSIONS
+            and not f.name.endswith(TRUTH_SUFFIX)
+            and f.name not in NOT_RECORDINGS
+        )
+        if not found:
+            names = ", ".join(sorted(EXTENSIONS))
+            raise RecordingError(f"{path}: a folder with no recording in it (files named {names})")
+        files += found
+    return files
 
 
 def read_sessions(

@@ -3,7 +3,8 @@
 Reads MiniSEED, SAC, WAV, CSV, JSON or NPZ (see docs/recordings.md). Files recorded together
 make one recording (hourly MiniSEED or SAC files are joined in time, files of different
 sensors side by side); files apart in time, such as triggered clips, are analysed each on
-its own. The detector is the one the service runs, fed in one-second blocks per sensor.
+its own. A folder stands for the recordings in it (not its subfolders). The detector is the
+one the service runs, fed in one-second blocks per sensor.
 
 Prints one JSON object per line:
 
@@ -50,7 +51,12 @@ ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="recording file(s)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="recording file(s), or a folder: the recordings in it",
+    )
     parser.add_argument(
         "--sensor",
         choices=kinds.names(),
@@ -136,10 +142,11 @@ def load_dsp_config(path: str | None, installation: str | None = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.recordings import read_sessions
+    from drivers.recordings import read_sessions, recordings_in
     from gateway.errors import InputError
 
     config = load_dsp_config(args.config, args.installation)
+    files = recordings_in(args.files)  # a folder of clips stands for the clips in it
     unreadable: list[Path] = []
 
     def skip(path: Path, exc: Exception) -> None:
@@ -148,10 +155,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"ugs-gateway analyze: {exc} (skipped)", file=sys.stderr)
 
     sessions = read_sessions(
-        args.files,
+        files,
         sensor=args.sensor,
         rate=args.rate,
-        on_unreadable=skip if len(args.files) > 1 else None,
+        on_unreadable=skip if len(files) > 1 else None,
     )
     reported: list[set[str]] = []
     outcomes = [analyse_session(s, config, args, reported) for s in sessions]
@@ -162,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ugs-gateway analyze: {tally(outcomes, reported)}", file=sys.stderr)
     if unreadable:
         raise InputError(
-            f"{len(unreadable)} of {len(args.files)} files could not be read "
+            f"{len(unreadable)} of {len(files)} files could not be read "
             f"(named above); the others were analysed"
         )
     return 0

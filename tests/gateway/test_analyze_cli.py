@@ -138,6 +138,31 @@ def test_bare_clips_of_one_sensor_are_each_analysed_on_their_own(
     assert any(set(d["sensors"]) == {"geo1", "pir1"} for d in both)
 
 
+def test_a_folder_of_clips_is_analysed_as_its_clips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A logger's card copied as it is: clips, a truth sidecar, a manifest, notes, a subfolder.
+    rec = generate("patrol", 60.0, seed=77).only(["seismic"])
+    card = tmp_path / "card"
+    card.mkdir()
+    clips = [
+        write_recording(replace(rec, start_time=rec.start_time + lag), card / f"c{i}.wav")
+        for i, lag in enumerate((0.0, 3600.0))
+    ]
+    rec.write_truth(card / "c0.wav.truth.json")
+    (card / "manifest.json").write_text('{"files": []}')
+    (card / "README.md").write_text("site 7, node 3\n")
+    (card / "old").mkdir()
+    (card / "old" / "c9.wav").write_bytes(b"not looked at")
+    by_folder = _lines_of(["analyze", "--no-flags", str(card)], capsys)
+    by_files = _lines_of(["analyze", "--no-flags", *map(str, clips)], capsys)
+    assert by_folder and by_folder == by_files
+    assert {Path(d["file"]).name for d in by_folder} == {"c0.wav", "c1.wav"}
+    # A folder with nothing to analyse in it (only the card's folder) says so.
+    assert main(["analyze", str(tmp_path)]) == 2
+    assert f"{tmp_path}: a folder with no recording in it" in capsys.readouterr().err
+
+
 def test_a_damaged_clip_among_many_is_named_and_the_others_analysed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
