@@ -47,7 +47,9 @@ ORDER = 45
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="*", metavar="FILE", help="recording file(s) to score")
+    parser.add_argument(
+        "files", nargs="*", metavar="FILE", help="recording file(s) or folder(s) to score"
+    )
     parser.add_argument("--truth", metavar="FILE", help="truth file (default FILE.truth.json)")
     parser.add_argument(
         "--scenario", metavar="NAME[,NAME...]", help="simulate these scenarios instead of files"
@@ -276,13 +278,14 @@ def _clip_summary(counts: Any) -> dict[str, Any]:
 
 def _file_jobs(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[tuple[str, Any]]:
     """One job per recording the files make, as ``analyze`` reads them: files recorded
-    together are one, triggered clips apart in time each their own, with its own truth."""
-    from drivers.recordings import read_sessions
+    together are one, triggered clips apart in time each their own, with its own truth (a
+    folder stands for the recordings in it)."""
+    from drivers.recordings import read_sessions, recordings_in
     from drivers.recordings.waveforms import read_truth
     from gateway.errors import InputError
 
     sensor = kinds[0] if len(kinds) == 1 else None
-    sessions = read_sessions(args.files, sensor=sensor, rate=args.rate)
+    sessions = read_sessions(recordings_in(args.files), sensor=sensor, rate=args.rate)
     if args.truth and len(sessions) > 1:
         raise InputError(
             f"--truth is the truth of one recording, and these files make {len(sessions)} "

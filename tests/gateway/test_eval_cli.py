@@ -113,6 +113,9 @@ def test_clips_apart_in_time_are_scored_each_against_its_own_truth(
         assert report["per_class"][cls]["n_truth"] == n
     assert report["false_alarms"] == sum(e["false_alarms"] for e in each)
     assert "short.npz: 1.50 s is too short to analyse" in out.err
+    # Their folder is scored as they are: the truth files beside them are not recordings.
+    assert main(["eval", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == report
     # One truth file cannot be the truth of several recordings.
     truth = tmp_path / "clip0.npz.truth.json"
     assert main(["eval", str(clips[0]), str(clips[1]), "--truth", str(truth)]) == 2
