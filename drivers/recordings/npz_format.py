@@ -153,6 +153,10 @@ def _read_bare(
         data = candidates["data"]
     elif len(candidates) == 1:
         data = next(iter(candidates.values()))
+    elif not candidates and any(v.size <= 1 and v.ndim in (1, 2) for v in arrays.values()):
+        # A logger that stopped before its first sample still writes its (empty) array.
+        shapes = ", ".join(f"{k} {' x '.join(map(str, v.shape))}" for k, v in arrays.items())
+        raise RecordingError(f"{path}: holds no samples (arrays: {shapes})")
     else:
         names = ", ".join(sorted(arrays)) or "none"
         raise RecordingError(

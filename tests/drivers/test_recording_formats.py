@@ -434,6 +434,10 @@ def test_bare_npz_and_npy(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="needs its sample rate"):
         read_recording(tmp_path / "a.npy")
     assert read_recording(tmp_path / "a.npy", rate=50.0).channels["geo1"].rate == 50.0
+    # A logger that stopped before its first sample: said to be empty, not to lack an array.
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    with pytest.raises(RecordingError, match=r"holds no samples \(arrays: data 0 x 2\)"):
+        read_recording(tmp_path / "empty.npy", rate=50.0)
 
 
 def test_content_decides_not_the_extension(rec: Recording, tmp_path: Path) -> None:
