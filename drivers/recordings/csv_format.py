@@ -192,6 +192,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if table.ncols >= 2 and (header is None or header[0] in INDEX_NAMES) and _counts(parsed[:, 0]):
         parsed, time_col = parsed[:, 1:], 1
         has_time, unit = _time_after_row_numbers(path, parsed, header, rate)
+    elif has_time and header is None:
+        _first_column_is_a_time(path, parsed[:, 0])
     if has_time:
         first_cell = _split(rows[0][1], delimiter)[time_col]
         iso = not _NUMBER.match(first_cell)  # already in seconds
@@ -493,6 +495,27 @@ def _counts(column: npt.NDArray[np.float64]) -> bool:
     if column.size < 3 or not 0 <= column[0] < 1e8:
         return False
     return bool(np.all(np.diff(column) == 1.0) and column[0] == np.floor(column[0]))
+
+
+SAMPLES_BACK_SHARE = 0.3
+SAMPLES_BACK_MIN_ROWS = 20
+"""A headerless first column going back in this share of its steps or more, over at least
+this many rows, is samples, not a time: a sensor's values go back in about half of theirs,
+a clock hardly ever (a few rows say too little either way)."""
+
+
+def _first_column_is_a_time(path: Path, column: npt.NDArray[np.float64]) -> None:
+    """Refuse a headerless file whose first column, taken for its time by position, goes up
+    and down as samples do (several sensors' values side by side, no time): it needs a rate,
+    not a better clock."""
+    if column.size < SAMPLES_BACK_MIN_ROWS:
+        return
+    back = float(np.mean(np.diff(column) < 0))
+    if back >= SAMPLES_BACK_SHARE:
+        raise RecordingError(
+            f"{path}: a CSV of bare values needs its sample rate: give --rate HZ (its first "
+            f"column goes back in {back:.0%} of its steps: samples, not a time)"
+        )
 
 
 def _looks_like_times(cells: list[str]) -> bool:

@@ -518,6 +518,11 @@ BAD_INPUTS = {
         "the time column is not a sampling clock",
     ),
     "backwards": (b"0,1\n0.5,2\n0.52,3\n-5,4\n", "not a sampling clock"),
+    "samples-not-time": (
+        "".join(f"{np.sin(i):.3f},{np.cos(i):.3f}\n" for i in range(50)).encode(),
+        "a CSV of bare values needs its sample rate: give --rate HZ (its first column goes "
+        "back in 51% of its steps: samples, not a time)",
+    ),
     "stuck-clock": (
         b"5,1\n5,2\n5,3\n5,4\n",
         "not a sampling clock (3 of 3 steps repeat, go back or are uneven, it never advances)",
