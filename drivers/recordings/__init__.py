@@ -199,8 +199,9 @@ data set's manifests (truth sidecars, ``FILE.truth.json``, are left out by their
 
 def recordings_in(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """``paths`` with each folder among them replaced by the recordings in it, in name order:
-    its files whose extension names a format (``EXTENSIONS``), not truth sidecars or
-    manifests, and not its subfolders. A folder holding none is an error that says so."""
+    its files whose extension names a format (``EXTENSIONS``), not truth sidecars,
+    manifests, hidden files or its subfolders. A folder holding none is an error that says
+    so."""
     files: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():
@@ -210,6 +211,7 @@ def recordings_in(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             f
             for f in path.iterdir()
             if f.is_file()
+            and not f.name.startswith(".")  # hidden: a copying host's own (._c0.wav)
             and f.suffix.lower() in EXTENSIONS
             and not f.name.endswith(TRUTH_SUFFIX)
             and f.name not in NOT_RECORDINGS

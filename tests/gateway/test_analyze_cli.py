@@ -141,7 +141,8 @@ def test_bare_clips_of_one_sensor_are_each_analysed_on_their_own(
 def test_a_folder_of_clips_is_analysed_as_its_clips(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A logger's card copied as it is: clips, a truth sidecar, a manifest, notes, a subfolder.
+    # A logger's card copied as it is: clips, a truth sidecar, a manifest, notes, a hidden
+    # file and a subfolder.
     rec = generate("patrol", 60.0, seed=77).only(["seismic"])
     card = tmp_path / "card"
     card.mkdir()
@@ -152,6 +153,7 @@ def test_a_folder_of_clips_is_analysed_as_its_clips(
     rec.write_truth(card / "c0.wav.truth.json")
     (card / "manifest.json").write_text('{"files": []}')
     (card / "README.md").write_text("site 7, node 3\n")
+    (card / "._c0.wav").write_bytes(b"\x00\x05\x16\x07")  # a Mac's shadow of c0.wav
     (card / "old").mkdir()
     (card / "old" / "c9.wav").write_bytes(b"not looked at")
     by_folder = _lines_of(["analyze", "--no-flags", str(card)], capsys)
