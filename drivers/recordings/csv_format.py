@@ -193,7 +193,7 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         parsed, time_col = parsed[:, 1:], 1
         has_time, unit = _time_after_row_numbers(path, parsed, header, rate)
     elif has_time and header is None:
-        _first_column_is_a_time(path, parsed[:, 0])
+        _refuse_samples_taken_for_time(path, parsed[:, 0])
     if has_time:
         first_cell = _split(rows[0][1], delimiter)[time_col]
         iso = not _NUMBER.match(first_cell)  # already in seconds
@@ -504,7 +504,7 @@ this many rows, is samples, not a time: a sensor's values go back in about half 
 a clock hardly ever (a few rows say too little either way)."""
 
 
-def _first_column_is_a_time(path: Path, column: npt.NDArray[np.float64]) -> None:
+def _refuse_samples_taken_for_time(path: Path, column: npt.NDArray[np.float64]) -> None:
     """Refuse a headerless file whose first column, taken for its time by position, goes up
     and down as samples do (several sensors' values side by side, no time): it needs a rate,
     not a better clock."""
