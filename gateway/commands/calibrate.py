@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -346,6 +344,7 @@ def _finish(
     sensor the site model may change (``hil.site_calibration.calibrate``); ``setting``: the
     one the anchors are drawn from (None: every training scenario)."""
     from dsp.classifier import load_model
+    from gateway.commands.output import write_whole
     from gateway.errors import UgsError
     from hil.site_calibration import calibrate_from, hold_to
 
@@ -389,7 +388,7 @@ def _finish(
         )
         raise UgsError("site model refused")
     text = json.dumps(result.model.to_json(), indent=1, sort_keys=True) + "\n"
-    _write(out, text)
+    write_whole(out, text, keep_previous=True)
     digest = load_model(out).digest
     if not result.accepted:
         print(f"written anyway (--force): {'; '.join(result.reasons)}")
@@ -552,17 +551,3 @@ def _table(prior: Any, scores: list[tuple[str, Any]], sets: dict[str, Any]) -> N
         + (f", the site's threshold shifts the noise score by {shift:+g}" if shift else "")
         + (f", the site's line shifts the vehicle score by {line:+g}" if line else "")
     )
-
-
-def _write(out: Path, text: str) -> None:
-    """Atomically, keeping what was there as FILE.prev."""
-    from gateway.errors import InputError
-
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(text)
-        if out.exists():
-            shutil.copyfile(out, out.with_name(out.name + ".prev"))
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from None

@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from dsp.training import BoostParams, train_model
     from gateway.commands.analyze import announce_compiling, load_dsp_config
     from gateway.commands.eval import parse_seeds
+    from gateway.commands.output import write_whole
     from gateway.errors import InputError
     from hil.scenarios import GENERATOR_VERSION, SCENARIOS
     from hil.training_data import (
@@ -233,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     params = BoostParams(max_rounds=args.rounds, depth=args.depth)
     model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
-    Path(args.out).write_text(text)
+    write_whole(Path(args.out), text)  # a full disk keeps the model that was there
     print(json.dumps(summary(args.out, model, round(time.monotonic() - started, 1))))
     return 0
 

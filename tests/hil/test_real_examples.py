@@ -137,6 +137,13 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
     slow_rows = model["info"]["real"]["sets"]["roadside-test"]["rows"]
     assert slow_rows > info["real"]["sets"]["roadside-test"]["rows"]
 
+    # A model that cannot be written (here: its folder is a file) is said so, not a traceback.
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    capsys.readouterr()
+    assert main([*base, "--out", str(blocked / "m.json"), *real, *extra]) == 2
+    assert f"--out {blocked / 'm.json'}: cannot write" in capsys.readouterr().err
+
 
 def test_the_packaged_model_learnt_from_the_sets_training_names_at_their_weights() -> None:
     # Adding a data set to the training, or weighing one otherwise, means remaking the
