@@ -45,6 +45,7 @@ __all__ = [
     "read_sessions",
     "read_truth",
     "recordings_in",
+    "station_of",
     "truth_path",
     "write_recording",
 ]
@@ -218,7 +219,12 @@ def recordings_in(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
         )
         if not found:
             names = ", ".join(sorted(EXTENSIONS))
-            raise RecordingError(f"{path}: a folder with no recording in it (files named {names})")
+            text = f"{path}: a folder with no recording in it (files named {names})"
+            subfolders = [f for f in path.iterdir() if f.is_dir() and not f.name.startswith(".")]
+            if subfolders:
+                # A data set kept one event to a folder: say how to name them all.
+                text += f"; its {len(subfolders)} subfolders are not read: give {path / '*'}"
+            raise RecordingError(text)
         files += found
     return files
 
@@ -237,8 +243,11 @@ def read_sessions(
     such as triggered clips of one sensor minutes or days apart, each make their own.
     Files without a start time are one session when they hold different sensors, and
     each its own when the same sensor is in several of them (a folder of one geophone's
-    bare clips: nothing says when each was taken). Each session carries the truth sidecar of
-    the first of its files (in the order given) that has one.
+    bare clips: nothing says when each was taken). Files of different stations (SAC's
+    KNETWK and KSTNM, miniSEED's source identifiers) are different units: never one
+    session, even at the same time (a folder of every node's traces of one event). Each
+    session carries the truth sidecar of the first of its files (in the order given) that
+    has one.
 
     A file that cannot be read raises its error, unless ``on_unreadable`` is given: then
     the file is handed to it with its error and left out (a damaged clip among a folder of
@@ -265,8 +274,10 @@ def read_sessions(
         )
     files = [names[0] for names, _ in alone]
     given = {p: i for i, p in enumerate(files)}
+    groups = [group for unit in _by_station(alone) for group in _by_time(unit)]
+    groups.sort(key=lambda group: min(rec.start_time for _, rec in group))
     sessions = []
-    for group in _by_time(alone):
+    for group in groups:
         read = {names[0]: rec for names, rec in group}
         own = sorted(read, key=given.__getitem__)
         first = min(rec.start_time for rec in read.values())
@@ -342,6 +353,36 @@ def _read_parts(
         done = (read or {}).get(p)
         parts.append(([p], done or _read_one(p, fmt, sensor=sensor, rate=rate, scale=scale)))
     return parts
+
+
+def station_of(rec: Recording) -> tuple[str, str] | None:
+    """The network and station codes that a file names for all its channels (SAC's KNETWK
+    and KSTNM, miniSEED's source identifiers), or None when it names none, or several."""
+    codes = set()
+    for ch in rec.channels.values():
+        if ch.info.get("station"):
+            codes.add((str(ch.info.get("network", "")), str(ch.info["station"])))
+        for sid in ch.info.get("seed_ids", ()):
+            net, _, rest = str(sid).removeprefix("FDSN:").partition("_")
+            sta = rest.partition("_")[0]
+            if sta:
+                codes.add((net, sta))
+    return codes.pop() if len(codes) == 1 else None
+
+
+def _by_station(
+    parts: list[tuple[list[Path], Recording]],
+) -> list[list[tuple[list[Path], Recording]]]:
+    """The files of each station apart: nodes tens of metres apart are not one unit's
+    sensors. With one station named or none, all of them together, as before (a unit's
+    SAC geophone and its PIR's CSV, which names no station)."""
+    stations = [station_of(rec) for _, rec in parts]
+    if len(set(stations) - {None}) < 2:
+        return [parts]
+    units: dict[tuple[str, str] | None, list[tuple[list[Path], Recording]]] = {}
+    for part, station in zip(parts, stations, strict=True):
+        units.setdefault(station, []).append(part)
+    return list(units.values())
 
 
 def _by_time(

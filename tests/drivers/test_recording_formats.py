@@ -840,6 +840,50 @@ def test_sac_files_of_one_sensor_join_in_time_and_components(tmp_path: Path) -> 
         read_recording([tmp_path / "z0.sac", tmp_path / "month.sac"])
 
 
+def test_traces_of_different_stations_are_sessions_apart_even_at_one_time(
+    tmp_path: Path, rec: Recording
+) -> None:
+    from dataclasses import replace
+
+    from drivers.recordings import read_sessions, station_of
+
+    # One event's traces at three nodes tens of metres apart (each starting a few seconds
+    # after the last, as their triggers fired), NODE7's in three components.
+    noise = np.random.default_rng(5).standard_normal(1500).astype(np.float32)
+    paths = []
+    for i, (station, component) in enumerate(
+        [("NODE7", "EHZ"), ("NODE7", "EHN"), ("NODE8", "EHZ"), ("NODE9", "EHZ")]
+    ):
+        start = datetime.fromtimestamp(SAC_START.timestamp() + 2.0 * (i // 2), UTC)
+        paths.append(tmp_path / f"{station}.{component}.sac")
+        paths[-1].write_bytes(sac_bytes(noise, station=station, component=component, start=start))
+    sessions = read_sessions(paths)
+    assert [[p.name for p in s.files] for s in sessions] == [
+        ["NODE7.EHZ.sac", "NODE7.EHN.sac"],
+        ["NODE8.EHZ.sac"],
+        ["NODE9.EHZ.sac"],
+    ]
+    assert [list(s.recording.channels) for s in sessions] == [["geo1"]] * 3
+    assert sessions[0].recording.channels["geo1"].components == ("Z", "N")
+    # Read as one recording they are still one unit's channels side by side.
+    assert list(read_recording(paths).channels) == ["geo1", "geo2", "geo3"]
+    # One station and a file that names none (a PIR's CSV): one unit, as before.
+    pir = write_recording(
+        replace(rec, start_time=SAC_START.timestamp()), tmp_path / "pir.csv", channel="pir1"
+    )
+    (together,) = read_sessions([paths[0], pir])
+    assert set(together.recording.channels) == {"geo1", "pir1"}
+    # miniSEED names its station in its source identifiers.
+    mseed = [
+        write_recording(
+            replace(rec, meta={**rec.meta, "station": code}), tmp_path / f"{code}.mseed"
+        )
+        for code in ("N7", "N8")
+    ]
+    assert [station_of(read_recording(p)) for p in mseed] == [("XX", "N7"), ("XX", "N8")]
+    assert [s.files for s in read_sessions(mseed)] == [[mseed[0]], [mseed[1]]]
+
+
 def _nan_samples() -> np.ndarray:
     samples = np.zeros(1000, dtype=np.float32)
     samples.view(np.uint32)[400] = 0x7F800001  # a signalling NaN, as a flipped bit leaves

@@ -160,9 +160,12 @@ def test_a_folder_of_clips_is_analysed_as_its_clips(
     by_files = _lines_of(["analyze", "--no-flags", *map(str, clips)], capsys)
     assert by_folder and by_folder == by_files
     assert {Path(d["file"]).name for d in by_folder} == {"c0.wav", "c1.wav"}
-    # A folder with nothing to analyse in it (only the card's folder) says so.
+    # A folder with nothing to analyse in it (only the card's folder) says so, and how to
+    # name what its subfolders hold.
     assert main(["analyze", str(tmp_path)]) == 2
-    assert f"{tmp_path}: a folder with no recording in it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: a folder with no recording in it" in err
+    assert f"its 1 subfolders are not read: give {tmp_path / '*'}" in err
 
 
 def test_a_damaged_clip_among_many_is_named_and_the_others_analysed(
