@@ -245,7 +245,8 @@ def read_sessions(
     each its own when the same sensor is in several of them (a folder of one geophone's
     bare clips: nothing says when each was taken). Files of different stations (SAC's
     KNETWK and KSTNM, miniSEED's source identifiers) are different units: never one
-    session, even at the same time (a folder of every node's traces of one event). Each
+    session, even at the same time (a folder of every node's traces of one event), and a
+    file that holds several stations is a session per station. Each
     session carries the truth sidecar of the first of its files (in the order given) that
     has one.
 
@@ -290,7 +291,7 @@ def read_sessions(
         with_truth = [f for f in own if truth_path(f).exists()]
         if with_truth:
             _load_truth(rec, with_truth[0])
-        sessions.append(Session(own, rec, spans))
+        sessions += [Session(own, unit, spans) for unit in _per_station(rec)]
     return sessions
 
 
@@ -355,19 +356,35 @@ def _read_parts(
     return parts
 
 
+def _channel_station(ch: Channel) -> tuple[str, str] | None:
+    """The network and station codes a channel was read with (SAC's KNETWK and KSTNM, a
+    miniSEED source identifier's), or None."""
+    if ch.info.get("station"):
+        return str(ch.info.get("network", "")), str(ch.info["station"])
+    for sid in ch.info.get("seed_ids", ()):
+        net, _, rest = str(sid).removeprefix("FDSN:").partition("_")
+        if rest.partition("_")[0]:
+            return net, rest.partition("_")[0]
+    return None
+
+
 def station_of(rec: Recording) -> tuple[str, str] | None:
-    """The network and station codes that a file names for all its channels (SAC's KNETWK
-    and KSTNM, miniSEED's source identifiers), or None when it names none, or several."""
-    codes = set()
-    for ch in rec.channels.values():
-        if ch.info.get("station"):
-            codes.add((str(ch.info.get("network", "")), str(ch.info["station"])))
-        for sid in ch.info.get("seed_ids", ()):
-            net, _, rest = str(sid).removeprefix("FDSN:").partition("_")
-            sta = rest.partition("_")[0]
-            if sta:
-                codes.add((net, sta))
+    """The network and station codes that a file names for all its channels, or None when
+    it names none, or several."""
+    codes = {_channel_station(ch) for ch in rec.channels.values()} - {None}
     return codes.pop() if len(codes) == 1 else None
+
+
+def _per_station(rec: Recording) -> list[Recording]:
+    """``rec`` as one recording per station its channels name (a network's day file holds
+    every node), on the same clock: a node that started later keeps its invalid lead, as
+    when it was read beside the others. Channels that name none go together."""
+    units: dict[tuple[str, str] | None, dict[str, Channel]] = {}
+    for name, ch in rec.channels.items():
+        units.setdefault(_channel_station(ch), {})[name] = ch
+    if len(set(units) - {None}) < 2:
+        return [rec]
+    return [replace(rec, channels=chans, truth=list(rec.truth)) for chans in units.values()]
 
 
 def _by_station(

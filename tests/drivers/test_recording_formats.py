@@ -882,6 +882,18 @@ def test_traces_of_different_stations_are_sessions_apart_even_at_one_time(
     ]
     assert [station_of(read_recording(p)) for p in mseed] == [("XX", "N7"), ("XX", "N8")]
     assert [s.files for s in read_sessions(mseed)] == [[mseed[0]], [mseed[1]]]
+    # A network's file of every node (records of both, one after the other): a session each.
+    day = tmp_path / "network.mseed"
+    day.write_bytes(mseed[0].read_bytes() + mseed[1].read_bytes())
+    assert station_of(read_recording(day)) is None
+    nodes = read_sessions([day])
+    assert [station_of(s.recording) for s in nodes] == [("XX", "N7"), ("XX", "N8")]
+    assert [s.files for s in nodes] == [[day], [day]]
+    for node, alone in zip(nodes, mseed, strict=True):
+        theirs = read_recording(alone).channels.values()
+        for mine, its in zip(node.recording.channels.values(), theirs, strict=True):
+            assert mine.kind == its.kind
+            np.testing.assert_array_equal(mine.data, its.data)
 
 
 def _nan_samples() -> np.ndarray:
