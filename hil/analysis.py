@@ -120,12 +120,24 @@ def _too_slow_hint(recording: Recording, ch: Channel) -> str:
             f" (the file does not name its sensor's kind, so {ch.kind} was assumed: give "
             f"{flags} if it is one of those)"
         )
-    if recording.meta.get("time_as_written") and ch.rate * 1000.0 >= slowest_rate(ch.kind):
-        # A file without a header has no column to rename: --rate spaces the samples alone.
-        rename = ", or name the column time_ms" if recording.meta.get("time_header") else ""
+    if not recording.meta.get("time_as_written"):
+        return ""
+    by_ms = ch.rate * 1000.0
+    # A file without a header has no column to rename: --rate spaces the samples alone.
+    rename = ", or name the column time_ms" if recording.meta.get("time_header") else ""
+    if by_ms >= slowest_rate(ch.kind):
         return (
-            f" (is the time column in milliseconds? that would be {ch.rate * 1000.0:.4g} Hz:"
-            f" give --rate {ch.rate * 1000.0:.4g}{rename})"
+            f" (is the time column in milliseconds? that would be {by_ms:.4g} Hz:"
+            f" give --rate {by_ms:.4g}{rename})"
+        )
+    others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= by_ms]
+    if recording.meta.get("kind_assumed") and len(recording.channels) == 1 and others:
+        # Both at once: a roadside magnetometer's log, its clock in milliseconds since boot.
+        flags = " or ".join(f"--sensor {k}" for k in others)
+        return (
+            f" (the file does not name its sensor's kind, so {ch.kind} was assumed; if the time"
+            f" column is in milliseconds, that is {by_ms:.4g} Hz: give --rate {by_ms:.4g}"
+            f"{rename} with {flags} if it is one of those)"
         )
     return ""
 

@@ -265,6 +265,21 @@ def test_a_sensor_too_slow_for_its_detector_is_left_out_with_a_message(
     assert main(["analyze", str(bare)]) == 2
     err = capsys.readouterr().err
     assert "that would be 100 Hz: give --rate 100)" in err and "time_ms" not in err
+    # A roadside magnetometer's log as published (row, clock since boot, value, label): the
+    # kind is assumed and the clock read as seconds; each alone would not explain it.
+    mag = generate("roadside", 120.0, seed=82).channels["mag1"]
+    step_ms = 1000.0 / mag.rate
+    log = tmp_path / "sample1.txt"
+    rows = (f"{i},{36447261 + round(i * step_ms)},{v:.0f},0" for i, v in enumerate(mag.data[:, 0]))
+    log.write_text("\n".join(rows) + "\n")
+    assert main(["analyze", str(log)]) == 2
+    err = capsys.readouterr().err
+    by_ms = f"{mag.rate:.4g}"
+    assert (
+        f"so seismic was assumed; if the time column is in milliseconds, that is {by_ms} Hz" in err
+    )
+    assert f"give --rate {by_ms} with --sensor pir or --sensor magnetometer" in err
+    assert main(["analyze", str(log), "--rate", by_ms, "--sensor", "magnetometer"]) == 0
     # A 40-Hz geophone beside a working magnetometer: the geophone is left out, not guessed
     # on (white noise at 30-50 Hz used to come out as footsteps), and the rest is analysed.
     rec = generate("quiet-night", 60.0, seed=81).only(["magnetometer"])
