@@ -35,15 +35,23 @@ FORMAT_PCM = 1
 FORMAT_FLOAT = 3
 FORMAT_EXTENSIBLE = 0xFFFE
 META_CHUNK = b"ugsm"
+OPEN_SIZES = (0x7FFFFFFF, 0xFFFFFFFF)
+"""Data chunk sizes a recorder writes first and patches when it closes the file: one that
+stopped without closing (power lost, a node's logger cut off) leaves them in."""
 
 
-def _chunks(raw: bytes, path: Path) -> dict[bytes, bytes]:
+def _chunks(raw: bytes, path: Path) -> tuple[dict[bytes, bytes], bool]:
+    """The file's chunks by id, and whether its data chunk was left open (its size a
+    placeholder: the data runs to the end of the file)."""
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise RecordingError(f"{path}: not a RIFF/WAVE file")
     chunks: dict[bytes, bytes] = {}
     pos = 12
     while pos + 8 <= len(raw):
         cid, size = raw[pos : pos + 4], struct.unpack_from("<I", raw, pos + 4)[0]
+        if cid == b"data" and size in OPEN_SIZES and pos + 8 + size > len(raw):
+            chunks.setdefault(cid, raw[pos + 8 :])
+            return _checked(chunks, path), True
         body = raw[pos + 8 : pos + 8 + size]
         if len(body) < size:
             if cid == b"data":
@@ -54,6 +62,10 @@ def _chunks(raw: bytes, path: Path) -> dict[bytes, bytes]:
             raise RecordingError(f"{path}: truncated WAV ({cid!r} chunk cut short)")
         chunks.setdefault(cid, body)
         pos += 8 + size + (size & 1)
+    return _checked(chunks, path), False
+
+
+def _checked(chunks: dict[bytes, bytes], path: Path) -> dict[bytes, bytes]:
     if b"fmt " not in chunks:
         raise RecordingError(f"{path}: WAV without a 'fmt ' chunk")
     if b"data" not in chunks:
@@ -61,8 +73,11 @@ def _chunks(raw: bytes, path: Path) -> dict[bytes, bytes]:
     return chunks
 
 
-def _decode(fmt: bytes, data: bytes, path: Path) -> tuple[npt.NDArray[Any], int, float, bool]:
-    """Samples (n, channels), bits, rate, is_float."""
+def _decode(
+    fmt: bytes, data: bytes, path: Path, *, open_ended: bool = False
+) -> tuple[npt.NDArray[Any], int, float, bool]:
+    """Samples (n, channels), bits, rate, is_float. Data ``open_ended`` (a recorder stopped
+    mid-write) may end in part of a frame, which is dropped."""
     if len(fmt) < 16:
         raise RecordingError(f"{path}: WAV 'fmt ' chunk too short")
     tag, nch, rate, _, align, bits = struct.unpack_from("<HHIIHH", fmt)
@@ -73,6 +88,8 @@ def _decode(fmt: bytes, data: bytes, path: Path) -> tuple[npt.NDArray[Any], int,
     width = (bits + 7) // 8
     if align != nch * width:
         align = nch * width
+    if open_ended:
+        data = data[: len(data) - len(data) % align]
     if len(data) % align:
         raise RecordingError(
             f"{path}: truncated WAV: {len(data)} data bytes is not a whole number of "
@@ -103,8 +120,10 @@ def _decode(fmt: bytes, data: bytes, path: Path) -> tuple[npt.NDArray[Any], int,
 
 def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | None) -> Recording:
     raw = path.read_bytes()
-    chunks = _chunks(raw, path)
-    samples, bits, header_rate, is_float = _decode(chunks[b"fmt "], chunks[b"data"], path)
+    chunks, open_ended = _chunks(raw, path)
+    samples, bits, header_rate, is_float = _decode(
+        chunks[b"fmt "], chunks[b"data"], path, open_ended=open_ended
+    )
     meta: dict[str, Any] = {}
     if META_CHUNK in chunks:
         try:
@@ -137,16 +156,17 @@ def read(path: Path, *, sensor: str | None, rate: float | None, scale: float | N
         valid=valid,
         info={"wav_bits": bits},
     )
-    return Recording(
-        {name: ch},
-        [],
-        float(meta.get("start_time") or 0.0),
-        {
-            "format": "wav",
-            "files": [str(path)],
-            "kind_assumed": kind_assumed(sensor, meta.get("kind")),
-        },
-    )
+    info: dict[str, Any] = {
+        "format": "wav",
+        "files": [str(path)],
+        "kind_assumed": kind_assumed(sensor, meta.get("kind")),
+    }
+    if open_ended:
+        info["read_note"] = (
+            "its data size is the placeholder a recorder writes before it closes the file "
+            f"(it never did): read the {len(data) / ch_rate:.1f} s it holds"
+        )
+    return Recording({name: ch}, [], float(meta.get("start_time") or 0.0), info)
 
 
 def write(rec: Recording, path: Path, channel: Channel) -> None:

@@ -149,6 +149,38 @@ def test_reads_pcm_written_by_stdlib_wave(tmp_path: Path, width: int) -> None:
     assert read_recording(path, rate=500.0).channels["geo1"].rate == 500.0
 
 
+@pytest.mark.parametrize("placeholder", [0x7FFFFFFF, 0xFFFFFFFF])
+def test_a_wav_its_recorder_never_closed_is_read_to_its_end(
+    tmp_path: Path, placeholder: int
+) -> None:
+    # A node's logger writes the data size when it closes the file; cut off before (power
+    # lost), the header keeps its placeholder and the data ends mid-frame.
+    counts = np.random.default_rng(8).integers(-3000, 3000, size=(1528 * 3, 2)).astype("<i2")
+    path = tmp_path / "Node81-Ch2.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(1528)
+        w.writeframes(counts.tobytes())
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8] = struct.pack("<I", placeholder)
+    raw[4:8] = struct.pack("<I", placeholder)
+    path.write_bytes(bytes(raw) + b"\x07")  # part of a frame
+    back = read_recording(path, scale=1.0)
+    ch = back.channels["geo1"]
+    assert np.array_equal(ch.data.astype(np.int64), counts)
+    assert (
+        "placeholder" in back.meta["read_note"]
+        and "read the 3.0 s it holds" in back.meta["read_note"]
+    )
+    # A size that is not a placeholder and more than the file holds is a cut-off copy.
+    raw[at + 4 : at + 8] = struct.pack("<I", counts.nbytes + 400)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RecordingError, match="truncated WAV: the data chunk should hold"):
+        read_recording(path)
+
+
 def test_reads_float_wav(tmp_path: Path) -> None:
     values = np.linspace(-1e-5, 1e-5, 400).astype("<f4")
     fmt = struct.pack("<HHIIHH", 3, 1, 400, 1600, 4, 32)
