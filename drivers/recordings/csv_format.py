@@ -43,11 +43,13 @@ import numpy.typing as npt
 
 from drivers.errors import RecordingError
 from drivers.recordings.common import (
+    PACKET_SPAN,
     check_rate,
     default_name,
     file_kind,
     kind_assumed,
     make_channel,
+    step_per_sample,
 )
 from drivers.recordings.waveforms import Channel, Recording
 
@@ -646,6 +648,9 @@ def _logged_not_sampled(
             f"spaced at the --rate given, {rate:g} Hz",
             rate,
         )
+    packets = _packet_stamps(t)
+    if packets is not None:
+        return packets
     loose = stray > LOGGING_SPAN_SHARE * span
     if steady and not loose and stray <= max(LOGGING_JITTER_S, LOGGING_JITTER_SAMPLES / steady):
         steady = _nominal_hz(steady)
@@ -677,6 +682,36 @@ def _logged_not_sampled(
         f"{path} line {rows[worst][0]}: the time column is not a sampling clock ({count}, "
         f"{how_far}): if the samples are evenly spaced, give --rate HZ; else resample the "
         "file first"
+    )
+
+
+PACKET_SHARE = 0.8
+"""Rows stamped a packet at a time: most steps repeat a stamp, and at least this share of
+the packets (the last aside, which a clip may cut short) hold as many rows as is usual."""
+
+
+def _packet_stamps(t: npt.NDArray[np.float64]) -> tuple[str, float] | None:
+    """``(note, rate)`` when the rows carry the stamp of the packet they came in (a node
+    sending 500 samples at a time, flattened to one row a sample): the rate is the packets'
+    step per sample, as for a logger's JSON packets. None otherwise."""
+    steps = np.diff(t)
+    if float(np.mean(steps == 0.0)) < 0.5:
+        return None
+    starts = np.flatnonzero(np.r_[True, steps != 0.0])
+    sizes = np.diff(np.r_[starts, t.size])
+    if starts.size < 3 or np.any(np.diff(t[starts]) < 0.0):
+        return None
+    usual = int(np.median(sizes[:-1]))
+    if float(np.mean(sizes[:-1] == usual)) < PACKET_SHARE:
+        return None
+    step = step_per_sample(t[starts], sizes.tolist())
+    if not step > 0.0:
+        return None
+    return (
+        f"the rows carry their packet's stamp ({usual} rows a stamp): samples taken as evenly "
+        f"spaced at {1.0 / step:.6g} Hz (the median over runs of {PACKET_SPAN} packets); give "
+        "--rate HZ if the node's own rate is known",
+        1.0 / step,
     )
 
 

@@ -26,14 +26,19 @@ from typing import Any
 import numpy as np
 
 from drivers.errors import RecordingError
-from drivers.recordings.common import check_rate, default_name, file_kind, make_channel
+from drivers.recordings.common import (
+    PACKET_SPAN,
+    check_rate,
+    default_name,
+    file_kind,
+    make_channel,
+    step_per_sample,
+)
 from drivers.recordings.csv_format import in_seconds, time_unit
 from drivers.recordings.waveforms import Recording
 
 SAMPLE_FIELDS = ("data", "samples", "values", "value", "counts", "raw", "adc", "signal", "y")
 RATE_FIELDS = ("rate", "sample_rate", "sampling_rate", "samplerate", "fs", "rate_hz", "sps")
-SPAN = 10
-"""Packets over which the clock's step is measured (``_step_per_sample``)."""
 PACKET_KEYS = ("packets", "records", "messages", "data", "items")
 BACK_SHARE = 0.1
 """A packet clock that goes back at more than this share of its steps does not give the
@@ -174,17 +179,17 @@ def _rate_of(
                 )
                 continue
             seconds = in_seconds(t, unit)
-            step = _step_per_sample(seconds, sizes)
+            step = step_per_sample(seconds, sizes)
             if not step > 0:
                 continue
             return (
                 1.0 / step,
                 float(seconds[0]) if seconds[0] > 1e8 else 0.0,
                 f"{1.0 / step:.6g} Hz from the packets' {key!r} ({sizes[0]} samples every "
-                f"{step * sizes[0] * 1e3:.4g} ms, the median over runs of {SPAN} packets); "
+                f"{step * sizes[0] * 1e3:.4g} ms, the median over runs of {PACKET_SPAN} packets); "
                 "give --rate HZ if the node's own rate is known",
             )
-        step = _step_per_sample(t, sizes)
+        step = step_per_sample(t, sizes)
         if not step > 0:
             continue
         hints += [
@@ -194,16 +199,6 @@ def _rate_of(
         ]
     hint = f" (the packets' {'; '.join(hints)})" if hints else ""
     return None, 0.0, f"no sample rate in the file: give --rate HZ{hint}"
-
-
-def _step_per_sample(t: np.ndarray, sizes: list[int]) -> float:
-    """The clock's step per sample: the median over every run of ``SPAN`` packets. Stamps of
-    arrival come early and late by tens of milliseconds, and a node that paused leaves one
-    long step; the median of many runs sees through both."""
-    k = min(SPAN, t.size - 1)
-    ends = np.cumsum([0, *sizes])
-    samples = (ends[k : t.size] - ends[: t.size - k]).astype(np.float64)
-    return float(np.median((t[k:] - t[:-k]) / samples))
 
 
 def _recording(

@@ -43,6 +43,28 @@ def test_a_nodes_packets_are_joined_and_timed_by_their_epoch_stamps(tmp_path: Pa
     assert rec.start_time == pytest.approx(1_775_436_184.183)
 
 
+def test_the_packets_flattened_to_csv_rows_keep_the_rate_their_stamps_give(
+    tmp_path: Path,
+) -> None:
+    # A row a sample, each with its packet's arrival stamp (late by up to 30 ms), the last
+    # packet cut short by the clip's end: as the JSON packets are read.
+    packets = _packets(40, 500, 4325.0, timestamp=(1_775_436_184_183.0, 1e3))
+    late = np.random.default_rng(2).uniform(0.0, 30.0, len(packets))
+    for packet, ms in zip(packets, late, strict=True):
+        packet["timestamp"] = round(packet["timestamp"] + ms)
+    packets[-1]["data"] = packets[-1]["data"][:120]
+    (tmp_path / "clip.json").write_text(json.dumps(packets))
+    rows = [f"{p['timestamp']},{v}" for p in packets for v in p["data"]]
+    (tmp_path / "clip.csv").write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    from_json = read_recording(tmp_path / "clip.json")
+    from_csv = read_recording(tmp_path / "clip.csv")
+    geo = from_csv.channels["geo1"]
+    assert geo.rate == pytest.approx(from_json.channels["geo1"].rate, rel=1e-9)
+    assert geo.rate == pytest.approx(4325.0, rel=0.01)
+    np.testing.assert_array_equal(geo.data, from_json.channels["geo1"].data)
+    assert "the rows carry their packet's stamp (500 rows a stamp)" in from_csv.meta["rate_note"]
+
+
 def test_json_lines_with_a_clock_that_names_its_unit(tmp_path: Path) -> None:
     packets = _packets(10, 250, 500.0, t_us=(0.0, 1e6))
     path = tmp_path / "node.jsonl"
