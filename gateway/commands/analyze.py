@@ -4,8 +4,8 @@ Reads MiniSEED, SAC, WAV, CSV, JSON or NPZ (see docs/recordings.md). Files recor
 make one recording (hourly MiniSEED or SAC files are joined in time, files of a unit's
 different sensors side by side); files apart in time, such as triggered clips, and files of
 different stations are analysed each on their own. A folder stands for the recordings in it
-(not its subfolders). The detector is the
-one the service runs, fed in one-second blocks per sensor.
+(not its subfolders). The detector is the one the service runs, fed in one-second blocks
+per sensor.
 
 Prints one JSON object per line:
 
