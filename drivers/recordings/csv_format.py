@@ -3,7 +3,8 @@
 Accepted layouts (comma, semicolon, tab or whitespace separated; ``#`` lines are comments;
 a header row is optional):
 
-- value columns only (one per component): the rate must be given (``--rate``);
+- value columns only (one per component): the rate must be given (``--rate``), or stated
+  by a comment or a preamble line (``Sample rate: 500 Hz``, ``# fs = 4310.3``);
 - a time column first, then value columns: the rate follows from the times. The time column
   is recognised by its header (``t``, ``time``, ``time_s``, ``seconds``, ``timestamp``,
   ``datetime``, ``epoch``) or, without a header, when no ``--rate`` is given and the first
@@ -181,10 +182,17 @@ class _Table:
     """The width most of the first rows have: one cut short is then reported by line."""
     meta: dict[str, Any]
     """What a ``# ugs {...}`` comment says (files written here)."""
+    stated_rate: tuple[float, str] | None = None
+    """The sample rate a comment or a preamble line states, with that line."""
 
 
 def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     table = _table(path)
+    stated = ""
+    if rate is None and table.stated_rate is not None and not _time_headed_or_paired(table):
+        # No time column, but the logger wrote its rate above the table: as if given.
+        rate, line = table.stated_rate
+        stated = f"read at {rate:g} Hz, as its line {line!r} says"
     has_time, unit = _time_column(path, table, rate)
     rows, delimiter, header, meta = table.rows, table.delimiter, table.header, table.meta
     parsed = _fast_parse(rows, delimiter, table.ncols)
@@ -258,6 +266,9 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         read_notes.append(f"column {clocked} is another clock, not samples: left out")
     if read_notes:
         info["read_note"] = "; ".join(read_notes)
+    if stated:
+        info["rate_from"] = "stated"
+        note = "; ".join(n for n in (stated, note) if n)
     if note:
         info["rate_note"] = note
     return Recording({name: ch}, [], start, info)
@@ -273,6 +284,7 @@ def _table(path: Path) -> _Table:
         text = raw.decode("latin-1")  # sniffed as text: a legacy 8-bit export
     meta: dict[str, Any] = {}
     rows: list[tuple[int, str]] = []
+    notes: list[str] = []  # comments and a preamble: what a logger says about the run
     for lineno, line in enumerate(io.StringIO(text), start=1):
         stripped = line.strip()
         if not stripped:
@@ -283,11 +295,15 @@ def _table(path: Path) -> _Table:
                     meta = dict(json.loads(stripped[len(META_PREFIX.strip()) :]))
                 except ValueError:
                     meta = {}
+            elif len(notes) < 200:
+                notes.append(stripped.lstrip("#").strip())
             continue
         rows.append((lineno, stripped))
     if not rows:
         raise RecordingError(f"{path}: no data rows in the file")
-    rows = _without_preamble(rows)
+    kept = _without_preamble(rows)
+    notes += [r for _, r in rows[: len(rows) - len(kept)]]
+    rows = kept
     delimiter = _delimiter([r for _, r in rows])
     if delimiter and all(r.endswith(delimiter) for _, r in rows[:20]):
         # Loggers that print "value," per field end every line on the delimiter.
@@ -304,7 +320,53 @@ def _table(path: Path) -> _Table:
         rows = [(n, r.replace(",", ".")) for n, r in rows]
     widths = [len(_split(r, delimiter)) for _, r in rows[:20]]
     ncols = Counter(widths).most_common(1)[0][0]
-    return _Table(rows, delimiter, header, ncols, meta)
+    return _Table(rows, delimiter, header, ncols, meta, _stated_rate(notes))
+
+
+RATE_KEYS = frozenset(
+    {"samplerate", "samplingrate", "samplingfrequency", "samplefrequency", "fs", "sps", "rate"}
+    | {"samplespersecond", "datarate", "outputdatarate", "odr"}
+)
+INTERVAL_KEYS = frozenset({"sampleinterval", "samplinginterval", "sampleperiod", "dt", "delta"})
+RATE_UNITS = {"": 1.0, "hz": 1.0, "sps": 1.0, "s/s": 1.0, "samples/s": 1.0, "khz": 1e3}
+INTERVAL_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "\u00b5s": 1e-6}
+_STATED = re.compile(
+    r"^(?P<key>[a-z][a-z _\-]*?)\s*(?:\((?P<bracket>[^)]*)\)|\[(?P<square>[^\]]*)\])?"
+    r"\s*[:=,;\t]\s*(?P<num>[0-9]+(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?)[\s,;]*(?P<unit>[a-z\u00b5/]*)"
+    r"[\s,;]*$"
+)
+"""``key: number unit`` (``=``, or a delimiter, for ``:``; the unit may be bracketed
+after the key instead)."""
+
+
+def _stated_rate(notes: list[str]) -> tuple[float, str] | None:
+    """The sample rate a logger's comment or preamble line states (``Sample rate: 500 Hz``,
+    ``# fs = 4310.3``, ``Sampling interval (ms): 2``), with the line; None when no line
+    does, or two disagree."""
+    found: dict[float, str] = {}
+    for line in notes:
+        m = _STATED.match(line.strip().lower())
+        if m is None:
+            continue
+        key = re.sub(r"[^a-z]", "", m["key"])
+        unit = (m["bracket"] or m["square"] or m["unit"] or "").strip()
+        value = float(m["num"])
+        if key in RATE_KEYS and unit in RATE_UNITS and value > 0:
+            found.setdefault(value * RATE_UNITS[unit], line)
+        elif key in INTERVAL_KEYS and unit in INTERVAL_UNITS and value > 0:
+            found.setdefault(1.0 / (value * INTERVAL_UNITS[unit]), line)
+    rates = list(found)
+    if not rates or any(abs(r - rates[0]) > 1e-6 * rates[0] for r in rates):
+        return None
+    return rates[0], found[rates[0]]
+
+
+def _time_headed_or_paired(table: _Table) -> bool:
+    """Whether the file has a time column as ``_time_column`` finds one without a rate:
+    headed as a time, or, without a header, a first column beside one to seven others."""
+    if table.header is not None:
+        return time_unit(table.header[0]) is not None and table.ncols >= 2
+    return 2 <= table.ncols < PACKET_MIN_WIDTH
 
 
 def _time_column(path: Path, table: _Table, rate: float | None) -> tuple[bool, float | None]:

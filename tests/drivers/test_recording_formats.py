@@ -212,6 +212,40 @@ def test_csv_value_column_needs_rate(tmp_path: Path) -> None:
     assert ch.kind == "pir" and ch.rate == 250.0 and ch.data.shape == (100, 1)
 
 
+@pytest.mark.parametrize(
+    ("said", "hz"),
+    [
+        ("Device: GEOSCOPE node 7\nSample rate: 500 Hz\nGain: 85\nvalue\n", 500.0),
+        ("# fs = 4310.3\n", 4310.3),
+        ("# sampling_rate: 10.65 sps\n# units: counts\nvalue\n", 10.65),
+        ("Sampling interval (ms): 2\nChannel: Z\n", 500.0),
+        ("Sample rate [kHz] = 4.31\nGain: 255\ncounts\n", 4310.0),
+    ],
+)
+def test_bare_values_at_the_rate_their_logger_states(tmp_path: Path, said: str, hz: float) -> None:
+    counts = 2048 + np.random.default_rng(3).integers(-5, 6, 3000)
+    path = tmp_path / "clip.csv"
+    path.write_text(said + "\n".join(map(str, counts)) + "\n")
+    rec = read_recording(path)
+    ch = rec.channels["geo1"]
+    assert ch.rate == pytest.approx(hz) and np.array_equal(ch.data[:, 0], counts)
+    assert rec.meta["rate_from"] == "stated"
+    assert rec.meta["rate_note"].startswith(f"read at {hz:g} Hz, as its line ")
+    assert read_recording(path, rate=250.0).channels["geo1"].rate == 250.0  # --rate rules
+
+
+def test_a_stated_rate_is_not_taken_from_lines_that_do_not_state_one(tmp_path: Path) -> None:
+    counts = "\n".join(map(str, range(300))) + "\n"
+    for said in ("Baud rate: 115200\nGain: 85\nvalue\n", "# rate: 500\n# fs: 250\n"):
+        path = tmp_path / "clip.csv"
+        path.write_text(said + counts)
+        with pytest.raises(RecordingError, match="a CSV of bare values needs its sample rate"):
+            read_recording(path)
+    # A time column decides, whatever a comment says.
+    path.write_text("# fs = 100\ntime,v\n" + "".join(f"{i / 50},{i}\n" for i in range(300)))
+    assert read_recording(path).channels["geo1"].rate == 50.0
+
+
 def test_csv_time_and_value_with_header_gap_and_iso_times(tmp_path: Path) -> None:
     path = tmp_path / "tv.csv"
     rows = ["timestamp;velocity"]
