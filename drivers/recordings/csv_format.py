@@ -186,8 +186,12 @@ class _Table:
     """The sample rate a comment or a preamble line states, with that line."""
 
 
-def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
-    table = _table(path)
+def read(
+    path: Path, *, sensor: str | None, rate: float | None, text: str | None = None
+) -> Recording:
+    """The recording in the CSV at ``path``, or in ``text`` (a table another format holds,
+    named by ``path``)."""
+    table = _table(path, text)
     stated = ""
     if rate is None and table.stated_rate is not None and not _time_headed_or_paired(table):
         # No time column, but the logger wrote its rate above the table: as if given.
@@ -274,14 +278,15 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     return Recording({name: ch}, [], start, info)
 
 
-def _table(path: Path) -> _Table:
+def _table(path: Path, text: str | None = None) -> _Table:
     """The file's data rows (comments, blank lines and a logger's preamble left out), its
     delimiter and header, and how wide its rows are."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # sniffed as text: a legacy 8-bit export
+    if text is None:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-16" if raw[:2] in UTF16_BOMS else "utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # sniffed as text: a legacy 8-bit export
     meta: dict[str, Any] = {}
     rows: list[tuple[int, str]] = []
     notes: list[str] = []  # comments and a preamble: what a logger says about the run

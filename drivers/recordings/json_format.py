@@ -6,10 +6,14 @@ Accepted layouts (a JSON document, or JSON Lines: one value per line):
   (``--rate``);
 - packets: objects each holding one array of samples (``data``, ``samples``, ``values`` ...;
   the only array of numbers in the object when it has another name), in order, written
-  back to back; a top-level object may hold the packets in an array, or be one packet.
+  back to back; a top-level object may hold the packets in an array, or be one packet;
+- records of one sample each (``{"timestamp": 1775337356666, "value": 2048}``, objects with
+  no arrays, as a database or a message log exports them): the table they are, read as a
+  CSV with the fields for columns (a time field by its name, labels left out).
 
-The rate is ``--rate``, else a field of the object or its packets (``rate``,
-``sample_rate``, ``fs`` ...), else the packets' clock: a field named as a CSV time column is
+The rate is ``--rate``, else a field of the object or its packets, or of an object in
+them (``rate``, ``sample_rate``, ``fs`` ...; ``{"meta": {"fs": 500}}``), else the packets'
+clock: a field named as a CSV time column is
 (``time_ms``, ``t_us``, ``timestamp``, ...: ``csv_format.time_unit``, epoch times told
 apart by size), whose typical step over ten packets is their samples.
 Without any of those the file is refused, and the message says what rates the packets'
@@ -19,7 +23,10 @@ does not matter to the detector).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     if packets is None:
         data = _samples(path, doc, "the file")
         return _recording(path, data, sensor, check_rate(_needs_rate(path, rate), path), 0.0)
+    if _records(packets):
+        return _read_records(path, packets, sensor=sensor, rate=rate)
     key = _sample_field(path, packets[0])
     pieces = []
     for i, packet in enumerate(packets):
@@ -109,6 +118,59 @@ def _packets(path: Path, doc: Any) -> list[dict[str, Any]] | None:
     raise RecordingError(f"{path}: a JSON {type(doc).__name__}, not samples")
 
 
+def _records(packets: list[dict[str, Any]]) -> bool:
+    """Whether the objects are records of one sample each (``{"timestamp": ..., "value":
+    2048}``, as a database or a message log exports them): no arrays, only numbers (and
+    strings: ISO times, labels), and more than one of them."""
+    return (
+        len(packets) >= 2
+        and all(all(not isinstance(v, (list, dict)) for v in p.values()) for p in packets[:100])
+        and any(_is_number(v) for v in packets[0].values())
+    )
+
+
+def _read_records(
+    path: Path, records: list[dict[str, Any]], *, sensor: str | None, rate: float | None
+) -> Recording:
+    """Records of one sample each, read as the table they are: their fields the columns,
+    in the first record's order, as the CSV reader reads a table (a time column by its name,
+    labels left out). A message that names a line of the table names the record."""
+    from drivers.recordings import csv_format
+
+    fields = list(records[0])
+    out = io.StringIO()
+    table = csv.writer(out, lineterminator="\n")
+    table.writerow(fields)
+    for i, record in enumerate(records):
+        if list(record) != fields:
+            raise RecordingError(
+                f"{path}: record {i + 1} has the fields {', '.join(record)}, not those of "
+                f"the first ({', '.join(fields)})"
+            )
+        table.writerow(["" if v is None else v for v in record.values()])
+    try:
+        rec = csv_format.read(path, sensor=sensor, rate=rate, text=out.getvalue())
+    except RecordingError as exc:
+        # The table's line n + 1 is record n (its line 1 is the field names); its columns
+        # are the records' fields.
+        words = re.sub(r"\bline (\d+)", lambda m: f"record {int(m[1]) - 1}", str(exc))
+        words = re.sub(
+            r"\bcolumn (\d+)",
+            lambda m: f"field {fields[int(m[1]) - 1]!r}" if int(m[1]) <= len(fields) else m[0],
+            words,
+        )
+        words = words.replace(
+            "a CSV of bare values needs its sample rate",
+            "records without a time field need their sample rate",
+        )
+        raise RecordingError(words.replace("(or add a time column)", "(or a time field)")) from None
+    rec.meta["format"] = "json"
+    rec.meta["records"] = len(records)
+    if rec.meta.get("read_note"):
+        rec.meta["read_note"] = str(rec.meta["read_note"]).replace("column", "field")
+    return rec
+
+
 def _sample_field(path: Path, packet: dict[str, Any]) -> str:
     arrays = [k for k, v in packet.items() if isinstance(v, list) and v and _numeric(v)]
     named = [k for k in arrays if k.lower() in SAMPLE_FIELDS]
@@ -158,7 +220,10 @@ def _rate_of(
 ) -> tuple[float | None, float, str]:
     """``(rate or None, start time, words)`` from the file's own fields: the words say how
     a packet clock gave the rate, or why no rate was found."""
-    for holder in ([doc] if isinstance(doc, dict) else []) + packets[:1]:
+    holders = ([doc] if isinstance(doc, dict) else []) + packets[:1]
+    # One level down as well: {"meta": {"sampling_rate": 500}, "samples": [...]}.
+    holders += [v for h in list(holders) for v in h.values() if isinstance(v, dict)]
+    for holder in holders:
         for key, value in holder.items():
             if key.lower() in RATE_FIELDS and _is_number(value) and value > 0:
                 return float(value), 0.0, ""

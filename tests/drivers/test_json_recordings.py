@@ -65,6 +65,45 @@ def test_the_packets_flattened_to_csv_rows_keep_the_rate_their_stamps_give(
     assert "the rows carry their packet's stamp (500 rows a stamp)" in from_csv.meta["rate_note"]
 
 
+def test_records_of_one_sample_each_are_read_as_the_table_they_are(tmp_path: Path) -> None:
+    # A message log's export: a record per sample, stamped in epoch milliseconds, labelled.
+    counts = 2048 + np.random.default_rng(4).integers(-9, 10, 2000)
+    t0 = 1_775_337_356_666
+    records = [
+        {"timestamp": t0 + 2 * i, "value": int(v), "label": int(i > 1000)}
+        for i, v in enumerate(counts)
+    ]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(records))
+    lines = tmp_path / "log.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    for each in (path, lines):
+        rec = read_recording(each)
+        geo = rec.channels["geo1"]
+        assert geo.rate == pytest.approx(500.0) and rec.start_time == pytest.approx(t0 / 1e3)
+        assert np.array_equal(geo.data[:, 0], counts)  # the label is not a sample
+        assert rec.meta["format"] == "json" and "label" in rec.meta["read_note"]
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps([{"adc": int(v)} for v in counts]))
+    with pytest.raises(RecordingError, match="records without a time field need their sample"):
+        read_recording(bare)
+    assert read_recording(bare, rate=250.0).channels["geo1"].rate == 250.0
+    records[6]["value"] = "x"
+    path.write_text(json.dumps(records))
+    with pytest.raises(RecordingError, match=r"log\.json record 7, field 'value': 'x' is not a"):
+        read_recording(path)
+    records[6] = {"ts": 1, "value": 2}
+    path.write_text(json.dumps(records))
+    with pytest.raises(RecordingError, match="record 7 has the fields ts, value, not those"):
+        read_recording(path)
+
+
+def test_a_rate_one_level_down_in_the_document(tmp_path: Path) -> None:
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps({"meta": {"sampling_rate": 4310.3}, "samples": list(range(900))}))
+    assert read_recording(path).channels["geo1"].rate == pytest.approx(4310.3)
+
+
 def test_json_lines_with_a_clock_that_names_its_unit(tmp_path: Path) -> None:
     packets = _packets(10, 250, 500.0, t_us=(0.0, 1e6))
     path = tmp_path / "node.jsonl"
