@@ -769,8 +769,8 @@ def _packet_stamps(t: npt.NDArray[np.float64]) -> tuple[str, float] | None:
     if starts.size < 3 or np.any(np.diff(t[starts]) < 0.0):
         return None
     usual = int(np.median(sizes[:-1]))
-    if float(np.mean(sizes[:-1] == usual)) < PACKET_SHARE:
-        return None
+    if usual < 2 or float(np.mean(sizes[:-1] == usual)) < PACKET_SHARE:
+        return None  # a row a stamp, then a clock that stalls: no packets
     step = step_per_sample(t[starts], sizes.tolist())
     if not step > 0.0:
         return None
