@@ -122,7 +122,7 @@ def make_channel(
         raise RecordingError(
             f"{path}: {array.shape[1]} value columns for {name}, but a {kind} sensor gives at "
             f"most {most}; keep only its own columns (labels and counters are not samples; "
-            "one file per sensor)"
+            "one file per sensor, or a CSV header naming each column's sensor: geo, pir, mag_x)"
         )
     check_samples(array, path, rate, name)
     comps = components or default_components(kind, array.shape[1])

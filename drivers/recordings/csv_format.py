@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.errors import RecordingError
+from drivers.kinds import KINDS
 from drivers.recordings.common import (
     PACKET_SPAN,
     check_rate,
@@ -219,15 +220,28 @@ def read(
     else:
         times, values = np.zeros(0), parsed
         as_written = False
+    mixed = None if meta.get("kind") else _mixed_kinds(header, values.shape[1])
+    if mixed is not None and header is not None and sensor is not None:
+        # One kind asked of a table of several: its columns alone, as a file of its own.
+        mine = [i for i, k in enumerate(mixed) if k in (sensor, None)]
+        if not any(mixed[i] == sensor for i in mine):
+            found = ", ".join(k for k in KIND_ORDER if k in mixed)
+            raise RecordingError(f"{path}: no {sensor} column in the file (has {found})")
+        lead = len(header) - values.shape[1]
+        header = header[:lead] + [header[lead + i] for i in mine]
+        values, mixed = values[:, mine], None
     named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
-    kind = file_kind(path, sensor, named)
+    kind = file_kind(path, sensor, named) if mixed is None else next(k for k in mixed if k)
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
     clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
     clocked = ", ".join(name for _, name in clocks)
     if clocks and len(clocks) + len(labels) >= values.shape[1]:
         raise RecordingError(f"{path}: no samples: column {clocked} is another clock")
     dropped = ", ".join(name for _, name in labels)
-    values = np.delete(values, [i for i, _ in labels + clocks], axis=1)
+    gone = {i for i, _ in labels + clocks}
+    values = np.delete(values, sorted(gone), axis=1)
+    if mixed is not None:
+        mixed = [k for i, k in enumerate(mixed) if i not in gone]
     start = float(meta.get("start_time") or 0.0)
     valid = None
     note = ""
@@ -249,17 +263,27 @@ def read(
     if comps is not None and len(comps) != data.shape[1]:
         comps = None
     scale = float(meta["scale"]) if meta.get("scale") else None
-    ch = make_channel(path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid)
+    if mixed is None:
+        channels = {
+            name: make_channel(
+                path, name, kind, ch_rate, data, scale=scale, components=comps, valid=valid
+            )
+        }
+    else:
+        channels = _channel_per_kind(path, mixed, ch_rate, data, valid)
     info: dict[str, object] = {
         "format": "csv",
         "files": [str(path)],
         "rate_from": "time" if has_time else "given",
         "time_as_written": as_written,
         "time_header": as_written and header is not None,
-        "kind_assumed": kind_assumed(sensor, named),
+        "kind_assumed": mixed is None and kind_assumed(sensor, named),
     }
     read_notes = []
-    if named and not meta.get("kind"):
+    if mixed is not None:
+        names = ", ".join(f"{ch.name} ({ch.kind})" for ch in channels.values())
+        read_notes.append(f"its columns are headed for sensors of several kinds: read as {names}")
+    elif named and not meta.get("kind"):
         read_notes.append(f"its columns are headed for a {kind} sensor: read as --sensor {kind}")
     elif info["kind_assumed"]:
         # A bare column may be any sensor's; a PIR's analysed as a geophone is wrong silently.
@@ -275,7 +299,26 @@ def read(
         note = "; ".join(n for n in (stated, note) if n)
     if note:
         info["rate_note"] = note
-    return Recording({name: ch}, [], start, info)
+    return Recording(channels, [], start, info)
+
+
+def _channel_per_kind(
+    path: Path,
+    kinds: list[str | None],
+    rate: float,
+    data: npt.NDArray[np.float64],
+    valid: npt.NDArray[np.bool_] | None,
+) -> dict[str, Channel]:
+    """A channel per kind of sensor the columns are headed for, its columns side by side."""
+    channels = {}
+    for kind in KIND_ORDER:
+        cols = [i for i, k in enumerate(kinds) if k == kind]
+        if cols:
+            name = default_name(kind)
+            channels[name] = make_channel(
+                path, name, kind, rate, data[:, cols], valid=None if valid is None else valid
+            )
+    return channels
 
 
 def _table(path: Path, text: str | None = None) -> _Table:
@@ -625,6 +668,7 @@ def _clock_like(column: npt.NDArray[np.float64]) -> bool:
     return bool(np.mean(np.diff(column) < 0) < 0.01)
 
 
+KIND_ORDER = tuple(KINDS)  # channels in the order the rest of the project lists kinds
 HEADER_KINDS = {
     "seismic": {"geo", "geophone", "seis", "seismic", "seismometer"},
     "pir": {"pir"},
@@ -634,21 +678,36 @@ HEADER_KINDS = {
 (``mag_x``, ``pir``, ``geo1``, ``Seismic (counts)``)."""
 
 
-def _header_kind(header: list[str] | None, width: int) -> str | None:
-    """The kind of sensor every value column's header names, if they all name one."""
+def _column_kinds(header: list[str] | None, width: int) -> list[str | None] | None:
+    """The kind of sensor each value column's header names (None for a label), or None
+    when a column's header names none."""
     if header is None or len(header) < width:
         return None
-    kinds = set()
+    kinds: list[str | None] = []
     for cell in header[-width:]:
         name = cell.strip("\"' ").lower()
         if name in ANNOTATION_NAMES:
+            kinds.append(None)
             continue
         words = re.findall(r"[a-z]+", name)
         kind = next((k for k, w in HEADER_KINDS.items() if words and words[0] in w), None)
         if kind is None:
             return None
-        kinds.add(kind)
+        kinds.append(kind)
+    return kinds
+
+
+def _header_kind(header: list[str] | None, width: int) -> str | None:
+    """The kind of sensor every value column's header names, if they all name one."""
+    kinds = set(_column_kinds(header, width) or ()) - {None}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+def _mixed_kinds(header: list[str] | None, width: int) -> list[str | None] | None:
+    """Per value column, the kind its header names, when the columns name two kinds or
+    more (a unit's logger writing every sensor into one table); else None."""
+    kinds = _column_kinds(header, width)
+    return kinds if kinds is not None and len(set(kinds) - {None}) >= 2 else None
 
 
 def _label_columns(

@@ -480,9 +480,14 @@ def test_csv_columns_headed_for_a_sensor_read_as_that_sensor(tmp_path: Path) -> 
     assert (
         read_recording(table("time,Seismic (counts)", 500.0, 1)).channels["geo1"].kind == "seismic"
     )
-    # Columns that name no sensor, or two kinds, leave the choice to --sensor.
+    # Columns that name two kinds are a channel each; columns that name no sensor leave
+    # the choice to --sensor.
     mixed = read_recording(table("time,mag_x,pir", 100.0, 2))
-    assert mixed.channels["geo1"].kind == "seismic" and mixed.meta["kind_assumed"]
+    assert {n: ch.kind for n, ch in mixed.channels.items()} == {
+        "pir1": "pir",
+        "mag1": "magnetometer",
+    }
+    assert not mixed.meta["kind_assumed"]
     bare = read_recording(table("time,value", 100.0, 1))
     assert bare.meta["kind_assumed"]
     assert "no sensor kind in the file: read as seismic (--sensor" in bare.meta["read_note"]
@@ -736,6 +741,41 @@ def test_reads_obspy_written_three_component_and_float_mseed(tmp_path: Path) -> 
     floats.write(str(fpath), format="MSEED", encoding="FLOAT64")
     ch = read_recording(fpath).channels["geo1"]
     assert np.allclose(ch.data[:, 0], floats[0].data)  # floats are physical units already
+
+
+def test_a_units_table_of_every_sensor_is_a_channel_per_sensor(tmp_path: Path) -> None:
+    # A unit's logger writing all its sensors into one table, a label column beside them.
+    rng = np.random.default_rng(9)
+    n = 2000
+    geo = rng.normal(0.0, 1e-6, n)
+    pir = 1.6 + rng.normal(0.0, 0.01, n)
+    mag = rng.normal(0.0, 5.0, (n, 3)) + np.array([20000.0, -3000.0, 40000.0])
+    path = tmp_path / "unit.csv"
+    rows = [
+        f"{i / 200:.3f},{geo[i]:.6e},{pir[i]:.5f},{mag[i, 0]:.2f},{mag[i, 1]:.2f},{mag[i, 2]:.2f},0"
+        for i in range(n)
+    ]
+    path.write_text("time,geophone,pir,mag_x,mag_y,mag_z,label\n" + "\n".join(rows) + "\n")
+    rec = read_recording(path)
+    assert {name: ch.kind for name, ch in rec.channels.items()} == {
+        "geo1": "seismic",
+        "pir1": "pir",
+        "mag1": "magnetometer",
+    }
+    assert all(ch.rate == pytest.approx(200.0) for ch in rec.channels.values())
+    np.testing.assert_allclose(rec.channels["geo1"].data[:, 0], geo, rtol=1e-6)
+    np.testing.assert_allclose(rec.channels["pir1"].data[:, 0], pir, atol=1e-5)
+    np.testing.assert_allclose(rec.channels["mag1"].data, mag, atol=0.01)
+    assert "read as geo1 (seismic), pir1 (pir), mag1 (magnetometer)" in rec.meta["read_note"]
+    assert "'label' is a label" in rec.meta["read_note"]
+    # One kind asked of it: its columns alone.
+    (only,) = read_recording(path, sensor="magnetometer").channels.values()
+    assert only.kind == "magnetometer" and only.data.shape == (n, 3)
+    path.write_text("time,geophone,pir\n" + "\n".join(r.rsplit(",", 4)[0] for r in rows) + "\n")
+    with pytest.raises(
+        RecordingError, match=r"no magnetometer column in the file \(has seismic, pir\)"
+    ):
+        read_recording(path, sensor="magnetometer")
 
 
 def test_csv_from_a_legacy_spreadsheet_export(tmp_path: Path) -> None:
