@@ -359,7 +359,10 @@ def _table(path: Path, text: str | None = None) -> _Table:
     header: list[str] | None = None
     first = _split(rows[0][1], delimiter)
     if not all(_NUMBER.match(c) for c in first) and not _looks_like_times(first):
-        header = [c.lower() for c in first]
+        if _stated_rate([rows[0][1]]) is None:
+            header = [c.lower() for c in first]
+        else:
+            notes.append(rows[0][1])  # "Sample rate: 500 Hz" just above bare values
         rows = rows[1:]
         if not rows:
             raise RecordingError(f"{path}: a header row but no data rows")
@@ -371,6 +374,8 @@ def _table(path: Path, text: str | None = None) -> _Table:
     return _Table(rows, delimiter, header, ncols, meta, _stated_rate(notes))
 
 
+STATED_HZ = (0.01, 1e6)
+"""Rates a line may state: beyond them it speaks of something else (a baud rate, a clock)."""
 RATE_KEYS = frozenset(
     {"samplerate", "samplingrate", "samplingfrequency", "samplefrequency", "fs", "sps", "rate"}
     | {"samplespersecond", "datarate", "outputdatarate", "odr"}
@@ -403,6 +408,7 @@ def _stated_rate(notes: list[str]) -> tuple[float, str] | None:
             found.setdefault(value * RATE_UNITS[unit], line)
         elif key in INTERVAL_KEYS and unit in INTERVAL_UNITS and value > 0:
             found.setdefault(1.0 / (value * INTERVAL_UNITS[unit]), line)
+    found = {r: line for r, line in found.items() if STATED_HZ[0] <= r <= STATED_HZ[1]}
     rates = list(found)
     if not rates or any(abs(r - rates[0]) > 1e-6 * rates[0] for r in rates):
         return None

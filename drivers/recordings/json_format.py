@@ -137,17 +137,24 @@ def _read_records(
     labels left out). A message that names a line of the table names the record."""
     from drivers.recordings import csv_format
 
-    fields = list(records[0])
+    every = list(records[0])
+    # Text beside the samples (a device id, a note) annotates them; a time may be text.
+    text = [k for k, v in records[0].items() if isinstance(v, str) and time_unit(k) is None]
+    fields = [k for k in every if k not in text]
+    if not any(time_unit(k) is None for k in fields):
+        raise RecordingError(
+            f"{path}: records with no field of samples (fields: {', '.join(every)})"
+        )
     out = io.StringIO()
     table = csv.writer(out, lineterminator="\n")
     table.writerow(fields)
     for i, record in enumerate(records):
-        if list(record) != fields:
+        if list(record) != every:
             raise RecordingError(
                 f"{path}: record {i + 1} has the fields {', '.join(record)}, not those of "
-                f"the first ({', '.join(fields)})"
+                f"the first ({', '.join(every)})"
             )
-        table.writerow(["" if v is None else v for v in record.values()])
+        table.writerow(["null" if record[k] is None else record[k] for k in fields])
     try:
         rec = csv_format.read(path, sensor=sensor, rate=rate, text=out.getvalue())
     except RecordingError as exc:
@@ -166,8 +173,13 @@ def _read_records(
         raise RecordingError(words.replace("(or add a time column)", "(or a time field)")) from None
     rec.meta["format"] = "json"
     rec.meta["records"] = len(records)
-    if rec.meta.get("read_note"):
-        rec.meta["read_note"] = str(rec.meta["read_note"]).replace("column", "field")
+    notes = (
+        [str(rec.meta["read_note"]).replace("column", "field")] if "read_note" in rec.meta else []
+    )
+    if text:
+        notes.append(f"field {', '.join(map(repr, text))} is text, not samples: left out")
+    if notes:
+        rec.meta["read_note"] = "; ".join(notes)
     return rec
 
 

@@ -70,7 +70,7 @@ def test_records_of_one_sample_each_are_read_as_the_table_they_are(tmp_path: Pat
     counts = 2048 + np.random.default_rng(4).integers(-9, 10, 2000)
     t0 = 1_775_337_356_666
     records = [
-        {"timestamp": t0 + 2 * i, "value": int(v), "label": int(i > 1000)}
+        {"uuid": "GEOSCOPE-1", "timestamp": t0 + 2 * i, "value": int(v), "label": int(i > 1000)}
         for i, v in enumerate(counts)
     ]
     path = tmp_path / "log.json"
@@ -83,15 +83,20 @@ def test_records_of_one_sample_each_are_read_as_the_table_they_are(tmp_path: Pat
         assert geo.rate == pytest.approx(500.0) and rec.start_time == pytest.approx(t0 / 1e3)
         assert np.array_equal(geo.data[:, 0], counts)  # the label is not a sample
         assert rec.meta["format"] == "json" and "label" in rec.meta["read_note"]
+        assert "field 'uuid' is text, not samples: left out" in rec.meta["read_note"]
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps([{"adc": int(v)} for v in counts]))
     with pytest.raises(RecordingError, match="records without a time field need their sample"):
         read_recording(bare)
     assert read_recording(bare, rate=250.0).channels["geo1"].rate == 250.0
-    records[6]["value"] = "x"
+    records[6]["value"] = None
     path.write_text(json.dumps(records))
-    with pytest.raises(RecordingError, match=r"log\.json record 7, field 'value': 'x' is not a"):
+    with pytest.raises(RecordingError, match=r"log\.json record 7, field 'value': 'null' is not"):
         read_recording(path)
+    clock = tmp_path / "clock.json"
+    clock.write_text(json.dumps([{"t": i / 100} for i in range(300)]))
+    with pytest.raises(RecordingError, match=r"records with no field of samples \(fields: t\)"):
+        read_recording(clock)
     records[6] = {"ts": 1, "value": 2}
     path.write_text(json.dumps(records))
     with pytest.raises(RecordingError, match="record 7 has the fields ts, value, not those"):

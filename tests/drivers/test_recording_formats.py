@@ -220,6 +220,7 @@ def test_csv_value_column_needs_rate(tmp_path: Path) -> None:
         ("# sampling_rate: 10.65 sps\n# units: counts\nvalue\n", 10.65),
         ("Sampling interval (ms): 2\nChannel: Z\n", 500.0),
         ("Sample rate [kHz] = 4.31\nGain: 255\ncounts\n", 4310.0),
+        ("Sample rate: 200 Hz\n", 200.0),  # just above the values, no header
     ],
 )
 def test_bare_values_at_the_rate_their_logger_states(tmp_path: Path, said: str, hz: float) -> None:
@@ -236,7 +237,11 @@ def test_bare_values_at_the_rate_their_logger_states(tmp_path: Path, said: str, 
 
 def test_a_stated_rate_is_not_taken_from_lines_that_do_not_state_one(tmp_path: Path) -> None:
     counts = "\n".join(map(str, range(300))) + "\n"
-    for said in ("Baud rate: 115200\nGain: 85\nvalue\n", "# rate: 500\n# fs: 250\n"):
+    for said in (
+        "Baud rate: 115200\nGain: 85\nvalue\n",
+        "# rate: 500\n# fs: 250\n",  # two rates: none
+        "Sample rate: 1e9\n",  # not a sensor's
+    ):
         path = tmp_path / "clip.csv"
         path.write_text(said + counts)
         with pytest.raises(RecordingError, match="a CSV of bare values needs its sample rate"):
