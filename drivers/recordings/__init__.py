@@ -246,9 +246,8 @@ def read_sessions(
     bare clips: nothing says when each was taken). Files of different stations (SAC's
     KNETWK and KSTNM, miniSEED's source identifiers) are different units: never one
     session, even at the same time (a folder of every node's traces of one event), and a
-    file that holds several stations is a session per station. Each
-    session carries the truth sidecar of the first of its files (in the order given) that
-    has one.
+    file that holds several stations is a session per station. Each session carries the
+    truth sidecar of the first of its files (in the order given) that has one.
 
     A file that cannot be read raises its error, unless ``on_unreadable`` is given: then
     the file is handed to it with its error and left out (a damaged clip among a folder of
@@ -363,8 +362,9 @@ def _channel_station(ch: Channel) -> tuple[str, str] | None:
         return str(ch.info.get("network", "")), str(ch.info["station"])
     for sid in ch.info.get("seed_ids", ()):
         net, _, rest = str(sid).removeprefix("FDSN:").partition("_")
-        if rest.partition("_")[0]:
-            return net, rest.partition("_")[0]
+        station = rest.partition("_")[0]
+        if station:
+            return net, station
     return None
 
 
@@ -391,8 +391,8 @@ def _by_station(
     parts: list[tuple[list[Path], Recording]],
 ) -> list[list[tuple[list[Path], Recording]]]:
     """The files of each station apart: nodes tens of metres apart are not one unit's
-    sensors. With one station named or none, all of them together, as before (a unit's
-    SAC geophone and its PIR's CSV, which names no station)."""
+    sensors. With one station named or none, all of them together (a unit's SAC geophone
+    and its PIR's CSV, which names no station)."""
     stations = [station_of(rec) for _, rec in parts]
     if len(set(stations) - {None}) < 2:
         return [parts]

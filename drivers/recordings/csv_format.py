@@ -225,7 +225,7 @@ def read(
         # One kind asked of a table of several: its columns alone, as a file of its own.
         mine = [i for i, k in enumerate(mixed) if k in (sensor, None)]
         if not any(mixed[i] == sensor for i in mine):
-            found = ", ".join(k for k in KIND_ORDER if k in mixed)
+            found = ", ".join(k for k in KINDS if k in mixed)
             raise RecordingError(f"{path}: no {sensor} column in the file (has {found})")
         lead = len(header) - values.shape[1]
         header = header[:lead] + [header[lead + i] for i in mine]
@@ -311,13 +311,11 @@ def _channel_per_kind(
 ) -> dict[str, Channel]:
     """A channel per kind of sensor the columns are headed for, its columns side by side."""
     channels = {}
-    for kind in KIND_ORDER:
+    for kind in KINDS:  # in the order the project lists kinds
         cols = [i for i, k in enumerate(kinds) if k == kind]
         if cols:
             name = default_name(kind)
-            channels[name] = make_channel(
-                path, name, kind, rate, data[:, cols], valid=None if valid is None else valid
-            )
+            channels[name] = make_channel(path, name, kind, rate, data[:, cols], valid=valid)
     return channels
 
 
@@ -674,7 +672,6 @@ def _clock_like(column: npt.NDArray[np.float64]) -> bool:
     return bool(np.mean(np.diff(column) < 0) < 0.01)
 
 
-KIND_ORDER = tuple(KINDS)  # channels in the order the rest of the project lists kinds
 HEADER_KINDS = {
     "seismic": {"geo", "geophone", "seis", "seismic", "seismometer"},
     "pir": {"pir"},

@@ -13,9 +13,9 @@ Accepted layouts (a JSON document, or JSON Lines: one value per line):
 
 The rate is ``--rate``, else a field of the object or its packets, or of an object in
 them (``rate``, ``sample_rate``, ``fs`` ...; ``{"meta": {"fs": 500}}``), else the packets'
-clock: a field named as a CSV time column is
-(``time_ms``, ``t_us``, ``timestamp``, ...: ``csv_format.time_unit``, epoch times told
-apart by size), whose typical step over ten packets is their samples.
+clock: a field named as a CSV time column is (``time_ms``, ``t_us``, ``timestamp``, ...:
+``csv_format.time_unit``, epoch times told apart by size), whose typical step over ten
+packets is their samples.
 Without any of those the file is refused, and the message says what rates the packets'
 number fields would give. Samples are taken as they are (raw counts stay counts; scale
 does not matter to the detector).
@@ -42,6 +42,7 @@ from drivers.recordings.common import (
     step_per_sample,
 )
 from drivers.recordings.csv_format import in_seconds, time_unit
+from drivers.recordings.csv_format import read as read_table
 from drivers.recordings.waveforms import Recording
 
 SAMPLE_FIELDS = ("data", "samples", "values", "value", "counts", "raw", "adc", "signal", "y")
@@ -135,8 +136,6 @@ def _read_records(
     """Records of one sample each, read as the table they are: their fields the columns,
     in the first record's order, as the CSV reader reads a table (a time column by its name,
     labels left out). A message that names a line of the table names the record."""
-    from drivers.recordings import csv_format
-
     every = list(records[0])
     # Text beside the samples (a device id, a note) annotates them; a time may be text.
     text = [k for k, v in records[0].items() if isinstance(v, str) and time_unit(k) is None]
@@ -156,7 +155,7 @@ def _read_records(
             )
         table.writerow(["null" if record[k] is None else record[k] for k in fields])
     try:
-        rec = csv_format.read(path, sensor=sensor, rate=rate, text=out.getvalue())
+        rec = read_table(path, sensor=sensor, rate=rate, text=out.getvalue())
     except RecordingError as exc:
         # The table's line n + 1 is record n (its line 1 is the field names); its columns
         # are the records' fields.
