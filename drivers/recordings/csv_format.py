@@ -230,7 +230,7 @@ def read(
         lead = len(header) - values.shape[1]
         header = header[:lead] + [header[lead + i] for i in mine]
         values, mixed = values[:, mine], None
-    named = meta.get("kind") or (None if sensor else _header_kind(header, values.shape[1]))
+    named = meta.get("kind") or (None if sensor else header_kind(header, values.shape[1]))
     kind = file_kind(path, sensor, named) if mixed is None else next(k for k in mixed if k)
     labels = _label_columns(header, values, kind, lead=time_col + int(has_time))
     clocks = _clock_columns(header, values.shape[1], {i for i, _ in labels})
@@ -700,7 +700,7 @@ def _column_kinds(header: list[str] | None, width: int) -> list[str | None] | No
     return kinds
 
 
-def _header_kind(header: list[str] | None, width: int) -> str | None:
+def header_kind(header: list[str] | None, width: int) -> str | None:
     """The kind of sensor every value column's header names, if they all name one."""
     kinds = set(_column_kinds(header, width) or ()) - {None}
     return kinds.pop() if len(kinds) == 1 else None

@@ -5,8 +5,9 @@ Accepted layouts (a JSON document, or JSON Lines: one value per line):
 - an array of numbers, or of rows of numbers (one per component): the rate must be given
   (``--rate``);
 - packets: objects each holding one array of samples (``data``, ``samples``, ``values`` ...;
-  the only array of numbers in the object when it has another name), in order, written
-  back to back; a top-level object may hold the packets in an array, or be one packet;
+  the only array of numbers in the object when it has another name), or one array per
+  axis (``x``, ``y``, ``z``; ``mag_x`` ...), in order, written back to back; a top-level
+  object may hold the packets in an array, or be one packet;
 - records of one sample each (``{"timestamp": 1775337356666, "value": 2048}``, objects with
   no arrays, as a database or a message log exports them): the table they are, read as a
   CSV with the fields for columns (a time field by its name, labels left out).
@@ -41,7 +42,7 @@ from drivers.recordings.common import (
     make_channel,
     step_per_sample,
 )
-from drivers.recordings.csv_format import in_seconds, time_unit
+from drivers.recordings.csv_format import header_kind, in_seconds, time_unit
 from drivers.recordings.csv_format import read as read_table
 from drivers.recordings.waveforms import Recording
 
@@ -61,12 +62,19 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
         return _recording(path, data, sensor, check_rate(_needs_rate(path, rate), path), 0.0)
     if _records(packets):
         return _read_records(path, packets, sensor=sensor, rate=rate)
-    key = _sample_field(path, packets[0])
+    keys = _sample_fields(path, packets[0])
     pieces = []
     for i, packet in enumerate(packets):
-        if not isinstance(packet, dict) or key not in packet:
-            raise RecordingError(f"{path}: packet {i + 1} has no {key!r} array")
-        pieces.append(_samples(path, packet[key], f"packet {i + 1}'s {key!r}"))
+        missing = [k for k in keys if not isinstance(packet, dict) or k not in packet]
+        if missing:
+            raise RecordingError(f"{path}: packet {i + 1} has no {missing[0]!r} array")
+        parts = [_samples(path, packet[k], f"packet {i + 1}'s {k!r}") for k in keys]
+        if len({len(part) for part in parts}) > 1:
+            lengths = ", ".join(f"{k} {len(part)}" for k, part in zip(keys, parts, strict=True))
+            raise RecordingError(
+                f"{path}: packet {i + 1}'s components differ in length ({lengths})"
+            )
+        pieces.append(np.hstack(parts))
     widths = {p.shape[1] for p in pieces}
     if len(widths) > 1:
         raise RecordingError(f"{path}: packets with {sorted(widths)} components each")
@@ -74,7 +82,8 @@ def read(path: Path, *, sensor: str | None, rate: float | None) -> Recording:
     found_rate, start, how = _rate_of(path, doc, packets, [len(p) for p in pieces])
     if rate is None and found_rate is None:
         raise RecordingError(f"{path}: {how}")
-    rec = _recording(path, data, sensor, check_rate(rate or found_rate, path), start)
+    named = header_kind(keys, len(keys)) if len(keys) > 1 else None  # mag_x, mag_y, mag_z
+    rec = _recording(path, data, sensor, check_rate(rate or found_rate, path), start, named)
     rec.meta["rate_from"] = "given" if rate is not None else "file"
     rec.meta["packets"] = len(packets)
     if rate is None and how:
@@ -182,11 +191,38 @@ def _read_records(
     return rec
 
 
-def _sample_field(path: Path, packet: dict[str, Any]) -> str:
+COMPONENT_LETTERS = frozenset("xyzne123")
+"""What the name of one axis's array ends in: ``x``, ``mag_y``, ``acc-z``, ``ch1``."""
+
+
+def _components(packet: dict[str, Any], arrays: list[str]) -> list[str] | None:
+    """The arrays that are one sensor's components side by side (``{"x": [...], "y": [...],
+    "z": [...]}``, ``mag_x`` ..., ``ch1`` ...), or None: two or three arrays of single
+    numbers of one length, named alike but for an axis letter or number at the end (after
+    a separator, unless a number). ``x`` and ``y`` alone are a plot's time and value."""
+    names = [a.lower().strip() for a in arrays]
+    if not 2 <= len(names) <= 3 or set(names) == {"x", "y"}:
+        return None
+    stems = {n[:-1] for n in names}
+    if len(stems) != 1 or any(n[-1] not in COMPONENT_LETTERS for n in names):
+        return None
+    stem = stems.pop()
+    if stem and stem[-1] not in "_- ." and not all(n[-1].isdigit() for n in names):
+        return None
+    if any(isinstance(packet[a][0], list) for a in arrays):
+        return None
+    return arrays if len({len(packet[a]) for a in arrays}) == 1 else None
+
+
+def _sample_fields(path: Path, packet: dict[str, Any]) -> list[str]:
+    """The array of samples in a packet, or the arrays of its components."""
     arrays = [k for k, v in packet.items() if isinstance(v, list) and v and _numeric(v)]
+    components = _components(packet, arrays)
+    if components is not None:
+        return components
     named = [k for k in arrays if k.lower() in SAMPLE_FIELDS]
     if len(named) == 1 or (len(arrays) == 1 and (named := arrays)):
-        return named[0]
+        return named[:1]
     if not arrays:
         raise RecordingError(
             f"{path}: no array of samples in the first packet (fields: {', '.join(packet)})"
@@ -278,9 +314,14 @@ def _rate_of(
 
 
 def _recording(
-    path: Path, data: np.ndarray, sensor: str | None, rate: float, start: float
+    path: Path,
+    data: np.ndarray,
+    sensor: str | None,
+    rate: float,
+    start: float,
+    named: str | None = None,
 ) -> Recording:
-    kind = file_kind(path, sensor, None)
+    kind = file_kind(path, sensor, named)
     name = default_name(kind)
     ch = make_channel(path, name, kind, rate, data)
     return Recording({name: ch}, [], start, {"format": "json", "files": [str(path)]})

@@ -103,6 +103,33 @@ def test_records_of_one_sample_each_are_read_as_the_table_they_are(tmp_path: Pat
         read_recording(path)
 
 
+def test_arrays_of_one_axis_each_are_the_components_of_one_sensor(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    axes = rng.normal(0.0, 5.0, (640, 3)) + np.array([430.0, -120.0, 910.0])
+    doc = {"sample_rate": 10.65, **{f"mag_{a}": axes[:, i].tolist() for i, a in enumerate("xyz")}}
+    path = tmp_path / "mag.json"
+    path.write_text(json.dumps(doc))
+    (mag,) = read_recording(path).channels.values()
+    assert mag.kind == "magnetometer" and mag.rate == pytest.approx(10.65)  # named by its axes
+    np.testing.assert_allclose(mag.data, axes)
+    # A node's packets of three axes, stamped: one geophone of three components.
+    packets = _packets(30, 500, 4325.0, timestamp=(1_775_436_184_183.0, 1e3))
+    for packet in packets:
+        samples = packet.pop("data")
+        packet.update({"x": samples, "y": samples[::-1], "z": samples})
+    path.write_text(json.dumps(packets))
+    (geo,) = read_recording(path).channels.values()
+    assert geo.kind == "seismic" and geo.data.shape == (30 * 500, 3)
+    assert geo.data[:500, 1].tolist() == packets[0]["y"]
+    # x and y alone are a plot's time and value.
+    path.write_text(json.dumps({"fs": 100, "x": list(range(300)), "y": [1.0] * 300}))
+    assert read_recording(path).channels["geo1"].data.shape == (300, 1)
+    packets[3]["z"] = packets[3]["z"][:400]
+    path.write_text(json.dumps(packets))
+    with pytest.raises(RecordingError, match=r"packet 4's components differ in length \(x 500"):
+        read_recording(path)
+
+
 def test_a_rate_one_level_down_in_the_document(tmp_path: Path) -> None:
     path = tmp_path / "clip.json"
     path.write_text(json.dumps({"meta": {"sampling_rate": 4310.3}, "samples": list(range(900))}))
