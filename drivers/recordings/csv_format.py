@@ -414,8 +414,8 @@ def _stated_rate(notes: list[str]) -> tuple[float, str] | None:
 
 
 def _time_headed_or_paired(table: _Table) -> bool:
-    """Whether the file has a time column as ``_time_column`` finds one without a rate:
-    headed as a time, or, without a header, a first column beside one to seven others."""
+    """Whether the first column is a time as far as the table's layout says: headed as a
+    time, or, without a header, a first column beside one to seven others."""
     if table.header is not None:
         return time_unit(table.header[0]) is not None and table.ncols >= 2
     return 2 <= table.ncols < PACKET_MIN_WIDTH
@@ -424,14 +424,11 @@ def _time_headed_or_paired(table: _Table) -> bool:
 def _time_column(path: Path, table: _Table, rate: float | None) -> tuple[bool, float | None]:
     """Whether the first column is a time, and its unit in seconds when the header names
     one; a file that gives no way to its rate is refused here, before it is parsed."""
-    has_time = False
-    unit: float | None = None  # seconds per time-column unit, when the header says it
     ncols = table.ncols
-    if table.header is not None:
-        unit = time_unit(table.header[0])
-        has_time = unit is not None and ncols >= 2
-    elif rate is None:
-        has_time = 2 <= ncols < PACKET_MIN_WIDTH
+    # Seconds per time-column unit, when the header says it.
+    unit = time_unit(table.header[0]) if table.header is not None else None
+    # Without a header, a given rate makes the columns all values.
+    has_time = (table.header is not None or rate is None) and _time_headed_or_paired(table)
     if not has_time and rate is None and table.header is None and ncols >= PACKET_MIN_WIDTH:
         raise RecordingError(
             f"{path}: each row holds {ncols} values, a packet of samples with no time: give "
