@@ -110,12 +110,20 @@ def cautions(recording: Recording) -> list[str]:
     return out
 
 
+def _other_kinds_at(recording: Recording, ch: Channel, rate: float) -> str:
+    """``--sensor K or --sensor L``: the kinds but ``ch``'s whose detector could use ``rate``,
+    when ``ch``'s kind was only assumed for the file's one channel; else ''."""
+    if not recording.meta.get("kind_assumed") or len(recording.channels) != 1:
+        return ""
+    others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= rate]
+    return " or ".join(f"--sensor {k}" for k in others)
+
+
 def _too_slow_hint(recording: Recording, ch: Channel) -> str:
     """What may have gone wrong when a channel is too slow: a slow sensor of another kind
-    taken for the default one, or a time column in milliseconds read as seconds."""
-    others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= ch.rate]
-    if recording.meta.get("kind_assumed") and len(recording.channels) == 1 and others:
-        flags = " or ".join(f"--sensor {k}" for k in others)
+    taken for the default one, a time column in milliseconds read as seconds, or both."""
+    flags = _other_kinds_at(recording, ch, ch.rate)
+    if flags:
         return (
             f" (the file does not name its sensor's kind, so {ch.kind} was assumed: give "
             f"{flags} if it is one of those)"
@@ -130,10 +138,9 @@ def _too_slow_hint(recording: Recording, ch: Channel) -> str:
             f" (is the time column in milliseconds? that would be {by_ms:.4g} Hz:"
             f" give --rate {by_ms:.4g}{rename})"
         )
-    others = [k for k in KINDS if k != ch.kind and 0.0 < slowest_rate(k) <= by_ms]
-    if recording.meta.get("kind_assumed") and len(recording.channels) == 1 and others:
+    flags = _other_kinds_at(recording, ch, by_ms)
+    if flags:
         # Both at once: a roadside magnetometer's log, its clock in milliseconds since boot.
-        flags = " or ".join(f"--sensor {k}" for k in others)
         return (
             f" (the file does not name its sensor's kind, so {ch.kind} was assumed; if the time"
             f" column is in milliseconds, that is {by_ms:.4g} Hz: give --rate {by_ms:.4g}"
