@@ -24,6 +24,9 @@ BAR_RANGE_M = {"footstep": 15.0, "vehicle": 100.0}
 """Events a clip is cut for when scoring: people within 15 m, vehicles within 100 m (the
 ranges of the detection bars)."""
 
+LULL_S = 0.5
+"""How far past the wanted end ``stopped_sooner`` looks for a quiet moment to join at."""
+
 Trigger = Callable[[TruthEvent], bool]
 
 
@@ -131,3 +134,52 @@ def quiet_clips(
             continue
         out.append(cut(rec, a, a + length_s))
     return out
+
+
+def longest_quiet(rec: Recording, at_least_s: float) -> tuple[float, float] | None:
+    """The longest stretch of ``rec`` that no truth event touches, if it lasts
+    ``at_least_s``: background to end a short clip with."""
+    best: tuple[float, float] | None = None
+    t = 0.0
+    for t0, t1 in [*sorted((ev.t0, ev.t1) for ev in rec.truth), (rec.duration, rec.duration)]:
+        if t0 - t >= at_least_s and (best is None or t0 - t > best[1] - best[0]):
+            best = (t, t0)
+        t = max(t, t1)
+    return best
+
+
+def stopped_sooner(
+    rec: Recording, t0: float, t_stop: float, quiet: tuple[float, float]
+) -> Recording:
+    """What a triggered recorder keeps of a pass that ended sooner: seconds ``t0``..``t_stop``
+    of the recording, then the background ``quiet`` (a stretch of the same recording with
+    nothing in it), as a recorder that stops after a while below its trigger keeps it. The
+    join is the earliest moment, within ``LULL_S`` after ``t_stop``, at which a channel
+    comes closest to its background's median, so that the join is no step of its own. The
+    truth is the pass's up to the join."""
+    q0, q1 = quiet
+    joins = []
+    for ch in rec.channels.values():
+        data = np.asarray(ch.data, dtype=np.float64)
+        background = data[round(q0 * ch.rate) : round(q1 * ch.rate)]
+        level = np.median(background, axis=0) if len(background) else np.zeros(data.shape[1])
+        i0 = round(t_stop * ch.rate)
+        i1 = min(len(ch), i0 + max(1, round(LULL_S * ch.rate)))
+        away = np.abs(data[i0:i1] - level).max(axis=1) if i1 > i0 else np.zeros(1)
+        joins.append((i0 + int(np.argmin(away))) / ch.rate)
+    t_join = min(joins) if joins else t_stop
+    head = cut(rec, t0, t_join)
+    tail = cut(replace(rec, truth=[]), q0, q1)
+    channels = {}
+    for name, ch in head.channels.items():
+        other = tail.channels[name]
+        valid = None
+        if ch.valid is not None or other.valid is not None:
+            valid = np.concatenate(
+                [
+                    ch.valid if ch.valid is not None else np.ones(len(ch), bool),
+                    other.valid if other.valid is not None else np.ones(len(other), bool),
+                ]
+            )
+        channels[name] = replace(ch, data=np.concatenate([ch.data, other.data]), valid=valid)
+    return replace(head, channels=channels)

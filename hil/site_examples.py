@@ -26,9 +26,10 @@ from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import FEATURES, NOISE, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, long_enough, regroup
+from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import SensorEvent
 from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet, run_detector
-from hil.clips import cut
+from hil.clips import cut, longest_quiet, stopped_sooner
 from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
 
 CLIPS_PER_PASS = 4
@@ -36,6 +37,17 @@ CLIP_LEAD_S = (0.0, 3.0)
 CLIP_LENGTH_S = (6.0, 25.0)
 """Triggered clips cut from each pass, as training cuts them from its recordings
 (``hil.training_data``): each starts up to 3 s before some sensor's onset in the pass."""
+
+SHORT_CLIPS_PER_PASS = 2
+SHORT_PASS_S = (0.1, 1.5)
+SHORT_TAIL_S = (1.2, 2.5)
+PRE_TRIGGER_S = (0.0, 0.3)
+"""For a model that will read triggered clips (``calibrate --simulate``), short clips of a
+pass that ended sooner (``hil.clips.stopped_sooner``): from up to 0.3 s before its first
+onset, 0.1-1.5 s of the pass (a step or a few), then 1.2-2.5 s of the recording's own
+background, as a recorder that stops after a while below its trigger keeps a guest who
+crossed a floor in a stride or two; and as many of what else set a sensor off (a knock, a
+door), which are noise. The longer clips above never show so little of a pass."""
 
 DEAD_S = 2.0
 """A channel without valid samples for this long counts as dead over that stretch."""
@@ -138,11 +150,13 @@ def site_examples(
     *,
     prime_s: float | None = None,
     clips_per_pass: int = CLIPS_PER_PASS,
+    short_clips_per_pass: int = 0,
 ) -> SiteExamples:
-    """Labelled candidates of walk-test recordings (truth: the marked passes), and of
-    ``clips_per_pass`` triggered clips cut from each pass that some sensor saw."""
+    """Labelled candidates of walk-test recordings (truth: the marked passes), of
+    ``clips_per_pass`` triggered clips cut from each pass that some sensor saw, and of
+    ``short_clips_per_pass`` short ones of it and as many of what else set a sensor off."""
     with per_file_notes_quiet():
-        return _examples(recordings, config, prime_s, clips_per_pass)
+        return _examples(recordings, config, prime_s, clips_per_pass, short_clips_per_pass)
 
 
 def _examples(
@@ -150,6 +164,7 @@ def _examples(
     config: DspConfig,
     prime_s: float | None,
     clips_per_pass: int,
+    short_clips_per_pass: int,
 ) -> SiteExamples:
     rows: list[list[float]] = []
     ys: list[int] = []
@@ -200,10 +215,14 @@ def _examples(
         taught_truth = [ev for ev, p in zip(truth, mine, strict=True) if p.signal]
         pieces: list[tuple[Recording, list[SensorEvent], int | None]] = [(rec, events, None)]
         rng = np.random.default_rng([r, 11])
+        # Where short clips start (what set the recorder off), end at the latest, and the
+        # group their rows belong to.
+        triggers: list[tuple[float, float, int]] = []
         for info in mine:
             onsets = [e.t0 for e in events if info.t0 - 1.0 <= e.t0 < info.t1]
             if not info.signal or not onsets:
                 continue
+            triggers += [(min(onsets), info.t1, info.group)] * short_clips_per_pass
             for _ in range(clips_per_pass):
                 a = max(0.0, min(onsets) - float(rng.uniform(*CLIP_LEAD_S)))
                 last = max(a, *onsets)
@@ -220,6 +239,15 @@ def _examples(
                     prime_s=OFFLINE_PRIME_S,
                 )
                 pieces.append((clip, got.detector.sensor_events, info.group))
+        # Short clips of what set a recorder off, a pass or anything else (a knock, a door),
+        # as many of each.
+        untold = [e.t0 for e in events if not _near(e.t0, e.t1, rec.truth)]
+        rng.shuffle(untold)
+        triggers += [
+            (t, rec.duration, _group_of(t, starts, first))
+            for t in untold[: max(len(triggers), short_clips_per_pass)]
+        ]
+        pieces += _short_clips(replace(rec, truth=taught_truth + ignored), triggers, config, rng)
         for piece, piece_events, group in pieces:
             taught_piece = taught_truth if group is None else _cared(piece.truth)
             ignored_piece = ignored if group is None else _ignored(piece.truth)
@@ -254,6 +282,39 @@ def _examples(
         passes,
         units,
         dead_all,
+    )
+
+
+def _short_clips(
+    rec: Recording,
+    triggers: Sequence[tuple[float, float, int]],
+    config: DspConfig,
+    rng: np.random.Generator,
+) -> list[tuple[Recording, list[SensorEvent], int | None]]:
+    """A short clip from each trigger ``(onset, latest end, group)``: a moment of what set
+    the recorder off, then the recording's own background (none without any)."""
+    quiet = longest_quiet(rec, SHORT_TAIL_S[0])
+    if quiet is None:
+        return []
+    out: list[tuple[Recording, list[SensorEvent], int | None]] = []
+    for onset, end, group in triggers:
+        a = max(0.0, onset - float(rng.uniform(*PRE_TRIGGER_S)))
+        stop = min(a + float(rng.uniform(*SHORT_PASS_S)), end)
+        q0 = max(quiet[0], quiet[1] - float(rng.uniform(*SHORT_TAIL_S)))
+        clip = stopped_sooner(rec, a, stop, (q0, quiet[1]))
+        if clip.duration < SHORTEST_CLIP_S:
+            continue
+        got = run_detector(
+            clip, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
+        )
+        out.append((clip, got.detector.sensor_events, group))
+    return out
+
+
+def _near(t0: float, t1: float, truth: Sequence[TruthEvent]) -> bool:
+    """Whether ``t0``..``t1`` comes within ``LABEL_TOLERANCE_S`` of a truth event."""
+    return any(
+        _overlap(t0, t1, ev.t0 - LABEL_TOLERANCE_S, ev.t1 + LABEL_TOLERANCE_S) > 0 for ev in truth
     )
 
 

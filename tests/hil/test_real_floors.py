@@ -7,13 +7,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from dsp.classifier import CLASSES, NOISE
 from dsp.config import DspConfig
 from gateway.bench.real.common import write_clip, write_manifest
 from gateway.cli import main
 from hil.analysis import OFFLINE_PRIME_S
-from hil.clips import cut
+from hil.clips import LULL_S, cut, longest_quiet, stopped_sooner
 from hil.real_examples import FLOOR_SETS, walk_tests
 from hil.scenarios import generate
 from hil.site_examples import site_examples
@@ -117,3 +119,50 @@ def test_real_floors_that_cannot_be_read_are_named_before_anything_is_simulated(
     err = capsys.readouterr().err
     assert words in err and "simulating" not in err
     assert not out.exists()
+
+
+def test_a_pass_that_ended_sooner_is_a_moment_of_it_then_the_background() -> None:
+    # A recorder that stops after a while below its trigger keeps a guest who crossed the
+    # floor in a stride as that stride and the quiet after it.
+    rec = generate("home", 300.0, seed=3).only(["seismic"])
+    walk = next(ev for ev in rec.truth if ev.label == "footstep" and ev.t1 - ev.t0 > 5.0)
+    quiet = longest_quiet(rec, 2.0)
+    assert quiet is not None and not any(ev.overlaps_span(*quiet) for ev in rec.truth)
+    assert longest_quiet(rec, rec.duration) is None
+
+    clip = stopped_sooner(rec, walk.t0, walk.t0 + 1.0, quiet)
+    got, was = clip.channel("seismic"), rec.channel("seismic")
+    background = was.data[round(quiet[0] * was.rate) : round(quiet[1] * was.rate)]
+    kept = len(got) - len(background)
+    start = round(walk.t0 * was.rate)
+    assert 1.0 <= kept / was.rate <= 1.0 + LULL_S
+    np.testing.assert_array_equal(got.data[:kept], was.data[start : start + kept])
+    np.testing.assert_array_equal(got.data[kept:], background)
+    # Joined where the walk came closest to the background's level, so the join is no
+    # step of its own.
+    level = np.median(background)
+    window = was.data[start + round(was.rate) : start + round((1.0 + LULL_S) * was.rate)]
+    assert abs(got.data[kept, 0] - level) <= np.abs(window - level).max()
+    steps = [ev for ev in clip.truth if ev.label == "footstep"]
+    assert [ev.t0 for ev in steps] == [0.0] and steps[0].t1 == pytest.approx(kept / was.rate)
+
+
+def test_a_model_for_clips_learns_short_clips_of_each_pass_and_of_what_else_set_it_off() -> None:
+    rec = generate("indoor", 300.0, seed=3).only(["seismic"])  # walkers, and two knocks
+    config = DspConfig()
+    plain = site_examples([rec], config, prime_s=OFFLINE_PRIME_S, clips_per_pass=0)
+    short = site_examples(
+        [rec], config, prime_s=OFFLINE_PRIME_S, clips_per_pass=0, short_clips_per_pass=2
+    )
+    # The recording teaches what it taught; its short clips teach steps and knocks more.
+    np.testing.assert_array_equal(short.x[: len(plain)], plain.x)
+    added = short.y[len(plain) :]
+    assert CLASSES.index("footstep") in added and NOISE in added
+    assert set(short.group[len(plain) :]) <= {p.group for p in short.passes}
+    # Without a stretch of background long enough to end a clip with, there are none.
+    busy = replace(rec, truth=[*rec.truth, replace(rec.truth[0], t0=0.0, t1=rec.duration)])
+    assert len(site_examples([busy], config, prime_s=OFFLINE_PRIME_S, clips_per_pass=0)) == len(
+        site_examples(
+            [busy], config, prime_s=OFFLINE_PRIME_S, clips_per_pass=0, short_clips_per_pass=2
+        )
+    )
