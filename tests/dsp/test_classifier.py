@@ -167,6 +167,7 @@ def test_the_floor_installation_has_the_packaged_model_calibrated_on_simulated_h
         "scenario": "home",
         "seeds": list(range(4000, 4008)),
         "site": "random",
+        "empty": [["noise-indoor", 4500], ["noise-indoor", 4501]],  # the building, nobody in it
     }
     # Made from this very ground model: after a retrain, `make floor-model` remakes it.
     assert floor.info["prior"] == {"id": ground.name, "hash": ground.digest}

@@ -160,10 +160,16 @@ def test_a_floor_without_a_walk_test_learns_from_simulated_homes(
     args = ["calibrate", "--simulate", "home", "--simulate-minutes", "10", "--out", str(out)]
     assert main([*args, *ANCHORS]) == 0
     text = capsys.readouterr().out
-    assert "1 simulated recordings, 10 min" in text and "written to" in text
+    # The homes, and an empty building beside them: what a step followed by quiet is not.
+    assert "2 simulated recordings, 20 min" in text and "written to" in text
     model = json.loads(out.read_text())
     assert model["info"]["kind"] == "site" and model["info"]["prior"]["id"]
-    assert model["info"]["simulated"] == {"scenario": "home", "seeds": [4000], "site": "random"}
+    assert model["info"]["simulated"] == {
+        "scenario": "home",
+        "seeds": [4000],
+        "site": "random",
+        "empty": [["noise-indoor", 4500]],
+    }
     assert model["info"]["id"] == "site-home-simulated-10min"
     # Anchored in the building's scenarios: the fields' animals are no floor's (the package's
     # floor model is made so too).

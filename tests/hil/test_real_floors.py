@@ -90,7 +90,7 @@ def test_the_floor_model_learns_from_real_floors_and_names_them(
     out = tmp_path / "floor.json"
     args = ["calibrate", "--simulate", "home", "--simulate-minutes", "10", "--out", str(out)]
     assert main([*args, "--real", str(floors), *ANCHORS]) == 0
-    assert "1 simulated recordings, 10 min, and 7 real ones" in capsys.readouterr().out
+    assert "2 simulated recordings, 20 min, and 7 real ones" in capsys.readouterr().out
     info = json.loads(out.read_text())["info"]
     assert info["id"] == "site-home-simulated-10min+real3"
     assert info["real"]["split"] == "dev"
