@@ -59,9 +59,9 @@ EMPTY_SEEDS = SIMULATED_SEEDS + 500
 noise-only scenarios in turn, seeds from ``EMPTY_SEEDS``): the short clips a model for files
 learns (``hil.site_examples.SHORT_PASS_S``) teach a step followed by quiet to be a person,
 and a knock or a door in an empty building is the same shape. The scenario's own
-recordings hold too few of those to say so (a floor model taught short clips from homes
-alone reported 17 detections in 4 simulated hours of empty rooms, 14 before; with empty
-rooms as well, 13)."""
+recordings hold too few of those to say so (on dev seeds, a floor model taught short clips
+reported 17 detections in 4 simulated hours of empty rooms, 14 before; with the empty
+building as well, 15: docs/calibration.md, "Short clips")."""
 SIMULATED_CHANGES = ("seismic",)
 """What ``--simulate`` may change: how the ground or floor it stands for carries steps and
 engines to the geophone. Its PIRs and magnetometers are simulated ones, not the site's: a
