@@ -63,6 +63,10 @@ def model_line(info: dict[str, Any], name: str, digest: str) -> str:
     if isinstance(simulated, dict):
         seeds = simulated.get("seeds") or []
         source = f"simulated {simulated.get('scenario')!r} ({len(seeds)} recordings)"
+        empty = simulated.get("empty") or []
+        if empty:
+            names = ", ".join(sorted({str(item[0]) for item in empty}))
+            source += f" with {len(empty)} of the setting empty ({names})"
         real = (info.get("real") or {}).get("sets") or {}
         if real:
             source += f" and the dev split of {', '.join(real)}"

@@ -69,7 +69,8 @@ def test_a_floor_installation_names_its_model(
     out = capsys.readouterr().out
     assert "dsp.classifier.model: site model site-home-simulated-80min" in out
     assert (
-        "from simulated 'home' (8 recordings) and the dev split of capstone_bno055, "
+        "from simulated 'home' (8 recordings) with 2 of the setting empty (noise-indoor) and the "
+        "dev split of capstone_bno055, "
         "capstone_piezo, jxunn_geoscope on top of gbt-"
     ) in out
     code, err = check(tmp_path, floor.replace('"floor"', '"roof"'), capsys)
