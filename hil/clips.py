@@ -16,6 +16,8 @@ from dataclasses import replace
 import numpy as np
 
 from drivers.recordings.waveforms import Recording, TruthEvent
+from dsp.priming import SHORTEST_CLIP_S
+from dsp.records import SensorEvent
 from hil.synth.hardware import resample
 
 CLIP_S = 10.0
@@ -26,6 +28,15 @@ ranges of the detection bars)."""
 
 LULL_S = 0.5
 """How far past the wanted end ``stopped_sooner`` looks for a quiet moment to join at."""
+
+PRE_TRIGGER_S = (0.0, 0.3)
+SHORT_PASS_S = (0.1, 1.5)
+SHORT_TAIL_S = (1.2, 2.5)
+"""A short clip (``short_clip``): from up to 0.3 s before what set the recorder off, 0.1-1.5 s
+of it (a step or a few), then 1.2-2.5 s of the recording's own background, as a recorder
+that stops after a while below its trigger keeps a guest who crossed a floor in a stride
+or two (capstone's floor clips: 0.1 s before the trigger, 2 s after the last step). Clips
+cut 6-25 s long never show so little of a pass."""
 
 Trigger = Callable[[TruthEvent], bool]
 
@@ -183,3 +194,32 @@ def stopped_sooner(
             )
         channels[name] = replace(ch, data=np.concatenate([ch.data, other.data]), valid=valid)
     return replace(head, channels=channels)
+
+
+def short_clip(
+    rec: Recording,
+    onset: float,
+    end: float,
+    quiet: tuple[float, float],
+    rng: np.random.Generator,
+) -> Recording | None:
+    """A short clip of what began at ``onset`` (and lasted until ``end`` at most), ended
+    with the background ``quiet`` (``SHORT_PASS_S``); None when it comes out too short to
+    analyse."""
+    a = max(0.0, onset - float(rng.uniform(*PRE_TRIGGER_S)))
+    stop = min(a + float(rng.uniform(*SHORT_PASS_S)), end)
+    q0 = max(quiet[0], quiet[1] - float(rng.uniform(*SHORT_TAIL_S)))
+    clip = stopped_sooner(rec, a, stop, (q0, quiet[1]))
+    return clip if clip.duration >= SHORTEST_CLIP_S else None
+
+
+def onsets_apart(
+    events: Sequence[SensorEvent], truth: Sequence[TruthEvent], margin_s: float
+) -> list[float]:
+    """Where sensor events began that come within ``margin_s`` of no truth event: what set
+    a sensor off that nobody walked or drove (a knock, a door, a gust)."""
+    return [
+        e.t0
+        for e in events
+        if not any(e.t0 < ev.t1 + margin_s and e.t1 > ev.t0 - margin_s for ev in truth)
+    ]

@@ -26,10 +26,9 @@ from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import FEATURES, NOISE, Model
 from dsp.config import DspConfig
 from dsp.detector import Candidate, long_enough, regroup
-from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import SensorEvent
 from hil.analysis import OFFLINE_PRIME_S, per_file_notes_quiet, run_detector
-from hil.clips import cut, longest_quiet, stopped_sooner
+from hil.clips import SHORT_TAIL_S, cut, longest_quiet, onsets_apart, short_clip
 from hil.training_data import LABEL_TOLERANCE_S, subset_labels, subsets
 
 CLIPS_PER_PASS = 4
@@ -39,15 +38,9 @@ CLIP_LENGTH_S = (6.0, 25.0)
 (``hil.training_data``): each starts up to 3 s before some sensor's onset in the pass."""
 
 SHORT_CLIPS_PER_PASS = 2
-SHORT_PASS_S = (0.1, 1.5)
-SHORT_TAIL_S = (1.2, 2.5)
-PRE_TRIGGER_S = (0.0, 0.3)
-"""For a model that will read triggered clips (``calibrate --simulate``), short clips of a
-pass that ended sooner (``hil.clips.stopped_sooner``): from up to 0.3 s before its first
-onset, 0.1-1.5 s of the pass (a step or a few), then 1.2-2.5 s of the recording's own
-background, as a recorder that stops after a while below its trigger keeps a guest who
-crossed a floor in a stride or two; and as many of what else set a sensor off (a knock, a
-door), which are noise. The longer clips above never show so little of a pass."""
+"""For a model that will read triggered clips (``calibrate --simulate``), short clips of each
+pass (``hil.clips.short_clip``), and as many of what else set a sensor off (a knock, a
+door), which are noise."""
 
 DEAD_S = 2.0
 """A channel without valid samples for this long counts as dead over that stretch."""
@@ -241,7 +234,7 @@ def _examples(
                 pieces.append((clip, got.detector.sensor_events, info.group))
         # Short clips of what set a recorder off, a pass or anything else (a knock, a door),
         # as many of each.
-        untold = [e.t0 for e in events if not _near(e.t0, e.t1, rec.truth)]
+        untold = onsets_apart(events, rec.truth, LABEL_TOLERANCE_S)
         rng.shuffle(untold)
         triggers += [
             (t, rec.duration, _group_of(t, starts, first))
@@ -291,31 +284,21 @@ def _short_clips(
     config: DspConfig,
     rng: np.random.Generator,
 ) -> list[tuple[Recording, list[SensorEvent], int | None]]:
-    """A short clip from each trigger ``(onset, latest end, group)``: a moment of what set
-    the recorder off, then the recording's own background (none without any)."""
+    """A short clip from each trigger ``(onset, latest end, group)``, ended with the
+    recording's own background (none without any)."""
     quiet = longest_quiet(rec, SHORT_TAIL_S[0])
     if quiet is None:
         return []
     out: list[tuple[Recording, list[SensorEvent], int | None]] = []
     for onset, end, group in triggers:
-        a = max(0.0, onset - float(rng.uniform(*PRE_TRIGGER_S)))
-        stop = min(a + float(rng.uniform(*SHORT_PASS_S)), end)
-        q0 = max(quiet[0], quiet[1] - float(rng.uniform(*SHORT_TAIL_S)))
-        clip = stopped_sooner(rec, a, stop, (q0, quiet[1]))
-        if clip.duration < SHORTEST_CLIP_S:
+        clip = short_clip(rec, onset, end, quiet, rng)
+        if clip is None:
             continue
         got = run_detector(
             clip, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
         )
         out.append((clip, got.detector.sensor_events, group))
     return out
-
-
-def _near(t0: float, t1: float, truth: Sequence[TruthEvent]) -> bool:
-    """Whether ``t0``..``t1`` comes within ``LABEL_TOLERANCE_S`` of a truth event."""
-    return any(
-        _overlap(t0, t1, ev.t0 - LABEL_TOLERANCE_S, ev.t1 + LABEL_TOLERANCE_S) > 0 for ev in truth
-    )
 
 
 def _blind(
