@@ -224,14 +224,7 @@ def _examples(
                 if b - a < CLIP_LENGTH_S[0]:
                     continue
                 clip = cut(replace(rec, truth=taught_truth + ignored), a, b)
-                got = run_detector(
-                    clip,
-                    config,
-                    model=Model.untrained(),
-                    keep_candidates=True,
-                    prime_s=OFFLINE_PRIME_S,
-                )
-                pieces.append((clip, got.detector.sensor_events, info.group))
+                pieces.append(_piece(clip, config, info.group))
         # Short clips of what set a recorder off, a pass or anything else (a knock, a door),
         # as many of each.
         untold = onsets_apart(events, rec.truth, LABEL_TOLERANCE_S)
@@ -292,13 +285,20 @@ def _short_clips(
     out: list[tuple[Recording, list[SensorEvent], int | None]] = []
     for onset, end, group in triggers:
         clip = short_clip(rec, onset, end, quiet, rng)
-        if clip is None:
-            continue
-        got = run_detector(
-            clip, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
-        )
-        out.append((clip, got.detector.sensor_events, group))
+        if clip is not None:
+            out.append(_piece(clip, config, group))
     return out
+
+
+def _piece(
+    clip: Recording, config: DspConfig, group: int
+) -> tuple[Recording, list[SensorEvent], int | None]:
+    """A clip cut from a recording, with its sensor events as ``analyze`` finds them, and
+    the group its rows belong to."""
+    got = run_detector(
+        clip, config, model=Model.untrained(), keep_candidates=True, prime_s=OFFLINE_PRIME_S
+    )
+    return clip, got.detector.sensor_events, group
 
 
 def _blind(
