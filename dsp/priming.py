@@ -27,9 +27,10 @@ FloatArray = npt.NDArray[np.float64]
 PRIME_MIN_S = 1.0
 """Less input than this is too little to learn a level from: the chain warms up instead."""
 
-SHORTEST_CLIP_S = 2.0
-"""The shortest recording worth analysing: a second or so of background to learn from and
-the start of a passer-by (docs/dsp.md, "Triggered clips")."""
+SHORTEST_CLIP_S = 1.0
+"""The shortest recording worth analysing: what the survey needs to learn a level from
+(``PRIME_MIN_S``), and what an event cut short by the end of the record must last to be
+named (``[dsp.classifier] min_cut_short_s``) (docs/dsp.md, "Triggered clips")."""
 
 QUIET_WINDOW_S = 0.2
 """Windows over which energy is averaged before the quietest are picked: short enough to

@@ -68,7 +68,7 @@ def usability(recording: Recording) -> list[str]:
     if recording.duration < SHORTEST_CLIP_S:
         return [
             f"{recording.duration:.2f} s is too short to analyse: the detector needs at least "
-            f"{SHORTEST_CLIP_S:g} s (a second of background to learn from, and the event)"
+            f"{SHORTEST_CLIP_S:g} s (to learn the background from, and to name what it hears)"
         ]
     out = []
     slow = too_slow(recording)

@@ -56,7 +56,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cut(walk, 0.0, 20.0),
         truth=[TruthEvent("unknown", "dropped keys", 5.0, 6.0, 5.5, -1.0, {})],
     )
-    short = replace(cut(later, 0.0, 1.5), truth=[])  # too short for any model
+    short = replace(cut(later, 0.0, 0.5), truth=[])  # too short for any model
     _prepared(
         root,
         [
