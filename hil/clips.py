@@ -31,12 +31,13 @@ LULL_S = 0.5
 
 PRE_TRIGGER_S = (0.0, 0.3)
 SHORT_PASS_S = (0.1, 1.5)
-SHORT_TAIL_S = (1.2, 2.5)
+SHORT_TAIL_S = (0.5, 2.5)
 """A short clip (``short_clip``): from up to 0.3 s before what set the recorder off, 0.1-1.5 s
-of it (a step or a few), then 1.2-2.5 s of the recording's own background, as a recorder
+of it (a step or a few), then 0.5-2.5 s of the recording's own background, as a recorder
 that stops after a while below its trigger keeps a guest who crossed a floor in a stride
-or two (capstone's floor clips: 0.1 s before the trigger, 2 s after the last step). Clips
-cut 6-25 s long never show so little of a pass."""
+or two (capstone's floor clips: 0.1 s before the trigger, 2 s after the last step, of which
+the bridge that stored its demo day's clips dropped the last 1-1.5 s). Clips cut 6-25 s
+long never show so little of a pass."""
 
 Trigger = Callable[[TruthEvent], bool]
 

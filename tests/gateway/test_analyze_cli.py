@@ -18,6 +18,7 @@ import pytest
 from drivers.recordings import write_recording
 from drivers.recordings.waveforms import Recording
 from gateway.cli import main
+from hil.clips import cut, longest_quiet, stopped_sooner
 from hil.scenarios import generate
 from tests.drivers.test_recording_formats import sac_bytes
 from tests.gateway.walktest_rig import CONFIG
@@ -509,6 +510,27 @@ def test_clips_it_cannot_use_get_a_message_not_a_detection(
     out = capsys.readouterr()
     assert says in out.err
     assert not [obj for obj in _lines(out.out) if "class" in obj]
+
+
+def test_a_clip_of_one_stride_and_a_moment_of_quiet_is_long_enough(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A recorder that keeps half a second after the last step keeps a guest who crossed a
+    # floor in a stride as a clip of 1-2 s: it is analysed, and a floor unit names the
+    # walker. As long a clip of the room's quiet reports nothing.
+    rec = generate("home", 300.0, seed=1).only(["seismic"])
+    quiet = longest_quiet(rec, 10.0)
+    assert quiet is not None
+    walk = [ev for ev in rec.truth if ev.label == "footstep" and ev.range_m < 5.0][1]
+    stride = stopped_sooner(rec, walk.t0 - 0.1, walk.t0 + 0.6, (quiet[1] - 0.5, quiet[1]))
+    room = replace(cut(rec, quiet[0] + 5.0, quiet[0] + 5.0 + stride.duration), truth=[])
+    assert 1.0 < stride.duration < 2.0
+    for name, clip, found in (("stride.npz", stride, ["footstep"]), ("room.npz", room, [])):
+        path = write_recording(clip, tmp_path / name)
+        assert main(["analyze", str(path), "--no-flags", "--installation", "floor"]) == 0
+        out, err = capsys.readouterr()
+        assert "too short" not in err
+        assert [obj["class"] for obj in _lines(out)] == found
 
 
 def test_a_file_that_is_all_event_makes_up_nothing(
