@@ -57,7 +57,7 @@ EMPTY_SHARE = 4
 EMPTY_SEEDS = SIMULATED_SEEDS + 500
 """With them, one recording per ``EMPTY_SHARE`` of the setting with nobody about (its
 noise-only scenarios in turn, seeds from ``EMPTY_SEEDS``): the short clips a model for files
-learns (``hil.site_examples.SHORT_PASS_S``) teach a step followed by quiet to be a person,
+learns (``hil.clips.short_clip``) teach a step followed by quiet to be a person,
 and a knock or a door in an empty building is the same shape. The scenario's own
 recordings hold too few of those to say so (on dev seeds, a floor model taught short clips
 reported 17 detections in 4 simulated hours of empty rooms, 14 before; with the empty
