@@ -91,6 +91,7 @@ from gateway.outbox.bounds import Bounds, OutboxFullError, row_cost
 from gateway.outbox.config import OutboxConfig
 from gateway.outbox.recipients import delete_unneeded, parse_body, register_uplinks
 from gateway.outbox.stats import FILTERED_KEY, Counts, collect_stats, count_all
+from gateway.outbox.turns import OutboxLock
 
 __all__ = ["Outbox", "OutboxFullError", "OutboxRow", "limits_of"]
 
@@ -141,7 +142,7 @@ class Outbox:
         self.config = config
         self.node, self.site, self.boot = node, site, boot
         self._filters = dict(uplinks)
-        self._lock = threading.RLock()
+        self._lock = OutboxLock()
         self._listeners: list[Listener] = []
         self._conn: sqlite3.Connection | None = None
         self._sync_full = True
@@ -315,7 +316,7 @@ class Outbox:
             while job is not None and not job.done:
                 if self._closing.is_set():
                     return
-                with self._lock:  # one batch: a store waits for that much at most
+                with self._lock.background():  # one batch, after any waiting store
                     with self._txn() as conn:
                         self._delta.add(job.step(conn, list(self._filters), self._targets))
                         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (job.after, key))
@@ -325,9 +326,7 @@ class Outbox:
                         "copied": job.copied,
                         "unreadable": job.bad,
                     }
-                # Let a waiting store have the lock: a lock released and at once taken again
-                # by the same thread would starve the pipeline.
-                self._closing.wait(SALVAGE_PAUSE_S)
+                self._closing.wait(SALVAGE_PAUSE_S)  # leaves the disk to the unit a moment
             with self._lock, self._txn() as conn:
                 conn.execute("DELETE FROM meta WHERE key = ?", (key,))
                 self._salvaging = None
