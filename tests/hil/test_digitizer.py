@@ -96,7 +96,9 @@ def test_paced_at_the_source_rate_times_speed(
     emulator, reader = make(ArraySource(noise(int(RATE * seconds * speed)), RATE), speed=speed)
     reader.pump(emulator.finished.is_set)
     elapsed = time.time() - emulator.t_start
-    assert seconds * 0.9 < elapsed < seconds + 0.3
+    # Never ahead of the source's clock; behind it only by what a busy machine costs (a
+    # stream that ignored the speed would take four times as long at 4 x).
+    assert seconds * 0.9 < elapsed < seconds * 2
 
 
 def test_the_source_ending_finishes_the_stream(

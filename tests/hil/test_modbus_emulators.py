@@ -91,7 +91,9 @@ def test_speed_plays_the_source_faster(stack: contextlib.ExitStack) -> None:
     start, began = emulator.counter, time.monotonic()
     assert wait_until(lambda: emulator.counter >= start + 100, 5)
     elapsed = time.monotonic() - began
-    assert 0.4 <= elapsed <= 0.65, elapsed  # 200 samples per second of wall time
+    # 200 samples per second of wall time: never faster, and behind only by what a busy
+    # machine costs (at the source's own rate they would take 2 s).
+    assert 0.4 <= elapsed < 1.0, elapsed
 
 
 def test_rate_write_and_refusal(stack: contextlib.ExitStack) -> None:
