@@ -137,7 +137,7 @@ def test_garbage_on_the_line_is_survived(pir_rig: Rig) -> None:
     faults = pir_rig.emulator.faults
     for i in range(1, 5):
         faults.inject_garbage(37)
-        assert wait_until(lambda i=i: faults.injected["garbage_bytes"] == 37 * i, 2)
+        assert wait_until(lambda i=i: faults.injected["garbage_bytes"] == 37 * i, 10)
         pir_rig.wait_more_samples(10)
     pir_rig.wait_status(lambda s: s["state"] == "ok")
     pir_rig.check()  # whatever was lost is accounted for exactly
