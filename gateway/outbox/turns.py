@@ -50,6 +50,12 @@ class OutboxLock:
     ) -> None:
         self._lock.release()
 
+    @property
+    def waiting(self) -> int:
+        """Threads that asked for the lock and do not hold it yet."""
+        with self._turns:
+            return self._arrived - self._entered
+
     @contextlib.contextmanager
     def background(self) -> Iterator[None]:
         """``with lock.background():`` takes the lock once every thread waiting for it now

@@ -6,34 +6,45 @@ import threading
 import time
 
 from gateway.outbox.turns import OutboxLock
+from tests.gateway.mqtt_collect import wait_until
 
 
 def test_a_waiting_caller_goes_before_the_next_background_turn() -> None:
     lock = OutboxLock()
     turns = 0
+    first_turn_may_end = threading.Event()
     stop = threading.Event()
 
-    def copy() -> None:  # batch after batch, as the copy out of a damaged file does
+    def copy() -> None:  # turn after turn, as the copy out of a damaged file takes them
         nonlocal turns
         while not stop.is_set():
             with lock.background():
                 turns += 1
-                stop.wait(0.002)  # a batch's work, done holding the lock
+                if turns == 1:
+                    first_turn_may_end.wait(10)
+
+    seen: list[int] = []
+
+    def store() -> None:
+        with lock:
+            seen.append(turns)
 
     copier = threading.Thread(target=copy)
     copier.start()
-    waited = []
+    storer = threading.Thread(target=store)
     try:
-        for _ in range(200):
-            before = turns
-            with lock:
-                waited.append(turns - before)
+        wait_until(lambda: turns == 1, 10, "the copy's first turn")
+        storer.start()
+        wait_until(lambda: lock.waiting == 1, 10, "the store to ask for the lock")
+        first_turn_may_end.set()
+        storer.join(10)
     finally:
+        first_turn_may_end.set()
         stop.set()
         copier.join()
-    # The turn under way when the caller came, and at most one that began just before it
-    # asked; never a run of them.
-    assert max(waited) <= 2, waited
+    # The store got the lock after the turn under way, before the next one.
+    assert seen == [1]
+    assert lock.waiting == 0
 
 
 def test_a_caller_that_keeps_coming_back_does_not_stop_the_background_turns() -> None:
