@@ -14,7 +14,7 @@ its sensors, and foreign units, on seeds it was never trained or tuned on.
 
 Prints Markdown tables, then the whole report as JSON. A few minutes:
 
-    .venv/bin/python -m gateway.bench.robustness [--seeds 9300,9301] [--duration 1800]
+    .venv/bin/python -m gateway.bench.robustness [--seeds 9300,9301 | 9500-9507] [--duration 1800]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from drivers.recordings.waveforms import Recording
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
+from gateway.commands.eval import seeds_option
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import bar_trigger, triggered_clips
 from hil.scenarios import generate
@@ -149,12 +150,18 @@ def summary(events: Counts, noise: Counts | None = None) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="9300,9301", help="held-out seeds (default 9300,9301)")
+    parser.add_argument(
+        "--seeds",
+        type=seeds_option,
+        default="9300,9301",
+        metavar="A,B|A-B",
+        help="held-out seeds, pooled (default 9300,9301)",
+    )
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds per recording")
     parser.add_argument("--model", help="classifier model (default: packaged, --installation)")
     add_installation_argument(parser)
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds: list[int] = args.seeds
     model = load_model(args.model, args.installation or "ground")
     trained = set(model.info.get("seeds", []))
     if trained & set(seeds):

@@ -111,6 +111,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def seeds_option(text: str) -> list[int]:
+    """``parse_seeds`` as an argparse ``type``, for the benches' ``--seeds``: a bad value is a
+    usage error (exit 2 with the message), not a traceback."""
+    from gateway.errors import InputError
+
+    try:
+        return parse_seeds(text)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--seed ", "", 1)) from None
+
+
 class ProgressLine:
     """A single updating line on stderr, only when stderr is a terminal."""
 
