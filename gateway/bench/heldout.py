@@ -22,7 +22,7 @@ import numpy as np
 
 from dsp.classifier import load_model
 from dsp.config import DspConfig
-from gateway.commands.eval import seeds_option
+from gateway.commands.eval import add_seeds_argument
 from hil.analysis import run_detector
 from hil.scenarios import generate
 from hil.scenarios.specs import SPECS, STUDIED
@@ -95,13 +95,7 @@ HEADER = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--seeds",
-        type=seeds_option,
-        default="9300,9301",
-        metavar="A,B|A-B",
-        help="held-out seeds, pooled (default 9300,9301)",
-    )
+    add_seeds_argument(parser, "9300,9301")
     parser.add_argument("--event-s", type=float, default=1800.0)
     parser.add_argument("--noise-s", type=float, default=3600.0)
     args = parser.parse_args()

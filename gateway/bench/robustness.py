@@ -31,7 +31,7 @@ from drivers.recordings.waveforms import Recording
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
-from gateway.commands.eval import seeds_option
+from gateway.commands.eval import add_seeds_argument
 from hil.analysis import OFFLINE_PRIME_S, run_detector
 from hil.clips import bar_trigger, triggered_clips
 from hil.scenarios import generate
@@ -150,13 +150,7 @@ def summary(events: Counts, noise: Counts | None = None) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--seeds",
-        type=seeds_option,
-        default="9300,9301",
-        metavar="A,B|A-B",
-        help="held-out seeds, pooled (default 9300,9301)",
-    )
+    add_seeds_argument(parser, "9300,9301")
     parser.add_argument("--duration", type=float, default=1800.0, help="seconds per recording")
     parser.add_argument("--model", help="classifier model (default: packaged, --installation)")
     add_installation_argument(parser)

@@ -112,14 +112,25 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def seeds_option(text: str) -> list[int]:
-    """``parse_seeds`` as an argparse ``type``, for the benches' ``--seeds``: a bad value is a
-    usage error (exit 2 with the message), not a traceback."""
+    """``parse_seeds`` as an argparse ``type``: a bad value is a usage error (exit 2 with the
+    message), not a traceback."""
     from gateway.errors import InputError
 
     try:
         return parse_seeds(text)
     except InputError as e:
         raise argparse.ArgumentTypeError(str(e).replace("--seed ", "", 1)) from None
+
+
+def add_seeds_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """The statistical benches' ``--seeds``: held-out seeds, pooled into one report."""
+    parser.add_argument(
+        "--seeds",
+        type=seeds_option,
+        default=default,
+        metavar="A,B|A-B",
+        help=f"held-out seeds, pooled (default {default})",
+    )
 
 
 class ProgressLine:
