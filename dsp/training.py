@@ -13,7 +13,7 @@ log-loss), which is also where the temperature is fitted.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,16 +276,20 @@ def train_model(
     params: BoostParams | None = None,
     info: dict[str, Any],
     row_weight: FloatArray | None = None,
+    only: Collection[SensorSet] | None = None,
 ) -> Model:
     """One booster per combination of live sensor kinds found in the rows (``<kind>_live``
-    columns), each on the rows of its combination alone. ``row_weight`` (default 1) scales
-    each row's class prior (real recordings weigh more than rendered ones)."""
+    columns), each on the rows of its combination alone (``only`` these combinations, when
+    given). ``row_weight`` (default 1) scales each row's class prior (real recordings weigh
+    more than rendered ones)."""
     params = params or BoostParams()
     scale = np.ones(y.size) if row_weight is None else np.asarray(row_weight, dtype=np.float64)
     live = {k: features.index(f"{p}_live") for k, p in KIND_PREFIX.items()}
     boosters: dict[SensorSet, Booster] = {}
     for mask in range(1, 1 << len(live)):
         kinds = tuple(k for i, k in enumerate(live) if mask >> i & 1)
+        if only is not None and kinds not in only:
+            continue
         rows = np.ones(y.size, dtype=bool)
         for k, col in live.items():
             rows &= (x[:, col] != 0.0) == (k in kinds)

@@ -18,6 +18,11 @@ rows. The ``heldout`` files are never read: they are what the model is reported 
 ``--real-seismic-hz HZ`` also teaches each real geophone file as a logger at HZ would have
 read it (for fleets of slower seismographs; docs/real-data.md, "Read at a slower rate").
 
+``--refit SET,... --base MODEL`` fits only the boosters of those sensor sets and keeps every
+other booster of MODEL as it is (a change that concerns one set need not move the others,
+which a full retrain on other code or another CPU may); the model's ``info.refit`` names
+the sets and MODEL's id and hash. MODEL must have been made with the same [dsp] settings.
+
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
 
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dsp.classifier import Model
     from dsp.config import DspConfig
     from hil.real_examples import RealExamples
 
@@ -95,6 +101,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HZ",
         help="with --real: also teach each real geophone file sampled at least twice as fast "
         "as a logger at HZ would read it (band-limited), for units that sample slower",
+    )
+    parser.add_argument(
+        "--refit",
+        metavar="SET[,SET...]",
+        help="fit only these sensor sets' boosters (kinds joined by '+', e.g. "
+        "seismic+magnetometer) and keep every other booster of --base as it is",
+    )
+    parser.add_argument(
+        "--base", metavar="MODEL", help="with --refit: the model whose other boosters are kept"
     )
     parser.add_argument(
         "--save-examples",
@@ -181,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     if not (1 <= args.depth <= 6 and 1 <= args.rounds <= 2000):
         raise InputError("--depth must be 1-6 and --rounds 1-2000")
     config = load_dsp_config(args.config)
+    refit, base = load_refit(args, config)
     plan = plan_for(seeds, scenarios)
     announce_compiling()
     real = load_real(args, config)
@@ -232,11 +248,76 @@ def run(args: argparse.Namespace) -> int:
         if args.real_seismic_hz:
             info["real"]["seismic_also_at_hz"] = args.real_seismic_hz
     params = BoostParams(max_rounds=args.rounds, depth=args.depth)
-    model = train_model(x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight)
+    model = train_model(
+        x, y, FEATURES, calibrate, params=params, info=info, row_weight=weight, only=refit
+    )
+    if base is not None:
+        model = refitted(base, model, refit or [])
     text = json.dumps(model.to_json(), indent=1, sort_keys=True) + "\n"
     write_whole(Path(args.out), text)  # a full disk keeps the model that was there
     print(json.dumps(summary(args.out, model, round(time.monotonic() - started, 1))))
     return 0
+
+
+def load_refit(
+    args: argparse.Namespace, config: DspConfig
+) -> tuple[list[tuple[str, ...]] | None, Model | None]:
+    """The sensor sets ``--refit`` names and the ``--base`` model whose other boosters are
+    kept, checked before anything is simulated; (None, None) without them."""
+    from dsp.classifier import CLASSES, FEATURES, KIND_PREFIX, ModelError, load_model
+    from gateway.errors import InputError
+
+    if args.refit is None and args.base is None:
+        return None, None
+    if args.refit is None or args.base is None:
+        raise InputError("--refit and --base go together: the sets to fit, the model to keep")
+    sets: list[tuple[str, ...]] = []
+    for part in args.refit.split(","):
+        kinds = [k.strip() for k in part.split("+")]
+        if (
+            not part.strip()
+            or any(k not in KIND_PREFIX for k in kinds)
+            or len(set(kinds)) < len(kinds)
+        ):
+            raise InputError(
+                f"--refit {args.refit!r}: give sets of {', '.join(KIND_PREFIX)} joined by '+', "
+                "separated by commas"
+            )
+        sets.append(tuple(k for k in KIND_PREFIX if k in kinds))
+    try:
+        base = load_model(args.base)
+    except ModelError as exc:
+        raise InputError(str(exc)) from None
+    if base.features != FEATURES or base.classes != CLASSES:
+        raise InputError(f"--base {args.base}: made for other features or classes: retrain it")
+    # Its boosters must read features made as the refit's are: every [dsp] setting but the
+    # classifier's own (which model, how sure a report must be) shapes them.
+    made = {k: v for k, v in (base.info.get("dsp_config") or {}).items() if k != "classifier"}
+    if made != config.model_dump(mode="json", exclude={"classifier"}):
+        raise InputError(f"--base {args.base}: trained with other [dsp] settings than these")
+    return sets, base
+
+
+def refitted(base: Model, fitted: Model, sets: list[tuple[str, ...]]) -> Model:
+    """``base`` with the boosters of ``sets`` from ``fitted``; its info says so."""
+    from dsp.classifier import Model
+    from gateway.errors import InputError
+
+    missing = ["+".join(k) for k in sets if k not in fitted.boosters]
+    if missing:
+        raise InputError(f"--refit: too few examples to fit {', '.join(missing)}")
+    info = dict(base.info)
+    info["refit"] = {
+        "sets": ["+".join(k) for k in sets],
+        "base": {"id": base.name, "hash": base.digest},
+        **{
+            k: fitted.info[k]
+            for k in ("seeds", "duration_s", "examples", "real")
+            if k in fitted.info
+        },
+    }
+    boosters = {**base.boosters, **{k: fitted.boosters[k] for k in sets}}
+    return Model(base.classes, base.features, boosters, info)
 
 
 def save_examples(path: str, examples: Any, seeds: list[int], scenarios: Sequence[str]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dsp
 from drivers.recordings import read_recording
 from dsp.classifier import CLASSES, FEATURES, load_model, sensor_set
 from dsp.config import DspConfig
@@ -27,6 +28,7 @@ from hil.real_examples import (
 )
 from hil.scenarios import generate
 from hil.training_data import labelled_candidates
+from tests.gateway.walktest_rig import CONFIG
 
 VEHICLE = CLASSES.index("vehicle")
 
@@ -143,6 +145,59 @@ def test_train_adds_the_real_rows_and_says_so_in_the_model(
     capsys.readouterr()
     assert main([*base, "--out", str(blocked / "m.json"), *real, *extra]) == 2
     assert f"--out {blocked / 'm.json'}: cannot write" in capsys.readouterr().err
+
+
+def test_a_refit_fits_the_sets_it_names_and_keeps_every_other_booster_of_its_base(
+    prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["train", "--seeds", "1000-1001", "--duration", "120"]
+    common += ["--scenarios", "patrol,noise-wind"]
+    base, saved = tmp_path / "base.json", tmp_path / "examples.npz"
+    real = ["--real", str(prepared), "--real-sets"]
+    argv = [*common, *real, "roadside-test=1", "--out", str(base), "--save-examples", str(saved)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    # The real passes weigh five rendered rows now, for the lone geophone only.
+    out = tmp_path / "refit.json"
+    argv = [*common, "--from-examples", str(saved), *real, "roadside-test=5", "--out", str(out)]
+    assert main([*argv, "--refit", "seismic", "--base", str(base)]) == 0
+    before, after = load_model(base), load_model(out)
+    assert set(after.boosters) == set(before.boosters)
+    for kinds, booster in after.boosters.items():
+        same = booster.to_json() == before.boosters[kinds].to_json()
+        assert same == (kinds != ("seismic",)), kinds
+    refit = after.info["refit"]
+    assert refit["sets"] == ["seismic"]
+    assert refit["base"] == {"id": before.name, "hash": before.digest}
+    assert refit["real"]["sets"]["roadside-test"]["weight"] == 5.0
+    assert after.info["seeds"] == before.info["seeds"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--refit", "seismic"], "--refit and --base go together"),
+        (["--base", "BASE"], "--refit and --base go together"),
+        (["--refit", "seismic+radar", "--base", "BASE"], "joined by '+'"),
+        (["--refit", "seismic,", "--base", "BASE"], "joined by '+'"),
+        (["--refit", "seismic", "--base", "NOT_A_MODEL"], "not JSON"),
+        (["--refit", "seismic", "--base", "BASE", "-c", "CONFIG"], "other [dsp] settings"),
+    ],
+)
+def test_train_refuses_a_refit_it_cannot_make_before_simulating(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG + "\n[dsp.seismic]\ntrigger_on = 4.5\n")
+    packaged = Path(dsp.__file__).parent / "model.json"
+    paths = {"BASE": str(packaged), "NOT_A_MODEL": str(junk), "CONFIG": str(config)}
+    extra = [paths.get(a, a) for a in extra]
+    argv = ["train", "--seeds", "1000-1015", "--out", str(tmp_path / "m.json"), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_the_packaged_model_learnt_from_the_sets_training_names_at_their_weights() -> None:
