@@ -21,6 +21,7 @@ from hil.analysis import OFFLINE_PRIME_S
 from hil.clips import cut, slower_seismic
 from hil.real_examples import (
     RECUTS,
+    SILENT_MAGNETOMETER,
     TRAINING_SETS,
     real_examples,
     recuts,
@@ -98,6 +99,39 @@ def test_an_event_its_signal_never_shows_teaches_nothing(tmp_path: Path) -> None
         taught[heard] = real_examples(tmp_path / str(heard), {"labelled-test": 3.0})
     assert np.count_nonzero(taught[True].y == VEHICLE) > 0
     assert len(taught[False]) == 0
+
+
+def test_real_walks_are_taught_again_beside_a_silent_magnetometer_but_passes_are_not(
+    prepared: Path, tmp_path: Path
+) -> None:
+    # A geophone with a magnetometer beside it hears a walk as the lone geophone does, and
+    # its magnetometer feels nothing; a vehicle near enough to be heard may well be felt, so
+    # a pass is not taught as one the magnetometer missed.
+    rec = generate("patrol", 300.0, seed=1).only(["seismic"])
+    walk = next(ev for ev in rec.truth if ev.label == "footstep" and ev.extra.get("detectable"))
+    folder = tmp_path / "footstep" / "walk-test"
+    folder.mkdir(parents=True)
+    write_clip(folder, "walk.npz", cut(rec, max(0.0, walk.t0 - 2.0), walk.t1 + 2.0))
+    files = [{"file": "walk.npz", "split": "dev"}]
+    write_manifest(folder, {"dataset": "w", "repo": "o/r", "commit": "c", "files": files})
+    walks = real_examples(tmp_path, {"walk-test": 3.0})
+    mag_live = FEATURES.index("mag_live")
+    beside = walks.x[:, mag_live] != 0.0
+    assert np.count_nonzero(walks.y[beside] == CLASSES.index("footstep")) > 0
+    assert set(walks.y[beside]) <= {CLASSES.index(c) for c in SILENT_MAGNETOMETER}
+    # Each is a lone geophone's row as it stands, from the same file, at the same weight.
+    alone = walks.x[~beside]
+    for x in walks.x[beside]:
+        as_alone = x.copy()
+        as_alone[mag_live] = 0.0
+        assert np.any(np.all(alone == as_alone, axis=1))
+    assert np.count_nonzero(beside) == np.count_nonzero(
+        np.isin(walks.y[~beside], [CLASSES.index(c) for c in SILENT_MAGNETOMETER])
+    )
+
+    passes = real_examples(prepared, {"roadside-test": 3.0})
+    assert np.count_nonzero(passes.y == VEHICLE) >= 2
+    assert np.all(passes.x[passes.y == VEHICLE, mag_live] == 0.0)
 
 
 def test_a_data_set_that_was_not_prepared_says_how_to_prepare_it(prepared: Path) -> None:
