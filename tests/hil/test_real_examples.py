@@ -234,6 +234,20 @@ def test_train_refuses_a_refit_it_cannot_make_before_simulating(
     assert not (tmp_path / "m.json").exists()
 
 
+def test_a_refit_with_too_few_examples_for_its_set_keeps_no_half_made_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two minutes of a patrol give the PIR with the magnetometer too little to learn from:
+    # the base's booster is not passed off as a refitted one.
+    out = tmp_path / "m.json"
+    packaged = Path(dsp.__file__).parent / "model.json"
+    argv = ["train", "--seeds", "1000", "--duration", "120", "--scenarios", "patrol"]
+    argv += ["--refit", "pir+magnetometer", "--base", str(packaged), "--out", str(out)]
+    assert main(argv) == 2
+    assert "too few examples to fit pir+magnetometer" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_the_packaged_model_learnt_from_the_sets_training_names_at_their_weights() -> None:
     # Adding a data set to the training, or weighing one otherwise, means remaking the
     # packaged model (docs/dsp.md, "Training"); until then its figures are not this code's.
