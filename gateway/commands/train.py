@@ -26,8 +26,11 @@ the sets and MODEL's id and hash. MODEL must have been made with the same [dsp] 
 Never evaluate on training seeds: the packaged model was trained on seeds 1000-1015;
 ``eval`` and the benchmarks use seeds from 9000 up.
 
-Example (what made dsp/model.json, from the data sets prepared as docs/real-data.md says):
+Example (what made dsp/model.json, from the data sets prepared as docs/real-data.md says;
+docs/dsp.md, "Training", says which of its boosters each step made):
   ugs-gateway train --seeds 1000-1015 --duration 1200 --real /data/ugs-real --out dsp/model.json
+  ugs-gateway train --seeds 1000-1015 --duration 1200 --real /data/ugs-real \
+      --refit seismic+magnetometer --base dsp/model.json --out dsp/model.json
 """
 
 from __future__ import annotations
