@@ -319,6 +319,8 @@ def refitted(base: Model, fitted: Model, sets: list[tuple[str, ...]]) -> Model:
             if k in fitted.info
         },
     }
+    if "refit" in base.info:
+        info["refit"]["before"] = base.info["refit"]  # a refit of a refit keeps its history
     boosters = {**base.boosters, **{k: fitted.boosters[k] for k in sets}}
     return Model(base.classes, base.features, boosters, info)
 

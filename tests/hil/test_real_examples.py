@@ -193,8 +193,8 @@ def test_a_refit_fits_the_sets_it_names_and_keeps_every_other_booster_of_its_bas
     capsys.readouterr()
     # The real passes weigh five rendered rows now, for the lone geophone only.
     out = tmp_path / "refit.json"
-    argv = [*common, "--from-examples", str(saved), *real, "roadside-test=5", "--out", str(out)]
-    assert main([*argv, "--refit", "seismic", "--base", str(base)]) == 0
+    argv = [*common, "--from-examples", str(saved), *real, "roadside-test=5"]
+    assert main([*argv, "--out", str(out), "--refit", "seismic", "--base", str(base)]) == 0
     before, after = load_model(base), load_model(out)
     assert set(after.boosters) == set(before.boosters)
     for kinds, booster in after.boosters.items():
@@ -205,6 +205,13 @@ def test_a_refit_fits_the_sets_it_names_and_keeps_every_other_booster_of_its_bas
     assert refit["base"] == {"id": before.name, "hash": before.digest}
     assert refit["real"]["sets"]["roadside-test"]["weight"] == 5.0
     assert after.info["seeds"] == before.info["seeds"]
+
+    # Refitting the refitted model keeps what the first refit said.
+    again = tmp_path / "again.json"
+    assert main([*argv, "--out", str(again), "--refit", "seismic", "--base", str(out)]) == 0
+    history = load_model(again).info["refit"]
+    assert history["base"]["hash"] == after.digest
+    assert history["before"] == refit
 
 
 @pytest.mark.parametrize(
