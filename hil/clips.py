@@ -10,12 +10,13 @@ recording's geophones as a slower logger would have sampled them.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from drivers.recordings.waveforms import Recording, TruthEvent
+from drivers.recordings.waveforms import Channel, Recording, TruthEvent
 from dsp.priming import SHORTEST_CLIP_S
 from dsp.records import SensorEvent
 from hil.synth.hardware import resample
@@ -101,6 +102,27 @@ def slower_seismic(recording: Recording, rate: float) -> Recording:
             valid = ch.valid[nearest]
         channels[name] = replace(ch, data=data, rate=rate, valid=valid)
     return replace(recording, channels=channels)
+
+
+QUIET_FIELD_NT = (20000.0, 3000.0, 45000.0)
+"""Earth's field along the three axes of a magnetometer that nothing ferrous comes near..."""
+QUIET_NOISE_NT = 0.3
+"""... and its own noise (a fluxgate or a good magnetoresistive sensor at 10 Hz)."""
+QUIET_RATE_HZ = 10.0
+
+
+def beside_quiet_magnetometer(recording: Recording, key: str) -> Recording:
+    """``recording`` as a unit with a magnetometer beside its sensors would have recorded
+    it, nothing ferrous about: a three-axis magnetometer (``mag1``) reading Earth's field
+    and its own noise at 10 Hz, the same noise for the same ``key``. A recording that has a
+    magnetometer already is returned as it is."""
+    if any(ch.kind == "magnetometer" for ch in recording.channels.values()):
+        return recording
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    n = max(2, int(recording.duration * QUIET_RATE_HZ) + 1)
+    field = np.asarray(QUIET_FIELD_NT) + rng.normal(0.0, QUIET_NOISE_NT, (n, 3))
+    mag = Channel("mag1", "magnetometer", QUIET_RATE_HZ, field, 0.01)
+    return replace(recording, channels={**recording.channels, "mag1": mag})
 
 
 def triggered_clips(

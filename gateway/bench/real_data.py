@@ -26,6 +26,9 @@ the file first) and scored one file at a time, in two views:
 ``--seismic-rate HZ`` reads every geophone that is sampled faster as a logger at HZ would
 (band-limited to HZ/2, as its converter's anti-alias filter does): how detection holds on
 a slower unit, such as a 100-Hz seismograph, with the same events.
+``--quiet-magnetometer`` scores every file without a magnetometer as a unit with one beside
+its sensors would have heard it, nothing ferrous about (``hil.clips.beside_quiet_magnetometer``):
+how a geophone with a magnetometer names real walks, which no public recording has both for.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
 from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
-from hil.clips import slower_seismic
+from hil.clips import beside_quiet_magnetometer, slower_seismic
 from hil.scoring import Counts, score
 
 PER_FILE_CLASSES = ("footstep", "vehicle")
@@ -186,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="HZ",
         help="read faster geophones as a logger at HZ would (band-limited)",
     )
+    parser.add_argument(
+        "--quiet-magnetometer",
+        action="store_true",
+        help="add a magnetometer that feels nothing to every file without one",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.seismic_rate is not None and not args.seismic_rate > 0:
@@ -206,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = read_recording(folder / entry["file"])
             if args.seismic_rate:
                 rec = slower_seismic(rec, args.seismic_rate)
+            if args.quiet_magnetometer:
+                rec = beside_quiet_magnetometer(rec, f"{folder.name}/{entry['file']}")
             variants = [(folder.name, rec)]
             if args.single_axis:
                 variants += [(f"{folder.name} (one axis)", r) for r in rec.single_axes()]
@@ -227,9 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         report = {"split": args.split, "model": model.info.get("id"), "sets": results}
         if args.seismic_rate:
             report["seismic_rate_hz"] = args.seismic_rate
+        if args.quiet_magnetometer:
+            report["quiet_magnetometer"] = True
         print(json.dumps(report))
         return 0
     slower = f", geophones read at {args.seismic_rate:g} Hz" if args.seismic_rate else ""
+    if args.quiet_magnetometer:
+        slower += ", a quiet magnetometer beside them"
     print(f"split {args.split}, model {model.info.get('id')}{slower}")
     for name, summary in results.items():
         print(f"\n{name} [{summary['kind']}]: {summary['files']} files, {summary['hours']} h")

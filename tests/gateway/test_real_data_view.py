@@ -13,8 +13,8 @@ from drivers.recordings import Channel, Recording, TruthEvent, read_recording
 from dsp.priming import SHORTEST_CLIP_S
 from gateway.bench.real.common import write_clip, write_manifest
 from gateway.bench.real_data import FileTally, Tally, main, per_file_lines
-from hil.analysis import as_analysed
-from hil.clips import cut, slower_seismic
+from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
+from hil.clips import beside_quiet_magnetometer, cut, slower_seismic
 from hil.scenarios import generate
 
 
@@ -130,3 +130,35 @@ def test_a_geophone_is_read_as_a_slower_logger_would_read_it(
     assert slow.channels["pir1"] is pir
     assert main([str(tmp_path), "--seismic-rate", "0"]) == 2
     assert "--seismic-rate 0" in capsys.readouterr().err
+
+
+def test_a_quiet_magnetometer_beside_a_geophone_feels_nothing_and_the_walk_is_still_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No public recording has a geophone and a magnetometer side by side: the bench adds a
+    # magnetometer that nothing ferrous comes near, so the unit it scores is the pair, and
+    # the pair must name a walk the lone geophone names.
+    rec = generate("patrol", 300.0, seed=1).only(["seismic"])
+    walk = next(e for e in rec.truth if e.label == "footstep" and e.extra.get("detectable"))
+    clip = cut(rec, max(0.0, walk.t0 - 3.0), walk.t1 + 3.0)
+    beside = beside_quiet_magnetometer(clip, "walk")
+    mag = beside.channels["mag1"]
+    assert mag.kind == "magnetometer" and mag.rate == 10.0 and mag.data.shape[1] == 3
+    assert len(mag) / mag.rate >= clip.duration
+    assert np.array_equal(mag.data, beside_quiet_magnetometer(clip, "walk").channels["mag1"].data)
+    assert beside_quiet_magnetometer(beside, "walk") is beside  # it has one already
+    assert beside.channels["geo1"] is clip.channels["geo1"]
+
+    folder = tmp_path / "footstep" / "walk-test"
+    folder.mkdir(parents=True)
+    write_clip(folder, "walk.npz", clip)
+    files = [{"file": "walk.npz", "split": "heldout"}]
+    write_manifest(folder, {"dataset": "t", "repo": "o/r", "commit": "c", "files": files})
+    assert main([str(tmp_path), "--json", "--quiet-magnetometer"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quiet_magnetometer"] is True
+    assert report["sets"]["walk-test"]["per_file"]["footstep"]["found"] == 1
+    analysed = as_analysed(beside)
+    assert analysed is not None
+    detections = run_detector(analysed, prime_s=OFFLINE_PRIME_S).detections
+    assert detections and all("mag1" not in d.sensors for d in detections)
