@@ -267,7 +267,7 @@ def load_refit(
 ) -> tuple[list[tuple[str, ...]] | None, Model | None]:
     """The sensor sets ``--refit`` names and the ``--base`` model whose other boosters are
     kept, checked before anything is simulated; (None, None) without them."""
-    from dsp.classifier import CLASSES, FEATURES, KIND_PREFIX, ModelError, load_model
+    from dsp.classifier import FEATURES, KIND_PREFIX, ModelError, load_model
     from gateway.errors import InputError
 
     if args.refit is None and args.base is None:
@@ -291,8 +291,9 @@ def load_refit(
         base = load_model(args.base)
     except ModelError as exc:
         raise InputError(str(exc)) from None
-    if base.features != FEATURES or base.classes != CLASSES:
-        raise InputError(f"--base {args.base}: made for other features or classes: retrain it")
+    if base.features != FEATURES:
+        # The refitted boosters read the full vector; the loader has checked the classes.
+        raise InputError(f"--base {args.base}: made for other features: retrain it")
     # Its boosters must read features made as the refit's are: every [dsp] setting but the
     # classifier's own (which model, how sure a report must be) shapes them.
     made = {k: v for k, v in (base.info.get("dsp_config") or {}).items() if k != "classifier"}
