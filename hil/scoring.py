@@ -161,6 +161,47 @@ def _bin(cls: str, range_m: float) -> int | None:
     return None
 
 
+def _outcome(e: TruthEvent, overlapping: Sequence[Reported], tol: float) -> str:
+    """The event's row in the confusion matrix: its own class when a detection of that class
+    overlaps it, else the class of the detection that overlaps it most, else ``missed``."""
+    if any(d.cls == e.label for d in overlapping):
+        return e.label
+    if overlapping:
+        return max(overlapping, key=lambda d: _overlap(d, e, tol)).cls
+    return "missed"
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A footstep or vehicle the detector did not report with its class."""
+
+    event: TruthEvent
+    outcome: str
+    """What its confusion-matrix row says instead: another class, or ``missed``."""
+    reports: tuple[Reported, ...]
+    """The detections that overlap it (none when it was missed outright)."""
+
+
+def misses(
+    truth: Sequence[TruthEvent],
+    detections: Iterable[Reported],
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+) -> list[Miss]:
+    """The detectable footsteps and vehicles of one recording that were not detected, by the
+    rule of ``score`` (they are its ``n_truth - n_detected``), in order of time."""
+    dets = sorted(detections, key=lambda d: (d.t0, d.t1))
+    out = []
+    for e in sorted(truth, key=lambda e: (e.t0, e.t1)):
+        if e.label not in BAR_RANGE_M or not e.extra.get("detectable", True):
+            continue
+        overlapping = tuple(d for d in dets if _overlap(d, e, tolerance_s) > 0)
+        outcome = _outcome(e, overlapping, tolerance_s)
+        if outcome != e.label:
+            out.append(Miss(e, outcome, overlapping))
+    return out
+
+
 def score(
     truth: Sequence[TruthEvent],
     detections: Iterable[Reported],
@@ -191,16 +232,8 @@ def score(
             claimed.update(own)
     for j, e in enumerate(truth):
         detectable = bool(e.extra.get("detectable", True))
-        overlapping = [
-            (i, _overlap(d, e, tolerance_s)) for i, d in enumerate(dets) if j in matches[i]
-        ]
-        hit = any(dets[i].cls == e.label for i, _ in overlapping)
-        if hit:
-            outcome = e.label
-        elif overlapping:
-            outcome = dets[max(overlapping, key=lambda p: p[1])[0]].cls
-        else:
-            outcome = "missed"
+        outcome = _outcome(e, [d for i, d in enumerate(dets) if j in matches[i]], tolerance_s)
+        hit = outcome == e.label
         c.truth_all[e.label] += 1
         if detectable:
             c.truth[e.label] += 1

@@ -23,7 +23,13 @@ kept (docs/evaluation.md)::
 Prints one JSON object: ``per_class.footstep`` / ``per_class.vehicle`` with ``pd``,
 ``precision``, ``n_truth``; ``false_alarms_per_hour``; ``confusion`` (truth label -> reported
 class, ``missed`` when nothing was reported; row ``none`` holds false alarms); ``pd_by_range``.
-The matching rule is in docs/evaluation.md. ``--plot FILE.png`` also draws the waveform with
+The matching rule is in docs/evaluation.md. ``--misses`` lists, per recording, every footstep
+and vehicle not reported with its class (its span, range, the sensors that could perceive it
+and how strongly, and the detections over it)::
+
+  ugs-gateway eval --scenario indoor --duration 1800 --seed 9501 --sensor seismic --misses
+
+``--plot FILE.png`` also draws the waveform with
 the truth and the detections (needs matplotlib: ``pip install 'ugs-gateway[plot]'``).
 A progress line is shown on stderr while it runs, when stderr is a terminal.
 """
@@ -88,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE.png", help="draw waveform, truth, detections")
     parser.add_argument(
         "--detections", action="store_true", help="also list every detection in the output"
+    )
+    parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="also list every footstep and vehicle not reported with its class, with what "
+        "was reported over it",
     )
 
 
@@ -174,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.errors import ConfigError, InputError
     from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector, usability
     from hil.clips import bar_trigger, triggered_clips
-    from hil.scoring import Counts, score
+    from hil.scoring import Counts, misses, score
 
     if bool(args.files) == bool(args.scenario):
         raise InputError("give either recording FILE(s) or --scenario NAME, not both or neither")
@@ -244,6 +256,11 @@ def run(args: argparse.Namespace) -> int:
                 entry: dict[str, Any] = {"recording": name, **_brief(counts.summary())}
                 if args.detections:
                     entry["detections"] = [_detection_json(d) for d in detections]
+                if args.misses:
+                    entry["misses"] = [
+                        _miss_json(m, kinds)
+                        for m in misses(piece.truth, detections, tolerance_s=args.tolerance)
+                    ]
                 runs.append(entry)
     finally:
         progress.close()
@@ -261,6 +278,29 @@ def run(args: argparse.Namespace) -> int:
         report["plot"] = args.plot
     print(json.dumps(report, indent=2, allow_nan=False))
     return 0
+
+
+def _miss_json(miss: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """A missed event as a developer looks into it: where and how strong it was for each
+    sensor of the unit (``kinds``; all when empty) that could perceive it, and what was
+    reported over it instead."""
+    e = miss.event
+    ours = set(kinds or KINDS)
+    out: dict[str, Any] = {
+        "label": e.label,
+        "source": e.source,
+        "t0": round(e.t0, 3),
+        "t1": round(e.t1, 3),
+        "range_m": round(e.range_m, 1),
+        "outcome": miss.outcome,
+    }
+    if "sensors" in e.extra:
+        out["sensors"] = [k for k in e.extra["sensors"] if k in ours]
+    snr = e.extra.get("peak_snr_db")
+    if isinstance(snr, dict):
+        out["peak_snr_db"] = {k: round(float(v), 1) for k, v in snr.items() if k in ours}
+    out["reports"] = [_detection_json(d) for d in miss.reports]
+    return out
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,33 @@ def test_triggered_clips_are_scored_one_by_one(capsys: pytest.CaptureFixture[str
     assert clips["n"] == len(report["recordings"]) >= 4
     assert 0.0 <= clips["right_class"] <= 1.0
     assert all(" clip at " in r["recording"] for r in report["recordings"])
+
+
+def test_misses_list_what_was_not_reported_and_what_was_said_instead(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # People indoors under a running machine: the lone geophone misses some, and names some
+    # others wrongly (docs/evaluation.md).
+    args = ["eval", "--scenario", "indoor", "--duration", "300", "--seed", "9501"]
+    assert main([*args, "--sensor", "seismic", "--misses"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    listed = report["recordings"][0]["misses"]
+    assert listed, "this recording has misses to list"
+    for cls in ("footstep", "vehicle"):
+        pc = report["per_class"][cls]
+        assert sum(m["label"] == cls for m in listed) == pc["n_truth"] - pc["n_detected"]
+    for m in listed:
+        assert m["t0"] <= m["t1"] and m["sensors"] == ["seismic"]
+        assert set(m["peak_snr_db"]) == {"seismic"}
+        # What the confusion matrix says of it, and the reports that say it.
+        classes = {r["class"] for r in m["reports"]}
+        assert m["label"] not in classes
+        assert (m["outcome"] == "missed") == (not classes)
+        assert m["outcome"] == "missed" or m["outcome"] in classes
+    outcomes = Counter((m["label"], m["outcome"]) for m in listed)
+    for label, row in report["confusion"].items():
+        for outcome, n in row.items():
+            if label in ("footstep", "vehicle") and outcome != label:
+                assert outcomes[(label, outcome)] == n
+    assert main(args) == 0
+    assert "misses" not in json.loads(capsys.readouterr().out)["recordings"][0]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from drivers.recordings.waveforms import TruthEvent
-from hil.scoring import Counts, score
+from hil.scoring import Counts, misses, score
 
 
 @dataclass
@@ -86,3 +86,30 @@ def test_pd_by_range_bins():
     assert rows[(10.0, 15.0)]["pd"] == 0.0
     vrows = {tuple(r["range_m"]): r for r in s["pd_by_range"]["vehicle"]}
     assert vrows[(100.0, 150.0)]["n"] == 1
+
+
+def test_misses_are_the_events_not_reported_with_their_class():
+    truth = [
+        ev("footstep", 10, 30),
+        ev("vehicle", 50, 90, range_m=80.0),
+        ev("footstep", 120, 140, range_m=12.0),
+        ev("vehicle", 400, 420),
+        ev("footstep", 500, 510, detectable=False),  # too weak to be seen: not a miss
+        ev("unknown", 200, 220),  # an animal left unreported is right, not a miss
+    ]
+    dets = [
+        Det("footstep", 12, 29),
+        Det("vehicle", 55, 89),
+        Det("unknown", 119, 122),
+        Det("vehicle", 121, 126),  # overlaps the walker most: its confusion row
+        Det("footstep", 300, 310),
+    ]
+    found = misses(truth, dets)
+    assert [(m.event.t0, m.outcome) for m in found] == [(120, "vehicle"), (400, "missed")]
+    assert [d.cls for d in found[0].reports] == ["unknown", "vehicle"]
+    assert found[1].reports == ()
+    # They are what the scores count as not detected, by the same rule.
+    s = score(truth, dets, 3600.0).summary()
+    for cls in ("footstep", "vehicle"):
+        pc = s["per_class"][cls]
+        assert sum(m.event.label == cls for m in found) == pc["n_truth"] - pc["n_detected"]
