@@ -22,13 +22,17 @@ def ev(label: str, t0: float, t1: float, range_m: float = 5.0, detectable: bool 
     return TruthEvent(label, label, t0, t1, (t0 + t1) / 2, range_m, {"detectable": detectable})
 
 
-def test_hits_misses_wrong_class_and_false_alarms():
-    truth = [
+def two_walkers_a_vehicle_and_an_animal() -> list[TruthEvent]:
+    return [
         ev("footstep", 10, 30),
         ev("vehicle", 50, 90, range_m=80.0),
         ev("footstep", 120, 140, range_m=12.0),
         ev("unknown", 200, 220),
     ]
+
+
+def test_hits_misses_wrong_class_and_false_alarms():
+    truth = two_walkers_a_vehicle_and_an_animal()
     dets = [
         Det("footstep", 12, 29),
         Det("vehicle", 55, 60),
@@ -89,13 +93,11 @@ def test_pd_by_range_bins():
 
 
 def test_misses_are_the_events_not_reported_with_their_class():
+    # The animal left unreported is right, not a miss.
     truth = [
-        ev("footstep", 10, 30),
-        ev("vehicle", 50, 90, range_m=80.0),
-        ev("footstep", 120, 140, range_m=12.0),
+        *two_walkers_a_vehicle_and_an_animal(),
         ev("vehicle", 400, 420),
         ev("footstep", 500, 510, detectable=False),  # too weak to be seen: not a miss
-        ev("unknown", 200, 220),  # an animal left unreported is right, not a miss
     ]
     dets = [
         Det("footstep", 12, 29),
