@@ -26,6 +26,8 @@ the file first) and scored one file at a time, in two views:
 ``--seismic-rate HZ`` reads every geophone that is sampled faster as a logger at HZ would
 (band-limited to HZ/2, as its converter's anti-alias filter does): how detection holds on
 a slower unit, such as a 100-Hz seismograph, with the same events.
+``--files`` also names the files behind the per-file figures that fall short: each file
+whose event was not found, and each noise-only file alarmed, with what was reported in it.
 ``--quiet-magnetometer`` scores every file without a magnetometer as a unit with one beside
 its sensors would have heard it, nothing ferrous about (``hil.clips.beside_quiet_magnetometer``):
 how a geophone with a magnetometer names real walks, which no public recording has both for.
@@ -70,9 +72,14 @@ class FileTally:
     """... that hold an event of that class (detectable or not)."""
     noise_files: int = 0
     noise_files_alarmed: int = 0
+    missed_files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Class -> the files where it was missed (``name``, what was ``reported``)."""
+    alarmed_files: list[dict[str, Any]] = field(default_factory=list)
+    """The noise-only files with a detection, likewise."""
 
-    def add(self, rec: Recording, detections: list[Any]) -> None:
+    def add(self, rec: Recording, detections: list[Any], name: str = "") -> None:
         reported = {str(d.cls) for d in detections}
+        listed = {"name": name, "reported": [_report(d) for d in detections]}
         held = {e.label for e in rec.truth}
         for cls in PER_FILE_CLASSES:
             if any(e.label == cls and e.extra.get("detectable", True) for e in rec.truth):
@@ -82,6 +89,7 @@ class FileTally:
                 else:
                     row = self.missed_with.setdefault(cls, Counter())
                     row.update(sorted(reported) or ["nothing"])
+                    self.missed_files.setdefault(cls, []).append(listed)
         for cls in reported:
             self.reported_in[cls] += 1
             if cls in held:
@@ -89,8 +97,11 @@ class FileTally:
         if rec.meta.get("noise_only", False):
             self.noise_files += 1
             self.noise_files_alarmed += bool(detections)
+            if detections:
+                self.alarmed_files.append(listed)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, files: bool = False) -> dict[str, Any]:
+        """The per-file figures; with ``files``, the files each shortfall is made of."""
         out: dict[str, Any] = {}
         for cls in PER_FILE_CLASSES:
             n, r = self.with_class[cls], self.reported_in[cls]
@@ -105,13 +116,26 @@ class FileTally:
                 "right": self.right_in[cls],
                 "precision": round(self.right_in[cls] / r, 3) if r else None,
             }
+            if files and n:
+                out[cls]["missed_files"] = self.missed_files.get(cls, [])
         if self.noise_files:
             out["noise_only"] = {
                 "files": self.noise_files,
                 "with_detection": self.noise_files_alarmed,
                 "share": round(self.noise_files_alarmed / self.noise_files, 3),
             }
+            if files:
+                out["noise_only"]["alarmed_files"] = self.alarmed_files
         return out
+
+
+def _report(d: Any) -> dict[str, Any]:
+    return {
+        "class": str(d.cls),
+        "conf": round(float(d.conf), 2),
+        "t0": round(d.t0, 1),
+        "t1": round(d.t1, 1),
+    }
 
 
 @dataclass
@@ -125,7 +149,7 @@ class Tally:
     """Truth label -> what the detector called it (its class, or ``missed``)."""
     per_file: FileTally = field(default_factory=FileTally)
 
-    def add(self, rec: Recording, detections: list[Any]) -> None:
+    def add(self, rec: Recording, detections: list[Any], name: str = "") -> None:
         noise_only = bool(rec.meta.get("noise_only", False))
         c = score(rec.truth, detections, rec.duration, noise_only=noise_only)
         self.counts.add(c)
@@ -135,9 +159,9 @@ class Tally:
         for label, row in c.confusion.items():
             if label != "none":
                 self.calls.setdefault(label, Counter()).update(row)
-        self.per_file.add(rec, detections)
+        self.per_file.add(rec, detections, name)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, files: bool = False) -> dict[str, Any]:
         s = self.counts.summary()
         hours = round(self.counts.duration_s / 3600, 3)
         out: dict[str, Any] = {"files": self.files, "hours": hours}
@@ -159,7 +183,7 @@ class Tally:
         out["false_alarms_per_quiet_hour"] = (
             round(self.quiet_false_alarms / (self.quiet_s / 3600), 2) if self.quiet_s > 0 else None
         )
-        out["per_file"] = self.per_file.summary()
+        out["per_file"] = self.per_file.summary(files)
         return out
 
 
@@ -194,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add a magnetometer that feels nothing to every file without one",
     )
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="name the files where an event was missed or a noise-only file was alarmed",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.seismic_rate is not None and not args.seismic_rate > 0:
@@ -216,10 +245,13 @@ def main(argv: list[str] | None = None) -> int:
                 rec = slower_seismic(rec, args.seismic_rate)
             if args.quiet_magnetometer:
                 rec = beside_quiet_magnetometer(rec, f"{folder.name}/{entry['file']}")
-            variants = [(folder.name, rec)]
+            variants = [(folder.name, entry["file"], rec)]
             if args.single_axis:
-                variants += [(f"{folder.name} (one axis)", r) for r in rec.single_axes()]
-            for name, r in variants:
+                variants += [
+                    (f"{folder.name} (one axis)", f"{entry['file']} {_axis(r)}", r)
+                    for r in rec.single_axes()
+                ]
+            for name, file, r in variants:
                 # As analyze runs it: a clip too short to analyse reports nothing.
                 analysed = as_analysed(r)
                 found = (
@@ -229,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
                         analysed, config, model=model, prime_s=OFFLINE_PRIME_S
                     ).detections
                 )
-                tallies.setdefault(name, Tally()).add(r, found)
+                tallies.setdefault(name, Tally()).add(r, found, file)
         for name, tally in tallies.items():
             if tally.files:
-                results[name] = {"kind": folder.parent.name, **tally.summary()}
+                results[name] = {"kind": folder.parent.name, **tally.summary(args.files)}
     if args.json:
         report = {"split": args.split, "model": model.info.get("id"), "sets": results}
         if args.seismic_rate:
@@ -258,8 +290,14 @@ def main(argv: list[str] | None = None) -> int:
             f"nothing going on ({summary['false_alarms_per_quiet_hour']}/h)"
         )
         for line in per_file_lines(summary["per_file"]):
-            print(f"  per file: {line}")
+            # The files behind a figure come indented under it.
+            print(f"  {line}" if line.startswith("  ") else f"  per file: {line}")
     return 0
+
+
+def _axis(rec: Recording) -> str:
+    """Which axis a one-axis view of a magnetometer file keeps (``mag1.z``)."""
+    return ",".join(f"{ch.name}.{ch.components[0]}" for ch in rec.channels.values())
 
 
 def per_file_lines(per_file: dict[str, Any]) -> list[str]:
@@ -280,12 +318,21 @@ def per_file_lines(per_file: dict[str, Any]) -> list[str]:
         if c["missed_with"]:
             line += f"; reported in the missed files: {c['missed_with']}"
         lines.append(line)
+        lines += [f"  missed: {_file_line(f)}" for f in c.get("missed_files", [])]
     if "noise_only" in per_file:
         c = per_file["noise_only"]
         lines.append(
             f"noise-only files with a detection: {c['with_detection']}/{c['files']} ({c['share']})"
         )
+        lines += [f"  alarmed: {_file_line(f)}" for f in c.get("alarmed_files", [])]
     return lines
+
+
+def _file_line(listed: dict[str, Any]) -> str:
+    said = "; ".join(
+        f"{r['class']} {r['conf']:.2f} at {r['t0']:.1f}-{r['t1']:.1f} s" for r in listed["reported"]
+    )
+    return f"{listed['name']} ({said or 'nothing reported'})"
 
 
 if __name__ == "__main__":

@@ -68,6 +68,31 @@ def test_files_are_found_right_or_alarmed_as_a_whole() -> None:
     )
     assert lines[1] == "vehicle reported in 1 files, right in 0 (precision 0.0)"
     assert lines[-1] == "noise-only files with a detection: 1/2 (0.5)"
+    assert "missed_files" not in s["footstep"] and "alarmed_files" not in s["noise_only"]
+
+
+def test_the_files_behind_the_per_file_figures_are_named() -> None:
+    t = FileTally()
+    t.add(clip(("footstep", True)), [Det("footstep", 50.0, 52.0)], "found.npz")
+    t.add(clip(("footstep", True)), [Det("vehicle", 12.0, 14.0, 0.64)], "as-vehicle.npz")
+    t.add(clip(("footstep", True)), [], "silent.npz")
+    t.add(clip(noise_only=True), [Det("unknown", 1.0, 2.5, 0.8)], "alarmed.npz")
+    t.add(clip(noise_only=True), [], "quiet.npz")
+    s = t.summary(files=True)
+    assert s["footstep"]["missed_files"] == [
+        {
+            "name": "as-vehicle.npz",
+            "reported": [{"class": "vehicle", "conf": 0.64, "t0": 12.0, "t1": 14.0}],
+        },
+        {"name": "silent.npz", "reported": []},
+    ]
+    assert [f["name"] for f in s["noise_only"]["alarmed_files"]] == ["alarmed.npz"]
+    lines = per_file_lines(s)
+    assert lines[1:3] == [
+        "  missed: as-vehicle.npz (vehicle 0.64 at 12.0-14.0 s)",
+        "  missed: silent.npz (nothing reported)",
+    ]
+    assert lines[-1] == "  alarmed: alarmed.npz (unknown 0.80 at 1.0-2.5 s)"
 
 
 def test_the_tally_reports_both_views() -> None:
@@ -98,6 +123,10 @@ def test_a_clip_too_short_to_analyse_is_scored_as_analyze_runs_it(
     assert per_file["footstep"]["files"] == 2
     assert per_file["footstep"]["found"] == 1
     assert per_file["footstep"]["missed_with"] == {"nothing": 1}
+    assert "missed_files" not in per_file["footstep"]
+    # Which file that was, when asked.
+    assert main([str(tmp_path), "--files"]) == 0
+    assert "    missed: short.npz (nothing reported)" in capsys.readouterr().out.splitlines()
 
 
 def test_a_geophone_is_read_as_a_slower_logger_would_read_it(
