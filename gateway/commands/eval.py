@@ -29,9 +29,9 @@ and how strongly, and the detections over it)::
 
   ugs-gateway eval --scenario indoor --duration 1800 --seed 9501 --sensor seismic --misses
 
-``--plot FILE.png`` also draws the waveform with
-the truth and the detections (needs matplotlib: ``pip install 'ugs-gateway[plot]'``).
-A progress line is shown on stderr while it runs, when stderr is a terminal.
+``--plot FILE.png`` also draws the waveform with the truth and the detections (needs
+matplotlib: ``pip install 'ugs-gateway[plot]'``). A progress line is shown on stderr while
+it runs, when stderr is a terminal.
 """
 
 from __future__ import annotations
