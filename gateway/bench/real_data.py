@@ -48,6 +48,7 @@ from drivers.recordings.waveforms import Recording, TruthEvent
 from dsp.classifier import load_model
 from dsp.config import DspConfig
 from gateway.commands.analyze import add_installation_argument
+from gateway.commands.eval import detection_json
 from hil.analysis import OFFLINE_PRIME_S, as_analysed, run_detector
 from hil.clips import beside_quiet_magnetometer, slower_seismic
 from hil.scoring import Counts, score
@@ -79,7 +80,7 @@ class FileTally:
 
     def add(self, rec: Recording, detections: list[Any], name: str = "") -> None:
         reported = {str(d.cls) for d in detections}
-        listed = {"name": name, "reported": [_report(d) for d in detections]}
+        listed = {"name": name, "reported": [detection_json(d) for d in detections]}
         held = {e.label for e in rec.truth}
         for cls in PER_FILE_CLASSES:
             if any(e.label == cls and e.extra.get("detectable", True) for e in rec.truth):
@@ -127,15 +128,6 @@ class FileTally:
             if files:
                 out["noise_only"]["alarmed_files"] = self.alarmed_files
         return out
-
-
-def _report(d: Any) -> dict[str, Any]:
-    return {
-        "class": str(d.cls),
-        "conf": round(float(d.conf), 2),
-        "t0": round(d.t0, 1),
-        "t1": round(d.t1, 1),
-    }
 
 
 @dataclass

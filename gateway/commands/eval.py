@@ -170,7 +170,8 @@ class ProgressLine:
             sys.stderr.flush()
 
 
-def _detection_json(det: Any) -> dict[str, Any]:
+def detection_json(det: Any) -> dict[str, Any]:
+    """A detection as the JSON of ``eval`` (and of the real-data bench) lists it."""
     return {
         "class": det.cls,
         "conf": det.conf,
@@ -255,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
                 (clips if args.clips else total).add(counts)
                 entry: dict[str, Any] = {"recording": name, **_brief(counts.summary())}
                 if args.detections:
-                    entry["detections"] = [_detection_json(d) for d in detections]
+                    entry["detections"] = [detection_json(d) for d in detections]
                 if args.misses:
                     entry["misses"] = [
                         _miss_json(m, kinds)
@@ -299,7 +300,7 @@ def _miss_json(miss: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
     snr = e.extra.get("peak_snr_db")
     if isinstance(snr, dict):
         out["peak_snr_db"] = {k: round(float(v), 1) for k, v in snr.items() if k in ours}
-    out["reports"] = [_detection_json(d) for d in miss.reports]
+    out["reports"] = [detection_json(d) for d in miss.reports]
     return out
 
 

@@ -24,6 +24,7 @@ class Det:
     t0: float
     t1: float
     conf: float = 0.9
+    sensors: tuple[str, ...] = ("geo1",)
 
 
 def clip(*labels: tuple[str, bool], noise_only: bool = False) -> Recording:
@@ -82,7 +83,9 @@ def test_the_files_behind_the_per_file_figures_are_named() -> None:
     assert s["footstep"]["missed_files"] == [
         {
             "name": "as-vehicle.npz",
-            "reported": [{"class": "vehicle", "conf": 0.64, "t0": 12.0, "t1": 14.0}],
+            "reported": [
+                {"class": "vehicle", "conf": 0.64, "t0": 12.0, "t1": 14.0, "sensors": ["geo1"]}
+            ],
         },
         {"name": "silent.npz", "reported": []},
     ]
