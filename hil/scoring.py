@@ -193,7 +193,7 @@ def misses(
     dets = sorted(detections, key=lambda d: (d.t0, d.t1))
     out = []
     for e in sorted(truth, key=lambda e: (e.t0, e.t1)):
-        if e.label not in BAR_RANGE_M or not e.extra.get("detectable", True):
+        if e.label not in ("footstep", "vehicle") or not e.extra.get("detectable", True):
             continue
         overlapping = tuple(d for d in dets if _overlap(d, e, tolerance_s) > 0)
         outcome = _outcome(e, overlapping, tolerance_s)
